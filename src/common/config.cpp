@@ -1,0 +1,131 @@
+#include "common/config.h"
+
+#include <fmt/format.h>
+
+#include <toml++/toml.h>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace parley {
+namespace {
+
+using Setter = std::function<std::string(const toml::node&)>;  // "" = ok, else error
+
+template <class T>
+Setter uint_field(T* out, uint64_t min, uint64_t max) {
+  return [=](const toml::node& n) -> std::string {
+    auto v = n.value<int64_t>();
+    if (!v || *v < 0 || static_cast<uint64_t>(*v) < min || static_cast<uint64_t>(*v) > max)
+      return fmt::format("must be an integer in [{}, {}]", min, max);
+    *out = static_cast<T>(*v);
+    return "";
+  };
+}
+
+Setter string_field(std::string* out) {
+  return [=](const toml::node& n) -> std::string {
+    auto v = n.value<std::string>();
+    if (!v) return "must be a string";
+    *out = *v;
+    return "";
+  };
+}
+
+Setter bool_field(bool* out) {
+  return [=](const toml::node& n) -> std::string {
+    auto v = n.value<bool>();
+    if (!v) return "must be true or false";
+    *out = *v;
+    return "";
+  };
+}
+
+std::map<std::string, Setter> setters(Config& c) {
+  constexpr uint64_t k32 = UINT32_MAX;
+  return {
+      {"server.listen", string_field(&c.server.listen)},
+      {"server.threads", uint_field(&c.server.threads, 0, 256)},
+      {"server.node_id", uint_field(&c.server.node_id, 0, 1023)},
+      {"server.data_dir", string_field(&c.server.data_dir)},
+      {"server.web_root", string_field(&c.server.web_root)},
+      {"ws.max_frame_bytes", uint_field(&c.ws.max_frame_bytes, 1024, 64u << 20)},
+      {"ws.max_send_queue_bytes", uint_field(&c.ws.max_send_queue_bytes, 4096, 1u << 30)},
+      {"ws.idle_timeout_s", uint_field(&c.ws.idle_timeout_s, 2, 86400)},
+      {"ws.handshake_timeout_s", uint_field(&c.ws.handshake_timeout_s, 1, 3600)},
+      {"ws.auth_timeout_s", uint_field(&c.ws.auth_timeout_s, 1, 3600)},
+      {"limits.max_message_bytes", uint_field(&c.limits.max_message_bytes, 1, 1u << 20)},
+      {"limits.requests_per_second", uint_field(&c.limits.requests_per_second, 1, k32)},
+      {"limits.burst", uint_field(&c.limits.burst, 1, k32)},
+      {"limits.max_inflight_sends", uint_field(&c.limits.max_inflight_sends, 1, 1u << 20)},
+      {"limits.flood_close_after", uint_field(&c.limits.flood_close_after, 1, k32)},
+      {"limits.max_history_page", uint_field(&c.limits.max_history_page, 1, 10000)},
+      {"limits.max_sync_page", uint_field(&c.limits.max_sync_page, 1, 100000)},
+      {"limits.max_chats_page", uint_field(&c.limits.max_chats_page, 1, 100000)},
+      {"limits.http_body_bytes", uint_field(&c.limits.http_body_bytes, 256, 64u << 20)},
+      {"limits.max_connections", uint_field(&c.limits.max_connections, 1, 100000000)},
+      {"auth.allow_registration", bool_field(&c.auth.allow_registration)},
+      {"auth.min_password_length", uint_field(&c.auth.min_password_length, 1, 1024)},
+      {"auth.argon2_opslimit", uint_field(&c.auth.argon2_opslimit, 1, 100)},
+      {"auth.argon2_memlimit_kib", uint_field(&c.auth.argon2_memlimit_kib, 8, 4u << 20)},
+      {"auth.hash_threads", uint_field(&c.auth.hash_threads, 1, 64)},
+      {"auth.jwt_hs256_secret", string_field(&c.auth.jwt_hs256_secret)},
+      {"auth.jwt_rs256_public_key_file", string_field(&c.auth.jwt_rs256_public_key_file)},
+      {"store.max_batch", uint_field(&c.store.max_batch, 1, 1u << 20)},
+      {"sync.update_log_retention", uint_field(&c.sync.update_log_retention, 100, 1ull << 40)},
+      {"sync.snapshot_chats", uint_field(&c.sync.snapshot_chats, 1, 10000)},
+      {"sync.snapshot_messages", uint_field(&c.sync.snapshot_messages, 1, 1000)},
+      {"log.level", string_field(&c.log_level)},
+  };
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text, Config c) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    return Error{Errc::bad_request,
+                 fmt::format("config: {} at line {}", e.description(), e.source().begin.line)};
+  }
+  auto set = setters(c);
+  std::string durability;
+  set["store.durability"] = string_field(&durability);
+  for (auto& [section, node] : tbl) {
+    auto* inner = node.as_table();
+    if (!inner)
+      return Error{Errc::bad_request, fmt::format("config: [{}] must be a table", section.str())};
+    for (auto& [key, value] : *inner) {
+      std::string name = fmt::format("{}.{}", section.str(), key.str());
+      auto it = set.find(name);
+      if (it == set.end())
+        return Error{Errc::bad_request, fmt::format("config: unknown key {}", name)};
+      if (auto err = it->second(value); !err.empty())
+        return Error{Errc::bad_request, fmt::format("config: {} {}", name, err)};
+    }
+  }
+  if (!durability.empty()) {
+    if (durability == "fsync")
+      c.store.durability = Durability::fsync;
+    else if (durability == "flush")
+      c.store.durability = Durability::flush;
+    else if (durability == "none")
+      c.store.durability = Durability::none;
+    else
+      return Error{Errc::bad_request, "config: store.durability must be fsync, flush or none"};
+  }
+  if (c.limits.burst < 1) c.limits.burst = 1;
+  return c;
+}
+
+Result<Config> load_config_file(const std::string& path, Config base) {
+  std::ifstream in(path);
+  if (!in) return Error{Errc::not_found, fmt::format("config: cannot read {}", path)};
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), std::move(base));
+}
+
+}  // namespace parley

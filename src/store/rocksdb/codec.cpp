@@ -1,0 +1,287 @@
+#include "store/rocksdb/codec.h"
+
+namespace parley::store::rocks {
+namespace {
+constexpr uint8_t kVersion = 1;
+}
+
+Encoder& Encoder::u8(uint8_t v) {
+  out_.push_back(static_cast<char>(v));
+  return *this;
+}
+
+Encoder& Encoder::u64be(uint64_t v) {
+  for (int i = 7; i >= 0; --i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  return *this;
+}
+
+Encoder& Encoder::varint(uint64_t v) {
+  while (v >= 0x80) {
+    out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out_.push_back(static_cast<char>(v));
+  return *this;
+}
+
+Encoder& Encoder::str(std::string_view s) {
+  varint(s.size());
+  out_.append(s);
+  return *this;
+}
+
+Encoder& Encoder::key_str(std::string_view s) {
+  u8(static_cast<uint8_t>(s.size() > 255 ? 255 : s.size()));
+  out_.append(s.substr(0, 255));
+  return *this;
+}
+
+uint8_t Decoder::u8() {
+  if (in_.empty()) {
+    ok_ = false;
+    return 0;
+  }
+  uint8_t v = static_cast<uint8_t>(in_[0]);
+  in_.remove_prefix(1);
+  return v;
+}
+
+uint64_t Decoder::u64be() {
+  if (in_.size() < 8) {
+    ok_ = false;
+    return 0;
+  }
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(in_[i]);
+  in_.remove_prefix(8);
+  return v;
+}
+
+uint64_t Decoder::varint() {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (in_.empty()) break;
+    uint8_t b = static_cast<uint8_t>(in_[0]);
+    in_.remove_prefix(1);
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return v;
+  }
+  ok_ = false;
+  return 0;
+}
+
+std::string Decoder::str() {
+  uint64_t n = varint();
+  if (!ok_ || n > in_.size()) {
+    ok_ = false;
+    return {};
+  }
+  std::string s(in_.substr(0, n));
+  in_.remove_prefix(n);
+  return s;
+}
+
+std::string Decoder::key_str() {
+  uint8_t n = u8();
+  if (!ok_ || n > in_.size()) {
+    ok_ = false;
+    return {};
+  }
+  std::string s(in_.substr(0, n));
+  in_.remove_prefix(n);
+  return s;
+}
+
+std::string user_key(std::string_view user) { return Encoder().key_str(user).take(); }
+std::string device_key(std::string_view user, std::string_view device) {
+  return Encoder().key_str(user).key_str(device).take();
+}
+std::string token_key(std::string_view token_hash) { return std::string(token_hash); }
+std::string chat_key(ChatId chat) { return Encoder().u64be(chat).take(); }
+std::string pair_key(std::string_view a, std::string_view b) {
+  if (b < a) std::swap(a, b);
+  return Encoder().key_str(a).key_str(b).take();
+}
+std::string message_key(ChatId chat, uint64_t seq) {
+  return Encoder().u64be(chat).u64be(seq).take();
+}
+std::string user_chat_key(std::string_view user, ChatId chat) {
+  return Encoder().key_str(user).u64be(chat).take();
+}
+std::string user_prefix(std::string_view user) { return Encoder().key_str(user).take(); }
+std::string update_key(std::string_view user, uint64_t pts) {
+  return Encoder().key_str(user).u64be(pts).take();
+}
+std::string idem_key(std::string_view user, std::string_view client_msg_id) {
+  return Encoder().key_str(user).str(client_msg_id).take();
+}
+std::string user_pts_key(std::string_view user) { return Encoder().u8('p').key_str(user).take(); }
+
+std::string encode(const UserRecord& v) {
+  return Encoder()
+      .u8(kVersion)
+      .str(v.password_hash)
+      .varint(static_cast<uint64_t>(v.created_at))
+      .take();
+}
+std::optional<UserRecord> decode_user(std::string_view user, std::string_view in) {
+  Decoder d(in);
+  UserRecord r;
+  r.id = user;
+  d.u8();
+  r.password_hash = d.str();
+  r.created_at = static_cast<int64_t>(d.varint());
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode(const DeviceRecord& v) {
+  return Encoder()
+      .u8(kVersion)
+      .str(v.user)
+      .str(v.device_id)
+      .str(v.name)
+      .str(v.token_hash)
+      .varint(static_cast<uint64_t>(v.created_at))
+      .u8(v.revoked ? 1 : 0)
+      .take();
+}
+std::optional<DeviceRecord> decode_device(std::string_view in) {
+  Decoder d(in);
+  DeviceRecord r;
+  d.u8();
+  r.user = d.str();
+  r.device_id = d.str();
+  r.name = d.str();
+  r.token_hash = d.str();
+  r.created_at = static_cast<int64_t>(d.varint());
+  r.revoked = d.u8() != 0;
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode(const Message& v) {
+  return Encoder()
+      .u8(kVersion)
+      .varint(v.message_id)
+      .varint(static_cast<uint64_t>(v.ts))
+      .str(v.sender)
+      .str(v.to)
+      .u8(static_cast<uint8_t>(v.kind))
+      .str(v.body)
+      .str(v.client_msg_id)
+      .take();
+}
+std::optional<Message> decode_message(ChatId chat, uint64_t seq, std::string_view in) {
+  Decoder d(in);
+  Message m;
+  m.chat_id = chat;
+  m.seq = seq;
+  d.u8();
+  m.message_id = d.varint();
+  m.ts = static_cast<int64_t>(d.varint());
+  m.sender = d.str();
+  m.to = d.str();
+  m.kind = static_cast<MessageKind>(d.u8());
+  m.body = d.str();
+  m.client_msg_id = d.str();
+  if (!d.ok()) return std::nullopt;
+  return m;
+}
+
+std::string encode(const ChatRecord& v) {
+  Encoder e;
+  e.u8(kVersion)
+      .u8(static_cast<uint8_t>(v.kind))
+      .varint(v.last_seq)
+      .str(v.created_by)
+      .varint(static_cast<uint64_t>(v.created_at))
+      .varint(v.members.size());
+  for (const auto& m : v.members) e.str(m);
+  return e.take();
+}
+std::optional<ChatRecord> decode_chat(std::string_view in) {
+  Decoder d(in);
+  ChatRecord r;
+  d.u8();
+  r.kind = static_cast<ChatKind>(d.u8());
+  r.last_seq = d.varint();
+  r.created_by = d.str();
+  r.created_at = static_cast<int64_t>(d.varint());
+  uint64_t n = d.varint();
+  for (uint64_t i = 0; i < n && d.ok(); ++i) r.members.push_back(d.str());
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode(const UserChatRecord& v) {
+  return Encoder()
+      .u8(kVersion)
+      .u8(static_cast<uint8_t>(v.kind))
+      .str(v.peer)
+      .varint(v.last_pts)
+      .take();
+}
+std::optional<UserChatRecord> decode_user_chat(std::string_view in) {
+  Decoder d(in);
+  UserChatRecord r;
+  d.u8();
+  r.kind = static_cast<ChatKind>(d.u8());
+  r.peer = d.str();
+  r.last_pts = d.varint();
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode(const UpdateRecord& v) {
+  return Encoder()
+      .u8(kVersion)
+      .u8(static_cast<uint8_t>(v.kind))
+      .varint(v.chat_id)
+      .varint(v.seq)
+      .take();
+}
+std::optional<UpdateRecord> decode_update(std::string_view in) {
+  Decoder d(in);
+  UpdateRecord r;
+  d.u8();
+  r.kind = static_cast<UpdateKind>(d.u8());
+  r.chat_id = d.varint();
+  r.seq = d.varint();
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode(const IdemRecord& v) {
+  return Encoder().u8(kVersion).varint(v.chat_id).varint(v.seq).varint(v.sender_pts).take();
+}
+std::optional<IdemRecord> decode_idem(std::string_view in) {
+  Decoder d(in);
+  IdemRecord r;
+  d.u8();
+  r.chat_id = d.varint();
+  r.seq = d.varint();
+  r.sender_pts = d.varint();
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode_token(std::string_view user, std::string_view device) {
+  return Encoder().u8(kVersion).str(user).str(device).take();
+}
+std::optional<std::pair<UserId, std::string>> decode_token(std::string_view in) {
+  Decoder d(in);
+  d.u8();
+  auto user = d.str();
+  auto device = d.str();
+  if (!d.ok()) return std::nullopt;
+  return std::make_pair(std::move(user), std::move(device));
+}
+
+uint64_t decode_u64be(std::string_view in) {
+  if (in.size() < 8) return 0;
+  Decoder d(in.substr(in.size() - 8));
+  return d.u64be();
+}
+
+}  // namespace parley::store::rocks

@@ -1,0 +1,105 @@
+// Byte encodings for RocksDB keys and values.
+//
+// Keys are prefix-encoded so that one user's or one chat's rows are contiguous and sort
+// by number: strings as a length byte + bytes, integers as 8 big-endian bytes.
+// Values are a compact tagged-free layout: varint lengths, fixed fields in a fixed order,
+// with a leading version byte so that the layout can evolve.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "store/types.h"
+
+namespace parley::store::rocks {
+
+class Encoder {
+ public:
+  Encoder& u8(uint8_t v);
+  Encoder& u64be(uint64_t v);  // keys: sorts numerically
+  Encoder& varint(uint64_t v);
+  Encoder& str(std::string_view s);      // varint length + bytes
+  Encoder& key_str(std::string_view s);  // one length byte + bytes (ids <= 255 bytes)
+  std::string take() { return std::move(out_); }
+  const std::string& view() const { return out_; }
+
+ private:
+  std::string out_;
+};
+
+// Reads what Encoder wrote; any read past the end marks the decoder failed.
+class Decoder {
+ public:
+  explicit Decoder(std::string_view in) : in_(in) {}
+  uint8_t u8();
+  uint64_t u64be();
+  uint64_t varint();
+  std::string str();
+  std::string key_str();
+  bool ok() const { return ok_; }
+  bool done() const { return ok_ && in_.empty(); }
+
+ private:
+  std::string_view in_;
+  bool ok_ = true;
+};
+
+// Keys (one column family each; see rocks_store.cpp for the families).
+std::string user_key(std::string_view user);                                  // users
+std::string device_key(std::string_view user, std::string_view device);       // devices
+std::string token_key(std::string_view token_hash);                           // tokens
+std::string chat_key(ChatId chat);                                            // chats
+std::string pair_key(std::string_view a, std::string_view b);                 // pairs (sorted)
+std::string message_key(ChatId chat, uint64_t seq);                           // messages
+std::string user_chat_key(std::string_view user, ChatId chat);                // user_chats
+std::string user_prefix(std::string_view user);                               // prefix of the above
+std::string update_key(std::string_view user, uint64_t pts);                  // updates
+std::string idem_key(std::string_view user, std::string_view client_msg_id);  // idem
+std::string user_pts_key(std::string_view user);                              // meta
+
+// Values.
+struct ChatRecord {
+  ChatKind kind = ChatKind::direct;
+  uint64_t last_seq = 0;
+  std::string created_by;
+  int64_t created_at = 0;
+  std::vector<UserId> members;
+};
+struct UserChatRecord {
+  ChatKind kind = ChatKind::direct;
+  UserId peer;
+  uint64_t last_pts = 0;
+};
+struct UpdateRecord {
+  UpdateKind kind = UpdateKind::message;
+  ChatId chat_id = 0;
+  uint64_t seq = 0;
+};
+struct IdemRecord {
+  ChatId chat_id = 0;
+  uint64_t seq = 0;
+  uint64_t sender_pts = 0;
+};
+
+std::string encode(const UserRecord& v);
+std::string encode(const DeviceRecord& v);
+std::string encode(const Message& v);
+std::string encode(const ChatRecord& v);
+std::string encode(const UserChatRecord& v);
+std::string encode(const UpdateRecord& v);
+std::string encode(const IdemRecord& v);
+std::string encode_token(std::string_view user, std::string_view device);
+
+std::optional<UserRecord> decode_user(std::string_view user, std::string_view in);
+std::optional<DeviceRecord> decode_device(std::string_view in);
+std::optional<Message> decode_message(ChatId chat, uint64_t seq, std::string_view in);
+std::optional<ChatRecord> decode_chat(std::string_view in);
+std::optional<UserChatRecord> decode_user_chat(std::string_view in);
+std::optional<UpdateRecord> decode_update(std::string_view in);
+std::optional<IdemRecord> decode_idem(std::string_view in);
+std::optional<std::pair<UserId, std::string>> decode_token(std::string_view in);
+uint64_t decode_u64be(std::string_view in);  // trailing 8 bytes of a key
+
+}  // namespace parley::store::rocks

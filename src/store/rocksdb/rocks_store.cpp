@@ -1,0 +1,591 @@
+#include "store/rocksdb/rocks_store.h"
+
+#include <fmt/format.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "store/rocksdb/codec.h"
+
+namespace parley::store::rocks {
+namespace {
+
+const char* const kCfNames[] = {"default", "users",    "devices",    "tokens",  "chats",
+                                "pairs",   "messages", "user_chats", "updates", "idem"};
+static_assert(std::size(kCfNames) == RocksStore::kCfCount);
+
+const std::string kNextChatIdKey = "next_chat_id";
+constexpr size_t kCacheLimit = 1 << 20;  // entries per writer cache before it is dropped
+
+Error unavailable() { return Error{Errc::unavailable, "store is closed"}; }
+
+}  // namespace
+
+// Writer-owned counters and caches. Only the writer thread touches them. They are an
+// overlay of the database: on a failed commit they are dropped and reloaded.
+struct RocksStore::WriterState {
+  uint64_t next_chat_id = 1;
+  std::unordered_map<ChatId, ChatRecord> chats;
+  std::unordered_map<UserId, uint64_t> pts;
+  std::unordered_map<std::string, ChatId> pairs;
+  // Dirty in the current batch: written once at the end of it.
+  std::unordered_set<ChatId> dirty_chats;
+  std::unordered_set<UserId> dirty_pts;
+  bool next_chat_id_dirty = false;
+
+  void drop_caches() {
+    chats.clear();
+    pts.clear();
+    pairs.clear();
+  }
+};
+
+// One group commit in the making: a RocksDB WriteBatch plus reads that see the batch's own
+// earlier writes (so two ops in one batch behave as if committed one after the other).
+class WriteTxn {
+ public:
+  explicit WriteTxn(RocksStore& s) : s_(s) {}
+
+  std::optional<std::string> get(RocksStore::Cf cf, const std::string& key) {
+    auto it = overlay_[cf].find(key);
+    if (it != overlay_[cf].end()) return it->second;
+    std::string value;
+    auto st = s_.db_->Get(rocksdb::ReadOptions(), s_.cf_[cf], key, &value);
+    if (st.IsNotFound()) return std::nullopt;
+    if (!st.ok()) throw std::runtime_error(st.ToString());
+    return value;
+  }
+  void put(RocksStore::Cf cf, std::string key, std::string value) {
+    batch_.Put(s_.cf_[cf], key, value);
+    overlay_[cf][std::move(key)] = std::move(value);
+  }
+  void del(RocksStore::Cf cf, std::string key) {
+    batch_.Delete(s_.cf_[cf], key);
+    overlay_[cf][std::move(key)] = std::nullopt;
+  }
+  void delete_range(RocksStore::Cf cf, const std::string& from, const std::string& to) {
+    batch_.DeleteRange(s_.cf_[cf], from, to);
+  }
+
+  RocksStore::WriterState& state() { return *s_.ws_; }
+  const SyncConfig& sync_config() const { return s_.sync_cfg_; }
+
+  ChatRecord* load_chat(ChatId id) {
+    auto& st = state();
+    auto it = st.chats.find(id);
+    if (it != st.chats.end()) return &it->second;
+    auto raw = get(RocksStore::kChats, chat_key(id));
+    if (!raw) return nullptr;
+    auto rec = decode_chat(*raw);
+    if (!rec) throw std::runtime_error(fmt::format("corrupt chat record {}", id));
+    return &st.chats.emplace(id, std::move(*rec)).first->second;
+  }
+
+  uint64_t next_pts(const UserId& user) {
+    auto& st = state();
+    auto it = st.pts.find(user);
+    if (it == st.pts.end()) {
+      uint64_t cur = 0;
+      if (auto raw = get(RocksStore::kMeta, user_pts_key(user))) cur = decode_u64be(*raw);
+      it = st.pts.emplace(user, cur).first;
+    }
+    st.dirty_pts.insert(user);
+    return ++it->second;
+  }
+
+  // Writes the dirty counters once per batch, then the batch itself.
+  rocksdb::Status commit(const rocksdb::WriteOptions& wo) {
+    auto& st = state();
+    for (ChatId id : st.dirty_chats)
+      batch_.Put(s_.cf_[RocksStore::kChats], chat_key(id), encode(st.chats[id]));
+    for (const auto& user : st.dirty_pts)
+      batch_.Put(s_.cf_[RocksStore::kMeta], user_pts_key(user),
+                 Encoder().u64be(st.pts[user]).take());
+    if (st.next_chat_id_dirty)
+      batch_.Put(s_.cf_[RocksStore::kMeta], kNextChatIdKey,
+                 Encoder().u64be(st.next_chat_id).take());
+    st.dirty_chats.clear();
+    st.dirty_pts.clear();
+    st.next_chat_id_dirty = false;
+    if (batch_.Count() == 0) return rocksdb::Status::OK();
+    return s_.db_->Write(wo, &batch_);
+  }
+
+ private:
+  RocksStore& s_;
+  rocksdb::WriteBatch batch_;
+  std::unordered_map<std::string, std::optional<std::string>> overlay_[RocksStore::kCfCount];
+};
+
+namespace {
+
+// Account writes: a function over the transaction and a completion.
+struct FnOp final : RocksStore::Op {
+  std::function<Status(WriteTxn&)> fn;
+  Callback<Unit> done;
+  std::optional<Status> result;
+
+  void apply(WriteTxn& txn) override { result = fn(txn); }
+  void finish(bool committed) override {
+    if (!committed) return done(Error{Errc::unavailable, "commit failed"});
+    done(std::move(*result));
+  }
+};
+
+}  // namespace
+
+struct AppendOp final : RocksStore::Op {
+  AppendRequest req;
+  Callback<AppendResult> done;
+  std::optional<Result<AppendResult>> result;
+
+  void apply(WriteTxn& txn) override { result = run(txn); }
+  void finish(bool committed) override {
+    if (!committed) return done(Error{Errc::unavailable, "commit failed"});
+    done(std::move(*result));
+  }
+
+  Result<AppendResult> run(WriteTxn& txn) {
+    auto& st = txn.state();
+    std::string ikey = idem_key(req.sender, req.client_msg_id);
+    if (auto raw = txn.get(RocksStore::kIdem, ikey)) {
+      auto idem = decode_idem(*raw);
+      if (!idem) return Error{Errc::internal, "corrupt idempotency record"};
+      auto mraw = txn.get(RocksStore::kMessages, message_key(idem->chat_id, idem->seq));
+      auto msg = mraw ? decode_message(idem->chat_id, idem->seq, *mraw) : std::nullopt;
+      if (!msg) return Error{Errc::internal, "idempotency record without message"};
+      AppendResult r;
+      r.message = std::move(*msg);
+      r.sender_pts = idem->sender_pts;
+      r.duplicate = true;
+      return r;
+    }
+
+    ChatId chat_id = req.chat_id;
+    ChatRecord* chat = nullptr;
+    if (!req.to_user.empty()) {
+      if (req.to_user == req.sender) return Error{Errc::bad_request, "cannot send to yourself"};
+      std::string pk = pair_key(req.sender, req.to_user);
+      auto pit = st.pairs.find(pk);
+      if (pit != st.pairs.end()) {
+        chat_id = pit->second;
+      } else if (auto raw = txn.get(RocksStore::kPairs, pk)) {
+        chat_id = decode_u64be(*raw);
+        st.pairs.emplace(pk, chat_id);
+      } else {
+        if (!txn.get(RocksStore::kUsers, user_key(req.to_user)))
+          return Error{Errc::not_found, fmt::format("no such user: {}", req.to_user)};
+        chat_id = st.next_chat_id++;
+        st.next_chat_id_dirty = true;
+        ChatRecord rec;
+        rec.kind = ChatKind::direct;
+        rec.created_by = req.sender;
+        rec.created_at = req.ts;
+        rec.members = {req.sender, req.to_user};
+        st.chats.emplace(chat_id, std::move(rec));
+        txn.put(RocksStore::kPairs, pk, Encoder().u64be(chat_id).take());
+        st.pairs.emplace(pk, chat_id);
+      }
+    }
+    chat = txn.load_chat(chat_id);
+    if (!chat) return Error{Errc::not_found, fmt::format("no such chat: {}", chat_id)};
+    if (std::find(chat->members.begin(), chat->members.end(), req.sender) == chat->members.end())
+      return Error{Errc::forbidden, "not a member of this chat"};
+
+    AppendResult r;
+    Message& m = r.message;
+    m.chat_id = chat_id;
+    m.seq = ++chat->last_seq;
+    st.dirty_chats.insert(chat_id);
+    m.message_id = req.message_id;
+    m.ts = req.ts;
+    m.sender = req.sender;
+    if (chat->kind == ChatKind::direct)
+      for (const auto& member : chat->members)
+        if (member != req.sender) m.to = member;
+    m.kind = req.kind;
+    m.body = std::move(req.body);
+    m.client_msg_id = req.client_msg_id;
+    txn.put(RocksStore::kMessages, message_key(chat_id, m.seq), encode(m));
+
+    uint64_t retention = txn.sync_config().update_log_retention;
+    std::string update = encode(UpdateRecord{UpdateKind::message, chat_id, m.seq});
+    for (const auto& member : chat->members) {
+      uint64_t pts = txn.next_pts(member);
+      txn.put(RocksStore::kUpdates, update_key(member, pts), update);
+      UserChatRecord uc{chat->kind, "", pts};
+      if (chat->kind == ChatKind::direct)
+        for (const auto& other : chat->members)
+          if (other != member) uc.peer = other;
+      txn.put(RocksStore::kUserChats, user_chat_key(member, chat_id), encode(uc));
+      // Trim the log in steps of 1024 so that it holds at least `retention` entries.
+      if (pts > retention && pts % 1024 == 0)
+        txn.delete_range(RocksStore::kUpdates, update_key(member, 0),
+                         update_key(member, pts - retention));
+      if (member == req.sender) r.sender_pts = pts;
+      r.deliveries.push_back(Delivery{member, pts});
+    }
+    txn.put(RocksStore::kIdem, ikey, encode(IdemRecord{chat_id, m.seq, r.sender_pts}));
+    return r;
+  }
+};
+
+Result<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& dir,
+                                                     const StoreConfig& store_cfg,
+                                                     const SyncConfig& sync_cfg) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.IncreaseParallelism(2);
+  options.OptimizeLevelStyleCompaction();
+  options.max_open_files = 512;  // leave descriptors for connections
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const char* name : kCfNames) descs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+
+  std::unique_ptr<RocksStore> s(new RocksStore());
+  s->store_cfg_ = store_cfg;
+  s->sync_cfg_ = sync_cfg;
+  rocksdb::DB* raw = nullptr;
+  auto st = rocksdb::DB::Open(options, dir, descs, &s->cf_, &raw);
+  if (!st.ok())
+    return Error{Errc::unavailable, fmt::format("rocksdb open {}: {}", dir, st.ToString())};
+  s->db_.reset(raw);
+  s->ws_ = std::make_unique<WriterState>();
+  std::string v;
+  if (s->db_->Get(rocksdb::ReadOptions(), s->cf_[kMeta], kNextChatIdKey, &v).ok())
+    s->ws_->next_chat_id = decode_u64be(v);
+  s->writer_ = std::thread([p = s.get()] { p->writer_loop(); });
+  return s;
+}
+
+RocksStore::~RocksStore() { close(); }
+
+void RocksStore::close() {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    closing_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  std::lock_guard lock(mu_);
+  for (auto* h : cf_) db_->DestroyColumnFamilyHandle(h);
+  cf_.clear();
+  if (db_) db_->Close();
+  db_.reset();
+  closed_ = true;
+}
+
+void RocksStore::enqueue(std::unique_ptr<Op> op, const std::function<void()>& on_closed) {
+  {
+    std::lock_guard lock(mu_);
+    if (!closing_) {
+      queue_.push_back(std::move(op));
+      if (queue_.size() == 1) cv_.notify_one();
+      return;
+    }
+  }
+  on_closed();
+}
+
+void RocksStore::writer_loop() {
+  rocksdb::WriteOptions wo;
+  wo.sync = store_cfg_.durability == Durability::fsync;
+  wo.disableWAL = store_cfg_.durability == Durability::none;
+  std::vector<std::unique_ptr<Op>> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closing and drained
+      while (!queue_.empty() && batch.size() < store_cfg_.max_batch) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    bool committed = false;
+    try {
+      WriteTxn txn(*this);
+      for (auto& op : batch) op->apply(txn);
+      auto st = txn.commit(wo);
+      committed = st.ok();
+      if (!committed)
+        spdlog::error("store: commit of {} writes failed: {}", batch.size(), st.ToString());
+    } catch (const std::exception& e) {
+      spdlog::error("store: batch failed: {}", e.what());
+    }
+    if (!committed || ws_->chats.size() + ws_->pts.size() + ws_->pairs.size() > kCacheLimit)
+      ws_->drop_caches();
+    if (!committed) {
+      ws_->dirty_chats.clear();
+      ws_->dirty_pts.clear();
+      std::string v;
+      if (db_->Get(rocksdb::ReadOptions(), cf_[kMeta], kNextChatIdKey, &v).ok())
+        ws_->next_chat_id = decode_u64be(v);
+    }
+    for (auto& op : batch) op->finish(committed);  // in commit order, on this thread
+    batch.clear();
+  }
+}
+
+void RocksStore::create_user(UserRecord user, Callback<Unit> done) {
+  auto op = std::make_unique<FnOp>();
+  op->done = done;
+  op->fn = [user = std::move(user)](WriteTxn& txn) -> Status {
+    auto key = user_key(user.id);
+    if (txn.get(kUsers, key)) return Error{Errc::username_taken, "username is taken"};
+    txn.put(kUsers, key, encode(user));
+    return ok_status();
+  };
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::ensure_user(UserId id, Callback<Unit> done) {
+  std::string v;
+  if (!closing_ && db_->Get(rocksdb::ReadOptions(), cf_[kUsers], user_key(id), &v).ok())
+    return done(ok_status());
+  auto op = std::make_unique<FnOp>();
+  op->done = done;
+  op->fn = [id = std::move(id)](WriteTxn& txn) -> Status {
+    auto key = user_key(id);
+    if (!txn.get(kUsers, key)) txn.put(kUsers, key, encode(UserRecord{id, "", 0}));
+    return ok_status();
+  };
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::get_user(UserId id, Callback<UserRecord> done) {
+  std::string v;
+  auto st = db_->Get(rocksdb::ReadOptions(), cf_[kUsers], user_key(id), &v);
+  if (st.IsNotFound()) return done(Error{Errc::not_found, "no such user"});
+  if (!st.ok()) return done(Error{Errc::unavailable, st.ToString()});
+  auto rec = decode_user(id, v);
+  if (!rec) return done(Error{Errc::internal, "corrupt user record"});
+  done(std::move(*rec));
+}
+
+void RocksStore::create_device(DeviceRecord device, Callback<Unit> done) {
+  auto op = std::make_unique<FnOp>();
+  op->done = done;
+  op->fn = [device = std::move(device)](WriteTxn& txn) -> Status {
+    txn.put(kDevices, device_key(device.user, device.device_id), encode(device));
+    txn.put(kTokens, token_key(device.token_hash), encode_token(device.user, device.device_id));
+    return ok_status();
+  };
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::find_device_by_token(std::string token_hash, Callback<DeviceRecord> done) {
+  std::string v;
+  auto st = db_->Get(rocksdb::ReadOptions(), cf_[kTokens], token_key(token_hash), &v);
+  if (st.IsNotFound()) return done(Error{Errc::unauthorized, "invalid token"});
+  if (!st.ok()) return done(Error{Errc::unavailable, st.ToString()});
+  auto ref = decode_token(v);
+  if (!ref) return done(Error{Errc::internal, "corrupt token record"});
+  st = db_->Get(rocksdb::ReadOptions(), cf_[kDevices], device_key(ref->first, ref->second), &v);
+  if (!st.ok()) return done(Error{Errc::unauthorized, "invalid token"});
+  auto dev = decode_device(v);
+  if (!dev || dev->revoked) return done(Error{Errc::unauthorized, "token revoked"});
+  done(std::move(*dev));
+}
+
+void RocksStore::revoke_device(UserId user, std::string device_id, Callback<Unit> done) {
+  auto op = std::make_unique<FnOp>();
+  op->done = done;
+  op->fn = [user = std::move(user), device_id = std::move(device_id)](WriteTxn& txn) -> Status {
+    auto key = device_key(user, device_id);
+    auto raw = txn.get(kDevices, key);
+    if (!raw) return Error{Errc::not_found, "no such device"};
+    auto dev = decode_device(*raw);
+    if (!dev) return Error{Errc::internal, "corrupt device record"};
+    dev->revoked = true;
+    txn.del(kTokens, token_key(dev->token_hash));
+    txn.put(kDevices, key, encode(*dev));
+    return ok_status();
+  };
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::append_message(AppendRequest req, Callback<AppendResult> done) {
+  auto op = std::make_unique<AppendOp>();
+  op->req = std::move(req);
+  op->done = done;
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+uint64_t RocksStore::read_pts(const rocksdb::Snapshot* snap, const UserId& user) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string v;
+  if (!db_->Get(ro, cf_[kMeta], user_pts_key(user), &v).ok()) return 0;
+  return decode_u64be(v);
+}
+
+void RocksStore::current_pts(UserId user, Callback<uint64_t> done) {
+  done(read_pts(nullptr, user));
+}
+
+std::optional<Message> RocksStore::read_message(const rocksdb::Snapshot* snap, ChatId chat,
+                                                uint64_t seq) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string v;
+  if (!db_->Get(ro, cf_[kMessages], message_key(chat, seq), &v).ok()) return std::nullopt;
+  return decode_message(chat, seq, v);
+}
+
+std::vector<Message> RocksStore::read_range(const rocksdb::Snapshot* snap, ChatId chat,
+                                            uint64_t first, uint64_t last) {
+  std::vector<Message> out;
+  if (first > last) return out;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string upper = message_key(chat, last + 1);
+  rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kMessages]));
+  for (it->Seek(message_key(chat, first)); it->Valid(); it->Next()) {
+    auto key = it->key().ToStringView();
+    if (auto m = decode_message(chat, decode_u64be(key), it->value().ToStringView()))
+      out.push_back(std::move(*m));
+  }
+  return out;
+}
+
+void RocksStore::read_updates(UserId user, uint64_t after_pts, uint32_t limit,
+                              Callback<UpdatesPage> done) {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  UpdatesPage page;
+  uint64_t current = read_pts(snap, user);
+  page.pts = after_pts;
+  if (after_pts > current) {
+    page.limited = true;  // a cursor from the future: this store does not know it
+  } else if (after_pts < current) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snap;
+    std::string upper = update_key(user, current + 1);
+    rocksdb::Slice upper_slice(upper);
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kUpdates]));
+    it->Seek(update_key(user, after_pts + 1));
+    if (!it->Valid() || decode_u64be(it->key().ToStringView()) != after_pts + 1) {
+      page.limited = true;  // trimmed away
+    } else {
+      for (; it->Valid() && page.updates.size() < limit; it->Next()) {
+        uint64_t pts = decode_u64be(it->key().ToStringView());
+        auto rec = decode_update(it->value().ToStringView());
+        if (!rec) continue;
+        auto msg = read_message(snap, rec->chat_id, rec->seq);
+        if (!msg) continue;
+        page.updates.push_back(Update{pts, rec->kind, std::move(*msg)});
+        page.pts = pts;
+      }
+      page.has_more = page.pts < current;
+    }
+  }
+  db_->ReleaseSnapshot(snap);
+  done(std::move(page));
+}
+
+Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const UserId& user,
+                                           uint32_t limit) {
+  ChatList list;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string prefix = user_prefix(user);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kUserChats]));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto rec = decode_user_chat(it->value().ToStringView());
+    if (!rec) continue;
+    ChatSummary c;
+    c.chat_id = decode_u64be(it->key().ToStringView());
+    c.kind = rec->kind;
+    c.peer = rec->peer;
+    c.last_pts = rec->last_pts;
+    list.chats.push_back(std::move(c));
+  }
+  std::sort(list.chats.begin(), list.chats.end(),
+            [](const ChatSummary& a, const ChatSummary& b) { return a.last_pts > b.last_pts; });
+  if (list.chats.size() > limit) {
+    list.chats.resize(limit);
+    list.has_more = true;
+  }
+  for (auto& c : list.chats) {
+    std::string v;
+    if (!db_->Get(ro, cf_[kChats], chat_key(c.chat_id), &v).ok()) continue;
+    if (auto rec = decode_chat(v)) c.last_seq = rec->last_seq;
+    if (c.last_seq > 0) c.last_message = read_message(snap, c.chat_id, c.last_seq);
+  }
+  list.pts = read_pts(snap, user);
+  return list;
+}
+
+void RocksStore::list_chats(UserId user, uint32_t limit, Callback<ChatList> done) {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto r = list_chats_at(snap, user, limit);
+  db_->ReleaseSnapshot(snap);
+  done(std::move(r));
+}
+
+void RocksStore::snapshot(UserId user, uint32_t max_chats, uint32_t messages_per_chat,
+                          Callback<Snapshot> done) {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto list = list_chats_at(snap, user, max_chats);
+  Snapshot s;
+  if (list) {
+    s.pts = list->pts;
+    for (auto& c : list->chats) {
+      ChatWindow w;
+      uint64_t first = c.last_seq >= messages_per_chat ? c.last_seq - messages_per_chat + 1 : 1;
+      w.messages = read_range(snap, c.chat_id, first, c.last_seq);
+      w.has_more = first > 1;
+      w.chat = std::move(c);
+      s.chats.push_back(std::move(w));
+    }
+  }
+  db_->ReleaseSnapshot(snap);
+  if (!list) return done(list.error());
+  done(std::move(s));
+}
+
+void RocksStore::history(HistoryQuery q, Callback<HistoryPage> done) {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  auto finish = [&](Result<HistoryPage> r) {
+    db_->ReleaseSnapshot(snap);
+    done(std::move(r));
+  };
+  HistoryPage page;
+  std::string v;
+  if (q.chat_id == 0) {
+    if (!db_->Get(ro, cf_[kPairs], pair_key(q.user, q.with), &v).ok()) {
+      std::string u;
+      if (!db_->Get(ro, cf_[kUsers], user_key(q.with), &u).ok())
+        return finish(Error{Errc::not_found, fmt::format("no such user: {}", q.with)});
+      return finish(std::move(page));  // no chat yet: empty history
+    }
+    q.chat_id = decode_u64be(v);
+  }
+  if (!db_->Get(ro, cf_[kChats], chat_key(q.chat_id), &v).ok())
+    return finish(Error{Errc::not_found, fmt::format("no such chat: {}", q.chat_id)});
+  auto chat = decode_chat(v);
+  if (!chat) return finish(Error{Errc::internal, "corrupt chat record"});
+  if (std::find(chat->members.begin(), chat->members.end(), q.user) == chat->members.end())
+    return finish(Error{Errc::forbidden, "not a member of this chat"});
+  page.chat_id = q.chat_id;
+  uint64_t last =
+      q.before_seq == 0 || q.before_seq > chat->last_seq ? chat->last_seq : q.before_seq - 1;
+  uint64_t first = last >= q.limit ? last - q.limit + 1 : 1;
+  if (last >= 1) {
+    page.messages = read_range(snap, q.chat_id, first, last);
+    page.has_more = first > 1;
+  }
+  finish(std::move(page));
+}
+
+}  // namespace parley::store::rocks

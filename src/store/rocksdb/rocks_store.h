@@ -1,0 +1,101 @@
+// Store backend on embedded RocksDB: one column family per table (DESIGN.md §4) and a
+// single writer thread that assigns seq/pts and commits queued writes in group commits.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/config.h"
+#include "store/store.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class Snapshot;
+}  // namespace rocksdb
+
+namespace parley::store::rocks {
+
+class WriteTxn;
+
+class RocksStore final : public Store {
+ public:
+  // Opens (creating if missing) the database in `dir`.
+  static Result<std::unique_ptr<RocksStore>> open(const std::string& dir, const StoreConfig& store,
+                                                  const SyncConfig& sync);
+  ~RocksStore() override;
+
+  void create_user(UserRecord user, Callback<Unit> done) override;
+  void get_user(UserId id, Callback<UserRecord> done) override;
+  void ensure_user(UserId id, Callback<Unit> done) override;
+  void create_device(DeviceRecord device, Callback<Unit> done) override;
+  void find_device_by_token(std::string token_hash, Callback<DeviceRecord> done) override;
+  void revoke_device(UserId user, std::string device_id, Callback<Unit> done) override;
+  void append_message(AppendRequest req, Callback<AppendResult> done) override;
+  void current_pts(UserId user, Callback<uint64_t> done) override;
+  void read_updates(UserId user, uint64_t after_pts, uint32_t limit,
+                    Callback<UpdatesPage> done) override;
+  void snapshot(UserId user, uint32_t max_chats, uint32_t messages_per_chat,
+                Callback<Snapshot> done) override;
+  void history(HistoryQuery query, Callback<HistoryPage> done) override;
+  void list_chats(UserId user, uint32_t limit, Callback<ChatList> done) override;
+  void close() override;
+
+  enum Cf : size_t {
+    kMeta,
+    kUsers,
+    kDevices,
+    kTokens,
+    kChats,
+    kPairs,
+    kMessages,
+    kUserChats,
+    kUpdates,
+    kIdem,
+    kCfCount
+  };
+
+  // A queued write. apply() runs on the writer thread inside a batch; finish() runs after
+  // the batch committed (ok = true) or failed.
+  struct Op {
+    virtual ~Op() = default;
+    virtual void apply(WriteTxn& txn) = 0;
+    virtual void finish(bool committed) = 0;
+  };
+
+ private:
+  RocksStore() = default;
+  void enqueue(std::unique_ptr<Op> op, const std::function<void()>& on_closed);
+  void writer_loop();
+  Result<ChatList> list_chats_at(const rocksdb::Snapshot* snap, const UserId& user, uint32_t limit);
+  std::optional<Message> read_message(const rocksdb::Snapshot* snap, ChatId chat, uint64_t seq);
+  std::vector<Message> read_range(const rocksdb::Snapshot* snap, ChatId chat, uint64_t first,
+                                  uint64_t last);
+  uint64_t read_pts(const rocksdb::Snapshot* snap, const UserId& user);
+
+  StoreConfig store_cfg_;
+  SyncConfig sync_cfg_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cf_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Op>> queue_;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::thread writer_;
+
+  friend class WriteTxn;
+  friend struct AppendOp;
+  // Writer-thread state: caches of what the writer owns (seq and pts counters).
+  struct WriterState;
+  std::unique_ptr<WriterState> ws_;
+};
+
+}  // namespace parley::store::rocks

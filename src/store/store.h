@@ -1,0 +1,58 @@
+// The Store seam: durable accounts, chats, messages and per-user update logs.
+//
+// Contract every backend keeps (store_conformance tests check it):
+// - append_message assigns the chat's next seq (gapless from 1), and for every member the
+//   next pts of that member's update log (gapless from 1), atomically with the message,
+//   the idempotency record and the log entries. Its callback runs only once all of that is
+//   durable under the configured durability.
+// - append callbacks of one store run on one thread, in commit order, so a caller that
+//   routes deliveries from the callback delivers each user's updates in pts order.
+// - Reads never show a seq or pts whose write has not committed, and never a hole.
+// - A second append with the same (sender, client_msg_id) stores nothing and returns the
+//   first result with duplicate = true.
+// - Callbacks may run on any thread, also inline before the call returns.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "common/errc.h"
+#include "store/types.h"
+
+namespace parley::store {
+
+template <class T>
+using Callback = std::function<void(Result<T>)>;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Accounts. create_user fails with username_taken if the id exists.
+  virtual void create_user(UserRecord user, Callback<Unit> done) = 0;
+  virtual void get_user(UserId id, Callback<UserRecord> done) = 0;  // not_found
+  // Creates a user with no password if missing (JWT identities); ok if it exists.
+  virtual void ensure_user(UserId id, Callback<Unit> done) = 0;
+  virtual void create_device(DeviceRecord device, Callback<Unit> done) = 0;
+  // unauthorized if no live device has this token hash.
+  virtual void find_device_by_token(std::string token_hash, Callback<DeviceRecord> done) = 0;
+  virtual void revoke_device(UserId user, std::string device_id, Callback<Unit> done) = 0;
+
+  // Messages. Errors: not_found (no such user or chat), forbidden (not a member),
+  // bad_request (to oneself), unavailable (store closed).
+  virtual void append_message(AppendRequest req, Callback<AppendResult> done) = 0;
+
+  // Sync and reads.
+  virtual void current_pts(UserId user, Callback<uint64_t> done) = 0;
+  virtual void read_updates(UserId user, uint64_t after_pts, uint32_t limit,
+                            Callback<UpdatesPage> done) = 0;
+  virtual void snapshot(UserId user, uint32_t max_chats, uint32_t messages_per_chat,
+                        Callback<Snapshot> done) = 0;
+  virtual void history(HistoryQuery query, Callback<HistoryPage> done) = 0;
+  virtual void list_chats(UserId user, uint32_t limit, Callback<ChatList> done) = 0;
+
+  // Stops accepting writes, commits everything queued, and returns when it is durable.
+  virtual void close() = 0;
+};
+
+}  // namespace parley::store

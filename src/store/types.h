@@ -1,0 +1,123 @@
+// Records that cross the Store seam. Plain values; no backend types leak through here.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace parley::store {
+
+using UserId = std::string;
+using ChatId = uint64_t;
+
+enum class ChatKind : uint8_t { direct = 1, group = 2 };
+enum class MessageKind : uint8_t { text = 1 };
+enum class UpdateKind : uint8_t { message = 1 };
+
+struct UserRecord {
+  UserId id;
+  std::string password_hash;  // argon2id string; empty for users created from a JWT
+  int64_t created_at = 0;
+};
+
+struct DeviceRecord {
+  UserId user;
+  std::string device_id;
+  std::string name;
+  std::string token_hash;  // SHA-256 of the token; the token itself is never stored
+  int64_t created_at = 0;
+  bool revoked = false;
+};
+
+struct Message {
+  ChatId chat_id = 0;
+  uint64_t seq = 0;
+  uint64_t message_id = 0;
+  int64_t ts = 0;
+  UserId sender;
+  UserId to;  // the other member of a direct chat
+  MessageKind kind = MessageKind::text;
+  std::string body;
+  std::string client_msg_id;
+};
+
+// What the sender asks for; the store assigns chat (for to_user), seq, message_id and pts.
+struct AppendRequest {
+  UserId sender;
+  UserId to_user;      // direct chat with this user (created on first message), or
+  ChatId chat_id = 0;  // an existing chat the sender is a member of
+  MessageKind kind = MessageKind::text;
+  std::string body;
+  std::string client_msg_id;
+  int64_t ts = 0;           // acceptance time, set by the caller
+  uint64_t message_id = 0;  // set by the caller (Snowflake)
+};
+
+// One member's new update-log entry for an appended message.
+struct Delivery {
+  UserId user;
+  uint64_t pts = 0;
+};
+
+struct AppendResult {
+  Message message;
+  uint64_t sender_pts = 0;
+  bool duplicate = false;            // an earlier append with the same client_msg_id
+  std::vector<Delivery> deliveries;  // every member, the sender included; empty if duplicate
+};
+
+struct Update {
+  uint64_t pts = 0;
+  UpdateKind kind = UpdateKind::message;
+  Message message;
+};
+
+struct UpdatesPage {
+  std::vector<Update> updates;
+  uint64_t pts = 0;  // position after the last update returned
+  bool has_more = false;
+  bool limited = false;  // the log no longer holds the updates right after the asked pts
+};
+
+struct ChatSummary {
+  ChatId chat_id = 0;
+  ChatKind kind = ChatKind::direct;
+  UserId peer;  // direct chats: the other member
+  uint64_t last_seq = 0;
+  uint64_t last_pts = 0;  // the user's pts at the chat's last activity (orders the chat list)
+  std::optional<Message> last_message;
+};
+
+struct ChatWindow {
+  ChatSummary chat;
+  std::vector<Message> messages;  // oldest first
+  bool has_more = false;
+};
+
+struct Snapshot {
+  uint64_t pts = 0;
+  std::vector<ChatWindow> chats;
+};
+
+struct HistoryQuery {
+  UserId user;
+  ChatId chat_id = 0;       // or
+  UserId with;              // the peer of a direct chat
+  uint64_t before_seq = 0;  // 0 = newest
+  uint32_t limit = 50;
+};
+
+struct HistoryPage {
+  ChatId chat_id = 0;
+  std::vector<Message> messages;  // oldest first
+  bool has_more = false;
+};
+
+struct ChatList {
+  std::vector<ChatSummary> chats;  // newest activity first
+  bool has_more = false;
+  uint64_t pts = 0;
+};
+
+}  // namespace parley::store
