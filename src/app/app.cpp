@@ -1,0 +1,135 @@
+#include "app/app.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "auth/account_service.h"
+#include "bus/local_bus.h"
+#include "core/chat_service.h"
+#include "core/router.h"
+#include "http/api_routes.h"
+#include "net/server.h"
+#include "registry/local_registry.h"
+#include "session/chat_session.h"
+#include "session/session_hub.h"
+#include "store/rocksdb/rocks_store.h"
+
+namespace parley::app {
+namespace {
+
+Result<std::pair<std::string, uint16_t>> split_host_port(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    return Error{Errc::bad_request, fmt::format("listen must be HOST:PORT, got {}", listen)};
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  unsigned long port = 0;
+  try {
+    size_t used = 0;
+    port = std::stoul(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || port > 65535) throw std::out_of_range("port");
+  } catch (const std::exception&) {
+    return Error{Errc::bad_request, fmt::format("bad port in {}", listen)};
+  }
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+}  // namespace
+
+int run(const Config& config) {
+  auto hp = split_host_port(config.server.listen);
+  if (!hp) {
+    spdlog::error("{}", hp.error().message);
+    return 2;
+  }
+  std::error_code fs_ec;
+  std::filesystem::create_directories(std::filesystem::path(config.server.data_dir) / "db", fs_ec);
+  if (fs_ec) {
+    spdlog::error("cannot create data directory {}: {}", config.server.data_dir, fs_ec.message());
+    return 1;
+  }
+
+  // Backends (single node): RocksDB store, in-process registry and bus.
+  auto opened = store::rocks::RocksStore::open(
+      (std::filesystem::path(config.server.data_dir) / "db").string(), config.store, config.sync);
+  if (!opened) {
+    spdlog::error("{}", opened.error().message);
+    return 1;
+  }
+  std::unique_ptr<store::Store> store = std::move(opened.value());
+  LocalRegistry registry;
+  LocalBus bus;
+  const NodeId node = config.server.node_id;
+
+  auto jwt = auth::JwtVerifier::create(config.auth.jwt_hs256_secret,
+                                       config.auth.jwt_rs256_public_key_file);
+  if (!jwt) {
+    spdlog::error("{}", jwt.error().message);
+    return 2;
+  }
+  auth::AccountService accounts(*store, config.auth, std::move(jwt.value()));
+  SnowflakeGenerator ids(node);
+  core::Router router(registry, bus);
+  core::ChatService chats(*store, router, ids, config);
+  session::SessionHub hub;
+  bus.subscribe(node, [&hub](const Envelope& env) { hub.handle(env); });
+
+  proto::ParseLimits limits{config.limits.max_message_bytes, config.limits.max_sync_page,
+                            config.limits.max_history_page, config.limits.max_chats_page};
+  session::SessionService sessions(
+      session::SessionDeps{config, limits, hub, registry, node, accounts, chats});
+  http::ApiRoutes routes(accounts, router);
+
+  net::ServerOptions opts;
+  opts.host = hp->first;
+  opts.port = hp->second;
+  opts.threads = config.server.threads ? config.server.threads
+                                       : std::max(1u, std::thread::hardware_concurrency());
+  opts.max_connections = config.limits.max_connections;
+  opts.http.body_limit = config.limits.http_body_bytes;
+  opts.http.timeout_s = config.ws.handshake_timeout_s;
+  opts.ws = net::WsOptions{config.ws.max_frame_bytes, config.ws.max_send_queue_bytes,
+                           config.ws.idle_timeout_s, config.ws.handshake_timeout_s};
+  net::Server server(opts, routes, sessions);
+  auto port = server.listen();
+  if (!port) {
+    spdlog::error("{}", port.error().message);
+    return 1;
+  }
+  server.start();
+  routes.set_ready(true);
+  spdlog::info("parleyd {} threads, data in {}, durability {}", opts.threads,
+               config.server.data_dir,
+               config.store.durability == Durability::fsync   ? "fsync"
+               : config.store.durability == Durability::flush ? "flush"
+                                                              : "none");
+  // The one line on stdout: scripts and tests read the bound port from it.
+  std::printf("listening on %s:%u\n", opts.host.c_str(), port.value());
+  std::fflush(stdout);
+
+  boost::asio::io_context control;
+  boost::asio::signal_set signals(control, SIGTERM, SIGINT);
+  signals.async_wait(
+      [&](boost::system::error_code, int sig) { spdlog::info("signal {}: draining", sig); });
+  control.run();
+
+  // Drain: refuse new work, close every WebSocket with 1001, finish queued writes.
+  routes.set_draining();
+  server.stop_accepting();
+  server.close_connections(session::kCloseGoingAway, "server shutting down",
+                           std::chrono::seconds(5));
+  server.stop();
+  accounts.stop();
+  store->close();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace parley::app

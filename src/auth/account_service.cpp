@@ -1,0 +1,135 @@
+#include "auth/account_service.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <boost/asio/post.hpp>
+
+#include "auth/password.h"
+#include "auth/tokens.h"
+#include "common/clock.h"
+#include "common/ids.h"
+
+namespace parley::auth {
+namespace {
+
+constexpr uint32_t kMaxPendingHashesPerThread = 32;
+constexpr size_t kMaxPasswordBytes = 1024;
+
+Error invalid_credentials() {
+  return Error{Errc::invalid_credentials, "wrong username or password"};
+}
+
+// JWT devices are not stored; their id is derived from user and device claim, so that it is
+// stable across connections.
+std::string jwt_device_id(const JwtClaims& c) {
+  return "d" + token_hash("jwt:" + c.user + ":" + c.device).substr(0, 16);
+}
+
+}  // namespace
+
+AccountService::AccountService(store::Store& store, const AuthConfig& config, JwtVerifier jwt)
+    : store_(store), config_(config), jwt_(std::move(jwt)), pool_(config.hash_threads) {
+  dummy_hash_ =
+      hash_password("parley-dummy-password", {config_.argon2_opslimit, config_.argon2_memlimit_kib})
+          .value_or("");
+}
+
+AccountService::~AccountService() { stop(); }
+
+void AccountService::stop() {
+  stopped_ = true;
+  pool_.join();
+}
+
+bool AccountService::start_hash_job() {
+  if (stopped_) return false;
+  if (pending_hashes_.fetch_add(1) >= config_.hash_threads * kMaxPendingHashesPerThread) {
+    --pending_hashes_;
+    return false;
+  }
+  return true;
+}
+
+void AccountService::register_user(std::string username, std::string password,
+                                   store::Callback<Unit> done) {
+  if (!config_.allow_registration)
+    return done(Error{Errc::registration_closed, "registration is closed"});
+  if (!valid_user_id(username))
+    return done(Error{
+        Errc::invalid_username,
+        "username must be 3-32 characters of a-z 0-9 _ . -, starting with a letter or digit"});
+  if (password.size() < config_.min_password_length || password.size() > kMaxPasswordBytes)
+    return done(
+        Error{Errc::weak_password, fmt::format("password must be {} to {} bytes long",
+                                               config_.min_password_length, kMaxPasswordBytes)});
+  if (!start_hash_job())
+    return done(Error{Errc::rate_limited, "too many registrations in progress"});
+  boost::asio::post(
+      pool_, [this, username = std::move(username), password = std::move(password), done] {
+        auto hash = hash_password(password, {config_.argon2_opslimit, config_.argon2_memlimit_kib});
+        --pending_hashes_;
+        if (!hash) return done(Error{Errc::internal, "password hashing failed"});
+        store_.create_user(store::UserRecord{username, std::move(*hash), now_ms()}, done);
+      });
+}
+
+void AccountService::login(std::string username, std::string password, std::string device_name,
+                           store::Callback<LoginResult> done) {
+  if (device_name.size() > 64)
+    return done(Error{Errc::bad_request, "device_name is longer than 64 bytes"});
+  if (password.size() > kMaxPasswordBytes) return done(invalid_credentials());
+  if (!start_hash_job()) return done(Error{Errc::rate_limited, "too many logins in progress"});
+  boost::asio::post(pool_, [this, username = std::move(username), password = std::move(password),
+                            device_name = std::move(device_name), done]() mutable {
+    store_.get_user(username, [&](Result<store::UserRecord> user) {
+      // Unknown users and users without a password verify against a dummy hash, so that the
+      // answer and its timing do not tell whether the user exists.
+      bool ok = verify_password(
+                    user.ok() && !user->password_hash.empty() ? user->password_hash : dummy_hash_,
+                    password) &&
+                user.ok() && !user->password_hash.empty();
+      --pending_hashes_;
+      if (!ok) return done(invalid_credentials());
+      LoginResult result{username, new_device_id(), new_token()};
+      store::DeviceRecord dev{
+          username, result.device_id, device_name, token_hash(result.token), now_ms(), false};
+      store_.create_device(std::move(dev), [result = std::move(result), done](Status st) {
+        if (!st) return done(st.error());
+        done(result);
+      });
+    });
+  });
+}
+
+void AccountService::logout(std::string token, store::Callback<Identity> done) {
+  if (looks_like_jwt(token))
+    return done(Error{Errc::bad_request, "a JWT cannot be revoked; let it expire"});
+  store_.find_device_by_token(token_hash(token), [this, done](Result<store::DeviceRecord> dev) {
+    if (!dev) return done(dev.error());
+    Identity id{dev->user, dev->device_id};
+    store_.revoke_device(dev->user, dev->device_id, [id, done](Status st) {
+      if (!st) return done(st.error());
+      done(id);
+    });
+  });
+}
+
+void AccountService::authenticate(std::string token, store::Callback<Identity> done) {
+  if (token.empty() || token.size() > 8192) return done(Error{Errc::unauthorized, "invalid token"});
+  if (looks_like_jwt(token)) {
+    auto claims = jwt_.verify(token);
+    if (!claims) return done(claims.error());
+    Identity id{claims->user, jwt_device_id(claims.value())};
+    return store_.ensure_user(claims->user, [id, done](Status st) {
+      if (!st) return done(st.error());
+      done(id);
+    });
+  }
+  store_.find_device_by_token(token_hash(token), [done](Result<store::DeviceRecord> dev) {
+    if (!dev) return done(dev.error());
+    done(Identity{dev->user, dev->device_id});
+  });
+}
+
+}  // namespace parley::auth

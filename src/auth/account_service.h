@@ -1,0 +1,55 @@
+// Accounts and devices: registration, login, logout and token authentication.
+// Password hashing runs on its own small thread pool so that it never blocks I/O threads.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <string>
+
+#include "auth/jwt_verifier.h"
+#include "common/config.h"
+#include "store/store.h"
+
+namespace parley::auth {
+
+struct Identity {
+  std::string user;
+  std::string device_id;
+};
+
+struct LoginResult {
+  std::string user;
+  std::string device_id;
+  std::string token;
+};
+
+class AccountService {
+ public:
+  AccountService(store::Store& store, const AuthConfig& config, JwtVerifier jwt);
+  ~AccountService();
+
+  // Callbacks run on a hashing or store thread.
+  void register_user(std::string username, std::string password, store::Callback<Unit> done);
+  void login(std::string username, std::string password, std::string device_name,
+             store::Callback<LoginResult> done);
+  // Revokes the token's device and returns who it was.
+  void logout(std::string token, store::Callback<Identity> done);
+  // A login token or a JWT. JWT users are created on first use.
+  void authenticate(std::string token, store::Callback<Identity> done);
+
+  // Joins the hashing threads; later calls fail with unavailable.
+  void stop();
+
+ private:
+  bool start_hash_job();  // false when too many hashes are queued (rate_limited)
+
+  store::Store& store_;
+  AuthConfig config_;
+  JwtVerifier jwt_;
+  std::string dummy_hash_;  // verified against for unknown users: same time as a wrong password
+  boost::asio::thread_pool pool_;
+  std::atomic<uint32_t> pending_hashes_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace parley::auth

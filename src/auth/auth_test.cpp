@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <jwt/jwt.hpp>
+
+#include "auth/jwt_verifier.h"
+#include "auth/password.h"
+#include "auth/tokens.h"
+
+namespace parley::auth {
+namespace {
+
+std::string make_jwt(const std::string& key, const std::string& sub, int exp_offset_s) {
+  using namespace jwt::params;
+  jwt::jwt_object obj{algorithm("HS256"), secret(key), payload({{"sub", sub}})};
+  obj.add_claim("exp", std::chrono::system_clock::now() + std::chrono::seconds{exp_offset_s});
+  return obj.signature();
+}
+
+TEST(Password, HashAndVerify) {
+  auto h = hash_password("correct horse", {1, 8192});
+  ASSERT_TRUE(h.has_value());
+  EXPECT_EQ(h->rfind("$argon2id$", 0), 0u);
+  EXPECT_TRUE(verify_password(*h, "correct horse"));
+  EXPECT_FALSE(verify_password(*h, "wrong horse"));
+  EXPECT_FALSE(verify_password("", "x"));
+  EXPECT_FALSE(verify_password("garbage", "x"));
+}
+
+TEST(Tokens, RandomAndHashed) {
+  auto a = new_token(), b = new_token();
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.size(), 46u);
+  EXPECT_FALSE(looks_like_jwt(a));
+  EXPECT_EQ(token_hash(a).size(), 64u);
+  EXPECT_EQ(token_hash(a), token_hash(a));
+  EXPECT_NE(token_hash(a), token_hash(b));
+}
+
+TEST(Jwt, VerifiesHs256) {
+  auto v = JwtVerifier::create("s3cret", "");
+  ASSERT_TRUE(v.ok());
+  auto good = v->verify(make_jwt("s3cret", "alice", 60));
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  EXPECT_EQ(good->user, "alice");
+  EXPECT_EQ(good->device, "jwt");
+  EXPECT_EQ(v->verify(make_jwt("s3cret", "alice", -60)).error().code, Errc::token_expired);
+  EXPECT_EQ(v->verify(make_jwt("other", "alice", 60)).error().code, Errc::unauthorized);
+  EXPECT_EQ(v->verify(make_jwt("s3cret", "Not Valid", 60)).error().code, Errc::unauthorized);
+  EXPECT_EQ(v->verify("a.b.c").error().code, Errc::unauthorized);
+  auto off = JwtVerifier::create("", "");
+  EXPECT_FALSE(off->enabled());
+  EXPECT_EQ(off->verify(make_jwt("s3cret", "alice", 60)).error().code, Errc::unauthorized);
+  EXPECT_FALSE(JwtVerifier::create("", "/nonexistent/key.pem").ok());
+}
+
+}  // namespace
+}  // namespace parley::auth

@@ -1,0 +1,72 @@
+#include "core/chat_service.h"
+
+#include "common/clock.h"
+
+namespace parley::core {
+
+ChatService::ChatService(store::Store& store, Router& router, SnowflakeGenerator& ids,
+                         const Config& config)
+    : store_(store), router_(router), ids_(ids), config_(config) {}
+
+void ChatService::send(const std::string& sender, uint64_t conn_id, proto::SendRequest req,
+                       JsonCallback done) {
+  store::AppendRequest append;
+  append.sender = sender;
+  append.to_user = std::move(req.to);
+  append.chat_id = req.chat_id;
+  append.body = std::move(req.body);
+  append.client_msg_id = std::move(req.client_msg_id);
+  append.ts = now_ms();
+  append.message_id = ids_.next(append.ts);
+  store_.append_message(std::move(append), [this, conn_id, done](Result<store::AppendResult> r) {
+    if (!r) return done(r.error());
+    done(proto::send_result_json(r.value()));
+    if (r->duplicate) return;
+    // Encode the message once; only the per-recipient pts differs between frames.
+    std::string msg = proto::message_json(r->message);
+    for (const auto& d : r->deliveries)
+      router_.deliver(d.user, std::make_shared<const std::string>(proto::message_push(d.pts, msg)),
+                      conn_id);
+  });
+}
+
+void ChatService::snapshot(const std::string& user, bool limited, JsonCallback done) {
+  store_.snapshot(user, config_.sync.snapshot_chats, config_.sync.snapshot_messages,
+                  [limited, done](Result<store::Snapshot> s) {
+                    if (!s) return done(s.error());
+                    done(proto::snapshot_json(s.value(), limited));
+                  });
+}
+
+void ChatService::sync(const std::string& user, const proto::SyncRequest& req, JsonCallback done) {
+  if (!req.pts) return snapshot(user, false, done);
+  store_.read_updates(user, *req.pts, req.limit,
+                      [this, user, done](Result<store::UpdatesPage> page) {
+                        if (!page) return done(page.error());
+                        if (page->limited) return snapshot(user, true, done);
+                        done(proto::updates_json(page.value()));
+                      });
+}
+
+void ChatService::history(const std::string& user, const proto::HistoryRequest& req,
+                          JsonCallback done) {
+  store::HistoryQuery q{user, req.chat_id, req.with, req.before_seq, req.limit};
+  store_.history(std::move(q), [done](Result<store::HistoryPage> page) {
+    if (!page) return done(page.error());
+    done(proto::history_json(page.value()));
+  });
+}
+
+void ChatService::chats(const std::string& user, const proto::ChatsRequest& req,
+                        JsonCallback done) {
+  store_.list_chats(user, req.limit, [done](Result<store::ChatList> list) {
+    if (!list) return done(list.error());
+    done(proto::chats_json(list.value()));
+  });
+}
+
+void ChatService::current_pts(const std::string& user, store::Callback<uint64_t> done) {
+  store_.current_pts(user, std::move(done));
+}
+
+}  // namespace parley::core

@@ -1,0 +1,28 @@
+#include "core/router.h"
+
+namespace parley::core {
+
+void Router::deliver(const std::string& user, std::shared_ptr<const std::string> frame,
+                     uint64_t except_conn) {
+  for (NodeId node : registry_.nodes_of(user)) {
+    Envelope env;
+    env.kind = Envelope::Kind::deliver;
+    env.user = user;
+    env.except_conn = except_conn;
+    env.frame = frame;
+    bus_.publish(node, std::move(env));
+  }
+}
+
+void Router::close_device(const std::string& user, const std::string& device_id, uint16_t code) {
+  for (NodeId node : registry_.nodes_of(user)) {
+    Envelope env;
+    env.kind = Envelope::Kind::close_device;
+    env.user = user;
+    env.device_id = device_id;
+    env.close_code = code;
+    bus_.publish(node, std::move(env));
+  }
+}
+
+}  // namespace parley::core

@@ -1,0 +1,172 @@
+#include "http/api_routes.h"
+
+#include <fmt/format.h>
+
+#include <boost/beast/http/status.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
+#include "common/utf8.h"
+#include "net/http_session.h"
+
+namespace bhttp = boost::beast::http;
+namespace json = boost::json;
+
+namespace parley::http {
+namespace {
+
+constexpr uint16_t kCloseRevoked = 4003;
+
+net::HttpResponse json_response(bhttp::status status, std::string body) {
+  net::HttpResponse res{status, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+bhttp::status status_of(Errc code) {
+  switch (code) {
+    case Errc::bad_request:
+    case Errc::invalid_utf8:
+      return bhttp::status::bad_request;
+    case Errc::unauthorized:
+    case Errc::token_expired:
+    case Errc::invalid_credentials:
+      return bhttp::status::unauthorized;
+    case Errc::forbidden:
+    case Errc::registration_closed:
+      return bhttp::status::forbidden;
+    case Errc::not_found:
+      return bhttp::status::not_found;
+    case Errc::username_taken:
+      return bhttp::status::conflict;
+    case Errc::invalid_username:
+    case Errc::weak_password:
+      return bhttp::status::unprocessable_entity;
+    case Errc::too_large:
+      return bhttp::status::payload_too_large;
+    case Errc::rate_limited:
+      return bhttp::status::too_many_requests;
+    case Errc::unavailable:
+      return bhttp::status::service_unavailable;
+    case Errc::method_not_allowed:
+      return bhttp::status::method_not_allowed;
+    default:
+      return bhttp::status::internal_server_error;
+  }
+}
+
+net::HttpResponse error_response(const Error& e) {
+  return net::json_error(11, status_of(e.code), errc_name(e.code), e.message);
+}
+
+std::string quoted(std::string_view s) {
+  return json::serialize(json::string_view(s.data(), s.size()));
+}
+
+// Reads the named string fields of a JSON object body; missing optional ones stay empty.
+Result<std::vector<std::string>> string_fields(const std::string& body,
+                                               std::initializer_list<const char*> required,
+                                               std::initializer_list<const char*> optional = {}) {
+  json::error_code ec;
+  auto doc = json::parse(body, ec);
+  if (ec || !doc.is_object()) return Error{Errc::bad_request, "body must be a JSON object"};
+  const auto& obj = doc.as_object();
+  std::vector<std::string> out;
+  auto read = [&](const char* key, bool req) -> std::optional<Error> {
+    auto* v = obj.if_contains(key);
+    if (!v || v->is_null()) {
+      if (req) return Error{Errc::bad_request, fmt::format("missing field: {}", key)};
+      out.emplace_back();
+      return std::nullopt;
+    }
+    if (!v->is_string())
+      return Error{Errc::bad_request, fmt::format("field {} must be a string", key)};
+    std::string s(v->as_string());
+    if (!valid_utf8(s))
+      return Error{Errc::invalid_utf8, fmt::format("field {} is not valid UTF-8", key)};
+    out.push_back(std::move(s));
+    return std::nullopt;
+  };
+  for (auto* k : required)
+    if (auto e = read(k, true)) return *e;
+  for (auto* k : optional)
+    if (auto e = read(k, false)) return *e;
+  return out;
+}
+
+std::string bearer_token(const net::HttpRequest& req) {
+  std::string_view h = req[bhttp::field::authorization];
+  if (h.size() > 7 && (h.substr(0, 7) == "Bearer " || h.substr(0, 7) == "bearer "))
+    return std::string(h.substr(7));
+  return {};
+}
+
+}  // namespace
+
+void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpResponse)> done) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  auto method = req.method();
+  auto only = [&](bhttp::verb verb) {
+    if (method == verb) return true;
+    done(error_response({Errc::method_not_allowed, fmt::format("use {}", bhttp::to_string(verb))}));
+    return false;
+  };
+
+  if (path == "/healthz") {
+    if (only(bhttp::verb::get)) done(json_response(bhttp::status::ok, R"({"status":"ok"})"));
+    return;
+  }
+  if (path == "/readyz") {
+    if (!only(bhttp::verb::get)) return;
+    if (draining_)
+      return done(json_response(bhttp::status::service_unavailable, R"({"status":"draining"})"));
+    if (!ready_)
+      return done(json_response(bhttp::status::service_unavailable, R"({"status":"starting"})"));
+    return done(json_response(bhttp::status::ok, R"({"status":"ready"})"));
+  }
+  if (path == "/v1/register") {
+    if (!only(bhttp::verb::post)) return;
+    auto f = string_fields(req.body(), {"username", "password"});
+    if (!f) return done(error_response(f.error()));
+    std::string user = f.value()[0];
+    accounts_.register_user(user, std::move(f.value()[1]), [user, done](Status st) {
+      if (!st) return done(error_response(st.error()));
+      done(json_response(bhttp::status::created, fmt::format(R"({{"user":{}}})", quoted(user))));
+    });
+    return;
+  }
+  if (path == "/v1/login") {
+    if (!only(bhttp::verb::post)) return;
+    auto f = string_fields(req.body(), {"username", "password"}, {"device_name"});
+    if (!f) return done(error_response(f.error()));
+    auto& v = f.value();
+    accounts_.login(
+        std::move(v[0]), std::move(v[1]), std::move(v[2]), [done](Result<auth::LoginResult> r) {
+          if (!r) return done(error_response(r.error()));
+          done(json_response(bhttp::status::ok,
+                             fmt::format(R"({{"user":{},"device_id":{},"token":{}}})",
+                                         quoted(r->user), quoted(r->device_id), quoted(r->token))));
+        });
+    return;
+  }
+  if (path == "/v1/logout") {
+    if (!only(bhttp::verb::post)) return;
+    std::string token = bearer_token(req);
+    if (token.empty())
+      return done(error_response({Errc::unauthorized, "missing Authorization: Bearer token"}));
+    accounts_.logout(std::move(token), [this, done](Result<auth::Identity> who) {
+      if (!who) return done(error_response(who.error()));
+      router_.close_device(who->user, who->device_id, kCloseRevoked);
+      done(json_response(bhttp::status::ok, "{}"));
+    });
+    return;
+  }
+  done(error_response({Errc::not_found, fmt::format("no route for {}", path)}));
+}
+
+}  // namespace parley::http

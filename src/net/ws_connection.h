@@ -1,0 +1,66 @@
+// A WebSocket connection pinned to one I/O thread: a read loop that hands frames to its
+// handler, and a bounded send queue with one write in flight (Beast chat-multi pattern).
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <deque>
+#include <optional>
+
+#include "net/transport.h"
+
+namespace parley::net {
+
+class ConnectionTracker;
+
+struct WsOptions {
+  uint32_t max_frame_bytes = 64 * 1024;
+  uint32_t max_send_queue_bytes = 4 * 1024 * 1024;
+  uint32_t idle_timeout_s = 60;
+  uint32_t handshake_timeout_s = 10;
+};
+
+class WsConnection final : public Transport, public std::enable_shared_from_this<WsConnection> {
+ public:
+  WsConnection(boost::beast::tcp_stream&& stream, const WsOptions& options, WsService& service,
+               ConnectionTracker& tracker);
+  ~WsConnection() override;
+
+  // Completes the upgrade of `request` (already read) and starts reading.
+  void start(HttpRequest request);
+
+  void send(std::shared_ptr<const std::string> frame) override;
+  void close(uint16_t code, std::string reason) override;
+  uint64_t id() const override { return id_; }
+  boost::asio::any_io_executor executor() const override { return executor_; }
+
+ private:
+  void on_accept(boost::beast::error_code ec);
+  void read_next();
+  void on_read(boost::beast::error_code ec, size_t bytes);
+  void enqueue(std::shared_ptr<const std::string> frame);
+  void begin_close(uint16_t code, std::string reason);
+  void write_next();
+  void on_write(boost::beast::error_code ec, size_t bytes);
+  void finish();
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::asio::any_io_executor executor_;
+  boost::beast::flat_buffer buffer_;
+  const WsOptions& options_;
+  WsService& service_;
+  ConnectionTracker& tracker_;
+  uint64_t id_;
+  std::shared_ptr<WsHandler> handler_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;  // a close frame is queued or sent: no more frames
+  bool finished_ = false;
+  std::optional<boost::beast::websocket::close_reason> pending_close_;
+  std::unique_ptr<boost::asio::steady_timer> kill_timer_;  // only while closing
+};
+
+}  // namespace parley::net

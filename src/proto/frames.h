@@ -1,0 +1,81 @@
+// parley.v1 frames: parsing and validating client requests, serializing responses and
+// pushes (docs/PROTOCOL.md §3). Pure functions, no I/O.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "common/errc.h"
+#include "store/types.h"
+
+namespace parley::proto {
+
+enum class RequestType { auth, send, sync, history, chats, ping };
+
+struct AuthRequest {
+  std::string token;
+};
+struct SendRequest {
+  std::string to;
+  uint64_t chat_id = 0;
+  std::string client_msg_id;
+  std::string body;
+};
+struct SyncRequest {
+  std::optional<uint64_t> pts;
+  uint32_t limit = 100;
+};
+struct HistoryRequest {
+  uint64_t chat_id = 0;
+  std::string with;
+  uint64_t before_seq = 0;
+  uint32_t limit = 50;
+};
+struct ChatsRequest {
+  uint32_t limit = 100;
+};
+struct PingRequest {};
+
+using RequestBody =
+    std::variant<AuthRequest, SendRequest, SyncRequest, HistoryRequest, ChatsRequest, PingRequest>;
+
+struct Request {
+  uint64_t id = 0;
+  RequestType type = RequestType::ping;
+  RequestBody body;
+};
+
+// The bounds parsing enforces (from LimitsConfig).
+struct ParseLimits {
+  uint32_t max_message_bytes = 4096;
+  uint32_t max_sync_page = 1000;
+  uint32_t max_history_page = 200;
+  uint32_t max_chats_page = 500;
+};
+
+// A request that could not be accepted; id is known when the frame got that far.
+struct RequestError {
+  std::optional<uint64_t> id;
+  Error error;
+};
+
+std::variant<Request, RequestError> parse_request(std::string_view text, const ParseLimits& limits);
+
+// Serialization. `result` is a JSON object text (e.g. from serialize_*).
+std::string ok_frame(uint64_t id, std::string_view result_json);
+std::string error_frame(std::optional<uint64_t> id, const Error& error,
+                        std::optional<uint64_t> retry_after_ms = std::nullopt);
+std::string message_json(const store::Message& m);
+std::string message_push(uint64_t pts, std::string_view message_json);
+
+std::string send_result_json(const store::AppendResult& r);
+std::string updates_json(const store::UpdatesPage& page);
+std::string snapshot_json(const store::Snapshot& snap, bool limited);
+std::string history_json(const store::HistoryPage& page);
+std::string chats_json(const store::ChatList& list);
+
+}  // namespace parley::proto

@@ -1,0 +1,185 @@
+#include "session/chat_session.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include "common/clock.h"
+
+namespace parley::session {
+
+ChatSession::ChatSession(std::shared_ptr<net::Transport> transport, SessionDeps& deps)
+    : transport_(std::move(transport)),
+      deps_(deps),
+      bucket_(deps.config.limits.requests_per_second, deps.config.limits.burst),
+      auth_timer_(transport_->executor()) {}
+
+void ChatSession::start() {
+  auth_timer_.expires_after(std::chrono::seconds(deps_.config.ws.auth_timeout_s));
+  auth_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->authenticated_ || self->closed_) return;
+    self->transport_->close(kCloseUnauthorized, "authentication timeout");
+  });
+}
+
+template <class T>
+std::function<void(T)> ChatSession::on_my_thread(
+    std::function<void(std::shared_ptr<ChatSession>, T)> fn) {
+  return [self = shared_from_this(), fn = std::move(fn)](T value) mutable {
+    auto exec = self->transport_->executor();
+    boost::asio::post(
+        exec, [self = std::move(self), fn = std::move(fn), value = std::move(value)]() mutable {
+          if (!self->closed_) fn(self, std::move(value));
+        });
+  };
+}
+
+void ChatSession::on_frame(std::string_view text, bool binary) {
+  if (closed_) return;
+  uint64_t retry_after = 0;
+  if (!bucket_.take(TokenBucket::Clock::now(), &retry_after)) {
+    reply_error(std::nullopt, {Errc::rate_limited, "too many requests"}, retry_after);
+    return rejected();
+  }
+  if (binary) {
+    reply_error(std::nullopt,
+                {Errc::bad_request, "binary frames are not supported; send JSON text frames"});
+    return rejected();
+  }
+  auto parsed = proto::parse_request(text, deps_.limits);
+  if (auto* err = std::get_if<proto::RequestError>(&parsed)) {
+    reply_error(err->id, err->error);
+    return rejected();
+  }
+  auto& req = std::get<proto::Request>(parsed);
+  if (!authenticated_) {
+    if (req.type != proto::RequestType::auth) {
+      reply_error(req.id, {Errc::unauthorized, "authenticate first"});
+      return rejected();
+    }
+    if (authenticating_) {
+      reply_error(req.id, {Errc::bad_request, "authentication already in progress"});
+      return rejected();
+    }
+    return authenticate(req.id, std::move(std::get<proto::AuthRequest>(req.body).token));
+  }
+  dispatch(std::move(req));
+}
+
+void ChatSession::rejected() {
+  if (++rejects_in_a_row_ >= deps_.config.limits.flood_close_after) {
+    spdlog::info("session {}: {} rejected requests in a row; closing", transport_->id(),
+                 rejects_in_a_row_);
+    transport_->close(kCloseFlood, "too many rejected requests");
+    closed_ = true;
+  }
+}
+
+void ChatSession::authenticate(uint64_t id, std::string token) {
+  authenticating_ = true;
+  deps_.accounts.authenticate(
+      std::move(token), on_my_thread<Result<auth::Identity>>([id](std::shared_ptr<ChatSession> self,
+                                                                  Result<auth::Identity> who) {
+        self->authenticating_ = false;
+        if (!who) {
+          self->reply_error(id, who.error());
+          self->transport_->close(kCloseUnauthorized, std::string(errc_name(who.error().code)));
+          self->closed_ = true;
+          return;
+        }
+        self->authenticated_ = true;
+        self->rejects_in_a_row_ = 0;
+        self->auth_timer_.cancel();
+        self->user_ = who->user;
+        self->device_id_ = who->device_id;
+        // Register before reading pts: whatever commits after the read is pushed, whatever
+        // committed before it is at or below the advertised pts.
+        self->deps_.hub.add(self->user_, self->device_id_, self->transport_);
+        self->deps_.registry.add(self->user_, self->deps_.node);
+        self->deps_.chats.current_pts(self->user_, [self, id](Result<uint64_t> pts) {
+          std::string result =
+              fmt::format(R"({{"user":"{}","device_id":"{}","pts":{}}})", self->user_,
+                          self->device_id_, pts.ok() ? pts.value() : 0);
+          self->reply(id, std::move(result));
+        });
+      }));
+}
+
+void ChatSession::dispatch(proto::Request req) {
+  uint64_t id = req.id;
+  auto answer = on_my_thread<Result<std::string>>(
+      [id](std::shared_ptr<ChatSession> self, Result<std::string> r) {
+        self->reply(id, std::move(r));
+      });
+  switch (req.type) {
+    case proto::RequestType::auth:
+      reply_error(id, {Errc::already_authenticated, "this connection is authenticated already"});
+      return rejected();
+    case proto::RequestType::send: {
+      if (inflight_sends_ >= deps_.config.limits.max_inflight_sends) {
+        reply_error(id, {Errc::rate_limited, "too many sends awaiting commit"}, 10);
+        return rejected();
+      }
+      ++inflight_sends_;
+      // The ack is sent from the commit thread straight to the transport, ahead of any
+      // push that the same commit causes, so that per user frames leave in pts order.
+      auto transport = transport_;
+      auto weak = weak_from_this();
+      deps_.chats.send(
+          user_, transport_->id(), std::move(std::get<proto::SendRequest>(req.body)),
+          [transport, weak, id](Result<std::string> r) {
+            transport->send(std::make_shared<const std::string>(
+                r ? proto::ok_frame(id, r.value()) : proto::error_frame(id, r.error())));
+            boost::asio::post(transport->executor(), [weak] {
+              if (auto self = weak.lock()) --self->inflight_sends_;
+            });
+          });
+      break;
+    }
+    case proto::RequestType::sync:
+      deps_.chats.sync(user_, std::get<proto::SyncRequest>(req.body), answer);
+      break;
+    case proto::RequestType::history:
+      deps_.chats.history(user_, std::get<proto::HistoryRequest>(req.body), answer);
+      break;
+    case proto::RequestType::chats:
+      deps_.chats.chats(user_, std::get<proto::ChatsRequest>(req.body), answer);
+      break;
+    case proto::RequestType::ping:
+      reply(id, fmt::format(R"({{"ts":{}}})", now_ms()));
+      break;
+  }
+  rejects_in_a_row_ = 0;
+}
+
+void ChatSession::reply(uint64_t id, Result<std::string> result) {
+  if (!result) return reply_error(id, result.error());
+  transport_->send(std::make_shared<const std::string>(proto::ok_frame(id, result.value())));
+}
+
+void ChatSession::reply_error(std::optional<uint64_t> id, const Error& error,
+                              std::optional<uint64_t> retry_after) {
+  if (error.code == Errc::internal)
+    spdlog::error("session {}: internal error: {}", transport_->id(), error.message);
+  transport_->send(std::make_shared<const std::string>(proto::error_frame(id, error, retry_after)));
+}
+
+void ChatSession::on_close() {
+  if (authenticated_ && !user_.empty()) {
+    deps_.hub.remove(user_, transport_->id());
+    deps_.registry.remove(user_, deps_.node);
+  }
+  authenticated_ = false;
+  closed_ = true;
+  auth_timer_.cancel();
+}
+
+std::shared_ptr<net::WsHandler> SessionService::on_open(std::shared_ptr<net::Transport> transport) {
+  auto s = std::make_shared<ChatSession>(std::move(transport), deps_);
+  s->start();
+  return s;
+}
+
+}  // namespace parley::session
