@@ -1,0 +1,45 @@
+# Parley: `make run` starts a server on http://127.0.0.1:8080, `make test` runs every test.
+# Both install what is missing (Debian 12 packages) first.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+BUILD_TYPE ?= RelWithDebInfo
+LISTEN     ?= 127.0.0.1:8080
+DATA_DIR   ?= ./data
+CTEST_J    ?= 2
+
+.PHONY: all deps build run test test-unit test-asan format format-check clean
+
+all: build
+
+deps:
+	@bash tools/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@cmake --build $(BUILD)
+
+run: build
+	$(BUILD)/src/parleyd/parleyd --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+# Every test, then every test again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_J)
+	@$(MAKE) --no-print-directory test-asan
+
+test-unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_J) -L unit
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(CTEST_J)
+
+format:
+	@git ls-files '*.cpp' '*.h' | xargs clang-format -i
+
+format-check:
+	@git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run --Werror
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,246 @@
+// The Store conformance suite: the contract of store/store.h as tests. Every backend
+// instantiates it once with a factory (INSTANTIATE_TEST_SUITE_P), against a real server.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "store/store.h"
+
+namespace parley::store {
+
+// Makes a fresh, empty store for one test, and reopens it on the same data.
+class StoreFactory {
+ public:
+  virtual ~StoreFactory() = default;
+  virtual std::unique_ptr<Store> create(const std::string& test_name, const SyncConfig& sync) = 0;
+  virtual std::unique_ptr<Store> reopen(const SyncConfig& sync) = 0;
+  virtual void destroy() = 0;
+};
+using StoreFactoryMaker = std::function<std::shared_ptr<StoreFactory>()>;
+
+template <class T, class F>
+Result<T> wait_for(F&& start) {
+  std::promise<Result<T>> p;
+  auto f = p.get_future();
+  start([&p](Result<T> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+class StoreConformance : public ::testing::TestWithParam<StoreFactoryMaker> {
+ protected:
+  void SetUp() override {
+    factory_ = GetParam()();
+    store_ =
+        factory_->create(::testing::UnitTest::GetInstance()->current_test_info()->name(), sync_);
+    ASSERT_TRUE(store_);
+    for (const char* u : {"alice", "bob", "carol"}) {
+      auto r = wait_for<Unit>([&](auto cb) { store_->create_user(UserRecord{u, "h", 1}, cb); });
+      ASSERT_TRUE(r.ok());
+    }
+  }
+  void TearDown() override {
+    store_.reset();
+    factory_->destroy();
+  }
+  void reopen() {
+    store_.reset();
+    store_ = factory_->reopen(sync_);
+    ASSERT_TRUE(store_);
+  }
+
+ protected:
+  Result<AppendResult> send(const std::string& from, const std::string& to, const std::string& body,
+                            const std::string& cmid) {
+    AppendRequest req;
+    req.sender = from;
+    req.to_user = to;
+    req.body = body;
+    req.client_msg_id = cmid;
+    req.ts = 1000;
+    req.message_id = ++next_id_;
+    return wait_for<AppendResult>([&](auto cb) { store_->append_message(req, cb); });
+  }
+
+  std::shared_ptr<StoreFactory> factory_;
+  SyncConfig sync_;
+  std::unique_ptr<Store> store_;
+  uint64_t next_id_ = 0;
+};
+
+TEST_P(StoreConformance, AppendAssignsGaplessSeqAndPts) {
+  auto a = send("alice", "bob", "one", "c1");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->message.seq, 1u);
+  EXPECT_EQ(a->sender_pts, 1u);
+  EXPECT_EQ(a->message.to, "bob");
+  ASSERT_EQ(a->deliveries.size(), 2u);
+  auto b = send("bob", "alice", "two", "c1");  // same cmid, other user: not a duplicate
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->message.chat_id, a->message.chat_id);
+  EXPECT_EQ(b->message.seq, 2u);
+  EXPECT_FALSE(b->duplicate);
+  auto c = send("alice", "carol", "three", "c2");
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(c->message.chat_id, a->message.chat_id);
+  EXPECT_EQ(c->message.seq, 1u);
+  EXPECT_EQ(c->sender_pts, 3u);
+}
+
+TEST_P(StoreConformance, DuplicateClientMsgIdReturnsOriginal) {
+  auto a = send("alice", "bob", "one", "same");
+  auto b = send("alice", "bob", "different body", "same");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(b->duplicate);
+  EXPECT_EQ(b->message.seq, a->message.seq);
+  EXPECT_EQ(b->message.message_id, a->message.message_id);
+  EXPECT_EQ(b->message.body, "one");
+  EXPECT_TRUE(b->deliveries.empty());
+  auto h = wait_for<HistoryPage>([&](auto cb) { store_->history({"bob", 0, "alice", 0, 50}, cb); });
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->messages.size(), 1u);
+}
+
+TEST_P(StoreConformance, ConcurrentDuplicatesInOneBatchStoreOnce) {
+  std::vector<std::thread> threads;
+  std::vector<Result<AppendResult>> results(8, Error{Errc::internal, ""});
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] {
+      AppendRequest req{"alice", "bob", 0, MessageKind::text, "x", "dup", 1, uint64_t(100 + i)};
+      results[i] = wait_for<AppendResult>([&](auto cb) { store_->append_message(req, cb); });
+    });
+  for (auto& t : threads) t.join();
+  int originals = 0;
+  for (auto& r : results) {
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->message.seq, 1u);
+    originals += r->duplicate ? 0 : 1;
+  }
+  EXPECT_EQ(originals, 1);
+}
+
+TEST_P(StoreConformance, Errors) {
+  auto r = send("alice", "nobody", "x", "e1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::not_found);
+  r = send("alice", "alice", "x", "e2");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::bad_request);
+  auto a = send("alice", "bob", "x", "e3");
+  ASSERT_TRUE(a.ok());
+  AppendRequest req{"carol", "", a->message.chat_id, MessageKind::text, "x", "e4", 1, 99};
+  r = wait_for<AppendResult>([&](auto cb) { store_->append_message(req, cb); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::forbidden);
+  auto h = wait_for<HistoryPage>([&](auto cb) {
+    store_->history({"carol", a->message.chat_id, "", 0, 50}, cb);
+  });
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.error().code, Errc::forbidden);
+  h = wait_for<HistoryPage>([&](auto cb) { store_->history({"carol", 424242, "", 0, 50}, cb); });
+  EXPECT_EQ(h.error().code, Errc::not_found);
+  auto u = wait_for<Unit>([&](auto cb) { store_->create_user(UserRecord{"alice", "h", 1}, cb); });
+  EXPECT_EQ(u.error().code, Errc::username_taken);
+}
+
+TEST_P(StoreConformance, ReadUpdatesPagesInOrder) {
+  for (int i = 0; i < 25; ++i)
+    ASSERT_TRUE(send("alice", "bob", "m" + std::to_string(i), "p" + std::to_string(i)).ok());
+  uint64_t pts = 0;
+  int seen = 0;
+  for (;;) {
+    auto page = wait_for<UpdatesPage>([&](auto cb) { store_->read_updates("bob", pts, 10, cb); });
+    ASSERT_TRUE(page.ok());
+    EXPECT_FALSE(page->limited);
+    for (auto& u : page->updates) {
+      EXPECT_EQ(u.pts, pts + 1);
+      EXPECT_EQ(u.message.body, "m" + std::to_string(seen));
+      pts = u.pts;
+      ++seen;
+    }
+    EXPECT_EQ(page->pts, pts);
+    if (!page->has_more) break;
+  }
+  EXPECT_EQ(seen, 25);
+  auto cur = wait_for<uint64_t>([&](auto cb) { store_->current_pts("bob", cb); });
+  EXPECT_EQ(cur.value(), 25u);
+  auto future = wait_for<UpdatesPage>([&](auto cb) { store_->read_updates("bob", 99, 10, cb); });
+  EXPECT_TRUE(future->limited);
+}
+
+TEST_P(StoreConformance, TrimmedLogIsReportedLimited) {
+  sync_.update_log_retention = 100;
+  reopen();
+  for (int i = 0; i < 1030; ++i)
+    ASSERT_TRUE(send("alice", "bob", "m", "t" + std::to_string(i)).ok());
+  auto page = wait_for<UpdatesPage>([&](auto cb) { store_->read_updates("bob", 0, 10, cb); });
+  EXPECT_TRUE(page->limited);
+  EXPECT_TRUE(page->updates.empty());
+  page = wait_for<UpdatesPage>([&](auto cb) { store_->read_updates("bob", 1000, 10, cb); });
+  EXPECT_FALSE(page->limited);
+  EXPECT_EQ(page->updates.size(), 10u);
+}
+
+TEST_P(StoreConformance, HistorySnapshotAndChatList) {
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(send("alice", "bob", "m" + std::to_string(i), "h" + std::to_string(i)).ok());
+  ASSERT_TRUE(send("carol", "bob", "hey", "h-c").ok());
+  auto h = wait_for<HistoryPage>([&](auto cb) { store_->history({"bob", 0, "alice", 0, 10}, cb); });
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->messages.size(), 10u);
+  EXPECT_EQ(h->messages.front().seq, 21u);
+  EXPECT_EQ(h->messages.back().seq, 30u);
+  EXPECT_TRUE(h->has_more);
+  h = wait_for<HistoryPage>([&](auto cb) { store_->history({"bob", h->chat_id, "", 5, 10}, cb); });
+  ASSERT_EQ(h->messages.size(), 4u);
+  EXPECT_FALSE(h->has_more);
+
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, cb); });
+  ASSERT_EQ(list->chats.size(), 2u);
+  EXPECT_EQ(list->chats[0].peer, "carol");
+  EXPECT_EQ(list->chats[1].peer, "alice");
+  EXPECT_EQ(list->chats[1].last_seq, 30u);
+  EXPECT_EQ(list->chats[1].last_message->body, "m29");
+  EXPECT_EQ(list->pts, 31u);
+
+  auto snap = wait_for<Snapshot>([&](auto cb) { store_->snapshot("bob", 10, 5, cb); });
+  ASSERT_EQ(snap->chats.size(), 2u);
+  EXPECT_EQ(snap->pts, 31u);
+  EXPECT_EQ(snap->chats[1].messages.size(), 5u);
+  EXPECT_TRUE(snap->chats[1].has_more);
+  EXPECT_FALSE(snap->chats[0].has_more);
+}
+
+TEST_P(StoreConformance, SurvivesReopen) {
+  auto a = send("alice", "bob", "one", "r1");
+  ASSERT_TRUE(a.ok());
+  reopen();
+  auto b = send("alice", "bob", "two", "r2");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->message.seq, 2u);
+  EXPECT_EQ(b->sender_pts, 2u);
+  auto c = send("alice", "carol", "x", "r3");
+  EXPECT_NE(c->message.chat_id, a->message.chat_id);
+  auto dup = send("alice", "bob", "one", "r1");
+  EXPECT_TRUE(dup->duplicate);
+}
+
+TEST_P(StoreConformance, DevicesAndTokens) {
+  DeviceRecord d{"alice", "d1", "laptop", "hash1", 5, false};
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->create_device(d, cb); }).ok());
+  auto found = wait_for<DeviceRecord>([&](auto cb) { store_->find_device_by_token("hash1", cb); });
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->device_id, "d1");
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->revoke_device("alice", "d1", cb); }).ok());
+  found = wait_for<DeviceRecord>([&](auto cb) { store_->find_device_by_token("hash1", cb); });
+  EXPECT_EQ(found.error().code, Errc::unauthorized);
+  store_->close();
+  auto after = wait_for<Unit>([&](auto cb) { store_->create_device(d, cb); });
+  EXPECT_EQ(after.error().code, Errc::unavailable);
+}
+
+}  // namespace parley::store
