@@ -1,6 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <chrono>
+
+#include <filesystem>
+#include <fstream>
 #include <jwt/jwt.hpp>
 
 #include "auth/jwt_verifier.h"
@@ -52,6 +57,46 @@ TEST(Jwt, VerifiesHs256) {
   EXPECT_FALSE(off->enabled());
   EXPECT_EQ(off->verify(make_jwt("s3cret", "alice", 60)).error().code, Errc::unauthorized);
   EXPECT_FALSE(JwtVerifier::create("", "/nonexistent/key.pem").ok());
+}
+
+// An RSA key pair as PEM strings (private, public), made with OpenSSL for the test.
+std::pair<std::string, std::string> rsa_pem() {
+  EVP_PKEY* key = EVP_RSA_gen(2048);
+  auto to_pem = [&](bool priv) {
+    BIO* bio = BIO_new(BIO_s_mem());
+    if (priv)
+      PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+    else
+      PEM_write_bio_PUBKEY(bio, key);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    std::string out(data, static_cast<size_t>(n));
+    BIO_free(bio);
+    return out;
+  };
+  auto pair = std::make_pair(to_pem(true), to_pem(false));
+  EVP_PKEY_free(key);
+  return pair;
+}
+
+TEST(Jwt, VerifiesRs256WithAPublicKeyFile) {
+  auto [priv, pub] = rsa_pem();
+  auto path = std::filesystem::temp_directory_path() /
+              ("parley-jwt-test-" + std::to_string(::getpid()) + ".pem");
+  std::ofstream(path) << pub;
+  auto v = JwtVerifier::create("", path.string());
+  std::filesystem::remove(path);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  using namespace jwt::params;
+  jwt::jwt_object obj{algorithm("RS256"), secret(priv),
+                      payload({{"sub", "carol"}, {"device", "phone"}})};
+  obj.add_claim("exp", std::chrono::system_clock::now() + std::chrono::seconds{60});
+  auto good = v->verify(obj.signature());
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  EXPECT_EQ(good->user, "carol");
+  EXPECT_EQ(good->device, "phone");
+  // An HS256 token signed with the public key text must not pass (algorithm confusion).
+  EXPECT_FALSE(v->verify(make_jwt(pub, "carol", 60)).ok());
 }
 
 }  // namespace
