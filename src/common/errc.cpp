@@ -22,6 +22,8 @@ std::string_view errc_name(Errc code) {
       return "not_found";
     case Errc::forbidden:
       return "forbidden";
+    case Errc::conflict:
+      return "conflict";
     case Errc::rate_limited:
       return "rate_limited";
     case Errc::unavailable:

@@ -18,6 +18,7 @@ enum class Errc {
   already_authenticated,
   not_found,
   forbidden,
+  conflict,
   rate_limited,
   unavailable,
   internal,

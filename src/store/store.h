@@ -42,6 +42,13 @@ class Store {
   // bad_request (to oneself), unavailable (store closed).
   virtual void append_message(AppendRequest req, Callback<AppendResult> done) = 0;
 
+  // Groups: permission checks, the membership change and its event message (in the
+  // chat's seq) in one commit. Errors: not_found, forbidden, conflict (already a member,
+  // not a member), bad_request, too_large (over a limit).
+  virtual void group_op(GroupRequest req, Callback<GroupResult> done) = 0;
+  // The group with its active members; forbidden unless `user` is an active member.
+  virtual void group_info(UserId user, ChatId chat, Callback<ChatInfo> done) = 0;
+
   // Sync and reads.
   virtual void current_pts(UserId user, Callback<uint64_t> done) = 0;
   virtual void read_updates(UserId user, uint64_t after_pts, uint32_t limit,

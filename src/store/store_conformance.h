@@ -243,4 +243,201 @@ TEST_P(StoreConformance, DevicesAndTokens) {
   EXPECT_EQ(after.error().code, Errc::unavailable);
 }
 
+// Groups ------------------------------------------------------------------------------
+
+class GroupConformance : public StoreConformance {
+ protected:
+  void SetUp() override {
+    StoreConformance::SetUp();
+    for (const char* u : {"dave", "erin", "frank"})
+      ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                    store_->create_user(UserRecord{u, "h", 1}, cb);
+                  }).ok());
+  }
+  Result<GroupResult> op(GroupOp kind, const std::string& actor, ChatId chat,
+                         std::vector<UserId> users = {}, std::string name = "") {
+    GroupRequest req;
+    req.op = kind;
+    req.actor = actor;
+    req.chat_id = chat;
+    req.users = std::move(users);
+    req.name = std::move(name);
+    req.ts = ++ts_;
+    req.message_id = ts_;
+    req.limits = limits_;
+    return wait_for<GroupResult>([&](auto cb) { store_->group_op(req, cb); });
+  }
+  Result<AppendResult> post(const std::string& from, ChatId chat, const std::string& body) {
+    AppendRequest req;
+    req.sender = from;
+    req.chat_id = chat;
+    req.body = body;
+    req.client_msg_id = "g" + std::to_string(++ts_);
+    req.ts = ts_;
+    req.message_id = ts_;
+    return wait_for<AppendResult>([&](auto cb) { store_->append_message(req, cb); });
+  }
+  std::vector<uint64_t> seqs_in_log(const std::string& user, ChatId chat) {
+    std::vector<uint64_t> out;
+    auto page = wait_for<UpdatesPage>([&](auto cb) { store_->read_updates(user, 0, 1000, cb); });
+    for (auto& u : page->updates)
+      if (u.message.chat_id == chat) out.push_back(u.message.seq);
+    return out;
+  }
+  GroupLimits limits_;
+  int64_t ts_ = 100;
+};
+
+TEST_P(GroupConformance, CreateSendAndInfo) {
+  auto g = op(GroupOp::create, "alice", 0, {"bob", "carol", "bob"}, "team");
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  ChatId id = g->chat.chat_id;
+  EXPECT_EQ(g->chat.member_count, 3u);
+  EXPECT_EQ(g->event.message.seq, 1u);
+  EXPECT_EQ(g->event.message.kind, MessageKind::event);
+  EXPECT_EQ(g->event.deliveries.size(), 3u);
+  auto m = post("bob", id, "hello team");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->message.seq, 2u);
+  EXPECT_EQ(m->deliveries.size(), 3u);
+  EXPECT_FALSE(m->broadcast);
+  EXPECT_EQ(seqs_in_log("carol", id), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(post("dave", id, "let me in").error().code, Errc::forbidden);
+  auto info = wait_for<ChatInfo>([&](auto cb) { store_->group_info("carol", id, cb); });
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->name, "team");
+  EXPECT_EQ(info->members.size(), 3u);
+  for (auto& mem : info->members)
+    EXPECT_EQ(mem.role, mem.user == "alice" ? Role::owner : Role::member);
+  EXPECT_EQ(wait_for<ChatInfo>([&](auto cb) { store_->group_info("dave", id, cb); }).error().code,
+            Errc::forbidden);
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, cb); });
+  ASSERT_EQ(list->chats.size(), 1u);
+  EXPECT_EQ(list->chats[0].kind, ChatKind::group);
+  EXPECT_EQ(list->chats[0].name, "team");
+  EXPECT_EQ(list->chats[0].last_message->body, "hello team");
+}
+
+TEST_P(GroupConformance, RemovedMemberSeesNothingAfterRemovalAndJoinerNothingBefore) {
+  ChatId id = op(GroupOp::create, "alice", 0, {"bob", "carol"}, "g")->chat.chat_id;
+  ASSERT_TRUE(post("alice", id, "one").ok());           // seq 2
+  auto rm = op(GroupOp::remove, "alice", id, {"bob"});  // seq 3
+  ASSERT_TRUE(rm.ok()) << rm.error().message;
+  EXPECT_EQ(rm->left, std::vector<UserId>{"bob"});
+  ASSERT_TRUE(post("alice", id, "two").ok());                 // seq 4
+  ASSERT_TRUE(op(GroupOp::add, "alice", id, {"dave"}).ok());  // seq 5
+  ASSERT_TRUE(post("carol", id, "three").ok());               // seq 6
+  EXPECT_EQ(seqs_in_log("bob", id), (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(seqs_in_log("dave", id), (std::vector<uint64_t>{5, 6}));
+  auto h = wait_for<HistoryPage>([&](auto cb) { store_->history({"bob", id, "", 0, 50}, cb); });
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->messages.back().seq, 3u);
+  h = wait_for<HistoryPage>([&](auto cb) { store_->history({"dave", id, "", 0, 50}, cb); });
+  EXPECT_EQ(h->messages.front().seq, 5u);
+  EXPECT_FALSE(h->has_more);
+  h = wait_for<HistoryPage>([&](auto cb) {
+    store_->history({"dave", id, "", 0, 50, 5}, cb);
+  });  // after 5
+  ASSERT_EQ(h->messages.size(), 1u);
+  EXPECT_EQ(h->messages[0].seq, 6u);
+  EXPECT_EQ(post("bob", id, "still here?").error().code, Errc::forbidden);
+  // Opening history to new members lets dave read from seq 1.
+  GroupRequest req;
+  req.op = GroupOp::set_full_history;
+  req.actor = "alice";
+  req.chat_id = id;
+  req.flag = true;
+  req.message_id = 999;
+  ASSERT_TRUE(wait_for<GroupResult>([&](auto cb) { store_->group_op(req, cb); }).ok());
+  h = wait_for<HistoryPage>([&](auto cb) { store_->history({"dave", id, "", 0, 50}, cb); });
+  EXPECT_EQ(h->messages.front().seq, 1u);
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, cb); });
+  ASSERT_EQ(list->chats.size(), 1u);
+  EXPECT_FALSE(list->chats[0].member);
+  EXPECT_EQ(list->chats[0].last_seq, 3u);
+}
+
+TEST_P(GroupConformance, RoleTable) {
+  ChatId id = op(GroupOp::create, "alice", 0, {"bob", "carol", "dave"}, "g")->chat.chat_id;
+  EXPECT_EQ(op(GroupOp::add, "bob", id, {"erin"}).error().code, Errc::forbidden);
+  EXPECT_EQ(op(GroupOp::rename, "bob", id, {}, "mine").error().code, Errc::forbidden);
+  EXPECT_EQ(op(GroupOp::promote, "bob", id, {"carol"}).error().code, Errc::forbidden);
+  ASSERT_TRUE(op(GroupOp::promote, "alice", id, {"bob"}).ok());
+  EXPECT_EQ(op(GroupOp::promote, "alice", id, {"bob"}).error().code, Errc::conflict);
+  ASSERT_TRUE(op(GroupOp::promote, "alice", id, {"carol"}).ok());
+  EXPECT_EQ(op(GroupOp::remove, "bob", id, {"carol"}).error().code,
+            Errc::forbidden);  // admin vs admin
+  EXPECT_EQ(op(GroupOp::remove, "bob", id, {"alice"}).error().code,
+            Errc::forbidden);                                  // admin vs owner
+  ASSERT_TRUE(op(GroupOp::remove, "bob", id, {"dave"}).ok());  // admin vs member
+  ASSERT_TRUE(op(GroupOp::add, "bob", id, {"erin"}).ok());
+  EXPECT_EQ(op(GroupOp::add, "bob", id, {"erin"}).error().code, Errc::conflict);
+  EXPECT_EQ(op(GroupOp::add, "bob", id, {"nobody"}).error().code, Errc::not_found);
+  ASSERT_TRUE(op(GroupOp::rename, "bob", id, {}, "renamed").ok());
+  EXPECT_EQ(op(GroupOp::leave, "alice", id).error().code, Errc::forbidden);  // owner must hand over
+  EXPECT_EQ(op(GroupOp::transfer, "bob", id, {"carol"}).error().code, Errc::forbidden);
+  ASSERT_TRUE(op(GroupOp::transfer, "alice", id, {"carol"}).ok());
+  ASSERT_TRUE(op(GroupOp::leave, "alice", id).ok());
+  EXPECT_EQ(op(GroupOp::rename, "alice", id, {}, "x").error().code, Errc::forbidden);
+  ASSERT_TRUE(op(GroupOp::demote, "carol", id, {"bob"}).ok());
+  EXPECT_EQ(op(GroupOp::remove_group, "bob", id).error().code, Errc::forbidden);
+  auto del = op(GroupOp::remove_group, "carol", id);
+  ASSERT_TRUE(del.ok());
+  EXPECT_EQ(del->left.size(), 3u);  // carol, bob, erin
+  EXPECT_EQ(post("carol", id, "anyone?").error().code, Errc::not_found);
+  EXPECT_EQ(op(GroupOp::rename, "carol", id, {}, "x").error().code, Errc::not_found);
+  EXPECT_EQ(op(GroupOp::rename, "carol", 987654, {}, "x").error().code, Errc::not_found);
+}
+
+TEST_P(GroupConformance, Limits) {
+  limits_.max_members = 3;
+  limits_.max_groups_per_user = 2;
+  EXPECT_EQ(op(GroupOp::create, "alice", 0, {"bob", "carol", "dave"}, "big").error().code,
+            Errc::too_large);
+  EXPECT_EQ(op(GroupOp::create, "alice", 0, {}, "").error().code, Errc::bad_request);
+  EXPECT_EQ(op(GroupOp::create, "alice", 0, {}, std::string(200, 'n')).error().code,
+            Errc::bad_request);
+  ChatId id = op(GroupOp::create, "alice", 0, {"bob", "carol"}, "g1")->chat.chat_id;
+  EXPECT_EQ(op(GroupOp::add, "alice", id, {"dave"}).error().code, Errc::too_large);
+  ASSERT_TRUE(op(GroupOp::create, "alice", 0, {}, "g2").ok());
+  EXPECT_EQ(op(GroupOp::create, "alice", 0, {}, "g3").error().code, Errc::too_large);
+  ASSERT_TRUE(op(GroupOp::remove, "alice", id, {"bob"}).ok());
+  ASSERT_TRUE(op(GroupOp::leave, "carol", id).ok());
+  ASSERT_TRUE(op(GroupOp::add, "alice", id, {"bob"}).ok());  // rejoin after removal
+}
+
+TEST_P(GroupConformance, LargeGroupsFanOutOnRead) {
+  limits_.large_threshold = 3;
+  ChatId small = op(GroupOp::create, "alice", 0, {"bob", "carol"}, "small")->chat.chat_id;
+  auto grow = op(GroupOp::add, "alice", small, {"dave", "erin"});  // 5 > 3: turns large
+  ASSERT_TRUE(grow.ok());
+  EXPECT_TRUE(grow->chat.large);
+  EXPECT_NE(grow->event.message.body.find("\"large\":true"), std::string::npos);
+  EXPECT_EQ(grow->event.deliveries.size(), 5u);  // everyone learns it turned large
+  auto m = post("bob", small, "hi all");
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->broadcast);
+  EXPECT_TRUE(m->deliveries.empty());
+  auto add = op(GroupOp::add, "alice", small, {"frank"});
+  ASSERT_TRUE(add.ok());
+  ASSERT_EQ(add->event.deliveries.size(), 1u);  // only the joiner's log
+  EXPECT_EQ(add->event.deliveries[0].user, "frank");
+  EXPECT_EQ(seqs_in_log("carol", small), (std::vector<uint64_t>{1, 2}));
+  auto h = wait_for<HistoryPage>([&](auto cb) {
+    store_->history({"carol", small, "", 0, 50, 2}, cb);
+  });
+  ASSERT_EQ(h->messages.size(), 2u);  // seq 3 (message), 4 (frank added)
+  EXPECT_EQ(h->messages[0].body, "hi all");
+  auto big = op(GroupOp::create, "alice", 0, {"bob", "carol", "dave", "erin"}, "big");
+  ASSERT_TRUE(big.ok());
+  EXPECT_TRUE(big->chat.large);
+  EXPECT_EQ(big->event.deliveries.size(), 5u);
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("erin", 10, cb); });
+  ASSERT_EQ(list->chats.size(), 2u);
+  EXPECT_TRUE(list->chats[0].large && list->chats[1].large);
+  auto del = op(GroupOp::remove_group, "alice", big->chat.chat_id);
+  ASSERT_TRUE(del.ok());
+  EXPECT_EQ(del->left.size(), 5u);
+}
+
 }  // namespace parley::store

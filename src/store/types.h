@@ -12,7 +12,9 @@ using UserId = std::string;
 using ChatId = uint64_t;
 
 enum class ChatKind : uint8_t { direct = 1, group = 2 };
-enum class MessageKind : uint8_t { text = 1 };
+enum class MessageKind : uint8_t { text = 1, event = 2 };
+// Group roles, weakest first (docs/GROUPS.md has the table of who may do what).
+enum class Role : uint8_t { member = 1, admin = 2, owner = 3 };
 enum class UpdateKind : uint8_t { message = 1 };
 
 struct UserRecord {
@@ -38,7 +40,7 @@ struct Message {
   UserId sender;
   UserId to;  // the other member of a direct chat
   MessageKind kind = MessageKind::text;
-  std::string body;
+  std::string body;  // text; for events a JSON object describing the event
   std::string client_msg_id;
 };
 
@@ -64,7 +66,68 @@ struct AppendResult {
   Message message;
   uint64_t sender_pts = 0;
   bool duplicate = false;            // an earlier append with the same client_msg_id
-  std::vector<Delivery> deliveries;  // every member, the sender included; empty if duplicate
+  std::vector<Delivery> deliveries;  // members whose update log got it (not for large groups)
+  bool broadcast = false;  // a large group: deliver to the chat's subscribers, no per-user log
+};
+
+// Group management (docs/GROUPS.md). One request, one event message in the chat's seq.
+enum class GroupOp : uint8_t {
+  create,
+  rename,
+  add,
+  remove,
+  promote,
+  demote,
+  leave,
+  transfer,
+  remove_group,
+  set_full_history
+};
+
+struct GroupLimits {
+  uint32_t max_members = 1024;
+  uint32_t max_groups_per_user = 1000;
+  uint32_t large_threshold = 256;  // above this many members: fan-out on read
+  uint32_t max_name_bytes = 128;
+};
+
+struct GroupRequest {
+  GroupOp op = GroupOp::create;
+  UserId actor;
+  ChatId chat_id = 0;         // all but create
+  std::string name;           // create, rename
+  std::vector<UserId> users;  // create (initial members), add; [0]: remove/promote/demote/transfer
+  bool flag = false;          // set_full_history
+  int64_t ts = 0;
+  uint64_t message_id = 0;  // of the event message
+  GroupLimits limits;
+};
+
+struct Member {
+  UserId user;
+  Role role = Role::member;
+  uint64_t joined_seq = 0;
+  uint64_t left_seq = 0;  // 0 while a member
+};
+
+struct ChatInfo {
+  ChatId chat_id = 0;
+  ChatKind kind = ChatKind::group;
+  std::string name;
+  UserId created_by;
+  int64_t created_at = 0;
+  uint64_t last_seq = 0;
+  uint32_t member_count = 0;
+  bool large = false;
+  bool full_history = false;
+  std::vector<Member> members;  // active members (group_info only)
+};
+
+struct GroupResult {
+  ChatInfo chat;               // after the change
+  AppendResult event;          // the event message and whose logs got it
+  std::vector<UserId> joined;  // users who became members
+  std::vector<UserId> left;    // users who stopped being members
 };
 
 struct Update {
@@ -85,8 +148,12 @@ struct ChatSummary {
   ChatKind kind = ChatKind::direct;
   UserId peer;  // direct chats: the other member
   uint64_t last_seq = 0;
-  uint64_t last_pts = 0;  // the user's pts at the chat's last activity (orders the chat list)
+  uint64_t last_pts = 0;  // the user's pts at the chat's last activity
   std::optional<Message> last_message;
+  std::string name;     // groups
+  bool large = false;   // groups above the fan-out threshold: sync per chat by seq
+  bool member = true;   // false once the user left or was removed
+  int64_t last_ts = 0;  // time of the last message: orders the chat list
 };
 
 struct ChatWindow {
@@ -106,6 +173,7 @@ struct HistoryQuery {
   UserId with;              // the peer of a direct chat
   uint64_t before_seq = 0;  // 0 = newest
   uint32_t limit = 50;
+  uint64_t after_seq = 0;  // if set: the messages after it, oldest first (per-chat sync)
 };
 
 struct HistoryPage {

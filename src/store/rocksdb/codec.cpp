@@ -116,6 +116,13 @@ std::string idem_key(std::string_view user, std::string_view client_msg_id) {
   return Encoder().key_str(user).str(client_msg_id).take();
 }
 std::string user_pts_key(std::string_view user) { return Encoder().u8('p').key_str(user).take(); }
+std::string group_count_key(std::string_view user) {
+  return Encoder().u8('g').key_str(user).take();
+}
+std::string member_key(ChatId chat, std::string_view user) {
+  return Encoder().u64be(chat).key_str(user).take();
+}
+std::string chat_prefix(ChatId chat) { return Encoder().u64be(chat).take(); }
 
 std::string encode(const UserRecord& v) {
   return Encoder()
@@ -198,6 +205,10 @@ std::string encode(const ChatRecord& v) {
       .varint(static_cast<uint64_t>(v.created_at))
       .varint(v.members.size());
   for (const auto& m : v.members) e.str(m);
+  e.str(v.name)
+      .varint(static_cast<uint64_t>(v.last_ts))
+      .varint(v.member_count)
+      .u8(static_cast<uint8_t>((v.large ? 1 : 0) | (v.full_history ? 2 : 0) | (v.deleted ? 4 : 0)));
   return e.take();
 }
 std::optional<ChatRecord> decode_chat(std::string_view in) {
@@ -210,17 +221,19 @@ std::optional<ChatRecord> decode_chat(std::string_view in) {
   r.created_at = static_cast<int64_t>(d.varint());
   uint64_t n = d.varint();
   for (uint64_t i = 0; i < n && d.ok(); ++i) r.members.push_back(d.str());
+  r.name = d.str();
+  r.last_ts = static_cast<int64_t>(d.varint());
+  r.member_count = static_cast<uint32_t>(d.varint());
+  uint8_t flags = d.u8();
+  r.large = flags & 1;
+  r.full_history = flags & 2;
+  r.deleted = flags & 4;
   if (!d.ok()) return std::nullopt;
   return r;
 }
 
 std::string encode(const UserChatRecord& v) {
-  return Encoder()
-      .u8(kVersion)
-      .u8(static_cast<uint8_t>(v.kind))
-      .str(v.peer)
-      .varint(v.last_pts)
-      .take();
+  return Encoder().u8(kVersion).u8(static_cast<uint8_t>(v.kind)).str(v.peer).take();
 }
 std::optional<UserChatRecord> decode_user_chat(std::string_view in) {
   Decoder d(in);
@@ -228,7 +241,6 @@ std::optional<UserChatRecord> decode_user_chat(std::string_view in) {
   d.u8();
   r.kind = static_cast<ChatKind>(d.u8());
   r.peer = d.str();
-  r.last_pts = d.varint();
   if (!d.ok()) return std::nullopt;
   return r;
 }
@@ -264,6 +276,26 @@ std::optional<IdemRecord> decode_idem(std::string_view in) {
   r.sender_pts = d.varint();
   if (!d.ok()) return std::nullopt;
   return r;
+}
+
+std::string encode(const Member& v) {
+  return Encoder()
+      .u8(kVersion)
+      .u8(static_cast<uint8_t>(v.role))
+      .varint(v.joined_seq)
+      .varint(v.left_seq)
+      .take();
+}
+std::optional<Member> decode_member(std::string_view user, std::string_view in) {
+  Decoder d(in);
+  Member m;
+  m.user = user;
+  d.u8();
+  m.role = static_cast<Role>(d.u8());
+  m.joined_seq = d.varint();
+  m.left_seq = d.varint();
+  if (!d.ok()) return std::nullopt;
+  return m;
 }
 
 std::string encode_token(std::string_view user, std::string_view device) {

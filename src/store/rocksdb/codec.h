@@ -58,6 +58,9 @@ std::string user_prefix(std::string_view user);                               //
 std::string update_key(std::string_view user, uint64_t pts);                  // updates
 std::string idem_key(std::string_view user, std::string_view client_msg_id);  // idem
 std::string user_pts_key(std::string_view user);                              // meta
+std::string group_count_key(std::string_view user);                           // meta
+std::string member_key(ChatId chat, std::string_view user);                   // members
+std::string chat_prefix(ChatId chat);  // prefix of a chat's member keys
 
 // Values.
 struct ChatRecord {
@@ -65,12 +68,17 @@ struct ChatRecord {
   uint64_t last_seq = 0;
   std::string created_by;
   int64_t created_at = 0;
-  std::vector<UserId> members;
+  std::vector<UserId> members;  // direct chats only; groups keep members in their own family
+  std::string name;
+  int64_t last_ts = 0;
+  uint32_t member_count = 0;
+  bool large = false;
+  bool full_history = false;
+  bool deleted = false;
 };
 struct UserChatRecord {
   ChatKind kind = ChatKind::direct;
   UserId peer;
-  uint64_t last_pts = 0;
 };
 struct UpdateRecord {
   UpdateKind kind = UpdateKind::message;
@@ -90,6 +98,7 @@ std::string encode(const ChatRecord& v);
 std::string encode(const UserChatRecord& v);
 std::string encode(const UpdateRecord& v);
 std::string encode(const IdemRecord& v);
+std::string encode(const Member& v);
 std::string encode_token(std::string_view user, std::string_view device);
 
 std::optional<UserRecord> decode_user(std::string_view user, std::string_view in);
@@ -99,6 +108,7 @@ std::optional<ChatRecord> decode_chat(std::string_view in);
 std::optional<UserChatRecord> decode_user_chat(std::string_view in);
 std::optional<UpdateRecord> decode_update(std::string_view in);
 std::optional<IdemRecord> decode_idem(std::string_view in);
+std::optional<Member> decode_member(std::string_view user, std::string_view in);
 std::optional<std::pair<UserId, std::string>> decode_token(std::string_view in);
 uint64_t decode_u64be(std::string_view in);  // trailing 8 bytes of a key
 

@@ -11,11 +11,14 @@
 
 #include "store/rocksdb/codec.h"
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
 namespace parley::store::rocks {
 namespace {
 
-const char* const kCfNames[] = {"default", "users",    "devices",    "tokens",  "chats",
-                                "pairs",   "messages", "user_chats", "updates", "idem"};
+const char* const kCfNames[] = {"default",  "users",      "devices", "tokens", "chats",  "pairs",
+                                "messages", "user_chats", "updates", "idem",   "members"};
 static_assert(std::size(kCfNames) == RocksStore::kCfCount);
 
 const std::string kNextChatIdKey = "next_chat_id";
@@ -32,6 +35,8 @@ struct RocksStore::WriterState {
   std::unordered_map<ChatId, ChatRecord> chats;
   std::unordered_map<UserId, uint64_t> pts;
   std::unordered_map<std::string, ChatId> pairs;
+  // Active members of small groups (large groups are never loaded whole).
+  std::unordered_map<ChatId, std::unordered_map<UserId, Member>> group_members;
   // Dirty in the current batch: written once at the end of it.
   std::unordered_set<ChatId> dirty_chats;
   std::unordered_set<UserId> dirty_pts;
@@ -41,6 +46,7 @@ struct RocksStore::WriterState {
     chats.clear();
     pts.clear();
     pairs.clear();
+    group_members.clear();
   }
 };
 
@@ -63,6 +69,10 @@ class WriteTxn {
     batch_.Put(s_.cf_[cf], key, value);
     overlay_[cf][std::move(key)] = std::move(value);
   }
+  // A write that nothing in the batch reads back.
+  void put_blind(RocksStore::Cf cf, const std::string& key, const std::string& value) {
+    batch_.Put(s_.cf_[cf], key, value);
+  }
   void del(RocksStore::Cf cf, std::string key) {
     batch_.Delete(s_.cf_[cf], key);
     overlay_[cf][std::move(key)] = std::nullopt;
@@ -72,6 +82,67 @@ class WriteTxn {
   }
 
   RocksStore::WriterState& state() { return *s_.ws_; }
+
+  std::optional<Member> get_member(ChatId chat, const UserId& user) {
+    auto raw = get(RocksStore::kMembers, member_key(chat, user));
+    if (!raw) return std::nullopt;
+    return decode_member(user, *raw);
+  }
+
+  // Active members of a small group, loaded once into the writer cache. Every member write
+  // goes through put_member, which keeps a loaded cache current.
+  std::unordered_map<UserId, Member>& active_members(ChatId chat) {
+    auto& cache = state().group_members;
+    auto it = cache.find(chat);
+    if (it != cache.end()) return it->second;
+    auto& out = cache[chat];
+    std::string prefix = chat_prefix(chat);
+    std::unique_ptr<rocksdb::Iterator> iter(
+        s_.db_->NewIterator(rocksdb::ReadOptions(), s_.cf_[RocksStore::kMembers]));
+    for (iter->Seek(prefix); iter->Valid() && iter->key().starts_with(prefix); iter->Next()) {
+      Decoder d(iter->key().ToStringView().substr(8));
+      std::string user = d.key_str();
+      auto m = decode_member(user, iter->value().ToStringView());
+      if (m && m->left_seq == 0) out.emplace(user, std::move(*m));
+    }
+    return out;
+  }
+
+  rocksdb::Iterator* iterator(RocksStore::Cf cf) {
+    return s_.db_->NewIterator(rocksdb::ReadOptions(), s_.cf_[cf]);
+  }
+
+  void put_member(ChatId chat, const Member& m) {
+    put(RocksStore::kMembers, member_key(chat, m.user), encode(m));
+    auto& cache = state().group_members;
+    auto it = cache.find(chat);
+    if (it == cache.end()) return;
+    if (m.left_seq == 0)
+      it->second[m.user] = m;
+    else
+      it->second.erase(m.user);
+  }
+
+  // Appends a message reference to the user's update log; returns its pts.
+  Delivery log(const UserId& user, ChatId chat, uint64_t seq) {
+    uint64_t pts = next_pts(user);
+    put_blind(RocksStore::kUpdates, update_key(user, pts),
+              encode(UpdateRecord{UpdateKind::message, chat, seq}));
+    // Trim in steps of 1024 so that the log holds at least `retention` entries.
+    uint64_t retention = s_.sync_cfg_.update_log_retention;
+    if (pts > retention && pts % 1024 == 0)
+      delete_range(RocksStore::kUpdates, update_key(user, 0), update_key(user, pts - retention));
+    return Delivery{user, pts};
+  }
+
+  // Number of groups the user is an active member of.
+  uint64_t group_count(const UserId& user) {
+    auto raw = get(RocksStore::kMeta, group_count_key(user));
+    return raw ? decode_u64be(*raw) : 0;
+  }
+  void set_group_count(const UserId& user, uint64_t n) {
+    put(RocksStore::kMeta, group_count_key(user), Encoder().u64be(n).take());
+  }
   const SyncConfig& sync_config() const { return s_.sync_cfg_; }
 
   ChatRecord* load_chat(ChatId id) {
@@ -189,12 +260,24 @@ struct AppendOp final : RocksStore::Op {
         st.chats.emplace(chat_id, std::move(rec));
         txn.put(RocksStore::kPairs, pk, Encoder().u64be(chat_id).take());
         st.pairs.emplace(pk, chat_id);
+        txn.put(RocksStore::kUserChats, user_chat_key(req.sender, chat_id),
+                encode(UserChatRecord{ChatKind::direct, req.to_user}));
+        txn.put(RocksStore::kUserChats, user_chat_key(req.to_user, chat_id),
+                encode(UserChatRecord{ChatKind::direct, req.sender}));
       }
     }
     chat = txn.load_chat(chat_id);
-    if (!chat) return Error{Errc::not_found, fmt::format("no such chat: {}", chat_id)};
-    if (std::find(chat->members.begin(), chat->members.end(), req.sender) == chat->members.end())
+    if (!chat || chat->deleted)
+      return Error{Errc::not_found, fmt::format("no such chat: {}", chat_id)};
+    if (chat->kind == ChatKind::direct) {
+      if (std::find(chat->members.begin(), chat->members.end(), req.sender) == chat->members.end())
+        return Error{Errc::forbidden, "not a member of this chat"};
+    } else if (chat->large) {
+      auto m = txn.get_member(chat_id, req.sender);
+      if (!m || m->left_seq) return Error{Errc::forbidden, "not a member of this chat"};
+    } else if (!txn.active_members(chat_id).contains(req.sender)) {
       return Error{Errc::forbidden, "not a member of this chat"};
+    }
 
     AppendResult r;
     Message& m = r.message;
@@ -212,24 +295,312 @@ struct AppendOp final : RocksStore::Op {
     m.client_msg_id = req.client_msg_id;
     txn.put(RocksStore::kMessages, message_key(chat_id, m.seq), encode(m));
 
-    uint64_t retention = txn.sync_config().update_log_retention;
-    std::string update = encode(UpdateRecord{UpdateKind::message, chat_id, m.seq});
-    for (const auto& member : chat->members) {
-      uint64_t pts = txn.next_pts(member);
-      txn.put(RocksStore::kUpdates, update_key(member, pts), update);
-      UserChatRecord uc{chat->kind, "", pts};
-      if (chat->kind == ChatKind::direct)
-        for (const auto& other : chat->members)
-          if (other != member) uc.peer = other;
-      txn.put(RocksStore::kUserChats, user_chat_key(member, chat_id), encode(uc));
-      // Trim the log in steps of 1024 so that it holds at least `retention` entries.
-      if (pts > retention && pts % 1024 == 0)
-        txn.delete_range(RocksStore::kUpdates, update_key(member, 0),
-                         update_key(member, pts - retention));
-      if (member == req.sender) r.sender_pts = pts;
-      r.deliveries.push_back(Delivery{member, pts});
+    chat->last_ts = m.ts;
+    if (chat->kind == ChatKind::direct) {
+      for (const auto& member : chat->members)
+        r.deliveries.push_back(txn.log(member, chat_id, m.seq));
+    } else if (chat->large) {
+      r.broadcast = true;  // fan-out on read: one write, whatever the size
+    } else {
+      for (const auto& [member, rec] : txn.active_members(chat_id))
+        r.deliveries.push_back(txn.log(member, chat_id, m.seq));
     }
+    for (const auto& d : r.deliveries)
+      if (d.user == req.sender) r.sender_pts = d.pts;
     txn.put(RocksStore::kIdem, ikey, encode(IdemRecord{chat_id, m.seq, r.sender_pts}));
+    return r;
+  }
+};
+
+namespace {
+
+std::string q(std::string_view v) {
+  return boost::json::serialize(boost::json::string_view(v.data(), v.size()));
+}
+
+std::string users_json(const std::vector<UserId>& users) {
+  std::string out = "[";
+  for (size_t i = 0; i < users.size(); ++i) out += (i ? "," : "") + q(users[i]);
+  return out + "]";
+}
+
+const char* role_name(Role r) {
+  switch (r) {
+    case Role::owner:
+      return "owner";
+    case Role::admin:
+      return "admin";
+    default:
+      return "member";
+  }
+}
+
+ChatInfo info_of(ChatId id, const ChatRecord& c) {
+  ChatInfo info;
+  info.chat_id = id;
+  info.kind = c.kind;
+  info.name = c.name;
+  info.created_by = c.created_by;
+  info.created_at = c.created_at;
+  info.last_seq = c.last_seq;
+  info.member_count = c.member_count;
+  info.large = c.large;
+  info.full_history = c.full_history;
+  return info;
+}
+
+}  // namespace
+
+// Group management: checks the role table, changes membership, and appends the event
+// message that records the change in the chat's seq, all in the writer's batch.
+struct GroupOpImpl final : RocksStore::Op {
+  GroupRequest req;
+  Callback<GroupResult> done;
+  std::optional<Result<GroupResult>> result;
+
+  void apply(WriteTxn& txn) override { result = run(txn); }
+  void finish(bool committed) override {
+    if (!committed) return done(Error{Errc::unavailable, "commit failed"});
+    done(std::move(*result));
+  }
+
+  static Error forbidden(std::string_view what) {
+    return Error{Errc::forbidden, std::string(what)};
+  }
+
+  Result<GroupResult> run(WriteTxn& txn) {
+    auto& st = txn.state();
+    GroupResult r;
+    std::string event;
+    ChatId chat_id = req.chat_id;
+    ChatRecord* chat = nullptr;
+    bool was_large = false;
+
+    if (req.op == GroupOp::create) {
+      if (req.name.empty() || req.name.size() > req.limits.max_name_bytes)
+        return Error{Errc::bad_request,
+                     fmt::format("name must be 1 to {} bytes", req.limits.max_name_bytes)};
+      std::vector<UserId> members{req.actor};
+      for (const auto& u : req.users)
+        if (std::find(members.begin(), members.end(), u) == members.end()) members.push_back(u);
+      if (members.size() > req.limits.max_members)
+        return Error{Errc::too_large,
+                     fmt::format("a group has at most {} members", req.limits.max_members)};
+      for (const auto& u : members) {
+        if (!txn.get(RocksStore::kUsers, user_key(u)))
+          return Error{Errc::not_found, fmt::format("no such user: {}", u)};
+        if (txn.group_count(u) >= req.limits.max_groups_per_user)
+          return Error{Errc::too_large, fmt::format("{} is in {} groups already", u,
+                                                    req.limits.max_groups_per_user)};
+      }
+      chat_id = st.next_chat_id++;
+      st.next_chat_id_dirty = true;
+      ChatRecord rec;
+      rec.kind = ChatKind::group;
+      rec.name = req.name;
+      rec.created_by = req.actor;
+      rec.created_at = req.ts;
+      rec.member_count = static_cast<uint32_t>(members.size());
+      rec.large = members.size() > req.limits.large_threshold;
+      chat = &st.chats.emplace(chat_id, std::move(rec)).first->second;
+      if (!chat->large) st.group_members[chat_id];  // an empty, loaded cache
+      for (const auto& u : members) {
+        txn.put_member(chat_id, Member{u, u == req.actor ? Role::owner : Role::member, 1, 0});
+        txn.put(RocksStore::kUserChats, user_chat_key(u, chat_id),
+                encode(UserChatRecord{ChatKind::group, ""}));
+        txn.set_group_count(u, txn.group_count(u) + 1);
+      }
+      r.joined = members;
+      event = fmt::format(R"({{"event":"created","by":{},"name":{},"members":{}}})", q(req.actor),
+                          q(req.name), users_json(members));
+    } else {
+      chat = txn.load_chat(chat_id);
+      if (!chat || chat->kind != ChatKind::group || chat->deleted)
+        return Error{Errc::not_found, fmt::format("no such group: {}", chat_id)};
+      was_large = chat->large;
+      auto actor = txn.get_member(chat_id, req.actor);
+      if (!actor || actor->left_seq) return forbidden("not a member of this group");
+      if (!chat->large) txn.active_members(chat_id);  // load before any member write
+      uint64_t seq = chat->last_seq + 1;
+      auto target = [&]() -> Result<Member> {
+        if (req.users.empty()) return Error{Errc::bad_request, "missing user"};
+        auto m = txn.get_member(chat_id, req.users[0]);
+        if (!m || m->left_seq)
+          return Error{Errc::conflict, fmt::format("not a member: {}", req.users[0])};
+        return *m;
+      };
+      switch (req.op) {
+        case GroupOp::create:
+          break;
+        case GroupOp::rename:
+          if (actor->role < Role::admin) return forbidden("only owners and admins rename a group");
+          if (req.name.empty() || req.name.size() > req.limits.max_name_bytes)
+            return Error{Errc::bad_request,
+                         fmt::format("name must be 1 to {} bytes", req.limits.max_name_bytes)};
+          chat->name = req.name;
+          event =
+              fmt::format(R"({{"event":"renamed","by":{},"name":{}}})", q(req.actor), q(req.name));
+          break;
+        case GroupOp::add: {
+          if (actor->role < Role::admin) return forbidden("only owners and admins add members");
+          std::vector<UserId> added;
+          for (const auto& u : req.users) {
+            if (std::find(added.begin(), added.end(), u) != added.end()) continue;
+            if (!txn.get(RocksStore::kUsers, user_key(u)))
+              return Error{Errc::not_found, fmt::format("no such user: {}", u)};
+            auto m = txn.get_member(chat_id, u);
+            if (m && !m->left_seq)
+              return Error{Errc::conflict, fmt::format("already a member: {}", u)};
+            if (txn.group_count(u) >= req.limits.max_groups_per_user)
+              return Error{Errc::too_large, fmt::format("{} is in {} groups already", u,
+                                                        req.limits.max_groups_per_user)};
+            added.push_back(u);
+          }
+          if (added.empty()) return Error{Errc::bad_request, "no users to add"};
+          if (chat->member_count + added.size() > req.limits.max_members)
+            return Error{Errc::too_large,
+                         fmt::format("a group has at most {} members", req.limits.max_members)};
+          for (const auto& u : added) {
+            txn.put_member(chat_id, Member{u, Role::member, seq, 0});
+            txn.put(RocksStore::kUserChats, user_chat_key(u, chat_id),
+                    encode(UserChatRecord{ChatKind::group, ""}));
+            txn.set_group_count(u, txn.group_count(u) + 1);
+          }
+          chat->member_count += static_cast<uint32_t>(added.size());
+          r.joined = added;
+          event = fmt::format(R"({{"event":"members_added","by":{},"users":{}}})", q(req.actor),
+                              users_json(added));
+          break;
+        }
+        case GroupOp::remove: {
+          auto t = target();
+          if (!t) return t.error();
+          if (t->user == req.actor) return Error{Errc::bad_request, "use leave to leave a group"};
+          if (actor->role < Role::admin || t->role >= actor->role)
+            return forbidden("owners remove anyone, admins remove members, members nobody");
+          t->left_seq = seq;
+          txn.put_member(chat_id, t.value());
+          txn.set_group_count(t->user, txn.group_count(t->user) - 1);
+          --chat->member_count;
+          r.left = {t->user};
+          event = fmt::format(R"({{"event":"member_removed","by":{},"user":{}}})", q(req.actor),
+                              q(t->user));
+          break;
+        }
+        case GroupOp::promote:
+        case GroupOp::demote: {
+          if (actor->role != Role::owner) return forbidden("only the owner promotes and demotes");
+          auto t = target();
+          if (!t) return t.error();
+          Role want = req.op == GroupOp::promote ? Role::admin : Role::member;
+          Role from = req.op == GroupOp::promote ? Role::member : Role::admin;
+          if (t->role != from)
+            return Error{Errc::conflict,
+                         fmt::format("{} is not a{}", t->user,
+                                     from == Role::admin ? "n admin" : " plain member")};
+          t->role = want;
+          txn.put_member(chat_id, t.value());
+          event = fmt::format(R"({{"event":"role_changed","by":{},"user":{},"role":"{}"}})",
+                              q(req.actor), q(t->user), role_name(want));
+          break;
+        }
+        case GroupOp::leave:
+          if (actor->role == Role::owner)
+            return forbidden("the owner hands ownership over before leaving");
+          actor->left_seq = seq;
+          txn.put_member(chat_id, *actor);
+          txn.set_group_count(req.actor, txn.group_count(req.actor) - 1);
+          --chat->member_count;
+          r.left = {req.actor};
+          event = fmt::format(R"({{"event":"member_left","user":{}}})", q(req.actor));
+          break;
+        case GroupOp::transfer: {
+          if (actor->role != Role::owner) return forbidden("only the owner hands ownership over");
+          auto t = target();
+          if (!t) return t.error();
+          if (t->user == req.actor) return Error{Errc::bad_request, "you own this group already"};
+          t->role = Role::owner;
+          actor->role = Role::admin;
+          txn.put_member(chat_id, t.value());
+          txn.put_member(chat_id, *actor);
+          event = fmt::format(R"({{"event":"owner_changed","by":{},"user":{}}})", q(req.actor),
+                              q(t->user));
+          break;
+        }
+        case GroupOp::remove_group: {
+          if (actor->role != Role::owner) return forbidden("only the owner deletes a group");
+          // Everyone leaves at the deletion event; large groups are read once, here.
+          std::vector<Member> all;
+          if (chat->large) {
+            std::string prefix = chat_prefix(chat_id);
+            std::unique_ptr<rocksdb::Iterator> it(txn.iterator(RocksStore::kMembers));
+            for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+              Decoder d(it->key().ToStringView().substr(8));
+              auto m = decode_member(d.key_str(), it->value().ToStringView());
+              if (m && !m->left_seq) all.push_back(*m);
+            }
+          } else {
+            for (const auto& [u, m] : txn.active_members(chat_id)) all.push_back(m);
+          }
+          for (auto& m : all) {
+            m.left_seq = seq;
+            txn.put_member(chat_id, m);
+            txn.set_group_count(m.user, txn.group_count(m.user) - 1);
+            r.left.push_back(m.user);
+          }
+          chat->member_count = 0;
+          chat->deleted = true;
+          event = fmt::format(R"({{"event":"group_deleted","by":{}}})", q(req.actor));
+          break;
+        }
+        case GroupOp::set_full_history:
+          if (actor->role < Role::admin) return forbidden("only owners and admins change settings");
+          chat->full_history = req.flag;
+          event = fmt::format(R"({{"event":"settings_changed","by":{},"full_history":{}}})",
+                              q(req.actor), req.flag);
+          break;
+      }
+    }
+
+    // The event message, in the chat's seq like any other.
+    st.dirty_chats.insert(chat_id);
+    bool becomes_large = !chat->large && chat->member_count > req.limits.large_threshold;
+    if (becomes_large) {
+      chat->large = true;
+      event.insert(event.size() - 1, R"(,"large":true)");
+    }
+    Message& m = r.event.message;
+    m.chat_id = chat_id;
+    m.seq = ++chat->last_seq;
+    m.message_id = req.message_id;
+    m.ts = req.ts;
+    m.sender = req.actor;
+    m.kind = MessageKind::event;
+    m.body = std::move(event);
+    chat->last_ts = m.ts;
+    txn.put(RocksStore::kMessages, message_key(chat_id, m.seq), encode(m));
+
+    // Whose logs get the event: in a group that was small, every member and whoever just
+    // left (so that their devices learn it), which also tells everyone when the group turns
+    // large; in a large group only who joined or left, the rest read it per chat.
+    std::vector<UserId> to;
+    if (req.op == GroupOp::create) {
+      to = r.joined;
+    } else if (!was_large) {
+      for (const auto& [u, mem] : txn.active_members(chat_id)) to.push_back(u);
+      to.insert(to.end(), r.left.begin(), r.left.end());
+    } else {
+      to = r.joined;
+      to.insert(to.end(), r.left.begin(), r.left.end());
+    }
+    for (const auto& u : to) r.event.deliveries.push_back(txn.log(u, chat_id, m.seq));
+    if (chat->large) {
+      r.event.broadcast = true;
+      st.group_members.erase(chat_id);  // large groups are not cached whole
+    }
+    for (const auto& d : r.event.deliveries)
+      if (d.user == req.actor) r.event.sender_pts = d.pts;
+    r.chat = info_of(chat_id, *chat);
     return r;
   }
 };
@@ -491,6 +862,36 @@ void RocksStore::read_updates(UserId user, uint64_t after_pts, uint32_t limit,
   done(std::move(page));
 }
 
+Result<RocksStore::Visible> RocksStore::visible_range(const rocksdb::Snapshot* snap, ChatId chat,
+                                                      const UserId& user) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string v;
+  if (!db_->Get(ro, cf_[kChats], chat_key(chat), &v).ok())
+    return Error{Errc::not_found, fmt::format("no such chat: {}", chat)};
+  auto rec = decode_chat(v);
+  if (!rec) return Error{Errc::internal, "corrupt chat record"};
+  Visible vis;
+  vis.last = rec->last_seq;
+  if (rec->kind == ChatKind::direct) {
+    if (std::find(rec->members.begin(), rec->members.end(), user) == rec->members.end())
+      return Error{Errc::forbidden, "not a member of this chat"};
+    return vis;
+  }
+  if (!db_->Get(ro, cf_[kMembers], member_key(chat, user), &v).ok())
+    return Error{Errc::forbidden, "not a member of this chat"};
+  auto m = decode_member(user, v);
+  if (!m) return Error{Errc::internal, "corrupt member record"};
+  // A member reads from its join (or from 1 if the group opens history to new members) up
+  // to its removal, and nothing after it.
+  vis.first = rec->full_history ? 1 : m->joined_seq;
+  if (m->left_seq) {
+    vis.last = m->left_seq;
+    vis.member = false;
+  }
+  return vis;
+}
+
 Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const UserId& user,
                                            uint32_t limit) {
   ChatList list;
@@ -498,28 +899,38 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
   ro.snapshot = snap;
   std::string prefix = user_prefix(user);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kUserChats]));
+  std::string v;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    auto rec = decode_user_chat(it->value().ToStringView());
-    if (!rec) continue;
+    auto uc = decode_user_chat(it->value().ToStringView());
+    if (!uc) continue;
     ChatSummary c;
     c.chat_id = decode_u64be(it->key().ToStringView());
-    c.kind = rec->kind;
-    c.peer = rec->peer;
-    c.last_pts = rec->last_pts;
+    c.kind = uc->kind;
+    c.peer = uc->peer;
+    if (!db_->Get(ro, cf_[kChats], chat_key(c.chat_id), &v).ok()) continue;
+    auto rec = decode_chat(v);
+    if (!rec) continue;
+    c.name = rec->name;
+    c.large = rec->large;
+    c.last_seq = rec->last_seq;
+    c.last_ts = rec->last_ts;
+    if (rec->kind == ChatKind::group) {
+      auto vis = visible_range(snap, c.chat_id, user);
+      if (!vis) continue;
+      c.last_seq = vis->last;
+      c.member = vis->member;
+    }
     list.chats.push_back(std::move(c));
   }
-  std::sort(list.chats.begin(), list.chats.end(),
-            [](const ChatSummary& a, const ChatSummary& b) { return a.last_pts > b.last_pts; });
+  std::sort(list.chats.begin(), list.chats.end(), [](const ChatSummary& a, const ChatSummary& b) {
+    return a.last_ts != b.last_ts ? a.last_ts > b.last_ts : a.chat_id > b.chat_id;
+  });
   if (list.chats.size() > limit) {
     list.chats.resize(limit);
     list.has_more = true;
   }
-  for (auto& c : list.chats) {
-    std::string v;
-    if (!db_->Get(ro, cf_[kChats], chat_key(c.chat_id), &v).ok()) continue;
-    if (auto rec = decode_chat(v)) c.last_seq = rec->last_seq;
+  for (auto& c : list.chats)
     if (c.last_seq > 0) c.last_message = read_message(snap, c.chat_id, c.last_seq);
-  }
   list.pts = read_pts(snap, user);
   return list;
 }
@@ -539,10 +950,13 @@ void RocksStore::snapshot(UserId user, uint32_t max_chats, uint32_t messages_per
   if (list) {
     s.pts = list->pts;
     for (auto& c : list->chats) {
+      auto vis = visible_range(snap, c.chat_id, user);
+      if (!vis) continue;
       ChatWindow w;
-      uint64_t first = c.last_seq >= messages_per_chat ? c.last_seq - messages_per_chat + 1 : 1;
-      w.messages = read_range(snap, c.chat_id, first, c.last_seq);
-      w.has_more = first > 1;
+      uint64_t first = vis->last >= messages_per_chat ? vis->last - messages_per_chat + 1 : 1;
+      first = std::max(first, vis->first);
+      w.messages = read_range(snap, c.chat_id, first, vis->last);
+      w.has_more = first > vis->first;
       w.chat = std::move(c);
       s.chats.push_back(std::move(w));
     }
@@ -564,28 +978,68 @@ void RocksStore::history(HistoryQuery q, Callback<HistoryPage> done) {
   std::string v;
   if (q.chat_id == 0) {
     if (!db_->Get(ro, cf_[kPairs], pair_key(q.user, q.with), &v).ok()) {
-      std::string u;
-      if (!db_->Get(ro, cf_[kUsers], user_key(q.with), &u).ok())
+      if (!db_->Get(ro, cf_[kUsers], user_key(q.with), &v).ok())
         return finish(Error{Errc::not_found, fmt::format("no such user: {}", q.with)});
       return finish(std::move(page));  // no chat yet: empty history
     }
     q.chat_id = decode_u64be(v);
   }
-  if (!db_->Get(ro, cf_[kChats], chat_key(q.chat_id), &v).ok())
-    return finish(Error{Errc::not_found, fmt::format("no such chat: {}", q.chat_id)});
-  auto chat = decode_chat(v);
-  if (!chat) return finish(Error{Errc::internal, "corrupt chat record"});
-  if (std::find(chat->members.begin(), chat->members.end(), q.user) == chat->members.end())
-    return finish(Error{Errc::forbidden, "not a member of this chat"});
+  auto vis = visible_range(snap, q.chat_id, q.user);
+  if (!vis) return finish(vis.error());
   page.chat_id = q.chat_id;
-  uint64_t last =
-      q.before_seq == 0 || q.before_seq > chat->last_seq ? chat->last_seq : q.before_seq - 1;
-  uint64_t first = last >= q.limit ? last - q.limit + 1 : 1;
-  if (last >= 1) {
-    page.messages = read_range(snap, q.chat_id, first, last);
-    page.has_more = first > 1;
+  uint64_t first, last;
+  if (q.after_seq) {  // forwards: per-chat sync
+    first = std::max(q.after_seq + 1, vis->first);
+    last = std::min(vis->last, first + q.limit - 1);
+    page.has_more = last < vis->last;
+  } else {  // backwards from before_seq
+    last = q.before_seq == 0 || q.before_seq > vis->last ? vis->last : q.before_seq - 1;
+    first = last >= q.limit ? last - q.limit + 1 : 1;
+    first = std::max(first, vis->first);
+    page.has_more = first > vis->first;
   }
+  if (last >= first && last >= 1)
+    page.messages = read_range(snap, q.chat_id, first, last);
+  else
+    page.has_more = false;
   finish(std::move(page));
+}
+
+void RocksStore::group_op(GroupRequest req, Callback<GroupResult> done) {
+  auto op = std::make_unique<GroupOpImpl>();
+  op->req = std::move(req);
+  op->done = done;
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::group_info(UserId user, ChatId chat, Callback<ChatInfo> done) {
+  constexpr size_t kMaxListed = 1000;  // a larger group lists its first 1000 members
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  auto finish = [&](Result<ChatInfo> r) {
+    db_->ReleaseSnapshot(snap);
+    done(std::move(r));
+  };
+  std::string v;
+  std::optional<ChatRecord> rec;
+  if (db_->Get(ro, cf_[kChats], chat_key(chat), &v).ok()) rec = decode_chat(v);
+  if (!rec || rec->kind != ChatKind::group || rec->deleted)
+    return finish(Error{Errc::not_found, fmt::format("no such group: {}", chat)});
+  auto vis = visible_range(snap, chat, user);
+  if (!vis) return finish(vis.error());
+  if (!vis->member) return finish(Error{Errc::forbidden, "not a member of this group"});
+  ChatInfo info = info_of(chat, *rec);
+  std::string prefix = chat_prefix(chat);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kMembers]));
+  for (it->Seek(prefix);
+       it->Valid() && it->key().starts_with(prefix) && info.members.size() < kMaxListed;
+       it->Next()) {
+    Decoder d(it->key().ToStringView().substr(8));
+    auto m = decode_member(d.key_str(), it->value().ToStringView());
+    if (m && !m->left_seq) info.members.push_back(std::move(*m));
+  }
+  finish(std::move(info));
 }
 
 }  // namespace parley::store::rocks

@@ -38,6 +38,8 @@ class RocksStore final : public Store {
   void find_device_by_token(std::string token_hash, Callback<DeviceRecord> done) override;
   void revoke_device(UserId user, std::string device_id, Callback<Unit> done) override;
   void append_message(AppendRequest req, Callback<AppendResult> done) override;
+  void group_op(GroupRequest req, Callback<GroupResult> done) override;
+  void group_info(UserId user, ChatId chat, Callback<ChatInfo> done) override;
   void current_pts(UserId user, Callback<uint64_t> done) override;
   void read_updates(UserId user, uint64_t after_pts, uint32_t limit,
                     Callback<UpdatesPage> done) override;
@@ -58,6 +60,7 @@ class RocksStore final : public Store {
     kUserChats,
     kUpdates,
     kIdem,
+    kMembers,
     kCfCount
   };
 
@@ -78,6 +81,12 @@ class RocksStore final : public Store {
   std::vector<Message> read_range(const rocksdb::Snapshot* snap, ChatId chat, uint64_t first,
                                   uint64_t last);
   uint64_t read_pts(const rocksdb::Snapshot* snap, const UserId& user);
+  // The seqs of `chat` that `user` may read: [first, last], or forbidden/not_found.
+  struct Visible {
+    uint64_t first = 1, last = 0;
+    bool member = true;
+  };
+  Result<Visible> visible_range(const rocksdb::Snapshot* snap, ChatId chat, const UserId& user);
 
   StoreConfig store_cfg_;
   SyncConfig sync_cfg_;
@@ -93,6 +102,7 @@ class RocksStore final : public Store {
 
   friend class WriteTxn;
   friend struct AppendOp;
+  friend struct GroupOpImpl;
   // Writer-thread state: caches of what the writer owns (seq and pts counters).
   struct WriterState;
   std::unique_ptr<WriterState> ws_;

@@ -23,7 +23,8 @@ class RocksFactory final : public StoreFactory {
     return reopen(sync);
   }
   std::unique_ptr<Store> reopen(const SyncConfig& sync) override {
-    auto s = RocksStore::open(dir_.string(), StoreConfig{}, sync);
+    auto s = RocksStore::open(dir_.string(), StoreConfig{Durability::flush, 1024},
+                              sync);  // fsync: tests/integration
     EXPECT_TRUE(s.ok()) << s.error().message;
     if (!s) return nullptr;
     return std::move(s.value());
@@ -34,6 +35,9 @@ class RocksFactory final : public StoreFactory {
   std::filesystem::path dir_;
 };
 
+INSTANTIATE_TEST_SUITE_P(RocksDB, GroupConformance, ::testing::Values(StoreFactoryMaker([] {
+                           return std::make_shared<RocksFactory>();
+                         })));
 INSTANTIATE_TEST_SUITE_P(RocksDB, StoreConformance, ::testing::Values(StoreFactoryMaker([] {
                            return std::make_shared<RocksFactory>();
                          })));
