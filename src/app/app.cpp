@@ -82,7 +82,8 @@ int run(const Config& config) {
   bus.subscribe(node, [&hub](const Envelope& env) { hub.handle(env); });
 
   proto::ParseLimits limits{config.limits.max_message_bytes, config.limits.max_sync_page,
-                            config.limits.max_history_page, config.limits.max_chats_page};
+                            config.limits.max_history_page,  config.limits.max_chats_page,
+                            config.groups.max_name_bytes,    1000};
   session::SessionService sessions(
       session::SessionDeps{config, limits, hub, registry, node, accounts, chats});
   http::ApiRoutes routes(accounts, router);

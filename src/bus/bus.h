@@ -15,9 +15,13 @@
 namespace parley {
 
 struct Envelope {
-  enum class Kind : uint8_t { deliver, close_device };
+  // deliver: a frame to a user's sessions; close_device: close a device's sessions;
+  // broadcast: a frame to the sessions subscribed to a chat (large groups);
+  // subscribe/unsubscribe: a user's sessions (un)subscribe to a chat.
+  enum class Kind : uint8_t { deliver, close_device, broadcast, subscribe, unsubscribe };
   Kind kind = Kind::deliver;
   std::string user;
+  uint64_t chat_id = 0;                      // broadcast, subscribe, unsubscribe
   std::string device_id;                     // close_device: the device whose sessions to close
   uint64_t except_conn = 0;                  // deliver: skip this connection id (the sender's own)
   std::shared_ptr<const std::string> frame;  // deliver: the WebSocket text frame
@@ -29,6 +33,8 @@ class Bus {
   using Handler = std::function<void(const Envelope&)>;
   virtual ~Bus() = default;
   virtual void publish(NodeId node, Envelope env) = 0;
+  // To every node (chat broadcasts: any node may hold subscribers).
+  virtual void publish_all(Envelope env) = 0;
   // The handler for envelopes addressed to this node. Set once, before traffic.
   virtual void subscribe(NodeId self, Handler handler) = 0;
 };

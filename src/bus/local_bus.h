@@ -8,6 +8,7 @@ namespace parley {
 class LocalBus final : public Bus {
  public:
   void publish(NodeId node, Envelope env) override;
+  void publish_all(Envelope env) override;
   void subscribe(NodeId self, Handler handler) override;
 
  private:

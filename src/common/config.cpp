@@ -76,6 +76,10 @@ std::map<std::string, Setter> setters(Config& c) {
       {"sync.update_log_retention", uint_field(&c.sync.update_log_retention, 100, 1ull << 40)},
       {"sync.snapshot_chats", uint_field(&c.sync.snapshot_chats, 1, 10000)},
       {"sync.snapshot_messages", uint_field(&c.sync.snapshot_messages, 1, 1000)},
+      {"groups.max_members", uint_field(&c.groups.max_members, 2, 1000000)},
+      {"groups.max_groups_per_user", uint_field(&c.groups.max_groups_per_user, 1, 1000000)},
+      {"groups.large_threshold", uint_field(&c.groups.large_threshold, 2, 1000000)},
+      {"groups.max_name_bytes", uint_field(&c.groups.max_name_bytes, 1, 1024)},
       {"log.level", string_field(&c.log_level)},
   };
 }

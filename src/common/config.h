@@ -60,6 +60,13 @@ struct SyncConfig {
   uint32_t snapshot_messages = 20;
 };
 
+struct GroupsConfig {
+  uint32_t max_members = 1024;
+  uint32_t max_groups_per_user = 1000;
+  uint32_t large_threshold = 256;  // above: fan-out on read (one write per message)
+  uint32_t max_name_bytes = 128;
+};
+
 struct Config {
   ServerConfig server;
   WsConfig ws;
@@ -67,6 +74,7 @@ struct Config {
   AuthConfig auth;
   StoreConfig store;
   SyncConfig sync;
+  GroupsConfig groups;
   std::string log_level = "info";
 };
 

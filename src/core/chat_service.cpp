@@ -1,5 +1,7 @@
 #include "core/chat_service.h"
 
+#include <algorithm>
+
 #include "common/clock.h"
 
 namespace parley::core {
@@ -27,6 +29,10 @@ void ChatService::send(const std::string& sender, uint64_t conn_id, proto::SendR
     for (const auto& d : r->deliveries)
       router_.deliver(d.user, std::make_shared<const std::string>(proto::message_push(d.pts, msg)),
                       conn_id);
+    // Large groups: one frame, shared by every subscriber's send queue.
+    if (r->broadcast)
+      router_.broadcast(r->message.chat_id,
+                        std::make_shared<const std::string>(proto::chat_push(msg)), conn_id);
   });
 }
 
@@ -50,7 +56,7 @@ void ChatService::sync(const std::string& user, const proto::SyncRequest& req, J
 
 void ChatService::history(const std::string& user, const proto::HistoryRequest& req,
                           JsonCallback done) {
-  store::HistoryQuery q{user, req.chat_id, req.with, req.before_seq, req.limit};
+  store::HistoryQuery q{user, req.chat_id, req.with, req.before_seq, req.limit, req.after_seq};
   store_.history(std::move(q), [done](Result<store::HistoryPage> page) {
     if (!page) return done(page.error());
     done(proto::history_json(page.value()));
@@ -63,6 +69,52 @@ void ChatService::chats(const std::string& user, const proto::ChatsRequest& req,
     if (!list) return done(list.error());
     done(proto::chats_json(list.value()));
   });
+}
+
+void ChatService::group(const std::string& actor, uint64_t conn_id, proto::GroupRequest req,
+                        JsonCallback done) {
+  store::GroupRequest g;
+  g.op = req.op;
+  g.actor = actor;
+  g.chat_id = req.chat_id;
+  g.name = std::move(req.name);
+  g.users = std::move(req.users);
+  g.flag = req.full_history;
+  g.ts = now_ms();
+  g.message_id = ids_.next(g.ts);
+  g.limits = store::GroupLimits{config_.groups.max_members, config_.groups.max_groups_per_user,
+                                config_.groups.large_threshold, config_.groups.max_name_bytes};
+  store_.group_op(std::move(g), [this, conn_id, done](Result<store::GroupResult> r) {
+    if (!r) return done(r.error());
+    done(proto::group_result_json(r.value()));
+    const auto& ev = r->event;
+    std::string msg = proto::message_json(ev.message);
+    for (const auto& d : ev.deliveries)
+      router_.deliver(d.user, std::make_shared<const std::string>(proto::message_push(d.pts, msg)),
+                      conn_id);
+    if (!r->chat.large) return;
+    // Who left stops receiving before the broadcast (their log has the event); who joined
+    // starts after it (likewise). When the group just turned large, every member's log got
+    // the event and every member's sessions subscribe now.
+    auto chat = r->chat.chat_id;
+    for (const auto& u : r->left) router_.subscribe(u, chat, false);
+    router_.broadcast(chat, std::make_shared<const std::string>(proto::chat_push(msg)), conn_id);
+    for (const auto& d : ev.deliveries)
+      if (std::find(r->left.begin(), r->left.end(), d.user) == r->left.end())
+        router_.subscribe(d.user, chat, true);
+  });
+}
+
+void ChatService::group_info(const std::string& user, uint64_t chat_id, JsonCallback done) {
+  store_.group_info(user, chat_id, [done](Result<store::ChatInfo> info) {
+    if (!info) return done(info.error());
+    done(proto::group_info_json(info.value()));
+  });
+}
+
+void ChatService::large_groups(const std::string& user,
+                               store::Callback<std::vector<store::ChatId>> done) {
+  store_.member_groups(user, true, std::move(done));
 }
 
 void ChatService::current_pts(const std::string& user, store::Callback<uint64_t> done) {

@@ -28,6 +28,11 @@ class ChatService {
   void history(const std::string& user, const proto::HistoryRequest& req, JsonCallback done);
   void chats(const std::string& user, const proto::ChatsRequest& req, JsonCallback done);
   void current_pts(const std::string& user, store::Callback<uint64_t> done);
+  // Group management; like send, `done` runs on the commit thread before the pushes.
+  void group(const std::string& actor, uint64_t conn_id, proto::GroupRequest req,
+             JsonCallback done);
+  void group_info(const std::string& user, uint64_t chat_id, JsonCallback done);
+  void large_groups(const std::string& user, store::Callback<std::vector<store::ChatId>> done);
 
  private:
   void snapshot(const std::string& user, bool limited, JsonCallback done);

@@ -17,6 +17,10 @@ class Router {
   void deliver(const std::string& user, std::shared_ptr<const std::string> frame,
                uint64_t except_conn);
   void close_device(const std::string& user, const std::string& device_id, uint16_t code);
+  // To every session subscribed to the chat, wherever it is.
+  void broadcast(uint64_t chat_id, std::shared_ptr<const std::string> frame, uint64_t except_conn);
+  // The user's live sessions start or stop receiving the chat's broadcasts.
+  void subscribe(const std::string& user, uint64_t chat_id, bool on);
 
  private:
   Registry& registry_;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
@@ -52,6 +53,28 @@ std::optional<Error> read_uint(const json::object& o, std::string_view key, uint
     return bad(fmt::format("field {} must be a non-negative integer", key));
   if (n < min || n > max) return bad(fmt::format("field {} must be in [{}, {}]", key, min, max));
   out = n;
+  return std::nullopt;
+}
+
+// A JSON array of user ids.
+std::optional<Error> read_users(const json::object& o, std::string_view key,
+                                std::vector<std::string>& out, bool required, uint32_t max) {
+  auto* v = o.if_contains(key);
+  if (!v || v->is_null()) {
+    if (required) return bad(fmt::format("missing field: {}", key));
+    return std::nullopt;
+  }
+  auto* arr = v->if_array();
+  if (!arr) return bad(fmt::format("field {} must be an array of user ids", key));
+  if (arr->size() > max)
+    return Error{Errc::too_large, fmt::format("at most {} users per request", max)};
+  for (const auto& u : *arr) {
+    auto* str = u.if_string();
+    if (!str || str->empty() || str->size() > 64)
+      return bad(fmt::format("field {} must hold user ids", key));
+    out.emplace_back(str->data(), str->size());
+  }
+  if (required && out.empty()) return bad(fmt::format("field {} must not be empty", key));
   return std::nullopt;
 }
 
@@ -168,9 +191,62 @@ std::variant<Request, RequestError> parse_request(std::string_view text,
     if (!e) e = read_uint(*obj, "chat_id", r.chat_id, false, 1, kMaxSafeInt);
     if (!e && r.with.empty() == (r.chat_id == 0)) e = bad("give exactly one of with, chat_id");
     if (!e) e = read_uint(*obj, "before_seq", r.before_seq, false, 1, kMaxSafeInt);
+    if (!e) e = read_uint(*obj, "after_seq", r.after_seq, false, 0, kMaxSafeInt);
+    if (!e && r.before_seq && r.after_seq) e = bad("give at most one of before_seq, after_seq");
     if (!e) e = read_limit(*obj, r.limit, limits.max_history_page);
     req.type = RequestType::history;
     req.body = std::move(r);
+  } else if (type.starts_with("group_")) {
+    static const std::pair<std::string_view, store::GroupOp> kOps[] = {
+        {"group_create", store::GroupOp::create},
+        {"group_rename", store::GroupOp::rename},
+        {"group_add", store::GroupOp::add},
+        {"group_remove", store::GroupOp::remove},
+        {"group_promote", store::GroupOp::promote},
+        {"group_demote", store::GroupOp::demote},
+        {"group_leave", store::GroupOp::leave},
+        {"group_transfer", store::GroupOp::transfer},
+        {"group_delete", store::GroupOp::remove_group},
+        {"group_settings", store::GroupOp::set_full_history}};
+    if (type == "group_info") {
+      GroupInfoRequest r;
+      e = read_uint(*obj, "chat_id", r.chat_id, true, 1, kMaxSafeInt);
+      req.type = RequestType::group_info;
+      req.body = r;
+    } else {
+      auto it =
+          std::find_if(std::begin(kOps), std::end(kOps), [&](auto& p) { return p.first == type; });
+      if (it == std::end(kOps)) {
+        e = Error{Errc::unknown_type, fmt::format("unknown request type: {}", type)};
+      } else {
+        GroupRequest r;
+        r.op = it->second;
+        using Op = store::GroupOp;
+        if (r.op != Op::create) e = read_uint(*obj, "chat_id", r.chat_id, true, 1, kMaxSafeInt);
+        if (!e && (r.op == Op::create || r.op == Op::rename)) {
+          e = read_string(*obj, "name", r.name, true, limits.max_group_name_bytes, Errc::too_large);
+          if (!e && r.name.empty()) e = bad("name must not be empty");
+        }
+        if (!e && (r.op == Op::create || r.op == Op::add))
+          e = read_users(*obj, r.op == Op::create ? "members" : "users", r.users, r.op == Op::add,
+                         limits.max_users_per_request);
+        if (!e && (r.op == Op::remove || r.op == Op::promote || r.op == Op::demote ||
+                   r.op == Op::transfer)) {
+          std::string user;
+          e = read_string(*obj, "user", user, true, 64);
+          r.users.push_back(std::move(user));
+        }
+        if (!e && r.op == Op::set_full_history) {
+          auto* v = obj->if_contains("full_history");
+          if (!v || !v->is_bool())
+            e = bad("field full_history must be true or false");
+          else
+            r.full_history = v->get_bool();
+        }
+        req.type = RequestType::group;
+        req.body = std::move(r);
+      }
+    }
   } else if (type == "chats") {
     ChatsRequest r;
     e = read_limit(*obj, r.limit, limits.max_chats_page);
@@ -205,8 +281,11 @@ std::string message_json(const store::Message& m) {
   std::string out = fmt::format(R"({{"chat_id":{},"seq":{},"message_id":"{}","sender":{})",
                                 m.chat_id, m.seq, m.message_id, quoted(m.sender));
   if (!m.to.empty()) out += fmt::format(R"(,"to":{})", quoted(m.to));
-  out += fmt::format(R"(,"kind":"text","body":{},"ts":{},"client_msg_id":{}}})", quoted(m.body),
-                     m.ts, quoted(m.client_msg_id));
+  if (m.kind == store::MessageKind::event)  // the store keeps an event as a JSON object
+    out += fmt::format(R"(,"kind":"event","event":{},"ts":{}}})", m.body, m.ts);
+  else
+    out += fmt::format(R"(,"kind":"text","body":{},"ts":{},"client_msg_id":{}}})", quoted(m.body),
+                       m.ts, quoted(m.client_msg_id));
   return out;
 }
 
@@ -234,6 +313,8 @@ std::string chat_fields(const store::ChatSummary& c) {
   std::string out = fmt::format(R"("chat_id":{},"kind":"{}")", c.chat_id,
                                 c.kind == store::ChatKind::direct ? "direct" : "group");
   if (!c.peer.empty()) out += fmt::format(R"(,"peer":{})", quoted(c.peer));
+  if (c.kind == store::ChatKind::group)
+    out += fmt::format(R"(,"name":{},"large":{},"member":{})", quoted(c.name), c.large, c.member);
   out += fmt::format(R"(,"last_seq":{})", c.last_seq);
   return out;
 }
@@ -285,6 +366,50 @@ std::string chats_json(const store::ChatList& list) {
   }
   out += fmt::format(R"(],"has_more":{},"pts":{}}})", list.has_more, list.pts);
   return out;
+}
+
+}  // namespace parley::proto
+
+namespace parley::proto {
+namespace {
+const char* role_name(store::Role r) {
+  switch (r) {
+    case store::Role::owner:
+      return "owner";
+    case store::Role::admin:
+      return "admin";
+    default:
+      return "member";
+  }
+}
+std::string chat_info_fields(const store::ChatInfo& c) {
+  return fmt::format(
+      R"("chat_id":{},"kind":"group","name":{},"created_by":{},"created_at":{},"last_seq":{},"member_count":{},"large":{},"full_history":{})",
+      c.chat_id, quoted(c.name), quoted(c.created_by), c.created_at, c.last_seq, c.member_count,
+      c.large, c.full_history);
+}
+}  // namespace
+
+std::string group_result_json(const store::GroupResult& r) {
+  return fmt::format(R"({{"chat":{{{}}},"seq":{},"message_id":"{}","ts":{},"pts":{}}})",
+                     chat_info_fields(r.chat), r.event.message.seq, r.event.message.message_id,
+                     r.event.message.ts, r.event.sender_pts);
+}
+
+std::string group_info_json(const store::ChatInfo& info) {
+  std::string out = R"({"chat":{)" + chat_info_fields(info) + R"(,"members":[)";
+  for (size_t i = 0; i < info.members.size(); ++i) {
+    const auto& m = info.members[i];
+    if (i) out += ',';
+    out += fmt::format(R"({{"user":{},"role":"{}","joined_seq":{}}})", quoted(m.user),
+                       role_name(m.role), m.joined_seq);
+  }
+  out += fmt::format(R"(],"members_truncated":{}}}}})", info.members.size() < info.member_count);
+  return out;
+}
+
+std::string chat_push(std::string_view msg_json) {
+  return fmt::format(R"({{"type":"message","message":{}}})", msg_json);
 }
 
 }  // namespace parley::proto

@@ -14,7 +14,7 @@
 
 namespace parley::proto {
 
-enum class RequestType { auth, send, sync, history, chats, ping };
+enum class RequestType { auth, send, sync, history, chats, ping, group, group_info };
 
 struct AuthRequest {
   std::string token;
@@ -33,15 +33,27 @@ struct HistoryRequest {
   uint64_t chat_id = 0;
   std::string with;
   uint64_t before_seq = 0;
+  uint64_t after_seq = 0;
   uint32_t limit = 50;
+};
+// Every group_* request but group_info; `op` says which (docs/PROTOCOL.md §3.9).
+struct GroupRequest {
+  store::GroupOp op = store::GroupOp::create;
+  uint64_t chat_id = 0;
+  std::string name;
+  std::vector<std::string> users;
+  bool full_history = false;
+};
+struct GroupInfoRequest {
+  uint64_t chat_id = 0;
 };
 struct ChatsRequest {
   uint32_t limit = 100;
 };
 struct PingRequest {};
 
-using RequestBody =
-    std::variant<AuthRequest, SendRequest, SyncRequest, HistoryRequest, ChatsRequest, PingRequest>;
+using RequestBody = std::variant<AuthRequest, SendRequest, SyncRequest, HistoryRequest,
+                                 ChatsRequest, PingRequest, GroupRequest, GroupInfoRequest>;
 
 struct Request {
   uint64_t id = 0;
@@ -55,6 +67,8 @@ struct ParseLimits {
   uint32_t max_sync_page = 1000;
   uint32_t max_history_page = 200;
   uint32_t max_chats_page = 500;
+  uint32_t max_group_name_bytes = 128;
+  uint32_t max_users_per_request = 1000;
 };
 
 // A request that could not be accepted; id is known when the frame got that far.
@@ -77,5 +91,8 @@ std::string updates_json(const store::UpdatesPage& page);
 std::string snapshot_json(const store::Snapshot& snap, bool limited);
 std::string history_json(const store::HistoryPage& page);
 std::string chats_json(const store::ChatList& list);
+std::string group_result_json(const store::GroupResult& r);
+std::string group_info_json(const store::ChatInfo& info);
+std::string chat_push(std::string_view message_json);  // large groups: no pts
 
 }  // namespace parley::proto

@@ -99,7 +99,10 @@ TEST(Frames, SerializesValidJson) {
   EXPECT_EQ(e.at("retry_after_ms").as_int64(), 250);
   store::Snapshot snap;
   snap.pts = 5;
-  snap.chats.push_back({store::ChatSummary{3, store::ChatKind::direct, "bob", 4, 5, m}, {m}, true});
+  snap.chats.push_back(
+      {store::ChatSummary{3, store::ChatKind::direct, "bob", 4, 5, m, "", false, true, 0},
+       {m},
+       true});
   auto s = boost::json::parse(snapshot_json(snap, true)).as_object();
   EXPECT_TRUE(s.at("limited").as_bool());
   EXPECT_EQ(s.at("chats").as_array().size(), 1u);
@@ -110,6 +113,68 @@ TEST(Frames, SerializesValidJson) {
   page.updates.push_back({1, store::UpdateKind::message, m});
   EXPECT_NO_THROW(boost::json::parse(updates_json(page)));
   EXPECT_NO_THROW(boost::json::parse(history_json({3, {m}, false})));
+}
+
+TEST(Frames, ParsesGroupRequests) {
+  auto c = ok(R"({"type":"group_create","id":1,"name":"team","members":["bob","carol"]})");
+  EXPECT_EQ(c.type, RequestType::group);
+  auto& g = std::get<GroupRequest>(c.body);
+  EXPECT_EQ(g.op, store::GroupOp::create);
+  EXPECT_EQ(g.users, (std::vector<std::string>{"bob", "carol"}));
+  auto empty = ok(R"({"type":"group_create","id":1,"name":"solo"})");
+  EXPECT_TRUE(std::get<GroupRequest>(empty.body).users.empty());
+  auto rm = ok(R"({"type":"group_remove","id":2,"chat_id":5,"user":"bob"})");
+  EXPECT_EQ(std::get<GroupRequest>(rm.body).op, store::GroupOp::remove);
+  EXPECT_EQ(std::get<GroupRequest>(rm.body).users[0], "bob");
+  auto set = ok(R"({"type":"group_settings","id":3,"chat_id":5,"full_history":true})");
+  EXPECT_TRUE(std::get<GroupRequest>(set.body).full_history);
+  EXPECT_EQ(ok(R"({"type":"group_info","id":4,"chat_id":5})").type, RequestType::group_info);
+  EXPECT_EQ(ok(R"({"type":"group_delete","id":4,"chat_id":5})").type, RequestType::group);
+  auto h = ok(R"({"type":"history","id":4,"chat_id":5,"after_seq":9})");
+  EXPECT_EQ(std::get<HistoryRequest>(h.body).after_seq, 9u);
+
+  EXPECT_EQ(err(R"({"type":"group_create","id":1,"members":["bob"]})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"group_create","id":1,"name":"x","members":"bob"})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"group_create","id":1,"name":"x","members":[1]})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"group_add","id":1,"chat_id":5,"users":[]})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"group_remove","id":1,"chat_id":5})").error.code, Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"group_rename","id":1,"name":"x"})").error.code, Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"group_settings","id":1,"chat_id":5,"full_history":1})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"group_explode","id":1,"chat_id":5})").error.code, Errc::unknown_type);
+  std::string long_name =
+      R"({"type":"group_create","id":1,"name":")" + std::string(200, 'n') + "\"}";
+  EXPECT_EQ(err(long_name).error.code, Errc::too_large);
+  EXPECT_EQ(err(R"({"type":"history","id":4,"chat_id":5,"after_seq":9,"before_seq":3})").error.code,
+            Errc::bad_request);
+}
+
+TEST(Frames, SerializesGroupResults) {
+  store::Message ev;
+  ev.chat_id = 7;
+  ev.seq = 1;
+  ev.sender = "alice";
+  ev.kind = store::MessageKind::event;
+  ev.body = R"({"event":"created","by":"alice"})";
+  auto m = boost::json::parse(chat_push(message_json(ev))).as_object();
+  EXPECT_FALSE(m.contains("pts"));
+  EXPECT_EQ(m.at("message").at("event").at("event").as_string(), "created");
+  store::GroupResult r;
+  r.chat.chat_id = 7;
+  r.chat.name = "team \"x\"";
+  r.chat.member_count = 3;
+  r.event.message = ev;
+  auto g = boost::json::parse(group_result_json(r)).as_object();
+  EXPECT_EQ(g.at("chat").at("name").as_string(), "team \"x\"");
+  store::ChatInfo info = r.chat;
+  info.members.push_back({"alice", store::Role::owner, 1, 0});
+  auto i = boost::json::parse(group_info_json(info)).as_object();
+  EXPECT_EQ(i.at("chat").at("members").as_array().size(), 1u);
+  EXPECT_TRUE(i.at("chat").at("members_truncated").as_bool());
 }
 
 }  // namespace

@@ -98,6 +98,13 @@ void ChatSession::authenticate(uint64_t id, std::string token) {
         // committed before it is at or below the advertised pts.
         self->deps_.hub.add(self->user_, self->device_id_, self->transport_);
         self->deps_.registry.add(self->user_, self->deps_.node);
+        // Large groups reach their members by subscription, not through the update log.
+        self->deps_.chats.large_groups(self->user_,
+                                       [self](Result<std::vector<store::ChatId>> chats) {
+                                         if (!chats) return;
+                                         for (auto chat : chats.value())
+                                           self->deps_.hub.subscribe(chat, self->transport_);
+                                       });
         self->deps_.chats.current_pts(self->user_, [self, id](Result<uint64_t> pts) {
           std::string result =
               fmt::format(R"({{"user":"{}","device_id":"{}","pts":{}}})", self->user_,
@@ -117,27 +124,35 @@ void ChatSession::dispatch(proto::Request req) {
     case proto::RequestType::auth:
       reply_error(id, {Errc::already_authenticated, "this connection is authenticated already"});
       return rejected();
-    case proto::RequestType::send: {
+    case proto::RequestType::send:
+    case proto::RequestType::group: {
       if (inflight_sends_ >= deps_.config.limits.max_inflight_sends) {
-        reply_error(id, {Errc::rate_limited, "too many sends awaiting commit"}, 10);
+        reply_error(id, {Errc::rate_limited, "too many writes awaiting commit"}, 10);
         return rejected();
       }
       ++inflight_sends_;
-      // The ack is sent from the commit thread straight to the transport, ahead of any
+      // The answer is sent from the commit thread straight to the transport, ahead of any
       // push that the same commit causes, so that per user frames leave in pts order.
       auto transport = transport_;
       auto weak = weak_from_this();
-      deps_.chats.send(
-          user_, transport_->id(), std::move(std::get<proto::SendRequest>(req.body)),
-          [transport, weak, id](Result<std::string> r) {
-            transport->send(std::make_shared<const std::string>(
-                r ? proto::ok_frame(id, r.value()) : proto::error_frame(id, r.error())));
-            boost::asio::post(transport->executor(), [weak] {
-              if (auto self = weak.lock()) --self->inflight_sends_;
-            });
-          });
+      auto committed = [transport, weak, id](Result<std::string> r) {
+        transport->send(std::make_shared<const std::string>(r ? proto::ok_frame(id, r.value())
+                                                              : proto::error_frame(id, r.error())));
+        boost::asio::post(transport->executor(), [weak] {
+          if (auto self = weak.lock()) --self->inflight_sends_;
+        });
+      };
+      if (req.type == proto::RequestType::send)
+        deps_.chats.send(user_, transport_->id(), std::move(std::get<proto::SendRequest>(req.body)),
+                         committed);
+      else
+        deps_.chats.group(user_, transport_->id(),
+                          std::move(std::get<proto::GroupRequest>(req.body)), committed);
       break;
     }
+    case proto::RequestType::group_info:
+      deps_.chats.group_info(user_, std::get<proto::GroupInfoRequest>(req.body).chat_id, answer);
+      break;
     case proto::RequestType::sync:
       deps_.chats.sync(user_, std::get<proto::SyncRequest>(req.body), answer);
       break;

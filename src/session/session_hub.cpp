@@ -1,6 +1,7 @@
 #include "session/session_hub.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <functional>
 
 namespace parley::session {
@@ -17,18 +18,99 @@ void SessionHub::add(const std::string& user, const std::string& device_id,
 }
 
 void SessionHub::remove(const std::string& user, uint64_t conn_id) {
-  auto& s = shard(user);
-  std::lock_guard lock(s.mu);
-  auto it = s.users.find(user);
-  if (it == s.users.end()) return;
+  {
+    auto& s = shard(user);
+    std::lock_guard lock(s.mu);
+    auto it = s.users.find(user);
+    if (it != s.users.end()) {
+      auto& v = it->second;
+      v.erase(std::remove_if(v.begin(), v.end(),
+                             [&](const Entry& e) { return e.transport->id() == conn_id; }),
+              v.end());
+      if (v.empty()) s.users.erase(it);
+    }
+  }
+  std::vector<uint64_t> chats;
+  {
+    std::lock_guard lock(conn_chats_mu_);
+    auto it = conn_chats_.find(conn_id);
+    if (it == conn_chats_.end()) return;
+    chats = std::move(it->second);
+    conn_chats_.erase(it);
+  }
+  for (uint64_t chat : chats) unsubscribe(chat, conn_id);
+}
+
+void SessionHub::subscribe(uint64_t chat_id, std::shared_ptr<net::Transport> t) {
+  uint64_t conn = t->id();
+  {
+    std::lock_guard lock(conn_chats_mu_);
+    auto& chats = conn_chats_[conn];
+    if (std::find(chats.begin(), chats.end(), chat_id) != chats.end()) return;  // already
+    chats.push_back(chat_id);
+  }
+  auto& cs = chat_shards_[chat_id % chat_shards_.size()];
+  std::lock_guard lock(cs.mu);
+  cs.chats[chat_id].push_back(std::move(t));
+}
+
+void SessionHub::unsubscribe(uint64_t chat_id, uint64_t conn_id) {
+  auto& cs = chat_shards_[chat_id % chat_shards_.size()];
+  std::lock_guard lock(cs.mu);
+  auto it = cs.chats.find(chat_id);
+  if (it == cs.chats.end()) return;
   auto& v = it->second;
-  v.erase(std::remove_if(v.begin(), v.end(),
-                         [&](const Entry& e) { return e.transport->id() == conn_id; }),
+  v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& t) { return t->id() == conn_id; }),
           v.end());
-  if (v.empty()) s.users.erase(it);
+  if (v.empty()) cs.chats.erase(it);
+}
+
+void SessionHub::broadcast(const Envelope& env) {
+  std::vector<std::shared_ptr<net::Transport>> subs;
+  {
+    auto& cs = chat_shards_[env.chat_id % chat_shards_.size()];
+    std::lock_guard lock(cs.mu);
+    auto it = cs.chats.find(env.chat_id);
+    if (it == cs.chats.end()) return;
+    subs = it->second;
+  }
+  // One task per I/O thread queues the shared frame for that thread's subscribers, so that
+  // a large fan-out is spread over the threads instead of running on the caller's.
+  std::vector<std::pair<boost::asio::any_io_executor, std::vector<std::shared_ptr<net::Transport>>>>
+      by_thread;
+  for (auto& t : subs) {
+    if (t->id() == env.except_conn) continue;
+    auto exec = t->executor();
+    auto it =
+        std::find_if(by_thread.begin(), by_thread.end(), [&](auto& p) { return p.first == exec; });
+    if (it == by_thread.end()) it = by_thread.insert(by_thread.end(), {exec, {}});
+    it->second.push_back(std::move(t));
+  }
+  for (auto& [exec, targets] : by_thread)
+    boost::asio::post(exec, [targets = std::move(targets), frame = env.frame] {
+      for (const auto& t : targets) t->send(frame);
+    });
 }
 
 void SessionHub::handle(const Envelope& env) {
+  if (env.kind == Envelope::Kind::broadcast) return broadcast(env);
+  if (env.kind == Envelope::Kind::unsubscribe) {
+    std::vector<uint64_t> conns;
+    {
+      auto& s = shard(env.user);
+      std::lock_guard lock(s.mu);
+      auto it = s.users.find(env.user);
+      if (it == s.users.end()) return;
+      for (const auto& e : it->second) conns.push_back(e.transport->id());
+    }
+    for (uint64_t conn : conns) {
+      unsubscribe(env.chat_id, conn);
+      std::lock_guard lock(conn_chats_mu_);
+      auto it = conn_chats_.find(conn);
+      if (it != conn_chats_.end()) std::erase(it->second, env.chat_id);
+    }
+    return;
+  }
   // Copy the targets out so that no lock is held while frames are queued.
   std::vector<std::shared_ptr<net::Transport>> targets;
   {
@@ -37,15 +119,16 @@ void SessionHub::handle(const Envelope& env) {
     auto it = s.users.find(env.user);
     if (it == s.users.end()) return;
     for (const auto& e : it->second) {
-      if (env.kind == Envelope::Kind::deliver && e.transport->id() != env.except_conn)
-        targets.push_back(e.transport);
-      if (env.kind == Envelope::Kind::close_device && e.device_id == env.device_id)
-        targets.push_back(e.transport);
+      bool deliver = env.kind == Envelope::Kind::deliver && e.transport->id() != env.except_conn;
+      bool close = env.kind == Envelope::Kind::close_device && e.device_id == env.device_id;
+      if (deliver || close || env.kind == Envelope::Kind::subscribe) targets.push_back(e.transport);
     }
   }
   for (auto& t : targets) {
     if (env.kind == Envelope::Kind::deliver)
       t->send(env.frame);
+    else if (env.kind == Envelope::Kind::subscribe)
+      subscribe(env.chat_id, t);
     else
       t->close(env.close_code, "token revoked");
   }

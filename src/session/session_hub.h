@@ -18,7 +18,9 @@ class SessionHub {
  public:
   void add(const std::string& user, const std::string& device_id,
            std::shared_ptr<net::Transport> t);
-  void remove(const std::string& user, uint64_t conn_id);
+  void remove(const std::string& user, uint64_t conn_id);  // also drops its chat subscriptions
+  // Adds a live session to a chat's broadcast list (large groups).
+  void subscribe(uint64_t chat_id, std::shared_ptr<net::Transport> t);
   // Delivers a frame or closes a device's connections, as the envelope says.
   void handle(const Envelope& env);
 
@@ -32,7 +34,18 @@ class SessionHub {
     std::unordered_map<std::string, std::vector<Entry>> users;
   };
   Shard& shard(const std::string& user);
+  void unsubscribe(uint64_t chat_id, uint64_t conn_id);
+  void broadcast(const Envelope& env);
   std::array<Shard, 16> shards_;
+
+  // Large-group subscriptions: chat -> sessions, and per session its chats (to clean up).
+  struct ChatShard {
+    std::mutex mu;
+    std::unordered_map<uint64_t, std::vector<std::shared_ptr<net::Transport>>> chats;
+  };
+  std::array<ChatShard, 16> chat_shards_;
+  std::mutex conn_chats_mu_;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> conn_chats_;
 };
 
 }  // namespace parley::session

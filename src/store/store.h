@@ -49,6 +49,9 @@ class Store {
   // The group with its active members; forbidden unless `user` is an active member.
   virtual void group_info(UserId user, ChatId chat, Callback<ChatInfo> done) = 0;
 
+  // The groups the user is an active member of; with large_only, the large ones.
+  virtual void member_groups(UserId user, bool large_only, Callback<std::vector<ChatId>> done) = 0;
+
   // Sync and reads.
   virtual void current_pts(UserId user, Callback<uint64_t> done) = 0;
   virtual void read_updates(UserId user, uint64_t after_pts, uint32_t limit,

@@ -1012,6 +1012,30 @@ void RocksStore::group_op(GroupRequest req, Callback<GroupResult> done) {
   enqueue(std::move(op), [done] { done(unavailable()); });
 }
 
+void RocksStore::member_groups(UserId user, bool large_only, Callback<std::vector<ChatId>> done) {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::vector<ChatId> out;
+  std::string prefix = user_prefix(user), v;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kUserChats]));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto uc = decode_user_chat(it->value().ToStringView());
+    if (!uc || uc->kind != ChatKind::group) continue;
+    ChatId chat = decode_u64be(it->key().ToStringView());
+    if (large_only) {
+      if (!db_->Get(ro, cf_[kChats], chat_key(chat), &v).ok()) continue;
+      auto rec = decode_chat(v);
+      if (!rec || !rec->large) continue;
+    }
+    if (!db_->Get(ro, cf_[kMembers], member_key(chat, user), &v).ok()) continue;
+    auto m = decode_member(user, v);
+    if (m && !m->left_seq) out.push_back(chat);
+  }
+  db_->ReleaseSnapshot(snap);
+  done(std::move(out));
+}
+
 void RocksStore::group_info(UserId user, ChatId chat, Callback<ChatInfo> done) {
   constexpr size_t kMaxListed = 1000;  // a larger group lists its first 1000 members
   const rocksdb::Snapshot* snap = db_->GetSnapshot();

@@ -40,6 +40,7 @@ class RocksStore final : public Store {
   void append_message(AppendRequest req, Callback<AppendResult> done) override;
   void group_op(GroupRequest req, Callback<GroupResult> done) override;
   void group_info(UserId user, ChatId chat, Callback<ChatInfo> done) override;
+  void member_groups(UserId user, bool large_only, Callback<std::vector<ChatId>> done) override;
   void current_pts(UserId user, Callback<uint64_t> done) override;
   void read_updates(UserId user, uint64_t after_pts, uint32_t limit,
                     Callback<UpdatesPage> done) override;
