@@ -116,7 +116,8 @@ void HttpSession::upgrade(HttpRequest req) {
         json_error(req.version(), http::status::bad_request, "subprotocol_required",
                    fmt::format("offer the WebSocket subprotocol {}", http_.ws_subprotocol)));
   handed_over_ = true;
-  auto ws = std::make_shared<WsConnection>(std::move(stream_), ws_, ws_service_, tracker_);
+  stream_.expires_never();
+  auto ws = std::make_shared<WsConnection>(stream_.release_socket(), ws_, ws_service_, tracker_);
   ws->start(std::move(req));
 }
 

@@ -16,13 +16,12 @@ namespace asio = boost::asio;
 namespace parley::net {
 namespace {
 constexpr uint16_t kCloseSlowConsumer = 4008;
-constexpr size_t kKeepBufferBytes = 4096;  // shrink the read buffer back after a large frame
 constexpr auto kCloseGrace = std::chrono::seconds(5);
 }  // namespace
 
-WsConnection::WsConnection(beast::tcp_stream&& stream, const WsOptions& options, WsService& service,
-                           ConnectionTracker& tracker)
-    : ws_(std::move(stream)),
+WsConnection::WsConnection(asio::ip::tcp::socket&& socket, const WsOptions& options,
+                           WsService& service, ConnectionTracker& tracker)
+    : ws_(std::move(socket)),
       executor_(ws_.get_executor()),
       options_(options),
       service_(service),
@@ -32,7 +31,6 @@ WsConnection::WsConnection(beast::tcp_stream&& stream, const WsOptions& options,
 WsConnection::~WsConnection() { tracker_.closed(); }
 
 void WsConnection::start(HttpRequest request) {
-  beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts take over
   websocket::stream_base::timeout timeouts{std::chrono::seconds(options_.handshake_timeout_s),
                                            std::chrono::seconds(options_.idle_timeout_s), true};
   ws_.set_option(timeouts);
@@ -72,7 +70,9 @@ void WsConnection::on_read(beast::error_code ec, size_t bytes) {
                        !ws_.got_text());
   }
   buffer_.consume(bytes);
-  if (buffer_.capacity() > kKeepBufferBytes) buffer_.shrink_to_fit();
+  // An idle connection keeps no read buffer: most connections are idle most of the time,
+  // and a small allocation per frame costs less than a buffer held by every connection.
+  if (buffer_.size() == 0) buffer_.shrink_to_fit();
   if (!finished_) read_next();
 }
 
@@ -114,7 +114,7 @@ void WsConnection::begin_close(uint16_t code, std::string reason) {
   // A peer that stops reading would hold the close forever: cut the socket after a grace.
   kill_timer_ = std::make_unique<asio::steady_timer>(executor_, kCloseGrace);
   kill_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (!ec) beast::get_lowest_layer(self->ws_).socket().close(ec);
+    if (!ec) self->ws_.next_layer().close(ec);
   });
   if (!writing_) write_next();
 }
@@ -157,7 +157,7 @@ void WsConnection::finish() {
   queue_.clear();
   queued_bytes_ = 0;
   beast::error_code ignored;
-  beast::get_lowest_layer(ws_).socket().close(ignored);
+  ws_.next_layer().close(ignored);
 }
 
 }  // namespace parley::net

@@ -24,7 +24,10 @@ struct WsOptions {
 
 class WsConnection final : public Transport, public std::enable_shared_from_this<WsConnection> {
  public:
-  WsConnection(boost::beast::tcp_stream&& stream, const WsOptions& options, WsService& service,
+  // Takes the socket of an HTTP session whose request asked for the upgrade. A plain socket,
+  // not a tcp_stream: the websocket's own timeouts replace the stream's timers, which saves
+  // their memory on every idle connection.
+  WsConnection(boost::asio::ip::tcp::socket&& socket, const WsOptions& options, WsService& service,
                ConnectionTracker& tracker);
   ~WsConnection() override;
 
@@ -46,7 +49,7 @@ class WsConnection final : public Transport, public std::enable_shared_from_this
   void on_write(boost::beast::error_code ec, size_t bytes);
   void finish();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
   boost::asio::any_io_executor executor_;
   boost::beast::flat_buffer buffer_;
   const WsOptions& options_;
