@@ -7,7 +7,7 @@ LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./data
 CTEST_J    ?= 2
 
-.PHONY: all deps build run test test-unit test-asan format format-check clean
+.PHONY: all deps build run test test-unit test-asan bench format format-check clean
 
 all: build
 
@@ -34,6 +34,10 @@ test-asan: deps
 	@cmake --build $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(CTEST_J)
+
+# Reproduces docs/BENCHMARKS.md (Release build in build-release/, curves in docs/bench/).
+bench: deps
+	@bash tools/bench.sh
 
 format:
 	@git ls-files '*.cpp' '*.h' | xargs clang-format -i

@@ -23,7 +23,9 @@ Error invalid_credentials() {
 // JWT devices are not stored; their id is derived from user and device claim, so that it is
 // stable across connections.
 std::string jwt_device_id(const JwtClaims& c) {
-  return "d" + token_hash("jwt:" + c.user + ":" + c.device).substr(0, 16);
+  std::string id = "d";
+  id += std::string_view(token_hash("jwt:" + c.user + ":" + c.device)).substr(0, 16);
+  return id;
 }
 
 }  // namespace

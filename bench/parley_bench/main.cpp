@@ -1,0 +1,69 @@
+// parley-bench: load generator for parleyd (issue 3, docs/BENCHMARKS.md).
+//   parley-bench SCENARIO --url ws://127.0.0.1:PORT --jwt-secret S [options] [--json]
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "options.h"
+#include "scenarios.h"
+
+using namespace parley::bench;
+
+int main(int argc, char** argv) {
+  CLI::App app{"parley-bench: load generator for parleyd (loopback only)"};
+  app.require_subcommand(1);
+
+  CommonOptions common;
+  ConnectionsOptions conn_o;
+  DirectOptions direct_o;
+  SyncOptions sync_o;
+  GroupOptions group_o;
+
+  auto* conn =
+      app.add_subcommand("connections", "N authenticated idle connections with heartbeats");
+  add_common_options(*conn, common);
+  conn->add_option("--count", conn_o.count, "connections to open");
+  conn->add_option("--hold", conn_o.hold_s, "seconds to hold them open");
+  conn->add_option("--server-pid", conn_o.server_pid, "server pid, for its memory per connection");
+  conn->add_option("--heartbeat", conn_o.heartbeat_s, "seconds between pings per connection");
+  conn->add_option("--users", conn_o.users,
+                   "connections are devices of this many users (0: one user each)");
+
+  auto* direct = app.add_subcommand("direct", "P sender/receiver pairs at an aggregate rate");
+  add_common_options(*direct, common);
+  direct->add_option("--pairs", direct_o.pairs, "sender/receiver pairs");
+  direct->add_option("--rate", direct_o.rate, "aggregate messages/s (0: as fast as acks allow)");
+  direct->add_option("--duration", direct_o.duration_s, "seconds of sending");
+  direct->add_option("--size", direct_o.size, "body bytes (at least the stamp, ~24)");
+  direct->add_option("--window", direct_o.window, "sends in flight per sender");
+  direct->add_option("--warmup", direct_o.warmup_s, "seconds not counted in latency");
+  direct->add_option("--drain", direct_o.drain_s, "seconds to wait for the last deliveries");
+
+  auto* sync = app.add_subcommand("sync", "N devices offline while K messages arrive, then sync");
+  add_common_options(*sync, common);
+  sync->add_option("--devices", sync_o.devices, "devices");
+  sync->add_option("--missed", sync_o.missed, "messages each device misses");
+  sync->add_option("--devices-per-user", sync_o.devices_per_user, "devices of one user");
+  sync->add_option("--senders", sync_o.senders, "sender connections during the fill");
+  sync->add_option("--window", sync_o.window, "sends in flight per sender during the fill");
+  sync->add_option("--page", sync_o.page, "sync page size (server max: limits.max_sync_page)");
+  sync->add_option("--size", sync_o.size, "body bytes");
+
+  auto* group = app.add_subcommand("group", "G groups of M members (needs group chats)");
+  add_common_options(*group, common);
+  group->add_option("--groups", group_o.groups, "groups");
+  group->add_option("--members", group_o.members, "members per group");
+  group->add_option("--rate", group_o.rate, "aggregate messages/s");
+  group->add_option("--duration", group_o.duration_s, "seconds of sending");
+  group->add_option("--size", group_o.size, "body bytes");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (auto err = validate(common); !err.empty()) {
+    std::fprintf(stderr, "parley-bench: %s\n", err.c_str());
+    return 2;
+  }
+  if (*conn) return run_connections(common, conn_o);
+  if (*direct) return run_direct(common, direct_o);
+  if (*sync) return run_sync(common, sync_o);
+  return run_group(common, group_o);
+}

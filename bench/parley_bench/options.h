@@ -1,0 +1,78 @@
+// Command-line options of every scenario, and the loopback-only target they point at.
+#pragma once
+
+#include <boost/asio/ip/address.hpp>
+#include <cstdint>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace parley::bench {
+
+struct Target {
+  boost::asio::ip::address address;
+  uint16_t port = 0;
+  std::string host;  // Host header
+  std::string path = "/v1/ws";
+};
+
+struct CommonOptions {
+  std::string url;
+  bool json = false;
+  unsigned threads = 0;  // 0: half the cores, at least one (the server needs the rest)
+  std::string jwt_secret;
+  uint64_t jwt_ttl_s = 3600;
+  std::string user_prefix;  // default: derived from the pid and time, unique per run
+  unsigned source_addrs = 1;
+  unsigned connect_concurrency = 256;
+  double connect_timeout_s = 15;
+  double timeout_s = 0;  // hard bound on the whole run; 0: derived from the scenario
+  bool no_progress = false;
+  Target target;  // filled by validate()
+};
+
+struct ConnectionsOptions {
+  uint64_t count = 1000;
+  double hold_s = 10;
+  int server_pid = 0;
+  double heartbeat_s = 20;
+  uint64_t users = 0;  // connections are devices of this many users; 0: one user each
+};
+
+struct DirectOptions {
+  uint32_t pairs = 100;
+  double rate = 5000;  // aggregate msg/s; 0 = as fast as acks allow
+  double duration_s = 10;
+  uint32_t size = 64;
+  uint32_t window = 64;  // sends in flight per sender
+  double warmup_s = 1;   // latency of messages sent before this is not recorded
+  double drain_s = 10;   // after the last send, wait at most this long for acks and deliveries
+};
+
+struct SyncOptions {
+  uint32_t devices = 1000;
+  uint32_t missed = 100;
+  uint32_t devices_per_user = 1;
+  uint32_t senders = 16;
+  uint32_t window = 128;
+  uint32_t page = 1000;
+  uint32_t size = 64;
+};
+
+struct GroupOptions {
+  uint32_t groups = 1;
+  uint32_t members = 100;
+  double rate = 1000;
+  double duration_s = 10;
+  uint32_t size = 64;
+};
+
+void add_common_options(CLI::App& app, CommonOptions& o);
+
+// Parses and checks --url (ws://HOST:PORT[/path], HOST loopback only), fills defaults.
+// Returns an error message, empty if fine.
+std::string validate(CommonOptions& o);
+
+}  // namespace parley::bench
