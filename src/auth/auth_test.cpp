@@ -53,6 +53,14 @@ TEST(Jwt, VerifiesHs256) {
   EXPECT_EQ(v->verify(make_jwt("other", "alice", 60)).error().code, Errc::unauthorized);
   EXPECT_EQ(v->verify(make_jwt("s3cret", "Not Valid", 60)).error().code, Errc::unauthorized);
   EXPECT_EQ(v->verify("a.b.c").error().code, Errc::unauthorized);
+  {  // no sub: refused, not a crash
+    using namespace jwt::params;
+    jwt::jwt_object obj{algorithm("HS256"), secret("s3cret"), payload({{"device", "x"}})};
+    obj.add_claim("exp", std::chrono::system_clock::now() + std::chrono::seconds{60});
+    EXPECT_EQ(v->verify(obj.signature()).error().code, Errc::unauthorized);
+    jwt::jwt_object noexp{algorithm("HS256"), secret("s3cret"), payload({{"sub", "alice"}})};
+    EXPECT_EQ(v->verify(noexp.signature()).error().code, Errc::unauthorized);
+  }
   auto off = JwtVerifier::create("", "");
   EXPECT_FALSE(off->enabled());
   EXPECT_EQ(off->verify(make_jwt("s3cret", "alice", 60)).error().code, Errc::unauthorized);

@@ -46,6 +46,8 @@ Result<JwtClaims> JwtVerifier::verify(std::string_view token) const {
   if (ec) return Error{Errc::unauthorized, fmt::format("invalid token: {}", ec.message())};
   const auto& payload = obj.payload();
   if (!payload.has_claim("exp")) return Error{Errc::unauthorized, "invalid token: exp is required"};
+  // nlohmann asserts (aborts) on a missing key: check presence before every read.
+  if (!payload.has_claim("sub")) return Error{Errc::unauthorized, "invalid token: sub is required"};
   JwtClaims claims;
   try {
     claims.user = payload.get_claim_value<std::string>("sub");

@@ -101,6 +101,22 @@ int hex4(std::string_view s, size_t at) {
   return v;
 }
 
+// The text with every \uD800-\uDFFF escape replaced by \uFFFD.
+std::string replace_surrogate_escapes(std::string_view s) {
+  std::string out(s);
+  for (size_t i = 0; i + 5 < out.size(); ++i) {
+    if (out[i] != '\\') continue;
+    if (out[i + 1] != 'u') {
+      ++i;
+      continue;
+    }
+    int cp = hex4(out, i + 2);
+    if (cp >= 0xd800 && cp <= 0xdfff) out.replace(i + 2, 4, "fffd");
+    i += 5;
+  }
+  return out;
+}
+
 // True if the text has a \uD800-\uDFFF escape that is not a valid high+low pair.
 bool has_unpaired_surrogate_escape(std::string_view s) {
   for (size_t i = 0; i + 1 < s.size(); ++i) {
@@ -138,9 +154,17 @@ std::variant<Request, RequestError> parse_request(std::string_view text,
     // Boost.JSON 1.81 reports an unpaired surrogate escape as a plain syntax error.
     bool utf = ec == json::error::illegal_leading_surrogate ||
                ec == json::error::illegal_trailing_surrogate || has_unpaired_surrogate_escape(text);
-    if (utf)
-      return RequestError{std::nullopt,
-                          {Errc::invalid_utf8, "invalid UTF-16 escape in JSON string"}};
+    if (utf) {
+      // Echo the request's id if the frame has one: parse a copy whose bad escapes are
+      // replaced by U+FFFD, only to find the id.
+      std::optional<uint64_t> id;
+      json::error_code ec2;
+      auto copy = json::parse(replace_surrogate_escapes(text), ec2, {}, opts);
+      if (!ec2 && copy.is_object())
+        if (auto* v = copy.as_object().if_contains("id"); v && v->is_int64() && v->get_int64() > 0)
+          id = static_cast<uint64_t>(v->get_int64());
+      return RequestError{id, {Errc::invalid_utf8, "invalid UTF-16 escape in JSON string"}};
+    }
     return RequestError{std::nullopt, bad(fmt::format("malformed JSON: {}", ec.message()))};
   }
   auto* obj = doc.if_object();

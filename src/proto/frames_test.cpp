@@ -69,6 +69,8 @@ TEST(Frames, RejectsBadInputWithCodes) {
   EXPECT_EQ(
       err(R"({"type":"send","id":1,"to":"bob","client_msg_id":"c","body":"\ud800"})").error.code,
       Errc::invalid_utf8);
+  EXPECT_EQ(*err(R"({"type":"send","id":77,"to":"bob","client_msg_id":"c","body":"a\udc00b"})").id,
+            77u);
   EXPECT_EQ(
       err("{\"type\":\"send\",\"id\":1,\"to\":\"bob\",\"client_msg_id\":\"c\",\"body\":\"\xff\"}")
           .error.code,

@@ -38,34 +38,39 @@ std::function<void(T)> ChatSession::on_my_thread(
 
 void ChatSession::on_frame(std::string_view text, bool binary) {
   if (closed_) return;
+  // Parse first (frames are bounded by ws.max_frame_bytes), so that every answer, also a
+  // rate-limit refusal, carries the request's id.
+  auto parsed = binary ? proto::RequestError{std::nullopt,
+                                             {Errc::bad_request,
+                                              "binary frames are not supported; send JSON text"}}
+                       : proto::parse_request(text, deps_.limits);
+  auto* err = std::get_if<proto::RequestError>(&parsed);
+  auto* req = std::get_if<proto::Request>(&parsed);
+  std::optional<uint64_t> id = err ? err->id : std::optional<uint64_t>(req->id);
   uint64_t retry_after = 0;
   if (!bucket_.take(TokenBucket::Clock::now(), &retry_after)) {
-    reply_error(std::nullopt, {Errc::rate_limited, "too many requests"}, retry_after);
+    reply_error(id, {Errc::rate_limited, "too many requests"}, retry_after);
     return rejected();
   }
-  if (binary) {
-    reply_error(std::nullopt,
-                {Errc::bad_request, "binary frames are not supported; send JSON text frames"});
-    return rejected();
+  if (!authenticated_ && !authenticating_ && (err || req->type != proto::RequestType::auth)) {
+    // The first frame must be a valid auth (PROTOCOL.md §3.2).
+    reply_error(id, err ? err->error : Error{Errc::unauthorized, "the first frame must be auth"});
+    transport_->close(kCloseUnauthorized, "authenticate first");
+    closed_ = true;
+    return;
   }
-  auto parsed = proto::parse_request(text, deps_.limits);
-  if (auto* err = std::get_if<proto::RequestError>(&parsed)) {
+  if (err) {
     reply_error(err->id, err->error);
     return rejected();
   }
-  auto& req = std::get<proto::Request>(parsed);
   if (!authenticated_) {
-    if (req.type != proto::RequestType::auth) {
-      reply_error(req.id, {Errc::unauthorized, "authenticate first"});
-      return rejected();
-    }
     if (authenticating_) {
-      reply_error(req.id, {Errc::bad_request, "authentication already in progress"});
+      reply_error(req->id, {Errc::unauthorized, "authentication in progress"});
       return rejected();
     }
-    return authenticate(req.id, std::move(std::get<proto::AuthRequest>(req.body).token));
+    return authenticate(req->id, std::move(std::get<proto::AuthRequest>(req->body).token));
   }
-  dispatch(std::move(req));
+  dispatch(std::move(*req));
 }
 
 void ChatSession::rejected() {
