@@ -5,7 +5,6 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
@@ -30,19 +29,6 @@ constexpr size_t kCacheLimit = 1 << 20;  // entries per writer cache before it i
 
 Error unavailable() { return Error{Errc::unavailable, "store is closed"}; }
 
-// Keys of the append-heavy families end in an 8-byte sequence number after their owner (a
-// chat or a user), and each owner's keys arrive in increasing order: giving RocksDB that
-// prefix lets a memtable insert start from the owner's last position instead of searching
-// the whole skiplist.
-class OwnerPrefix final : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "parley.OwnerPrefix"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    return rocksdb::Slice(key.data(), key.size() - 8);
-  }
-  bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= 8; }
-};
-
 rocksdb::ColumnFamilyOptions family_options(RocksStore::Cf cf) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions table;
@@ -57,8 +43,6 @@ rocksdb::ColumnFamilyOptions family_options(RocksStore::Cf cf) {
   // Smaller memtables for the hot families keep skiplist inserts shallow; the others are small.
   o.write_buffer_size = hot ? 32 << 20 : 4 << 20;
   o.max_write_buffer_number = 3;
-  if (cf == RocksStore::kMessages || cf == RocksStore::kUpdates)
-    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<OwnerPrefix>();
   if (cf == RocksStore::kIdem || cf == RocksStore::kPairs) {
     // Every send looks its idempotency key up and almost always misses: a memtable bloom
     // filter answers that without walking the skiplist.
