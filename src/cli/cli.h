@@ -1,0 +1,69 @@
+// Shared declarations of the `parley` command-line client: global options, exit codes and one
+// function per command. See docs/CLIENT.md for the interface.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace parley::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;          // "parley: <code>: <message>" on stderr
+inline constexpr int kExitUsage = 2;          // bad command line
+inline constexpr int kExitIncomplete = 3;     // listen --count N: fewer than N before --timeout
+inline constexpr int kExitInterrupted = 130;  // listen stopped by SIGINT/SIGTERM
+
+inline constexpr char kDefaultServer[] = "http://127.0.0.1:8080";
+inline constexpr char kDefaultProfile[] = "default";
+
+// Options valid before or after the command.
+struct Globals {
+  std::string server;  // --server; empty: the profile's, else kDefaultServer
+  std::string profile = kDefaultProfile;
+  bool json = false;
+  bool verbose = false;
+};
+
+// A command-line mistake found after parsing: exit 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct LoginArgs {
+  std::string user;
+  std::string device_name;
+};
+struct SendArgs {
+  std::string user;  // empty with --chat
+  int64_t chat_id = 0;
+  std::string text;
+  double timeout_s = 30;
+};
+struct ListenArgs {
+  std::optional<int> count;
+  std::optional<double> timeout_s;
+};
+struct HistoryArgs {
+  std::string user;
+  int64_t chat_id = 0;
+  int limit = 50;
+  std::optional<int64_t> before_seq;
+  double timeout_s = 10;
+};
+struct ChatsArgs {
+  int limit = 100;
+  double timeout_s = 10;
+};
+
+int RunRegister(const Globals& g, const std::string& user);
+int RunLogin(const Globals& g, const LoginArgs& args);
+int RunLogout(const Globals& g);
+int RunSend(const Globals& g, const SendArgs& args);
+int RunListen(const Globals& g, const ListenArgs& args);
+int RunHistory(const Globals& g, const HistoryArgs& args);
+int RunChats(const Globals& g, const ChatsArgs& args);
+
+}  // namespace parley::cli

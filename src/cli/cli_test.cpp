@@ -1,0 +1,289 @@
+// Runs the `parley` binary against the in-process fake server, as scripts would.
+#include <sys/stat.h>
+
+#include <csignal>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include "cli/cli_test_harness.h"
+#include "client/fake_server.h"
+#include "parley/cursor_file.h"
+
+namespace parley {
+namespace {
+
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+class CliTest : public cli_test::CliHarness {
+ protected:
+  void SetUp() override {
+    CliHarness::SetUp();
+    server_ = std::make_unique<testing::FakeServer>();
+  }
+  void TearDown() override {
+    server_.reset();
+    CliHarness::TearDown();
+  }
+  std::string ServerUrl() override { return server_->url(); }
+
+  std::unique_ptr<testing::FakeServer> server_;
+};
+
+using cli_test::Lines;
+using cli_test::Result;
+using cli_test::Slurp;
+
+TEST_F(CliTest, RegisterLoginProfileFile) {
+  Result r = Run({"register", "alice"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "registered alice on " + server_->url() + "\n");
+
+  r = Run({"register", "alice"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "parley: username_taken: taken\n");
+
+  r = Run({"login", "alice"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("logged in as alice on " + server_->url()), std::string::npos) << r.out;
+
+  std::string path = dir_ + "/config/parley/default.json";
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  json::object profile = json::parse(Slurp(path)).as_object();
+  EXPECT_EQ(profile["server"], json::value(server_->url()));
+  EXPECT_EQ(profile["user"], "alice");
+  EXPECT_FALSE(profile["token"].as_string().empty());
+  EXPECT_FALSE(profile["device_id"].as_string().empty());
+
+  password_ = "wrong password";
+  r = Run({"login", "alice"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: invalid_credentials: ", 0), 0u) << r.err;
+}
+
+TEST_F(CliTest, PasswordFromStdinWhenNotATerminal) {
+  password_.reset();
+  Result r = Run({"register", "alice"}, "from stdin\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = Run({"login", "alice"}, "from stdin\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = Run({"login", "alice"}, "");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("no password"), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, SendListenHistoryChats) {
+  RegisterAndLogin("alice");
+  RegisterAndLogin("bob");
+
+  Result r = Run({"--profile", "alice", "send", "bob", "hi bob"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("sent to bob: chat 12 seq 1 id ", 0), 0u) << r.out;
+  r = Run({"--profile", "alice", "send", "bob", "second\nline", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object ack = json::parse(r.out).as_object();
+  EXPECT_EQ(ack["chat_id"], 12);
+  EXPECT_EQ(ack["seq"], 2);
+  EXPECT_EQ(ack["duplicate"], false);
+  EXPECT_TRUE(ack["message_id"].is_string());
+
+  // No cursor yet: the snapshot's messages, then exit after 2.
+  r = Run({"--profile", "bob", "listen", "--count", "2", "--timeout", "5"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{"[chat 12 #1] alice -> bob: hi bob",
+                                                    "[chat 12 #2] alice -> bob: second\\nline"}));
+  EXPECT_EQ(LoadCursorFile(dir_ + "/config/parley/bob.cursor"), 2);
+
+  // Nothing new: the timeout ends it; 3 when a --count was not reached.
+  r = Run({"--profile", "bob", "listen", "--timeout", "0.5"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Run({"--profile", "bob", "listen", "--count", "1", "--timeout", "0.5"});
+  EXPECT_EQ(r.code, 3) << r.err;
+
+  // Live messages while listening, JSON lines with pts.
+  Proc listener =
+      Spawn({"--profile", "bob", "listen", "--count", "2", "--json", "--timeout", "10"});
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "live 1"}).code, 0);
+  ASSERT_EQ(Run({"--profile", "alice", "send", "--chat", "12", "live 2"}).code, 0);
+  r = Wait(listener);
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  json::object first = json::parse(lines[0]).as_object();
+  EXPECT_EQ(first["pts"], 3);
+  EXPECT_EQ(first["body"], "live 1");
+  EXPECT_EQ(first["sender"], "alice");
+  EXPECT_EQ(first["seq"], 3);
+  EXPECT_EQ(json::parse(lines[1]).as_object()["pts"], 4);
+
+  r = Run({"--profile", "bob", "history", "alice"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out).size(), 4u);
+  EXPECT_EQ(Lines(r.out)[0], "[chat 12 #1] alice -> bob: hi bob");
+  r = Run({"--profile", "bob", "history", "alice", "--limit", "2"});
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{"[chat 12 #3] alice -> bob: live 1",
+                                                    "[chat 12 #4] alice -> bob: live 2"}));
+  EXPECT_NE(r.err.find("--before 3"), std::string::npos) << r.err;
+  r = Run({"--profile", "bob", "history", "--chat", "12", "--before", "2", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object page = json::parse(r.out).as_object();
+  EXPECT_EQ(page["chat_id"], 12);
+  EXPECT_EQ(page["messages"].as_array().size(), 1u);
+
+  r = Run({"--profile", "bob", "chats"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "chat 12  with alice  last #4  alice: live 2\n");
+  r = Run({"--profile", "bob", "chats", "--json"});
+  EXPECT_EQ(json::parse(r.out).as_object()["chats"].as_array().size(), 1u);
+}
+
+TEST_F(CliTest, ListenPrintsEachMessageOnceAcrossRuns) {
+  RegisterAndLogin("alice");
+  RegisterAndLogin("bob");
+  ASSERT_EQ(Run({"--profile", "bob", "listen", "--timeout", "0.3"}).code, 0);  // empty snapshot
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "m" + std::to_string(i)}).code, 0);
+  }
+  std::vector<std::string> seen;
+  for (int i = 0; i < 3; ++i) {
+    Result r = Run({"--profile", "bob", "listen", "--count", "1", "--timeout", "5"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    for (auto& l : Lines(r.out)) seen.push_back(l);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"[chat 12 #1] alice -> bob: m1",
+                                            "[chat 12 #2] alice -> bob: m2",
+                                            "[chat 12 #3] alice -> bob: m3"}));
+}
+
+TEST_F(CliTest, ListenResumesAfterServerDropsConnection) {
+  RegisterAndLogin("alice");
+  RegisterAndLogin("bob");
+  ASSERT_EQ(Run({"--profile", "bob", "listen", "--timeout", "0.3"}).code, 0);
+  Proc listener = Spawn({"--profile", "bob", "listen", "--count", "3", "--timeout", "10"});
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "before"}).code, 0);
+  std::this_thread::sleep_for(200ms);
+  server_->SetPushes(false);
+  server_->KillConnections();
+  ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "while away"}).code, 0);
+  server_->SetPushes(true);
+  ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "after"}).code, 0);
+  Result r = Wait(listener);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{"[chat 12 #1] alice -> bob: before",
+                                                    "[chat 12 #2] alice -> bob: while away",
+                                                    "[chat 12 #3] alice -> bob: after"}));
+}
+
+TEST_F(CliTest, LargeGroupMessagesHaveNoPts) {
+  RegisterAndLogin("alice");
+  RegisterAndLogin("bob");
+  ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "before"}).code, 0);
+  server_->MarkLarge(12);
+  ASSERT_EQ(Run({"--profile", "bob", "listen", "--count", "1", "--timeout", "5"}).code, 0);
+  Proc listener =
+      Spawn({"--profile", "bob", "listen", "--count", "1", "--json", "--timeout", "10"});
+  std::this_thread::sleep_for(500ms);
+  ASSERT_EQ(Run({"--profile", "alice", "send", "--chat", "12", "to the group"}).code, 0);
+  Result r = Wait(listener);
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object o = json::parse(r.out).as_object();
+  EXPECT_TRUE(o["pts"].is_null());
+  EXPECT_EQ(o["body"], "to the group");
+  EXPECT_FALSE(o.contains("to"));
+
+  r = Run({"--profile", "bob", "chats"});
+  EXPECT_EQ(r.out, "chat 12  group big (large)  last #2  alice: to the group\n");
+  r = Run({"--profile", "bob", "history", "--chat", "12"});
+  EXPECT_EQ(Lines(r.out).back(), "[chat 12 #2] alice: to the group");
+}
+
+TEST_F(CliTest, ErrorsAndUsage) {
+  Result r = Run({"--profile", "nobody", "send", "bob", "x"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_logged_in: ", 0), 0u) << r.err;
+
+  RegisterAndLogin("alice");
+  r = Run({"--profile", "alice", "send", "carol", "x"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "parley: not_found: no such user: carol\n");
+
+  r = Run({"--profile", "alice", "send", "bob"});
+  EXPECT_EQ(r.code, 2);
+  r = Run({"--profile", "alice", "send", "--chat", "12", "a", "b"});
+  EXPECT_EQ(r.code, 2);
+  r = Run({"frobnicate"});
+  EXPECT_EQ(r.code, 2);
+  r = Run({});
+  EXPECT_EQ(r.code, 2);
+  r = Run({"--profile", "../etc", "chats"});
+  EXPECT_EQ(r.code, 2);
+  r = Run({"--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("listen"), std::string::npos);
+
+  r = Run({"--profile", "alice", "--server", "https://example.com", "chats"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: unsupported_scheme: ", 0), 0u) << r.err;
+
+  uint16_t dead_port;
+  {
+    testing::FakeServer gone;
+    dead_port = gone.port();
+  }
+  auto start = std::chrono::steady_clock::now();
+  r = Run({"--profile", "alice", "--server", "http://127.0.0.1:" + std::to_string(dead_port),
+           "send", "bob", "x"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: connection_failed: ", 0), 0u) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+
+  // listen keeps retrying, but a timeout without ever being connected is an error.
+  r = Run({"--profile", "alice", "--server", "http://127.0.0.1:" + std::to_string(dead_port),
+           "listen", "--timeout", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("reconnecting in"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("parley: connection_failed: "), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, LogoutForgetsTheToken) {
+  RegisterAndLogin("alice");
+  Result r = Run({"--profile", "alice", "logout"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "logged out alice (profile alice)\n");
+  json::object profile = json::parse(Slurp(dir_ + "/config/parley/alice.json")).as_object();
+  EXPECT_EQ(profile["token"], "");
+  r = Run({"--profile", "alice", "chats"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_logged_in: ", 0), 0u) << r.err;
+}
+
+TEST_F(CliTest, RevokedTokenEndsListenWithError) {
+  RegisterAndLogin("bob");
+  std::string token = std::string(
+      json::parse(Slurp(dir_ + "/config/parley/bob.json")).as_object()["token"].as_string());
+  Proc listener = Spawn({"--profile", "bob", "listen", "--timeout", "10"});
+  std::this_thread::sleep_for(500ms);
+  server_->Revoke(token);
+  Result r = Wait(listener);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("parley: token_revoked: "), std::string::npos) << r.err;
+}
+
+TEST_F(CliTest, InterruptedListenExits130) {
+  RegisterAndLogin("bob");
+  Proc listener = Spawn({"--profile", "bob", "listen"});
+  std::this_thread::sleep_for(500ms);
+  kill(listener.pid, SIGINT);
+  Result r = Wait(listener);
+  EXPECT_EQ(r.code, 130) << r.err;
+}
+
+}  // namespace
+}  // namespace parley

@@ -1,0 +1,131 @@
+// parley: command-line client for parleyd. The interface is documented in docs/CLIENT.md.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/cli.h"
+#include "cli/profile.h"
+#include "parley/error.h"
+
+namespace {
+
+using namespace parley::cli;
+
+int Usage(const std::string& message) {
+  std::cerr << "parley: usage: " << message << "\nRun with --help for more information.\n";
+  return kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"parley: command-line client for a parleyd chat server", "parley"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the command
+
+  Globals g;
+  app.add_option("--server", g.server,
+                 std::string("server URL, http://HOST:PORT (default: the profile's, else ") +
+                     kDefaultServer + ")")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->type_name("URL");
+  app.add_option("--profile", g.profile, "profile name (default: default)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->type_name("NAME");
+  app.add_flag("--json", g.json, "print JSON instead of text");
+  app.add_flag("-v,--verbose", g.verbose, "report connection changes and warnings on stderr");
+
+  std::string register_user;
+  auto* reg =
+      app.add_subcommand("register", "create a user (password from $PARLEY_PASSWORD or a prompt)");
+  reg->add_option("USER", register_user, "user id to create")->required();
+
+  LoginArgs login;
+  auto* login_cmd = app.add_subcommand("login", "log in and save the token in the profile");
+  login_cmd->add_option("USER", login.user, "user id")->required();
+  login_cmd
+      ->add_option("--device-name", login.device_name,
+                   "device name shown to the user (default: parley-cli@HOSTNAME)")
+      ->type_name("NAME");
+
+  auto* logout_cmd = app.add_subcommand("logout", "revoke the profile's token and forget it");
+
+  SendArgs send;
+  std::vector<std::string> send_words;
+  auto* send_cmd =
+      app.add_subcommand("send", "send a message: send USER TEXT | send --chat ID TEXT");
+  send_cmd->add_option("--chat", send.chat_id, "send to this chat id instead of a user")
+      ->type_name("CHAT_ID");
+  send_cmd
+      ->add_option("--timeout", send.timeout_s, "give up after SECONDS without an ack (default 30)")
+      ->type_name("SECONDS");
+  send_cmd->add_option("ARGS", send_words, "USER TEXT, or TEXT with --chat")->required();
+
+  ListenArgs listen;
+  auto* listen_cmd = app.add_subcommand("listen", "print incoming messages, one per line");
+  listen_cmd->add_option("--count", listen.count, "exit after N messages")->type_name("N");
+  listen_cmd->add_option("--timeout", listen.timeout_s, "exit after SECONDS")->type_name("SECONDS");
+
+  HistoryArgs history;
+  std::vector<std::string> history_words;
+  auto* history_cmd = app.add_subcommand("history", "print a chat's messages, oldest first");
+  history_cmd->add_option("USER", history_words, "the other user of a direct chat")->type_name("");
+  history_cmd->add_option("--chat", history.chat_id, "the chat id instead of a user")
+      ->type_name("CHAT_ID");
+  history_cmd->add_option("--limit", history.limit, "at most N messages (default 50)")
+      ->type_name("N");
+  history_cmd->add_option("--before", history.before_seq, "only messages with seq < SEQ")
+      ->type_name("SEQ");
+  history_cmd->add_option("--timeout", history.timeout_s, "give up after SECONDS (default 10)")
+      ->type_name("SECONDS");
+
+  ChatsArgs chats;
+  auto* chats_cmd = app.add_subcommand("chats", "list chats, most recent activity first");
+  chats_cmd->add_option("--limit", chats.limit, "at most N chats (default 100)")->type_name("N");
+  chats_cmd->add_option("--timeout", chats.timeout_s, "give up after SECONDS (default 10)")
+      ->type_name("SECONDS");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+
+  try {
+    ValidateProfileName(g.profile);
+    if (reg->parsed()) return RunRegister(g, register_user);
+    if (login_cmd->parsed()) return RunLogin(g, login);
+    if (logout_cmd->parsed()) return RunLogout(g);
+    if (send_cmd->parsed()) {
+      if (send.chat_id < 0) return Usage("--chat needs a positive chat id");
+      size_t want = send.chat_id > 0 ? 1 : 2;
+      if (send_words.size() != want) return Usage("send USER TEXT | send --chat CHAT_ID TEXT");
+      if (send.chat_id == 0) send.user = send_words[0];
+      send.text = send_words.back();
+      if (send.text.empty()) return Usage("the message text is empty");
+      return RunSend(g, send);
+    }
+    if (listen_cmd->parsed()) return RunListen(g, listen);
+    if (history_cmd->parsed()) {
+      if (history.chat_id < 0) return Usage("--chat needs a positive chat id");
+      size_t want = history.chat_id > 0 ? 0 : 1;
+      if (history_words.size() != want) return Usage("history USER | history --chat CHAT_ID");
+      if (history.chat_id == 0) history.user = history_words[0];
+      if (history.limit < 1) return Usage("--limit must be at least 1");
+      return RunHistory(g, history);
+    }
+    if (chats_cmd->parsed()) {
+      if (chats.limit < 1) return Usage("--limit must be at least 1");
+      return RunChats(g, chats);
+    }
+    return Usage("no command");
+  } catch (const UsageError& e) {
+    return Usage(e.what());
+  } catch (const parley::Error& e) {
+    std::cerr << "parley: " << e.code() << ": " << e.message() << "\n";
+    return kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "parley: internal: " << e.what() << "\n";
+    return kExitError;
+  }
+}

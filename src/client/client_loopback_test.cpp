@@ -1,0 +1,563 @@
+// libparley against FakeServer on a loopback port: HTTP helpers, auth, live delivery, gap
+// healing, idempotent resend, reconnect with resume, fatal closes, clean stop.
+#include <condition_variable>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "fake_server.h"
+#include "parley/client.h"
+#include "parley/cursor_file.h"
+#include "parley/http_api.h"
+
+namespace parley {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeServer;
+
+// Collects what the client reports, for waiting on it from the test thread.
+class Recorder {
+ public:
+  void Hook(ClientOptions& o) {
+    o.on_message = [this](const Message& m, int64_t pts) {
+      std::lock_guard lock(mu_);
+      messages_.push_back(m);
+      pts_.push_back(pts);
+      cv_.notify_all();
+    };
+    o.on_snapshot = [this](const SyncResult& r) {
+      std::lock_guard lock(mu_);
+      snapshots_.push_back(r);
+      cv_.notify_all();
+    };
+    o.on_cursor = [this](int64_t pts) {
+      std::lock_guard lock(mu_);
+      cursor_ = pts;
+      cv_.notify_all();
+    };
+    o.on_state = [this](const ConnectionEvent& e) {
+      std::lock_guard lock(mu_);
+      states_.push_back(e);
+      cv_.notify_all();
+    };
+    o.on_error = [this](const Error& e) {
+      std::lock_guard lock(mu_);
+      errors_.push_back(e.code());
+      cv_.notify_all();
+    };
+  }
+  template <class Pred>
+  bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 5000ms) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return pred(*this); });
+  }
+  size_t message_count() {
+    std::lock_guard lock(mu_);
+    return messages_.size();
+  }
+  int Count(ConnectionState s) const {
+    int n = 0;
+    for (const auto& e : states_) n += e.state == s;
+    return n;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Message> messages_;
+  std::vector<int64_t> pts_;
+  std::vector<SyncResult> snapshots_;
+  std::vector<ConnectionEvent> states_;
+  std::vector<std::string> errors_;
+  std::optional<int64_t> cursor_;  // last on_cursor
+};
+
+ClientOptions Options(const FakeServer& server, const std::string& token) {
+  ClientOptions o;
+  o.server_url = server.url();
+  o.token = token;
+  o.request_timeout = 2000ms;
+  o.send_timeout = 10000ms;
+  o.backoff = BackoffPolicy{50ms, 200ms, 2.0, 0.5};
+  return o;
+}
+
+std::string ErrorCode(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return "no error";
+}
+
+TEST(HttpApiTest, RegisterLoginLogout) {
+  FakeServer server;
+  EXPECT_TRUE(Healthy(server.url()));
+  EXPECT_EQ(Register(server.url(), "alice", "correct horse"), "alice");
+  try {
+    Register(server.url(), "alice", "correct horse");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), "username_taken");
+    EXPECT_EQ(e.http_status(), 409);
+  }
+  EXPECT_EQ(ErrorCode([&] { Register(server.url(), "bob", "short"); }), "weak_password");
+  EXPECT_EQ(ErrorCode([&] { Login(server.url(), "alice", "wrong password"); }),
+            "invalid_credentials");
+  LoginResult login = Login(server.url(), "alice", "correct horse", "laptop");
+  EXPECT_EQ(login.user, "alice");
+  EXPECT_FALSE(login.token.empty());
+  EXPECT_FALSE(login.device_id.empty());
+  Logout(server.url(), login.token);
+  EXPECT_EQ(ErrorCode([&] { Logout(server.url(), login.token); }), "unauthorized");
+}
+
+TEST(HttpApiTest, ConnectionAndUrlErrors) {
+  uint16_t port;
+  {
+    FakeServer gone;
+    port = gone.port();
+  }
+  std::string dead = "http://127.0.0.1:" + std::to_string(port);
+  EXPECT_EQ(ErrorCode([&] { Login(dead, "a", "b"); }), errc::kConnectionFailed);
+  EXPECT_FALSE(Healthy(dead));
+  EXPECT_EQ(ErrorCode([&] { Login("https://127.0.0.1:1", "a", "b"); }), errc::kUnsupportedScheme);
+  EXPECT_EQ(ErrorCode([&] { Login("127.0.0.1:1", "a", "b"); }), errc::kBadUrl);
+}
+
+TEST(ClientTest, NewDeviceGetsSnapshotThenLivePushes) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  server.Inject("alice", "bob", "before 1");
+  server.Inject("alice", "bob", "before 2");
+
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return !r.snapshots_.empty(); }));
+  ASSERT_EQ(rec.snapshots_[0].chats.size(), 1u);
+  EXPECT_EQ(rec.snapshots_[0].chats[0].messages.size(), 2u);
+  EXPECT_EQ(rec.snapshots_[0].chats[0].peer, "alice");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.cursor_ == 2; }));
+  EXPECT_EQ(client.cursor(), 2);
+  EXPECT_EQ(rec.message_count(), 0u);  // snapshot messages are not repeated as updates
+
+  server.Inject("alice", "bob", "live");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.cursor_ == 3; }));
+  EXPECT_EQ(rec.messages_[0].body, "live");
+  EXPECT_EQ(rec.messages_[0].sender, "alice");
+  EXPECT_EQ(rec.pts_[0], 3);
+  EXPECT_EQ(client.cursor(), 3);
+  EXPECT_EQ(client.state(), ConnectionState::kOnline);
+  client.Stop();
+  EXPECT_EQ(client.state(), ConnectionState::kClosed);
+}
+
+TEST(ClientTest, GapIsHealedBySyncInOrderExactlyOnce) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 0;
+  o.sync_page_limit = 2;  // forces several pages
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+
+  server.SetPushes(false);
+  for (int i = 1; i <= 5; ++i) server.Inject("alice", "bob", "m" + std::to_string(i));
+  server.SetPushes(true);
+  server.Inject("alice", "bob", "m6");  // pts 6 arrives with 1..5 missing
+
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() >= 6; }));
+  std::this_thread::sleep_for(200ms);
+  std::lock_guard lock(rec.mu_);
+  ASSERT_EQ(rec.messages_.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(rec.messages_[i].body, "m" + std::to_string(i + 1));
+    EXPECT_EQ(rec.pts_[i], i + 1);
+  }
+  EXPECT_GE(server.Requests("sync"), 3);  // pages of 2
+}
+
+TEST(ClientTest, SendAckAndOwnMessageWithoutExtraSync) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  Recorder rec;
+  ClientOptions o = Options(server, "ta");
+  o.cursor = 0;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  SendAck ack = client.Send(Target::User("bob"), "hi bob").get();
+  EXPECT_EQ(ack.chat_id, 12);
+  EXPECT_EQ(ack.seq, 1);
+  EXPECT_EQ(ack.pts, 1);
+  EXPECT_FALSE(ack.duplicate);
+  EXPECT_EQ(ack.client_msg_id.size(), 32u);
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+  EXPECT_EQ(rec.messages_[0].sender, "alice");
+  EXPECT_EQ(rec.messages_[0].to, "bob");
+  EXPECT_EQ(rec.messages_[0].body, "hi bob");
+  SendAck by_chat = client.Send(Target::Chat(ack.chat_id), "again").get();
+  EXPECT_EQ(by_chat.seq, 2);
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.cursor_ == 2; }));
+  EXPECT_EQ(rec.messages_[1].to, "bob");
+  EXPECT_EQ(client.cursor(), 2);
+  EXPECT_EQ(server.Requests("sync"), 0);  // the acks carried the pts
+
+  EXPECT_EQ(ErrorCode([&] { client.Send(Target::User("nobody"), "x").get(); }), "not_found");
+  EXPECT_EQ(ErrorCode([&] { client.Send(Target::User("alice"), "x").get(); }), "bad_request");
+  EXPECT_EQ(ErrorCode([&] { client.Send(Target::User("bob"), "").get(); }), errc::kInvalidArgument);
+}
+
+TEST(ClientTest, LostAnswerIsResentWithTheSameClientMsgId) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  ClientOptions o = Options(server, "ta");
+  o.receive_updates = false;
+  o.request_timeout = 300ms;
+  Client client(o);
+  client.Start();
+  server.DropSendResponses(2);
+  SendAck ack = client.Send(Target::User("bob"), "once", "my-key-1").get();
+  EXPECT_TRUE(ack.duplicate);
+  EXPECT_EQ(ack.client_msg_id, "my-key-1");
+  EXPECT_EQ(server.SendRequests("my-key-1"), 3);
+  EXPECT_EQ(server.ChatMessages("alice", "bob"), 1);
+}
+
+TEST(ClientTest, SendGivesUpAfterSendTimeout) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  ClientOptions o = Options(server, "ta");
+  o.receive_updates = false;
+  o.request_timeout = 200ms;
+  o.send_timeout = 700ms;
+  Client client(o);
+  client.Start();
+  server.DropSendResponses(1000);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(ErrorCode([&] { client.Send(Target::User("bob"), "lost").get(); }), errc::kTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(server.ChatMessages("alice", "bob"), 1);  // all retries hit the same message
+}
+
+TEST(ClientTest, ReconnectResumesFromCursorAndResendsQueuedSend) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 0;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  server.Inject("alice", "bob", "one");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+
+  server.SetAccepting(false);
+  server.KillConnections();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kWaiting) >= 2; }));
+  server.Inject("alice", "bob", "two");  // missed while offline
+  server.Inject("alice", "bob", "three");
+  auto pending = client.Send(Target::User("alice"), "queued while offline");
+  std::this_thread::sleep_for(300ms);
+  server.SetAccepting(true);
+
+  SendAck ack = pending.get();
+  EXPECT_EQ(ack.seq, 4);
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 4; }));
+  std::this_thread::sleep_for(200ms);
+  std::lock_guard lock(rec.mu_);
+  ASSERT_EQ(rec.messages_.size(), 4u);
+  EXPECT_EQ(rec.messages_[0].body, "one");
+  EXPECT_EQ(rec.messages_[1].body, "two");
+  EXPECT_EQ(rec.messages_[2].body, "three");
+  EXPECT_EQ(rec.messages_[3].body, "queued while offline");
+  EXPECT_EQ(rec.pts_, (std::vector<int64_t>{1, 2, 3, 4}));
+  const ConnectionEvent* waiting = nullptr;
+  for (const auto& e : rec.states_) {
+    if (e.state == ConnectionState::kWaiting) waiting = &e;
+  }
+  ASSERT_NE(waiting, nullptr);
+  EXPECT_FALSE(waiting->code.empty());
+  EXPECT_GE(waiting->retry_in, 25ms);  // min * (1 - jitter)
+  EXPECT_LE(waiting->retry_in, 200ms);
+}
+
+TEST(ClientTest, ServerGoingAwayIsRetried) {
+  FakeServer server;
+  server.AddUser("bob", "tb");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+  server.CloseConnections(1001);
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 2; }));
+  EXPECT_EQ(server.Connections(), 2);
+  std::lock_guard lock(rec.mu_);
+  bool saw_1001 = false;
+  for (const auto& e : rec.states_) saw_1001 |= e.close_code == 1001;
+  EXPECT_TRUE(saw_1001);
+}
+
+TEST(ClientTest, BadTokenIsFinal) {
+  FakeServer server;
+  Recorder rec;
+  ClientOptions o = Options(server, "wrong");
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  auto send = client.Send(Target::User("bob"), "x");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kClosed) == 1; }));
+  EXPECT_EQ(rec.states_.back().code, "unauthorized");
+  EXPECT_EQ(ErrorCode([&] { send.get(); }), "unauthorized");
+  EXPECT_EQ(ErrorCode([&] { client.Chats().get(); }), "unauthorized");  // after the fact too
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(server.Connections(), 1);  // no reconnect
+}
+
+TEST(ClientTest, RevokedTokenIsFinal) {
+  FakeServer server;
+  server.AddUser("bob", "tb");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+  server.Revoke("tb");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kClosed) == 1; }));
+  EXPECT_EQ(rec.states_.back().code, "token_revoked");
+  EXPECT_EQ(rec.states_.back().close_code, 4003);
+}
+
+TEST(ClientTest, GarbageFramesAreReportedAndIgnored) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 0;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  EXPECT_GT(client.Ping().get(), 0);
+  server.SendRaw("bob", "}{ not json");
+  server.SendRaw("bob", R"({"type":"message","pts":"x"})");
+  server.SendRaw("bob", R"({"type":"ok","id":999999,"result":{}})");  // unknown id
+  server.SendRaw("bob", R"({"type":"presence","user":"alice"})");     // unknown push
+  server.SendRaw("bob", R"({"type":"error","id":null,"code":"bad_request","message":"?"})");
+  server.Inject("alice", "bob", "still works");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+  EXPECT_GT(client.Ping().get(), 0);
+  std::lock_guard lock(rec.mu_);
+  EXPECT_GE(std::count(rec.errors_.begin(), rec.errors_.end(), errc::kBadResponse), 2);
+  EXPECT_EQ(rec.Count(ConnectionState::kOnline), 1);
+}
+
+TEST(ClientTest, CursorFileResumesAcrossClients) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  char tmpl[] = "/tmp/parley_client_test_XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string file = std::string(tmpl) + "/cursor";
+  server.Inject("alice", "bob", "old");
+  {
+    Recorder rec;
+    ClientOptions o = Options(server, "tb");
+    o.cursor_file = file;
+    rec.Hook(o);
+    Client client(o);
+    client.Start();
+    ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.snapshots_.size() == 1; }));
+    server.Inject("alice", "bob", "new 1");
+    ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+  }
+  EXPECT_EQ(LoadCursorFile(file), 2);
+  server.Inject("alice", "bob", "new 2");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor_file = file;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+  EXPECT_EQ(rec.messages_[0].body, "new 2");
+  EXPECT_TRUE(rec.snapshots_.empty());
+  client.Stop();  // joins: the cursor write after on_message has happened
+  EXPECT_EQ(LoadCursorFile(file), 3);
+  std::string cmd = "rm -rf '" + std::string(tmpl) + "'";
+  (void)std::system(cmd.c_str());
+}
+
+TEST(ClientTest, HistoryAndChats) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  for (int i = 1; i <= 5; ++i) server.Inject("alice", "bob", "h" + std::to_string(i));
+  ClientOptions o = Options(server, "tb");
+  o.receive_updates = false;
+  Client client(o);
+  client.Start();
+  HistoryPage page = client.History(Target::User("alice"), std::nullopt, 2).get();
+  EXPECT_EQ(page.chat_id, 12);
+  ASSERT_EQ(page.messages.size(), 2u);
+  EXPECT_EQ(page.messages[0].body, "h4");
+  EXPECT_EQ(page.messages[1].body, "h5");
+  EXPECT_TRUE(page.has_more);
+  HistoryPage older = client.History(Target::Chat(12), 4, 10).get();
+  ASSERT_EQ(older.messages.size(), 3u);
+  EXPECT_EQ(older.messages[0].seq, 1);
+  EXPECT_FALSE(older.has_more);
+  EXPECT_EQ(ErrorCode([&] { client.History(Target::Chat(99), std::nullopt, 10).get(); }),
+            "not_found");
+  ChatList chats = client.Chats().get();
+  ASSERT_EQ(chats.chats.size(), 1u);
+  EXPECT_EQ(chats.chats[0].peer, "alice");
+  EXPECT_EQ(chats.pts, 5);
+  SyncResult raw = client.Sync(3).get();
+  EXPECT_EQ(raw.updates.size(), 2u);
+  EXPECT_EQ(client.cursor(), std::nullopt);  // raw sync leaves the client's cursor alone
+}
+
+TEST(ClientTest, LargeGroupMessagesBySeqWithGapAndReconnectFetches) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  SendAck first = server.Inject("alice", "bob", "small times");  // chat 12, pts 1
+  server.MarkLarge(first.chat_id);
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 1;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+  // After auth the client lists chats and tracks the large one from its last_seq (1).
+  for (int i = 0; i < 100 && server.Requests("chats") == 0; ++i) std::this_thread::sleep_for(10ms);
+  std::this_thread::sleep_for(100ms);
+
+  server.Inject("alice", "bob", "big 2");  // pushed without pts
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+  server.SetPushes(false);
+  server.Inject("alice", "bob", "big 3");
+  server.Inject("alice", "bob", "big 4");
+  server.SetPushes(true);
+  server.Inject("alice", "bob", "big 5");  // gap: 3 and 4 come by history after_seq 2
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 4; }));
+
+  server.SetAccepting(false);
+  server.KillConnections();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kWaiting) >= 1; }));
+  server.Inject("alice", "bob", "big 6");  // nobody to push to
+  server.SetAccepting(true);
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 5; }));
+
+  SendAck own = client.Send(Target::Chat(first.chat_id), "big 7 from bob").get();
+  EXPECT_EQ(own.pts, 0);
+  EXPECT_EQ(own.seq, 7);
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 6; }));
+  std::this_thread::sleep_for(200ms);
+  std::lock_guard lock(rec.mu_);
+  ASSERT_EQ(rec.messages_.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(rec.messages_[i].seq, static_cast<int64_t>(i) + 2);
+    EXPECT_EQ(rec.pts_[i], 0);
+    EXPECT_EQ(rec.messages_[i].to, "");
+  }
+  EXPECT_EQ(rec.messages_[5].sender, "bob");
+  EXPECT_EQ(rec.cursor_, std::nullopt);  // the update log did not move
+  EXPECT_GE(server.Requests("history"), 2);
+}
+
+TEST(ClientTest, RawRequest) {
+  FakeServer server;
+  server.AddUser("bob", "tb");
+  ClientOptions o = Options(server, "tb");
+  o.receive_updates = false;
+  Client client(o);
+  client.Start();
+  boost::json::value ping = client.Request("ping").get();
+  EXPECT_TRUE(ping.as_object().contains("ts"));
+  EXPECT_EQ(ErrorCode([&] { client.Request("frobnicate", {{"x", 1}}).get(); }), "unknown_type");
+  EXPECT_EQ(server.Requests("frobnicate"), 1);  // sent once
+}
+
+TEST(ClientTest, StopClosesWith1000AndFailsPending) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  Recorder rec;
+  ClientOptions o = Options(server, "ta");
+  rec.Hook(o);
+  auto client = std::make_unique<Client>(o);
+  client->Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+  server.DropSendResponses(1000);
+  auto pending = client->Send(Target::User("bob"), "never acked");
+  std::this_thread::sleep_for(100ms);
+  client->Stop();
+  EXPECT_EQ(ErrorCode([&] { pending.get(); }), errc::kStopped);
+  EXPECT_EQ(ErrorCode([&] { client->Ping().get(); }), errc::kStopped);
+  client->Stop();  // idempotent
+  client.reset();
+  for (int i = 0; i < 50 && server.CloseCodesReceived().empty(); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(server.CloseCodesReceived(), std::vector<int>{1000});
+}
+
+TEST(ClientTest, StopWhileServerUnreachable) {
+  uint16_t port;
+  {
+    FakeServer gone;
+    port = gone.port();
+  }
+  ClientOptions o;
+  o.server_url = "http://127.0.0.1:" + std::to_string(port);
+  o.token = "t";
+  Recorder rec;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kWaiting) >= 1; }));
+  EXPECT_EQ(rec.states_.back().code, errc::kConnectionFailed);
+  auto start = std::chrono::steady_clock::now();
+  client.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+TEST(ClientTest, RejectsBadUrlAndEmptyToken) {
+  ClientOptions o;
+  o.token = "t";
+  o.server_url = "wss://example.com";
+  EXPECT_EQ(ErrorCode([&] { Client c(o); }), errc::kUnsupportedScheme);
+  o.server_url = "http://127.0.0.1:1";
+  o.token.clear();
+  EXPECT_EQ(ErrorCode([&] { Client c(o); }), errc::kInvalidArgument);
+}
+
+TEST(ClientTest, NewClientMsgIdIsRandomHex) {
+  std::string a = NewClientMsgId();
+  std::string b = NewClientMsgId();
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace parley

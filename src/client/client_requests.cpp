@@ -1,0 +1,211 @@
+// The public request methods: each builds an Op, posts it to the I/O thread and returns the
+// future of its promise.
+#include <random>
+#include <utility>
+
+#include "client_impl.h"
+#include "parley/wire.h"
+
+namespace parley {
+namespace {
+
+namespace json = boost::json;
+using namespace detail;  // Clock, milliseconds, Op, OpPtr, the k* constants
+
+template <class T>
+OpPtr MakeOp(Op::Kind kind, std::string name, Clock::duration timeout,
+             std::shared_ptr<std::promise<T>> promise) {
+  auto op = std::make_shared<Op>();
+  op->kind = kind;
+  op->name = std::move(name);
+  op->deadline = Clock::now() + timeout;
+  op->on_error = [promise](const Error& e) { promise->set_exception(std::make_exception_ptr(e)); };
+  return op;
+}
+
+template <class T>
+std::future<T> Failed(Error error) {
+  std::promise<T> promise;
+  promise.set_exception(std::make_exception_ptr(std::move(error)));
+  return promise.get_future();
+}
+
+}  // namespace
+
+std::string NewClientMsgId() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device rd;
+  std::string out;
+  out.reserve(32);
+  for (int i = 0; i < 4; ++i) {
+    uint32_t word = rd();
+    for (int b = 0; b < 4; ++b) {
+      auto byte = static_cast<uint8_t>(word >> (8 * b));
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- request builders
+
+std::future<SendAck> Client::Impl::Send(const Target& to, std::string body,
+                                        std::string client_msg_id) {
+  if (!to.is_chat() && to.user.empty()) {
+    return Failed<SendAck>(Error(errc::kInvalidArgument, "send: no recipient"));
+  }
+  if (body.empty()) return Failed<SendAck>(Error(errc::kInvalidArgument, "send: empty body"));
+  if (client_msg_id.empty()) client_msg_id = NewClientMsgId();
+  if (client_msg_id.size() > 64) {
+    return Failed<SendAck>(Error(errc::kInvalidArgument, "send: client_msg_id over 64 bytes"));
+  }
+  struct Payload {
+    Target to;
+    std::string body;
+    std::string client_msg_id;
+  };
+  auto payload = std::make_shared<const Payload>(Payload{to, std::move(body), client_msg_id});
+  auto promise = std::make_shared<std::promise<SendAck>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kSend, "send", opts_.send_timeout, promise);
+  op->encode = [payload](int64_t id) {
+    return wire::EncodeSend(id, payload->to, payload->client_msg_id, payload->body);
+  };
+  op->on_ok = [this, payload, promise](const json::value& v) {
+    SendAck ack = wire::DecodeSendAck(v);
+    ack.client_msg_id = payload->client_msg_id;
+    OnOwnAck(ack, payload->to, payload->body);
+    promise->set_value(std::move(ack));
+  };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<HistoryPage> Client::Impl::History(const Target& chat,
+                                               std::optional<int64_t> before_seq, int limit) {
+  if (!chat.is_chat() && chat.user.empty()) {
+    return Failed<HistoryPage>(Error(errc::kInvalidArgument, "history: no chat or user"));
+  }
+  auto promise = std::make_shared<std::promise<HistoryPage>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kRequest, "history", opts_.request_timeout, promise);
+  op->encode = [chat, before_seq, limit](int64_t id) {
+    return wire::EncodeHistory(id, chat, before_seq, limit);
+  };
+  op->on_ok = [this, promise](const json::value& v) {
+    HistoryPage page = wire::DecodeHistoryPage(v);
+    for (const Message& m : page.messages) Learn(m);
+    promise->set_value(std::move(page));
+  };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<HistoryPage> Client::Impl::HistoryAfter(const Target& chat, int64_t after_seq,
+                                                    int limit) {
+  if (!chat.is_chat() && chat.user.empty()) {
+    return Failed<HistoryPage>(Error(errc::kInvalidArgument, "history: no chat or user"));
+  }
+  auto promise = std::make_shared<std::promise<HistoryPage>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kRequest, "history", opts_.request_timeout, promise);
+  op->encode = [chat, after_seq, limit](int64_t id) {
+    return wire::EncodeHistoryAfter(id, chat, after_seq, limit);
+  };
+  op->on_ok = [promise](const json::value& v) { promise->set_value(wire::DecodeHistoryPage(v)); };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<json::value> Client::Impl::Request(std::string type, json::object fields) {
+  if (type.empty()) return Failed<json::value>(Error(errc::kInvalidArgument, "request: no type"));
+  auto promise = std::make_shared<std::promise<json::value>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kOnce, type, opts_.request_timeout, promise);
+  auto shared = std::make_shared<const json::object>(std::move(fields));
+  op->encode = [type, shared](int64_t id) { return wire::EncodeRequest(id, type, *shared); };
+  op->on_ok = [promise](const json::value& v) { promise->set_value(v); };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<ChatList> Client::Impl::Chats(int limit) {
+  auto promise = std::make_shared<std::promise<ChatList>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kRequest, "chats", opts_.request_timeout, promise);
+  op->encode = [limit](int64_t id) { return wire::EncodeChats(id, limit); };
+  op->on_ok = [this, promise](const json::value& v) {
+    ChatList list = wire::DecodeChatList(v);
+    for (const ChatSummary& c : list.chats) {
+      chat_peer_[c.chat_id] = c.kind == "group" ? std::string() : c.peer;
+    }
+    if (opts_.receive_updates) {
+      seq_.NotePts(list.pts);
+      MaybeSync();
+    }
+    promise->set_value(std::move(list));
+  };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<SyncResult> Client::Impl::Sync(std::optional<int64_t> pts, int limit) {
+  auto promise = std::make_shared<std::promise<SyncResult>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kRequest, "sync", opts_.request_timeout, promise);
+  op->encode = [pts, limit](int64_t id) { return wire::EncodeSync(id, pts, limit); };
+  op->on_ok = [promise](const json::value& v) { promise->set_value(wire::DecodeSyncResult(v)); };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<int64_t> Client::Impl::Ping() {
+  auto promise = std::make_shared<std::promise<int64_t>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kRequest, "ping", opts_.request_timeout, promise);
+  op->encode = [](int64_t id) { return wire::EncodePing(id); };
+  op->on_ok = [promise](const json::value& v) { promise->set_value(wire::DecodePingResult(v)); };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+// ---------------------------------------------------------------- Client
+
+Client::Client(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
+
+Client::~Client() { impl_->Stop(); }
+
+void Client::Start() { impl_->Start(); }
+void Client::Stop() { impl_->Stop(); }
+
+std::future<SendAck> Client::Send(const Target& to, std::string body, std::string client_msg_id) {
+  return impl_->Send(to, std::move(body), std::move(client_msg_id));
+}
+
+std::future<HistoryPage> Client::History(const Target& chat, std::optional<int64_t> before_seq,
+                                         int limit) {
+  return impl_->History(chat, before_seq, limit);
+}
+
+std::future<HistoryPage> Client::HistoryAfter(const Target& chat, int64_t after_seq, int limit) {
+  return impl_->HistoryAfter(chat, after_seq, limit);
+}
+
+std::future<boost::json::value> Client::Request(std::string type, boost::json::object fields) {
+  return impl_->Request(std::move(type), std::move(fields));
+}
+
+std::future<ChatList> Client::Chats(int limit) { return impl_->Chats(limit); }
+
+std::future<SyncResult> Client::Sync(std::optional<int64_t> pts, int limit) {
+  return impl_->Sync(pts, limit);
+}
+
+std::future<int64_t> Client::Ping() { return impl_->Ping(); }
+
+ConnectionState Client::state() const { return impl_->state(); }
+
+std::optional<int64_t> Client::cursor() const { return impl_->cursor(); }
+
+}  // namespace parley

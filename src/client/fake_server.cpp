@@ -1,0 +1,670 @@
+#include "fake_server.h"
+
+#include <chrono>
+#include <deque>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+
+#include "parley/wire.h"
+
+namespace parley::testing {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Conn : std::enable_shared_from_this<Conn> {
+  struct Item {
+    bool close = false;
+    uint16_t code = 0;
+    std::string text;
+  };
+  explicit Conn(beast::tcp_stream&& s) : ws(std::move(s)) {}
+
+  void Write(std::string text) {
+    if (closing) return;
+    queue.push_back(Item{false, 0, std::move(text)});
+    if (!writing) Next();
+  }
+  void Close(uint16_t code) {
+    if (closing) return;
+    closing = true;
+    queue.push_back(Item{true, code, {}});
+    if (!writing) Next();
+  }
+  void Kill() {
+    closing = true;
+    beast::get_lowest_layer(ws).close();
+  }
+  void Next() {
+    if (queue.empty()) {
+      writing = false;
+      return;
+    }
+    writing = true;
+    auto self = shared_from_this();
+    if (queue.front().close) {
+      ws.async_close(websocket::close_reason(queue.front().code),
+                     [self](beast::error_code) { self->writing = false; });
+      return;
+    }
+    ws.async_write(net::buffer(queue.front().text), [self](beast::error_code ec, size_t) {
+      self->queue.pop_front();
+      if (ec) {
+        self->writing = false;
+        return;
+      }
+      self->Next();
+    });
+  }
+
+  websocket::stream<beast::tcp_stream> ws;
+  std::deque<Item> queue;
+  bool writing = false;
+  bool closing = false;
+  std::string user;
+  std::string token;
+};
+using ConnPtr = std::shared_ptr<Conn>;
+
+struct UserRec {
+  std::string password;
+  std::vector<Update> log;
+};
+struct ChatRec {
+  std::string a, b;
+  std::vector<Message> messages;
+  int64_t last_activity = 0;
+  bool large = false;  // messages skip the update logs, pushes carry no pts
+};
+
+}  // namespace
+
+struct FakeServer::State {
+  net::io_context ioc{1};
+  tcp::acceptor acceptor{ioc};
+  std::thread thread;
+
+  bool pushes = true;
+  int drop_send = 0;
+  bool accepting = true;
+  std::map<std::string, UserRec> users;
+  std::map<std::string, std::string> tokens;  // token -> user
+  std::map<int64_t, ChatRec> chats;
+  std::map<std::pair<std::string, std::string>, int64_t> direct;
+  std::map<std::pair<std::string, std::string>, SendAck> idem;
+  std::map<std::string, int> send_requests;
+  std::map<std::string, int> requests;
+  int connections = 0;
+  std::vector<int> close_codes;
+  std::set<ConnPtr> conns;
+  int64_t next_mid = 7313459286409216001;
+  int64_t next_chat = 12;
+  int next_token = 1;
+  int64_t activity = 0;
+
+  // ---- model
+  int64_t ChatFor(const std::string& a, const std::string& b) {
+    auto key = a < b ? std::make_pair(a, b) : std::make_pair(b, a);
+    auto it = direct.find(key);
+    if (it != direct.end()) return it->second;
+    int64_t id = next_chat++;
+    direct[key] = id;
+    chats[id] = ChatRec{key.first, key.second, {}, 0};
+    return id;
+  }
+
+  struct Committed {
+    Message m;
+    int64_t pts_sender = 0;
+    int64_t pts_peer = 0;
+  };
+
+  Committed Commit(const std::string& from, const std::string& to, const std::string& body,
+                   const std::string& cmid) {
+    int64_t chat_id = ChatFor(from, to);
+    ChatRec& chat = chats[chat_id];
+    chat.last_activity = ++activity;
+    Message m;
+    m.chat_id = chat_id;
+    m.seq = static_cast<int64_t>(chat.messages.size()) + 1;
+    m.message_id = std::to_string(next_mid++);
+    m.sender = from;
+    m.to = to;
+    m.body = body;
+    m.ts = NowMs();
+    m.client_msg_id = cmid;
+    chat.messages.push_back(m);
+    Committed c{m, 0, 0};
+    if (chat.large) {
+      c.m.to.clear();  // a group message
+      chat.messages.back().to.clear();
+      return c;
+    }
+    for (const std::string& u : {from, to}) {
+      auto& log = users[u].log;
+      Update up;
+      up.pts = static_cast<int64_t>(log.size()) + 1;
+      up.message = m;
+      log.push_back(up);
+      (u == from ? c.pts_sender : c.pts_peer) = up.pts;
+    }
+    return c;
+  }
+
+  void Push(const Committed& c, const Conn* except) {
+    if (!pushes) return;
+    const ChatRec& chat = chats[c.m.chat_id];
+    for (const ConnPtr& conn : conns) {
+      if (conn.get() == except || conn->user.empty()) continue;
+      json::object o;
+      o["type"] = "message";
+      if (chat.large) {
+        if (conn->user != chat.a && conn->user != chat.b) continue;
+      } else {
+        int64_t pts = conn->user == c.m.to       ? c.pts_peer
+                      : conn->user == c.m.sender ? c.pts_sender
+                                                 : 0;
+        if (pts == 0) continue;
+        o["pts"] = pts;
+      }
+      o["message"] = wire::ToJson(c.m);
+      conn->Write(json::serialize(o));
+    }
+  }
+
+  // ---- WebSocket frames
+  static void Ok(Conn& c, const json::value& id, json::object result) {
+    json::object o;
+    o["type"] = "ok";
+    o["id"] = id;
+    o["result"] = std::move(result);
+    c.Write(json::serialize(o));
+  }
+  static void Err(Conn& c, const json::value& id, const std::string& code,
+                  const std::string& message, bool retryable = false) {
+    json::object o;
+    o["type"] = "error";
+    o["id"] = id;
+    o["code"] = code;
+    o["message"] = message;
+    o["retryable"] = retryable;
+    c.Write(json::serialize(o));
+  }
+
+  void Handle(const ConnPtr& conn, const std::string& text) {
+    json::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec || !v.is_object()) return Err(*conn, nullptr, "bad_request", "not a JSON object");
+    json::object& o = v.as_object();
+    json::value id = o.contains("id") ? o["id"] : json::value();
+    std::string type = o.contains("type") && o["type"].is_string()
+                           ? std::string(o["type"].as_string())
+                           : std::string();
+    requests[type]++;
+    if (type == "auth") return Auth(conn, id, o);
+    if (conn->user.empty()) return Err(*conn, id, "unauthorized", "auth first");
+    if (type == "send") return Send(conn, id, o);
+    if (type == "sync") return Sync(*conn, id, o);
+    if (type == "history") return History(*conn, id, o);
+    if (type == "chats") return Chats(*conn, id);
+    if (type == "ping") return Ok(*conn, id, json::object{{"ts", NowMs()}});
+    Err(*conn, id, "unknown_type", "unknown type " + type);
+  }
+
+  void Auth(const ConnPtr& conn, const json::value& id, json::object& o) {
+    std::string token = o.contains("token") && o["token"].is_string()
+                            ? std::string(o["token"].as_string())
+                            : std::string();
+    auto it = tokens.find(token);
+    if (it == tokens.end()) {
+      Err(*conn, id, "unauthorized", "bad token");
+      conn->Close(4001);
+      return;
+    }
+    conn->user = it->second;
+    conn->token = token;
+    Ok(*conn, id,
+       json::object{{"user", conn->user},
+                    {"device_id", "d0000000000000001"},
+                    {"pts", static_cast<int64_t>(users[conn->user].log.size())}});
+  }
+
+  void Send(const ConnPtr& conn, const json::value& id, json::object& o) {
+    std::string cmid = o.contains("client_msg_id") && o["client_msg_id"].is_string()
+                           ? std::string(o["client_msg_id"].as_string())
+                           : std::string();
+    std::string body =
+        o.contains("body") && o["body"].is_string() ? std::string(o["body"].as_string()) : "";
+    send_requests[cmid]++;
+    if (cmid.empty() || body.empty()) return Err(*conn, id, "bad_request", "missing field");
+    const std::string& me = conn->user;
+    auto answer = [&](SendAck ack) {
+      if (drop_send > 0) {
+        --drop_send;
+        return;
+      }
+      Ok(*conn, id,
+         json::object{{"chat_id", ack.chat_id},
+                      {"seq", ack.seq},
+                      {"message_id", ack.message_id},
+                      {"ts", ack.ts},
+                      {"pts", ack.pts},
+                      {"duplicate", ack.duplicate}});
+    };
+    auto key = std::make_pair(me, cmid);
+    if (auto it = idem.find(key); it != idem.end()) {
+      SendAck dup = it->second;
+      dup.duplicate = true;
+      return answer(dup);
+    }
+    std::string to;
+    if (o.contains("chat_id")) {
+      auto chat = chats.find(o["chat_id"].to_number<int64_t>());
+      if (chat == chats.end()) return Err(*conn, id, "not_found", "no such chat");
+      if (chat->second.a != me && chat->second.b != me) {
+        return Err(*conn, id, "forbidden", "not a member");
+      }
+      to = chat->second.a == me ? chat->second.b : chat->second.a;
+    } else {
+      to = o.contains("to") && o["to"].is_string() ? std::string(o["to"].as_string()) : "";
+      if (to == me) return Err(*conn, id, "bad_request", "cannot send to yourself");
+      if (!users.count(to)) return Err(*conn, id, "not_found", "no such user: " + to);
+    }
+    Committed c = Commit(me, to, body, cmid);
+    SendAck ack{c.m.chat_id, c.m.seq, c.m.message_id, c.m.ts, c.pts_sender, false, cmid};
+    idem[key] = ack;
+    answer(ack);
+    Push(c, conn.get());
+  }
+
+  void Sync(Conn& conn, const json::value& id, json::object& o) {
+    const auto& log = users[conn.user].log;
+    int64_t size = static_cast<int64_t>(log.size());
+    int64_t limit = o.contains("limit") ? o["limit"].to_number<int64_t>() : 100;
+    if (!o.contains("pts")) {
+      json::array list;
+      std::vector<std::pair<int64_t, int64_t>> order;  // (activity, chat)
+      for (auto& [cid, chat] : chats) {
+        if (chat.a == conn.user || chat.b == conn.user) order.emplace_back(chat.last_activity, cid);
+      }
+      std::sort(order.rbegin(), order.rend());
+      for (auto& [act, cid] : order) {
+        ChatRec& chat = chats[cid];
+        json::array messages;
+        size_t from = chat.messages.size() > 20 ? chat.messages.size() - 20 : 0;
+        for (size_t i = from; i < chat.messages.size(); ++i) {
+          messages.push_back(wire::ToJson(chat.messages[i]));
+        }
+        list.push_back(json::object{{"chat_id", cid},
+                                    {"kind", "direct"},
+                                    {"peer", chat.a == conn.user ? chat.b : chat.a},
+                                    {"last_seq", static_cast<int64_t>(chat.messages.size())},
+                                    {"messages", std::move(messages)},
+                                    {"has_more", from > 0}});
+      }
+      return Ok(conn, id,
+                json::object{{"snapshot", true},
+                             {"limited", false},
+                             {"pts", size},
+                             {"updates", json::array()},
+                             {"has_more", false},
+                             {"chats", std::move(list)}});
+    }
+    int64_t pts = o["pts"].to_number<int64_t>();
+    json::array updates;
+    int64_t last = pts;
+    for (int64_t p = pts + 1; p <= size && p <= pts + limit; ++p) {
+      const Update& u = log[p - 1];
+      updates.push_back(
+          json::object{{"pts", u.pts}, {"kind", "message"}, {"message", wire::ToJson(*u.message)}});
+      last = p;
+    }
+    Ok(conn, id,
+       json::object{{"updates", std::move(updates)},
+                    {"pts", last},
+                    {"has_more", last < size},
+                    {"limited", false}});
+  }
+
+  void History(Conn& conn, const json::value& id, json::object& o) {
+    int64_t chat_id = 0;
+    if (o.contains("chat_id")) {
+      chat_id = o["chat_id"].to_number<int64_t>();
+      auto it = chats.find(chat_id);
+      if (it == chats.end()) return Err(conn, id, "not_found", "no such chat");
+      if (it->second.a != conn.user && it->second.b != conn.user) {
+        return Err(conn, id, "forbidden", "not a member");
+      }
+    } else {
+      std::string with = std::string(o["with"].as_string());
+      auto key =
+          conn.user < with ? std::make_pair(conn.user, with) : std::make_pair(with, conn.user);
+      auto it = direct.find(key);
+      if (it == direct.end()) {
+        return Ok(conn, id,
+                  json::object{{"chat_id", 0}, {"messages", json::array()}, {"has_more", false}});
+      }
+      chat_id = it->second;
+    }
+    int64_t limit = o.contains("limit") ? o["limit"].to_number<int64_t>() : 50;
+    if (o.contains("after_seq")) {
+      int64_t after = o["after_seq"].to_number<int64_t>();
+      json::array newer;
+      const auto& all = chats[chat_id].messages;
+      for (const Message& m : all) {
+        if (m.seq > after && static_cast<int64_t>(newer.size()) < limit) {
+          newer.push_back(wire::ToJson(m));
+        }
+      }
+      bool more = !newer.empty() && newer.back().as_object().at("seq").to_number<int64_t>() <
+                                        static_cast<int64_t>(all.size());
+      return Ok(
+          conn, id,
+          json::object{{"chat_id", chat_id}, {"messages", std::move(newer)}, {"has_more", more}});
+    }
+    int64_t before = o.contains("before_seq") ? o["before_seq"].to_number<int64_t>() : INT64_MAX;
+    std::vector<Message> older;
+    for (const Message& m : chats[chat_id].messages) {
+      if (m.seq < before) older.push_back(m);
+    }
+    size_t from = older.size() > static_cast<size_t>(limit) ? older.size() - limit : 0;
+    json::array messages;
+    for (size_t i = from; i < older.size(); ++i) messages.push_back(wire::ToJson(older[i]));
+    Ok(conn, id,
+       json::object{
+           {"chat_id", chat_id}, {"messages", std::move(messages)}, {"has_more", from > 0}});
+  }
+
+  void Chats(Conn& conn, const json::value& id) {
+    json::array list;
+    for (auto& [cid, chat] : chats) {
+      if (chat.a != conn.user && chat.b != conn.user) continue;
+      json::value last;
+      if (!chat.messages.empty()) last = wire::ToJson(chat.messages.back());
+      json::object entry{{"chat_id", cid},
+                         {"last_seq", static_cast<int64_t>(chat.messages.size())},
+                         {"last_message", last}};
+      if (chat.large) {
+        entry["kind"] = "group";
+        entry["name"] = "big";
+        entry["large"] = true;
+        entry["member"] = true;
+      } else {
+        entry["kind"] = "direct";
+        entry["peer"] = chat.a == conn.user ? chat.b : chat.a;
+      }
+      list.push_back(std::move(entry));
+    }
+    Ok(conn, id,
+       json::object{{"chats", std::move(list)},
+                    {"has_more", false},
+                    {"pts", static_cast<int64_t>(users[conn.user].log.size())}});
+  }
+
+  // ---- HTTP
+  http::response<http::string_body> HandleHttp(const http::request<http::string_body>& req) {
+    auto reply = [&](http::status status, json::value body) {
+      http::response<http::string_body> res{status, req.version()};
+      res.set(http::field::content_type, "application/json");
+      res.body() = json::serialize(body);
+      res.keep_alive(false);
+      res.prepare_payload();
+      return res;
+    };
+    auto error = [&](http::status status, const char* code, const char* message) {
+      return reply(status,
+                   json::object{{"error", json::object{{"code", code}, {"message", message}}}});
+    };
+    std::string target(req.target());
+    if (target == "/healthz") return reply(http::status::ok, json::object{{"status", "ok"}});
+    if (req.method() != http::verb::post) return error(http::status::not_found, "not_found", "no");
+    if (target == "/v1/logout") {
+      std::string auth(req[http::field::authorization]);
+      std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : "";
+      if (!tokens.count(token))
+        return error(http::status::unauthorized, "unauthorized", "bad token");
+      RevokeToken(token);
+      return reply(http::status::ok, json::object());
+    }
+    json::error_code ec;
+    json::value v = json::parse(req.body(), ec);
+    if (ec || !v.is_object() || !v.as_object().contains("username") ||
+        !v.as_object().contains("password")) {
+      return error(http::status::bad_request, "bad_request", "body");
+    }
+    std::string user(v.as_object()["username"].as_string());
+    std::string password(v.as_object()["password"].as_string());
+    if (target == "/v1/register") {
+      if (users.count(user)) return error(http::status::conflict, "username_taken", "taken");
+      if (password.size() < 8) {
+        return error(http::status::unprocessable_entity, "weak_password", "too short");
+      }
+      users[user].password = password;
+      return reply(http::status::created, json::object{{"user", user}});
+    }
+    if (target == "/v1/login") {
+      auto it = users.find(user);
+      if (it == users.end() || it->second.password != password) {
+        return error(http::status::unauthorized, "invalid_credentials", "wrong user or password");
+      }
+      std::string token = "pt_fake" + std::to_string(next_token++);
+      tokens[token] = user;
+      return reply(http::status::ok,
+                   json::object{{"user", user},
+                                {"device_id", "d00000000000000" + std::to_string(next_token % 10)},
+                                {"token", token}});
+    }
+    return error(http::status::not_found, "not_found", "no such path");
+  }
+
+  void RevokeToken(const std::string& token) {
+    tokens.erase(token);
+    for (const ConnPtr& c : conns) {
+      if (c->token == token) c->Close(4003);
+    }
+  }
+
+  // ---- sessions
+  net::awaitable<void> AcceptLoop() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket =
+          co_await acceptor.async_accept(net::redirect_error(net::use_awaitable, ec));
+      if (ec) co_return;
+      if (!accepting) {
+        socket.close(ec);
+        continue;
+      }
+      net::co_spawn(ioc, Session(std::move(socket)), net::detached);
+    }
+  }
+
+  net::awaitable<void> Session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    http::request<http::string_body> req;
+    beast::error_code ec;
+    co_await http::async_read(stream, buffer, req, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;
+    if (!websocket::is_upgrade(req)) {
+      auto res = HandleHttp(req);
+      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+      stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      co_return;
+    }
+    if (req[http::field::sec_websocket_protocol] != "parley.v1") {
+      http::response<http::string_body> res{http::status::bad_request, req.version()};
+      res.body() = R"({"error":{"code":"subprotocol_required","message":"parley.v1"}})";
+      res.prepare_payload();
+      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+      co_return;
+    }
+    auto conn = std::make_shared<Conn>(std::move(stream));
+    conn->ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(http::field::sec_websocket_protocol, "parley.v1");
+    }));
+    co_await conn->ws.async_accept(req, net::redirect_error(net::use_awaitable, ec));
+    if (ec) co_return;
+    ++connections;
+    conns.insert(conn);
+    beast::flat_buffer frames;
+    for (;;) {
+      co_await conn->ws.async_read(frames, net::redirect_error(net::use_awaitable, ec));
+      if (ec) {
+        if (ec == websocket::error::closed) close_codes.push_back(conn->ws.reason().code);
+        break;
+      }
+      Handle(conn, beast::buffers_to_string(frames.data()));
+      frames.consume(frames.size());
+    }
+    conns.erase(conn);
+  }
+};
+
+FakeServer::FakeServer() : state_(std::make_shared<State>()) {
+  tcp::endpoint ep(net::ip::make_address("127.0.0.1"), 0);
+  state_->acceptor.open(ep.protocol());
+  state_->acceptor.set_option(tcp::acceptor::reuse_address(true));
+  state_->acceptor.bind(ep);
+  state_->acceptor.listen();
+  State* st = state_.get();
+  net::co_spawn(st->ioc, st->AcceptLoop(), net::detached);
+  st->thread = std::thread([st] { st->ioc.run(); });
+}
+
+FakeServer::~FakeServer() {
+  Run([st = state_.get()] {
+    beast::error_code ec;
+    st->acceptor.close(ec);
+    for (const ConnPtr& c : st->conns) c->Kill();
+  });
+  state_->ioc.stop();
+  state_->thread.join();
+}
+
+void FakeServer::Run(std::function<void()> fn) {
+  std::promise<void> done;
+  net::post(state_->ioc, [&] {
+    fn();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+uint16_t FakeServer::port() const { return state_->acceptor.local_endpoint().port(); }
+
+std::string FakeServer::url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+
+void FakeServer::AddUser(const std::string& user, const std::string& token) {
+  Run([&] {
+    state_->users[user].password = "password";
+    state_->tokens[token] = user;
+  });
+}
+
+SendAck FakeServer::Inject(const std::string& from, const std::string& to,
+                           const std::string& body) {
+  SendAck ack;
+  Run([&] {
+    auto c = state_->Commit(from, to, body, "injected-" + std::to_string(state_->next_mid));
+    ack = SendAck{c.m.chat_id,  c.m.seq, c.m.message_id,   c.m.ts,
+                  c.pts_sender, false,   c.m.client_msg_id};
+    state_->Push(c, nullptr);
+  });
+  return ack;
+}
+
+void FakeServer::MarkLarge(int64_t chat_id) {
+  Run([&] { state_->chats[chat_id].large = true; });
+}
+
+void FakeServer::SetPushes(bool on) {
+  Run([&] { state_->pushes = on; });
+}
+void FakeServer::DropSendResponses(int n) {
+  Run([&] { state_->drop_send = n; });
+}
+void FakeServer::SetAccepting(bool on) {
+  Run([&] { state_->accepting = on; });
+}
+void FakeServer::KillConnections() {
+  Run([&] {
+    for (const ConnPtr& c : state_->conns) c->Kill();
+  });
+}
+void FakeServer::CloseConnections(uint16_t code) {
+  Run([&] {
+    for (const ConnPtr& c : state_->conns) c->Close(code);
+  });
+}
+void FakeServer::SendRaw(const std::string& user, const std::string& frame) {
+  Run([&] {
+    for (const ConnPtr& c : state_->conns) {
+      if (c->user == user) c->Write(frame);
+    }
+  });
+}
+void FakeServer::Revoke(const std::string& token) {
+  Run([&] { state_->RevokeToken(token); });
+}
+int FakeServer::SendRequests(const std::string& client_msg_id) {
+  int n = 0;
+  Run([&] { n = state_->send_requests[client_msg_id]; });
+  return n;
+}
+int FakeServer::Requests(const std::string& type) {
+  int n = 0;
+  Run([&] { n = state_->requests[type]; });
+  return n;
+}
+int FakeServer::Connections() {
+  int n = 0;
+  Run([&] { n = state_->connections; });
+  return n;
+}
+int FakeServer::ChatMessages(const std::string& a, const std::string& b) {
+  int n = 0;
+  Run([&] {
+    auto key = a < b ? std::make_pair(a, b) : std::make_pair(b, a);
+    auto it = state_->direct.find(key);
+    if (it != state_->direct.end()) n = static_cast<int>(state_->chats[it->second].messages.size());
+  });
+  return n;
+}
+int64_t FakeServer::Pts(const std::string& user) {
+  int64_t n = 0;
+  Run([&] { n = static_cast<int64_t>(state_->users[user].log.size()); });
+  return n;
+}
+std::vector<int> FakeServer::CloseCodesReceived() {
+  std::vector<int> out;
+  Run([&] { out = state_->close_codes; });
+  return out;
+}
+
+}  // namespace parley::testing

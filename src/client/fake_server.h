@@ -1,0 +1,58 @@
+// A small in-process parleyd stand-in for client tests: HTTP register/login/logout/healthz and
+// the parley.v1 WebSocket (auth, send, sync, history, chats, ping, message pushes) on a
+// loopback port, with hooks to inject faults. Test-only; not part of libparley.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "parley/types.h"
+
+namespace parley::testing {
+
+class FakeServer {
+ public:
+  FakeServer();  // listens on 127.0.0.1:0 and serves on its own thread
+  ~FakeServer();
+  FakeServer(const FakeServer&) = delete;
+  FakeServer& operator=(const FakeServer&) = delete;
+
+  uint16_t port() const;
+  std::string url() const;  // http://127.0.0.1:<port>
+
+  // Creates a user with password "password" and a device token.
+  void AddUser(const std::string& user, const std::string& token);
+  // Commits a message as if another device of `from` sent it; pushes it unless pushes are off.
+  SendAck Inject(const std::string& from, const std::string& to, const std::string& body);
+
+  // Makes a chat a large group: later messages skip the update logs and are pushed without
+  // pts; `chats` lists it as {"kind":"group","name":"big","large":true}.
+  void MarkLarge(int64_t chat_id);
+
+  // Faults.
+  void SetPushes(bool on);               // off: commits are not pushed (gaps)
+  void DropSendResponses(int n);         // swallow the next n send answers (still committed)
+  void SetAccepting(bool on);            // off: new connections are closed at once
+  void KillConnections();                // close every socket abruptly
+  void CloseConnections(uint16_t code);  // send a close frame on every connection
+  void SendRaw(const std::string& user, const std::string& frame);  // to each of user's conns
+  void Revoke(const std::string& token);  // token stops working, its conns get 4003
+
+  // Observations.
+  int SendRequests(const std::string& client_msg_id);  // send frames seen with this key
+  int Requests(const std::string& type);               // frames of this type seen
+  int Connections();                                   // WebSocket connections accepted
+  int ChatMessages(const std::string& a, const std::string& b);
+  int64_t Pts(const std::string& user);
+  std::vector<int> CloseCodesReceived();  // close codes sent by clients
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+  void Run(std::function<void()> fn);  // runs fn on the server thread and waits
+};
+
+}  // namespace parley::testing

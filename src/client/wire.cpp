@@ -1,0 +1,453 @@
+#include "parley/wire.h"
+
+#include <limits>
+#include <utility>
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "parley/error.h"
+
+namespace parley::wire {
+namespace json = boost::json;
+namespace {
+
+[[noreturn]] void Bad(std::string_view what, std::string_view why) {
+  throw Error(errc::kBadResponse, std::string(what) + ": " + std::string(why));
+}
+
+const json::object& AsObject(const json::value& v, std::string_view what) {
+  const json::object* o = v.if_object();
+  if (!o) Bad(what, "expected a JSON object");
+  return *o;
+}
+
+// An integer from int64 or uint64 storage (Boost.JSON picks by magnitude); doubles are rejected.
+std::optional<int64_t> AsInt(const json::value& v) {
+  if (const int64_t* i = v.if_int64()) return *i;
+  if (const uint64_t* u = v.if_uint64()) {
+    if (*u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return static_cast<int64_t>(*u);
+    }
+  }
+  return std::nullopt;
+}
+
+const json::value* Field(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v && !v->is_null() ? v : nullptr;
+}
+
+int64_t Int(const json::object& o, std::string_view key, std::string_view what,
+            int64_t min = std::numeric_limits<int64_t>::min()) {
+  const json::value* v = Field(o, key);
+  if (!v) Bad(what, "missing '" + std::string(key) + "'");
+  std::optional<int64_t> i = AsInt(*v);
+  if (!i) Bad(what, "'" + std::string(key) + "' is not an integer");
+  if (*i < min) Bad(what, "'" + std::string(key) + "' is out of range");
+  return *i;
+}
+
+int64_t OptInt(const json::object& o, std::string_view key, std::string_view what, int64_t fallback,
+               int64_t min = std::numeric_limits<int64_t>::min()) {
+  return Field(o, key) ? Int(o, key, what, min) : fallback;
+}
+
+std::string Str(const json::object& o, std::string_view key, std::string_view what) {
+  const json::value* v = Field(o, key);
+  if (!v) Bad(what, "missing '" + std::string(key) + "'");
+  const json::string* s = v->if_string();
+  if (!s) Bad(what, "'" + std::string(key) + "' is not a string");
+  return std::string(*s);
+}
+
+std::string OptStr(const json::object& o, std::string_view key, std::string_view what,
+                   std::string fallback = {}) {
+  return Field(o, key) ? Str(o, key, what) : std::move(fallback);
+}
+
+bool OptBool(const json::object& o, std::string_view key, std::string_view what,
+             bool fallback = false) {
+  const json::value* v = Field(o, key);
+  if (!v) return fallback;
+  const bool* b = v->if_bool();
+  if (!b) Bad(what, "'" + std::string(key) + "' is not a boolean");
+  return *b;
+}
+
+// The array under `key`; an empty array when absent or null.
+const json::array& Arr(const json::object& o, std::string_view key, std::string_view what) {
+  static const json::array kEmpty;
+  const json::value* v = Field(o, key);
+  if (!v) return kEmpty;
+  const json::array* a = v->if_array();
+  if (!a) Bad(what, "'" + std::string(key) + "' is not an array");
+  return *a;
+}
+
+Update DecodeUpdate(const json::value& v) {
+  const json::object& o = AsObject(v, "update");
+  Update u;
+  u.pts = Int(o, "pts", "update", 1);
+  u.kind = OptStr(o, "kind", "update", "message");
+  if (u.kind == "message") {
+    const json::value* m = Field(o, "message");
+    if (!m) Bad("update", "message update without 'message'");
+    u.message = DecodeMessage(*m);
+  }
+  return u;
+}
+
+SnapshotChat DecodeSnapshotChat(const json::value& v) {
+  const json::object& o = AsObject(v, "snapshot chat");
+  SnapshotChat c;
+  c.chat_id = Int(o, "chat_id", "snapshot chat", 1);
+  c.kind = OptStr(o, "kind", "snapshot chat");
+  c.peer = OptStr(o, "peer", "snapshot chat");
+  c.name = OptStr(o, "name", "snapshot chat");
+  c.last_seq = OptInt(o, "last_seq", "snapshot chat", 0, 0);
+  for (const json::value& m : Arr(o, "messages", "snapshot chat")) {
+    c.messages.push_back(DecodeMessage(m));
+  }
+  c.has_more = OptBool(o, "has_more", "snapshot chat");
+  return c;
+}
+
+ChatSummary DecodeChatSummary(const json::value& v) {
+  const json::object& o = AsObject(v, "chat");
+  ChatSummary c;
+  c.chat_id = Int(o, "chat_id", "chat", 1);
+  c.kind = OptStr(o, "kind", "chat");
+  c.peer = OptStr(o, "peer", "chat");
+  c.name = OptStr(o, "name", "chat");
+  c.large = OptBool(o, "large", "chat");
+  c.member = OptBool(o, "member", "chat", true);
+  c.last_seq = OptInt(o, "last_seq", "chat", 0, 0);
+  if (const json::value* m = Field(o, "last_message")) c.last_message = DecodeMessage(*m);
+  return c;
+}
+
+std::string Serialize(const json::object& o) { return json::serialize(o); }
+
+json::object Request(std::string_view type, int64_t id) {
+  json::object o;
+  o["type"] = type;
+  o["id"] = id;
+  return o;
+}
+
+void PutTarget(json::object& o, const Target& t, std::string_view user_key) {
+  if (t.is_chat()) {
+    o["chat_id"] = t.chat_id;
+  } else {
+    o[user_key] = t.user;
+  }
+}
+
+}  // namespace
+
+// ---- Requests
+
+std::string EncodeAuth(int64_t id, std::string_view token) {
+  json::object o = Request("auth", id);
+  o["token"] = token;
+  return Serialize(o);
+}
+
+std::string EncodeSend(int64_t id, const Target& to, std::string_view client_msg_id,
+                       std::string_view body) {
+  json::object o = Request("send", id);
+  PutTarget(o, to, "to");
+  o["client_msg_id"] = client_msg_id;
+  o["body"] = body;
+  return Serialize(o);
+}
+
+std::string EncodeSync(int64_t id, std::optional<int64_t> pts, int limit) {
+  json::object o = Request("sync", id);
+  if (pts) o["pts"] = *pts;
+  o["limit"] = limit;
+  return Serialize(o);
+}
+
+std::string EncodeHistory(int64_t id, const Target& chat, std::optional<int64_t> before_seq,
+                          int limit) {
+  json::object o = Request("history", id);
+  PutTarget(o, chat, "with");
+  if (before_seq) o["before_seq"] = *before_seq;
+  o["limit"] = limit;
+  return Serialize(o);
+}
+
+std::string EncodeHistoryAfter(int64_t id, const Target& chat, int64_t after_seq, int limit) {
+  json::object o = Request("history", id);
+  PutTarget(o, chat, "with");
+  o["after_seq"] = after_seq;
+  o["limit"] = limit;
+  return Serialize(o);
+}
+
+std::string EncodeRequest(int64_t id, std::string_view type, const json::object& fields) {
+  json::object o = fields;
+  o["type"] = type;
+  o["id"] = id;
+  return Serialize(o);
+}
+
+std::string EncodeChats(int64_t id, int limit) {
+  json::object o = Request("chats", id);
+  o["limit"] = limit;
+  return Serialize(o);
+}
+
+std::string EncodePing(int64_t id) { return Serialize(Request("ping", id)); }
+
+// ---- Server frames
+
+ServerFrame DecodeServerFrame(std::string_view text) noexcept {
+  try {
+    json::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec) return MalformedFrame{"not JSON: " + ec.message()};
+    const json::object* o = v.if_object();
+    if (!o) return MalformedFrame{"not a JSON object"};
+    const json::value* type_v = o->if_contains("type");
+    const json::string* type = type_v ? type_v->if_string() : nullptr;
+    if (!type) return MalformedFrame{"missing or non-string 'type'"};
+
+    if (*type == "ok") {
+      const json::value* id_v = o->if_contains("id");
+      std::optional<int64_t> id = id_v ? AsInt(*id_v) : std::nullopt;
+      if (!id) return MalformedFrame{"'ok' without an integer 'id'"};
+      const json::value* result = o->if_contains("result");
+      return OkFrame{*id, result ? *result : json::value()};
+    }
+    if (*type == "error") {
+      ErrorFrame e;
+      if (const json::value* id_v = o->if_contains("id")) e.id = AsInt(*id_v);
+      const json::value* code = o->if_contains("code");
+      e.code = code && code->is_string() ? std::string(code->get_string()) : "unknown";
+      const json::value* message = o->if_contains("message");
+      if (message && message->is_string()) e.message = std::string(message->get_string());
+      const json::value* retryable = o->if_contains("retryable");
+      e.retryable = retryable && retryable->is_bool() && retryable->get_bool();
+      if (const json::value* after = o->if_contains("retry_after_ms")) {
+        e.retry_after_ms = AsInt(*after);
+        if (e.retry_after_ms && *e.retry_after_ms < 0) e.retry_after_ms.reset();
+      }
+      return e;
+    }
+    if (*type == "message") {
+      try {
+        MessagePush push;
+        push.update.pts = OptInt(*o, "pts", "message push", 0, 1);  // none: a large group
+        push.update.kind = "message";
+        const json::value* m = Field(*o, "message");
+        if (!m) Bad("message push", "missing 'message'");
+        push.update.message = DecodeMessage(*m);
+        return push;
+      } catch (const Error& e) {
+        return MalformedFrame{e.message()};
+      }
+    }
+    return UnknownPush{std::string(*type)};
+  } catch (const std::exception& e) {
+    return MalformedFrame{std::string("undecodable frame: ") + e.what()};
+  } catch (...) {
+    return MalformedFrame{"undecodable frame"};
+  }
+}
+
+// ---- Results
+
+Message DecodeMessage(const json::value& v) {
+  const json::object& o = AsObject(v, "message");
+  Message m;
+  m.chat_id = Int(o, "chat_id", "message", 1);
+  m.seq = Int(o, "seq", "message", 1);
+  m.message_id = Str(o, "message_id", "message");
+  m.sender = Str(o, "sender", "message");
+  m.to = OptStr(o, "to", "message");
+  m.kind = OptStr(o, "kind", "message", "text");
+  // Text needs a body; an event has an event object instead; later kinds may have neither.
+  m.body = m.kind == "text" ? Str(o, "body", "message") : OptStr(o, "body", "message");
+  if (const json::value* event = Field(o, "event")) {
+    if (!event->is_object()) Bad("message", "'event' is not an object");
+    m.event = json::serialize(*event);
+  } else if (m.kind == "event") {
+    Bad("message", "event message without 'event'");
+  }
+  m.ts = OptInt(o, "ts", "message", 0);
+  m.client_msg_id = OptStr(o, "client_msg_id", "message");
+  return m;
+}
+
+AuthInfo DecodeAuthResult(const json::value& v) {
+  const json::object& o = AsObject(v, "auth result");
+  AuthInfo a;
+  a.user = Str(o, "user", "auth result");
+  a.device_id = OptStr(o, "device_id", "auth result");
+  a.pts = Int(o, "pts", "auth result", 0);
+  return a;
+}
+
+SendAck DecodeSendAck(const json::value& v) {
+  const json::object& o = AsObject(v, "send result");
+  SendAck a;
+  a.chat_id = Int(o, "chat_id", "send result", 1);
+  a.seq = Int(o, "seq", "send result", 1);
+  a.message_id = Str(o, "message_id", "send result");
+  a.ts = OptInt(o, "ts", "send result", 0);
+  a.pts = Int(o, "pts", "send result", 0);
+  a.duplicate = OptBool(o, "duplicate", "send result");
+  return a;
+}
+
+SyncResult DecodeSyncResult(const json::value& v) {
+  const json::object& o = AsObject(v, "sync result");
+  SyncResult r;
+  r.snapshot = OptBool(o, "snapshot", "sync result");
+  r.limited = OptBool(o, "limited", "sync result");
+  r.pts = Int(o, "pts", "sync result", 0);
+  r.has_more = OptBool(o, "has_more", "sync result");
+  for (const json::value& u : Arr(o, "updates", "sync result")) {
+    r.updates.push_back(DecodeUpdate(u));
+  }
+  for (const json::value& c : Arr(o, "chats", "sync result")) {
+    r.chats.push_back(DecodeSnapshotChat(c));
+  }
+  return r;
+}
+
+HistoryPage DecodeHistoryPage(const json::value& v) {
+  const json::object& o = AsObject(v, "history result");
+  HistoryPage h;
+  h.chat_id = OptInt(o, "chat_id", "history result", 0, 0);
+  for (const json::value& m : Arr(o, "messages", "history result")) {
+    h.messages.push_back(DecodeMessage(m));
+  }
+  h.has_more = OptBool(o, "has_more", "history result");
+  return h;
+}
+
+ChatList DecodeChatList(const json::value& v) {
+  const json::object& o = AsObject(v, "chats result");
+  ChatList l;
+  for (const json::value& c : Arr(o, "chats", "chats result")) {
+    l.chats.push_back(DecodeChatSummary(c));
+  }
+  l.has_more = OptBool(o, "has_more", "chats result");
+  l.pts = OptInt(o, "pts", "chats result", 0, 0);
+  return l;
+}
+
+int64_t DecodePingResult(const json::value& v) {
+  return OptInt(AsObject(v, "ping result"), "ts", "ping result", 0);
+}
+
+LoginResult DecodeLoginResult(const json::value& v) {
+  const json::object& o = AsObject(v, "login result");
+  LoginResult l;
+  l.user = Str(o, "user", "login result");
+  l.device_id = Str(o, "device_id", "login result");
+  l.token = Str(o, "token", "login result");
+  if (l.token.empty()) Bad("login result", "empty token");
+  return l;
+}
+
+std::string DecodeRegisterResult(const json::value& v) {
+  return Str(AsObject(v, "register result"), "user", "register result");
+}
+
+std::optional<std::pair<std::string, std::string>> DecodeHttpError(std::string_view body) {
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const json::value* err = v.get_object().if_contains("error");
+  if (!err || !err->is_object()) return std::nullopt;
+  const json::object& e = err->get_object();
+  const json::value* code = e.if_contains("code");
+  if (!code || !code->is_string()) return std::nullopt;
+  const json::value* message = e.if_contains("message");
+  std::string text = message && message->is_string() ? std::string(message->get_string()) : "";
+  return std::make_pair(std::string(code->get_string()), std::move(text));
+}
+
+// ---- To JSON
+
+json::object ToJson(const Message& m) {
+  json::object o;
+  o["chat_id"] = m.chat_id;
+  o["seq"] = m.seq;
+  o["message_id"] = m.message_id;
+  o["sender"] = m.sender;
+  if (!m.to.empty()) o["to"] = m.to;
+  o["kind"] = m.kind;
+  if (m.event.empty() || !m.body.empty()) o["body"] = m.body;
+  if (!m.event.empty()) {
+    json::error_code ec;
+    json::value event = json::parse(m.event, ec);
+    o["event"] = ec ? json::value(m.event) : std::move(event);
+  }
+  o["ts"] = m.ts;
+  if (!m.client_msg_id.empty()) o["client_msg_id"] = m.client_msg_id;
+  return o;
+}
+
+json::object ToJson(const SendAck& a) {
+  json::object o;
+  o["chat_id"] = a.chat_id;
+  o["seq"] = a.seq;
+  o["message_id"] = a.message_id;
+  o["ts"] = a.ts;
+  o["pts"] = a.pts;
+  o["duplicate"] = a.duplicate;
+  o["client_msg_id"] = a.client_msg_id;
+  return o;
+}
+
+json::object ToJson(const HistoryPage& h) {
+  json::object o;
+  o["chat_id"] = h.chat_id;
+  json::array messages;
+  for (const Message& m : h.messages) messages.push_back(ToJson(m));
+  o["messages"] = std::move(messages);
+  o["has_more"] = h.has_more;
+  return o;
+}
+
+json::object ToJson(const ChatSummary& c) {
+  json::object o;
+  o["chat_id"] = c.chat_id;
+  o["kind"] = c.kind;
+  if (c.kind != "group") o["peer"] = c.peer;
+  if (c.kind != "direct") {
+    o["name"] = c.name;
+    o["large"] = c.large;
+    o["member"] = c.member;
+  }
+  o["last_seq"] = c.last_seq;
+  o["last_message"] = c.last_message ? json::value(ToJson(*c.last_message)) : json::value();
+  return o;
+}
+
+json::object ToJson(const ChatList& l) {
+  json::object o;
+  json::array chats;
+  for (const ChatSummary& c : l.chats) chats.push_back(ToJson(c));
+  o["chats"] = std::move(chats);
+  o["has_more"] = l.has_more;
+  o["pts"] = l.pts;
+  return o;
+}
+
+json::object ToJson(const LoginResult& l) {
+  json::object o;
+  o["user"] = l.user;
+  o["device_id"] = l.device_id;
+  o["token"] = l.token;
+  return o;
+}
+
+}  // namespace parley::wire

@@ -1,0 +1,330 @@
+#include "parley/wire.h"
+
+#include <random>
+
+#include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "parley/error.h"
+
+namespace parley::wire {
+namespace {
+
+namespace json = boost::json;
+
+const char kMessage[] =
+    R"({"chat_id":12,"seq":5,"message_id":"7313459286409216001","sender":"alice","to":"bob",)"
+    R"("kind":"text","body":"hi bob","ts":1732771200123,"client_msg_id":"c-1700000000-1"})";
+
+json::object Parse(const std::string& text) { return json::parse(text).as_object(); }
+
+template <class T>
+T As(std::string_view text) {
+  ServerFrame f = DecodeServerFrame(text);
+  EXPECT_TRUE(std::holds_alternative<T>(f)) << text << " -> index " << f.index();
+  return std::holds_alternative<T>(f) ? std::get<T>(f) : T{};
+}
+
+std::string BadResponse(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return "no error";
+}
+
+// ---- requests
+
+TEST(WireEncodeTest, Auth) {
+  EXPECT_EQ(Parse(EncodeAuth(1, "pt_x")), Parse(R"({"type":"auth","id":1,"token":"pt_x"})"));
+}
+
+TEST(WireEncodeTest, SendToUserAndChat) {
+  EXPECT_EQ(
+      Parse(EncodeSend(2, Target::User("bob"), "c-1", "hi \"bob\"\n")),
+      Parse(R"({"type":"send","id":2,"to":"bob","client_msg_id":"c-1","body":"hi \"bob\"\n"})"));
+  EXPECT_EQ(Parse(EncodeSend(3, Target::Chat(12), "c-2", "x")),
+            Parse(R"({"type":"send","id":3,"chat_id":12,"client_msg_id":"c-2","body":"x"})"));
+}
+
+TEST(WireEncodeTest, SyncWithAndWithoutPts) {
+  EXPECT_EQ(Parse(EncodeSync(3, 40, 100)), Parse(R"({"type":"sync","id":3,"pts":40,"limit":100})"));
+  EXPECT_EQ(Parse(EncodeSync(4, std::nullopt, 10)), Parse(R"({"type":"sync","id":4,"limit":10})"));
+}
+
+TEST(WireEncodeTest, HistoryAfterAndRawRequest) {
+  EXPECT_EQ(Parse(EncodeHistoryAfter(7, Target::Chat(31), 56, 200)),
+            Parse(R"({"type":"history","id":7,"chat_id":31,"after_seq":56,"limit":200})"));
+  EXPECT_EQ(Parse(EncodeRequest(8, "group_create",
+                                json::object{{"name", "team"}, {"members", json::array{"bob"}}})),
+            Parse(R"({"type":"group_create","id":8,"name":"team","members":["bob"]})"));
+}
+
+TEST(WireEncodeTest, HistoryChatsPing) {
+  EXPECT_EQ(Parse(EncodeHistory(4, Target::User("bob"), 30, 50)),
+            Parse(R"({"type":"history","id":4,"with":"bob","before_seq":30,"limit":50})"));
+  EXPECT_EQ(Parse(EncodeHistory(5, Target::Chat(12), std::nullopt, 20)),
+            Parse(R"({"type":"history","id":5,"chat_id":12,"limit":20})"));
+  EXPECT_EQ(Parse(EncodeChats(5, 100)), Parse(R"({"type":"chats","id":5,"limit":100})"));
+  EXPECT_EQ(Parse(EncodePing(6)), Parse(R"({"type":"ping","id":6})"));
+}
+
+// ---- server frames
+
+TEST(WireDecodeTest, Ok) {
+  auto ok = As<OkFrame>(R"({"type":"ok","id":7,"result":{"ts":1}})");
+  EXPECT_EQ(ok.id, 7);
+  EXPECT_EQ(DecodePingResult(ok.result), 1);
+  auto no_result = As<OkFrame>(R"({"type":"ok","id":8})");
+  EXPECT_TRUE(no_result.result.is_null());
+}
+
+TEST(WireDecodeTest, Error) {
+  auto e = As<ErrorFrame>(
+      R"({"type":"error","id":7,"code":"not_found","message":"no such user: carol","retryable":false})");
+  EXPECT_EQ(e.id, 7);
+  EXPECT_EQ(e.code, "not_found");
+  EXPECT_EQ(e.message, "no such user: carol");
+  EXPECT_FALSE(e.retryable);
+  auto r = As<ErrorFrame>(
+      R"({"type":"error","id":9,"code":"rate_limited","message":"slow down","retryable":true,"retry_after_ms":250})");
+  EXPECT_TRUE(r.retryable);
+  EXPECT_EQ(r.retry_after_ms, 250);
+  auto null_id = As<ErrorFrame>(R"({"type":"error","id":null,"code":"bad_request","message":"x"})");
+  EXPECT_FALSE(null_id.id.has_value());
+  // Sloppy error frames still come through as errors.
+  auto sloppy = As<ErrorFrame>(R"({"type":"error","id":"x","code":5,"retryable":"yes"})");
+  EXPECT_FALSE(sloppy.id.has_value());
+  EXPECT_EQ(sloppy.code, "unknown");
+  EXPECT_FALSE(sloppy.retryable);
+}
+
+TEST(WireDecodeTest, MessagePush) {
+  auto p = As<MessagePush>(std::string(R"({"type":"message","pts":43,"message":)") + kMessage +
+                           R"(,"extra":[1,2]})");
+  EXPECT_EQ(p.update.pts, 43);
+  EXPECT_EQ(p.update.kind, "message");
+  ASSERT_TRUE(p.update.message);
+  const Message& m = *p.update.message;
+  EXPECT_EQ(m.chat_id, 12);
+  EXPECT_EQ(m.seq, 5);
+  EXPECT_EQ(m.message_id, "7313459286409216001");
+  EXPECT_EQ(m.sender, "alice");
+  EXPECT_EQ(m.to, "bob");
+  EXPECT_EQ(m.kind, "text");
+  EXPECT_EQ(m.body, "hi bob");
+  EXPECT_EQ(m.ts, 1732771200123);
+  EXPECT_EQ(m.client_msg_id, "c-1700000000-1");
+}
+
+TEST(WireDecodeTest, EventMessageAndLargeGroupPush) {
+  auto e = As<MessagePush>(
+      R"({"type":"message","pts":44,"message":{"chat_id":31,"seq":3,"message_id":"7313459286409216042","sender":"alice","kind":"event","event":{"event":"members_added","by":"alice","users":["carol"]},"ts":1732771201000}})");
+  EXPECT_EQ(e.update.pts, 44);
+  ASSERT_TRUE(e.update.message);
+  EXPECT_EQ(e.update.message->kind, "event");
+  EXPECT_EQ(e.update.message->body, "");
+  EXPECT_EQ(e.update.message->to, "");
+  EXPECT_EQ(json::parse(e.update.message->event),
+            json::parse(R"({"event":"members_added","by":"alice","users":["carol"]})"));
+  json::object back = ToJson(*e.update.message);
+  EXPECT_FALSE(back.contains("body"));
+  EXPECT_FALSE(back.contains("to"));
+  EXPECT_EQ(back["event"].as_object()["event"], "members_added");
+
+  // Large groups: pushed without pts.
+  auto big = As<MessagePush>(
+      R"({"type":"message","message":{"chat_id":31,"seq":57,"message_id":"7313459286409216100","sender":"bob","kind":"text","body":"hi all","ts":1732771202000,"client_msg_id":"b-17"}})");
+  EXPECT_EQ(big.update.pts, 0);
+  ASSERT_TRUE(big.update.message);
+  EXPECT_EQ(big.update.message->body, "hi all");
+
+  for (
+      const char* bad :
+      {R"({"type":"message","pts":1,"message":{"chat_id":1,"seq":1,"message_id":"1","sender":"a","kind":"event"}})",
+       R"({"type":"message","pts":1,"message":{"chat_id":1,"seq":1,"message_id":"1","sender":"a","kind":"event","event":"x"}})",
+       R"({"type":"message","pts":1,"message":{"chat_id":1,"seq":1,"message_id":"1","sender":"a","kind":"text"}})"}) {
+    EXPECT_TRUE(std::holds_alternative<MalformedFrame>(DecodeServerFrame(bad))) << bad;
+  }
+  // A later kind without body is accepted.
+  auto later = As<MessagePush>(
+      R"({"type":"message","pts":2,"message":{"chat_id":1,"seq":2,"message_id":"2","sender":"a","kind":"image","media":{}}})");
+  EXPECT_EQ(later.update.message->kind, "image");
+}
+
+TEST(WireDecodeTest, UnknownPushIsNotAnError) {
+  auto u = As<UnknownPush>(R"({"type":"typing","chat_id":12})");
+  EXPECT_EQ(u.type, "typing");
+}
+
+TEST(WireDecodeTest, MalformedFramesNeverThrow) {
+  for (
+      const char* bad :
+      {"",
+       "not json",
+       "[1,2]",
+       "42",
+       "\"ok\"",
+       "null",
+       "{}",
+       R"({"type":7})",
+       R"({"type":"ok"})",
+       R"({"type":"ok","id":"7"})",
+       R"({"type":"ok","id":1.5})",
+       R"({"type":"ok","id":-1e400})",
+       R"({"type":"message"})",
+       R"({"type":"message","pts":"43","message":{}})",
+       R"({"type":"message","pts":43})",
+       R"({"type":"message","pts":43,"message":[]})",
+       R"({"type":"message","pts":43,"message":{"chat_id":1}})",
+       R"({"type":"message","pts":0,"message":{"chat_id":1,"seq":1,"message_id":"1","sender":"a","body":"b"}})",
+       R"({"type":"message","pts":1,"message":{"chat_id":1,"seq":0,"message_id":"1","sender":"a","body":"b"}})",
+       R"({"type":"message","pts":1,"message":{"chat_id":1,"seq":1,"message_id":1,"sender":"a","body":"b"}})",
+       R"({"type":"message","pts":18446744073709551615,"message":{}})",
+       "{\"type\":\"ok\",\"id\":1",
+       "{\"type\":\"\xff\xfe\"}",
+       "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]"}) {
+    ServerFrame f = DecodeServerFrame(bad);
+    EXPECT_TRUE(std::holds_alternative<MalformedFrame>(f)) << bad << " -> index " << f.index();
+  }
+}
+
+TEST(WireDecodeTest, RandomBytesNeverCrash) {
+  std::mt19937 rng(7);
+  const std::string alphabet = "{}[]\":,0123456789.-eEtruefalsnl \\typeokidresultmessagepts";
+  for (int i = 0; i < 20000; ++i) {
+    std::string s;
+    int n = static_cast<int>(rng() % 80);
+    for (int k = 0; k < n; ++k) {
+      s += rng() % 8 == 0 ? static_cast<char>(rng() % 256) : alphabet[rng() % alphabet.size()];
+    }
+    (void)DecodeServerFrame(s);
+  }
+  SUCCEED();
+}
+
+// ---- results
+
+TEST(WireResultTest, Auth) {
+  AuthInfo a = DecodeAuthResult(json::parse(R"({"user":"alice","device_id":"d1","pts":42})"));
+  EXPECT_EQ(a.user, "alice");
+  EXPECT_EQ(a.device_id, "d1");
+  EXPECT_EQ(a.pts, 42);
+  EXPECT_EQ(BadResponse([] { DecodeAuthResult(json::parse(R"({"user":"alice"})")); }),
+            errc::kBadResponse);
+  EXPECT_EQ(BadResponse([] { DecodeAuthResult(json::parse("null")); }), errc::kBadResponse);
+}
+
+TEST(WireResultTest, SendAck) {
+  SendAck a = DecodeSendAck(json::parse(
+      R"({"chat_id":12,"seq":5,"message_id":"7313459286409216001","ts":1732771200123,"pts":43,"duplicate":true})"));
+  EXPECT_EQ(a.chat_id, 12);
+  EXPECT_EQ(a.seq, 5);
+  EXPECT_EQ(a.message_id, "7313459286409216001");
+  EXPECT_EQ(a.ts, 1732771200123);
+  EXPECT_EQ(a.pts, 43);
+  EXPECT_TRUE(a.duplicate);
+  EXPECT_EQ(BadResponse([] { DecodeSendAck(json::parse(R"({"chat_id":12,"seq":5})")); }),
+            errc::kBadResponse);
+}
+
+TEST(WireResultTest, SyncUpdates) {
+  SyncResult r = DecodeSyncResult(json::parse(
+      std::string(R"({"updates":[{"pts":41,"kind":"message","message":)") + kMessage +
+      R"(},{"pts":42,"kind":"receipt","chat_id":12}],"pts":42,"has_more":false,"limited":false})"));
+  EXPECT_FALSE(r.snapshot);
+  EXPECT_EQ(r.pts, 42);
+  ASSERT_EQ(r.updates.size(), 2u);
+  EXPECT_EQ(r.updates[0].pts, 41);
+  ASSERT_TRUE(r.updates[0].message);
+  EXPECT_EQ(r.updates[0].message->body, "hi bob");
+  EXPECT_EQ(r.updates[1].kind, "receipt");
+  EXPECT_FALSE(r.updates[1].message);
+}
+
+TEST(WireResultTest, SyncSnapshot) {
+  SyncResult r = DecodeSyncResult(json::parse(
+      std::string(R"({"snapshot":true,"limited":true,"pts":42,"updates":[],"has_more":false,)") +
+      R"("chats":[{"chat_id":12,"kind":"direct","peer":"bob","last_seq":5,"messages":[)" +
+      kMessage + R"(],"has_more":true}]})"));
+  EXPECT_TRUE(r.snapshot);
+  EXPECT_TRUE(r.limited);
+  EXPECT_EQ(r.pts, 42);
+  ASSERT_EQ(r.chats.size(), 1u);
+  EXPECT_EQ(r.chats[0].chat_id, 12);
+  EXPECT_EQ(r.chats[0].peer, "bob");
+  EXPECT_EQ(r.chats[0].last_seq, 5);
+  ASSERT_EQ(r.chats[0].messages.size(), 1u);
+  EXPECT_TRUE(r.chats[0].has_more);
+}
+
+TEST(WireResultTest, SyncRejectsBadShapes) {
+  for (const char* bad :
+       {R"({})", R"({"pts":-1})", R"({"pts":1,"updates":{}})", R"({"pts":1,"updates":[{"pts":2}]})",
+        R"({"pts":1,"updates":[{"pts":0,"kind":"receipt"}]})", R"({"pts":1,"chats":[{}]})",
+        R"({"pts":1,"snapshot":"yes"})"}) {
+    EXPECT_EQ(BadResponse([&] { DecodeSyncResult(json::parse(bad)); }), errc::kBadResponse) << bad;
+  }
+}
+
+TEST(WireResultTest, HistoryAndChats) {
+  HistoryPage h = DecodeHistoryPage(json::parse(std::string(R"({"chat_id":12,"messages":[)") +
+                                                kMessage + R"(],"has_more":true})"));
+  EXPECT_EQ(h.chat_id, 12);
+  ASSERT_EQ(h.messages.size(), 1u);
+  EXPECT_TRUE(h.has_more);
+  HistoryPage none =
+      DecodeHistoryPage(json::parse(R"({"chat_id":0,"messages":[],"has_more":false})"));
+  EXPECT_EQ(none.chat_id, 0);
+
+  ChatList l = DecodeChatList(json::parse(
+      std::string(
+          R"({"chats":[{"chat_id":12,"kind":"direct","peer":"bob","last_seq":5,"last_message":)") +
+      kMessage +
+      R"(},{"chat_id":13,"kind":"direct","peer":"carol","last_seq":0,"last_message":null}],"has_more":false,"pts":43})"));
+  ASSERT_EQ(l.chats.size(), 2u);
+  EXPECT_EQ(l.chats[0].peer, "bob");
+  EXPECT_TRUE(l.chats[0].member);
+  EXPECT_FALSE(l.chats[0].large);
+  ASSERT_TRUE(l.chats[0].last_message);
+  EXPECT_FALSE(l.chats[1].last_message);
+  EXPECT_EQ(l.pts, 43);
+}
+
+TEST(WireResultTest, GroupChats) {
+  ChatList l = DecodeChatList(json::parse(
+      R"({"chats":[{"chat_id":31,"kind":"group","name":"team","large":true,"member":false,"last_seq":9,"last_message":null}],"has_more":false,"pts":43})"));
+  ASSERT_EQ(l.chats.size(), 1u);
+  EXPECT_EQ(l.chats[0].kind, "group");
+  EXPECT_EQ(l.chats[0].name, "team");
+  EXPECT_TRUE(l.chats[0].large);
+  EXPECT_FALSE(l.chats[0].member);
+  json::object back = ToJson(l.chats[0]);
+  EXPECT_EQ(back["name"], "team");
+  EXPECT_EQ(back["large"], true);
+  EXPECT_FALSE(back.contains("peer"));
+}
+
+TEST(WireResultTest, HttpBodies) {
+  LoginResult l = DecodeLoginResult(
+      json::parse(R"({"user":"alice","device_id":"d3f9a0c1b2e4d5f60","token":"pt_x"})"));
+  EXPECT_EQ(l.token, "pt_x");
+  EXPECT_EQ(DecodeRegisterResult(json::parse(R"({"user":"alice"})")), "alice");
+  auto e = DecodeHttpError(R"({"error":{"code":"username_taken","message":"taken"}})");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->first, "username_taken");
+  EXPECT_EQ(e->second, "taken");
+  EXPECT_FALSE(DecodeHttpError("<html>502</html>"));
+  EXPECT_FALSE(DecodeHttpError(R"({"error":"x"})"));
+}
+
+TEST(WireToJsonTest, MessageRoundTrip) {
+  Message m = DecodeMessage(json::parse(kMessage));
+  EXPECT_EQ(DecodeMessage(json::value(ToJson(m))), m);
+  EXPECT_EQ(json::value(ToJson(m)), json::parse(kMessage));
+}
+
+}  // namespace
+}  // namespace parley::wire
