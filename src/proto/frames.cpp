@@ -215,7 +215,11 @@ std::variant<Request, RequestError> parse_request(std::string_view text,
     if (!e) e = read_uint(*obj, "chat_id", r.chat_id, false, 1, kMaxSafeInt);
     if (!e && r.with.empty() == (r.chat_id == 0)) e = bad("give exactly one of with, chat_id");
     if (!e) e = read_uint(*obj, "before_seq", r.before_seq, false, 1, kMaxSafeInt);
-    if (!e) e = read_uint(*obj, "after_seq", r.after_seq, false, 0, kMaxSafeInt);
+    if (!e && obj->if_contains("after_seq") && !obj->at("after_seq").is_null()) {
+      uint64_t after = 0;
+      e = read_uint(*obj, "after_seq", after, true, 0, kMaxSafeInt);
+      r.after_seq = after;
+    }
     if (!e && r.before_seq && r.after_seq) e = bad("give at most one of before_seq, after_seq");
     if (!e) e = read_limit(*obj, r.limit, limits.max_history_page);
     req.type = RequestType::history;

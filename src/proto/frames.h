@@ -33,7 +33,7 @@ struct HistoryRequest {
   uint64_t chat_id = 0;
   std::string with;
   uint64_t before_seq = 0;
-  uint64_t after_seq = 0;
+  std::optional<uint64_t> after_seq = std::nullopt;  // set: page forwards from it (0 = from the start)
   uint32_t limit = 50;
 };
 // Every group_* request but group_info; `op` says which (docs/PROTOCOL.md §3.9).

@@ -134,6 +134,12 @@ TEST(Frames, ParsesGroupRequests) {
   EXPECT_EQ(ok(R"({"type":"group_delete","id":4,"chat_id":5})").type, RequestType::group);
   auto h = ok(R"({"type":"history","id":4,"chat_id":5,"after_seq":9})");
   EXPECT_EQ(std::get<HistoryRequest>(h.body).after_seq, 9u);
+  EXPECT_EQ(
+      std::get<HistoryRequest>(ok(R"({"type":"history","id":4,"chat_id":5,"after_seq":0})").body)
+          .after_seq,
+      0u);
+  EXPECT_EQ(err(R"({"type":"history","id":4,"chat_id":5,"after_seq":0,"before_seq":3})").error.code,
+            Errc::bad_request);
 
   EXPECT_EQ(err(R"({"type":"group_create","id":1,"members":["bob"]})").error.code,
             Errc::bad_request);

@@ -340,6 +340,12 @@ TEST_P(GroupConformance, RemovedMemberSeesNothingAfterRemovalAndJoinerNothingBef
   });  // after 5
   ASSERT_EQ(h->messages.size(), 1u);
   EXPECT_EQ(h->messages[0].seq, 6u);
+  auto from_start = wait_for<HistoryPage>([&](auto cb) {
+    store_->history({"carol", id, "", 0, 2, 0}, cb);
+  });
+  ASSERT_EQ(from_start->messages.size(), 2u);  // after_seq 0: from the first seq, forwards
+  EXPECT_EQ(from_start->messages[0].seq, 1u);
+  EXPECT_TRUE(from_start->has_more);
   EXPECT_EQ(post("bob", id, "still here?").error().code, Errc::forbidden);
   // Opening history to new members lets dave read from seq 1.
   GroupRequest req;
@@ -431,6 +437,7 @@ TEST_P(GroupConformance, LargeGroupsFanOutOnRead) {
   auto big = op(GroupOp::create, "alice", 0, {"bob", "carol", "dave", "erin"}, "big");
   ASSERT_TRUE(big.ok());
   EXPECT_TRUE(big->chat.large);
+  EXPECT_NE(big->event.message.body.find("\"large\":true"), std::string::npos);
   EXPECT_EQ(big->event.deliveries.size(), 5u);
   auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("erin", 10, cb); });
   ASSERT_EQ(list->chats.size(), 2u);

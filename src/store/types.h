@@ -173,7 +173,7 @@ struct HistoryQuery {
   UserId with;              // the peer of a direct chat
   uint64_t before_seq = 0;  // 0 = newest
   uint32_t limit = 50;
-  uint64_t after_seq = 0;  // if set: the messages after it, oldest first (per-chat sync)
+  std::optional<uint64_t> after_seq = std::nullopt;  // set: the messages after it, oldest first (per-chat sync)
 };
 
 struct HistoryPage {

@@ -592,7 +592,7 @@ struct GroupOpImpl final : RocksStore::Op {
     // The event message, in the chat's seq like any other.
     st.dirty_chats.insert(chat_id);
     bool becomes_large = !chat->large && chat->member_count > req.limits.large_threshold;
-    if (becomes_large) {
+    if (becomes_large || (req.op == GroupOp::create && chat->large)) {
       chat->large = true;
       event.insert(event.size() - 1, R"(,"large":true)");
     }
@@ -1016,7 +1016,7 @@ void RocksStore::history(HistoryQuery q, Callback<HistoryPage> done) {
   page.chat_id = q.chat_id;
   uint64_t first, last;
   if (q.after_seq) {  // forwards: per-chat sync
-    first = std::max(q.after_seq + 1, vis->first);
+    first = std::max(*q.after_seq + 1, vis->first);
     last = std::min(vis->last, first + q.limit - 1);
     page.has_more = last < vis->last;
   } else {  // backwards from before_seq
