@@ -6,6 +6,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace parley::cli {
 
@@ -57,6 +58,16 @@ struct ChatsArgs {
   int limit = 100;
   double timeout_s = 10;
 };
+// parley group ACTION ...: one of create, rename, add, remove, promote, demote, leave, transfer,
+// delete, settings, info (docs/PROTOCOL.md §3.9).
+struct GroupArgs {
+  std::string action;
+  int64_t chat_id = 0;             // every action but create
+  std::string name;                // create, rename
+  std::vector<std::string> users;  // create: --members; add: 1+; remove/promote/...: 1
+  std::string full_history;        // settings: "on" or "off"
+  double timeout_s = 10;
+};
 
 int RunRegister(const Globals& g, const std::string& user);
 int RunLogin(const Globals& g, const LoginArgs& args);
@@ -65,5 +76,6 @@ int RunSend(const Globals& g, const SendArgs& args);
 int RunListen(const Globals& g, const ListenArgs& args);
 int RunHistory(const Globals& g, const HistoryArgs& args);
 int RunChats(const Globals& g, const ChatsArgs& args);
+int RunGroup(const Globals& g, const GroupArgs& args);
 
 }  // namespace parley::cli

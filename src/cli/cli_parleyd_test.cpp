@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <map>
 #include <regex>
 #include <thread>
 
@@ -160,6 +161,124 @@ TEST_F(ParleydCliTest, EndToEnd) {
   r = Run({"--profile", "bob", "chats"});
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err.rfind("parley: not_logged_in: ", 0), 0u) << r.err;
+}
+
+// Group commands end to end: roles, membership changes, group messages through send --chat,
+// listen and history, and the server's refusals as exit 1 with the server's code.
+TEST_F(ParleydCliTest, Groups) {
+  for (const char* user : {"alice", "bob", "carol"}) RegisterAndLogin(user);
+  auto as = [](const std::string& user, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--profile", user});
+    return args;
+  };
+
+  Result r = Run(as("alice", {"group", "create", "team", "--members", "bob"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(r.out, m, std::regex(R"(group (\d+) "team": 2 members\n)")))
+      << r.out;
+  std::string chat = m[1];
+  std::string group = "group " + chat + " \"team\"";
+
+  r = Run(as("alice", {"group", "add", chat, "carol"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "added carol to " + group + ": 3 members\n");
+  r = Run(as("alice", {"group", "add", chat, "carol"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: conflict: ", 0), 0u) << r.err;
+  r = Run(as("alice", {"group", "promote", chat, "bob"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "promoted bob to admin in " + group + "\n");
+  r = Run(as("carol", {"group", "promote", chat, "carol"}));  // members cannot
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: forbidden: ", 0), 0u) << r.err;
+
+  r = Run(as("carol", {"group", "info", chat}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{
+                              group + ": 3 members, last #3, full history off", "USER   ROLE",
+                              "alice  owner", "bob    admin", "carol  member"}));
+  r = Run(as("carol", {"group", "info", chat, "--json"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object info = json::parse(r.out).as_object()["chat"].as_object();
+  EXPECT_EQ(info["chat_id"].as_int64(), std::stoll(chat));
+  EXPECT_EQ(info["member_count"], 3);
+  std::map<std::string, std::string> roles;
+  for (const auto& member : info["members"].as_array()) {
+    roles[std::string(member.at("user").as_string())] = member.at("role").as_string();
+  }
+  EXPECT_EQ(roles, (std::map<std::string, std::string>{
+                       {"alice", "owner"}, {"bob", "admin"}, {"carol", "member"}}));
+
+  // A group message reaches another member's listen with its chat id and sender; carol's
+  // first listen (the snapshot) is drained first so the second one is live.
+  r = Run(as("carol", {"listen", "--timeout", "1.5"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  Proc listener = Spawn(as("carol", {"listen", "--count", "2", "--timeout", "20"}));
+  std::this_thread::sleep_for(700ms);
+  r = Run(as("bob", {"send", "--chat", chat, "hi team"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("sent to chat " + chat + ": chat " + chat + " seq 4 id ", 0), 0u) << r.out;
+  r = Run(as("alice", {"send", "--chat", chat, "hi bob"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = Wait(listener);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{"[chat " + chat + " #4] bob: hi team",
+                                                    "[chat " + chat + " #5] alice: hi bob"}));
+  r = Run(as("bob", {"history", "--chat", chat, "--limit", "3"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(
+      Lines(r.out),
+      (std::vector<std::string>{
+          "[chat " + chat +
+              " #3] alice (event): "
+              "{\"event\":\"role_changed\",\"by\":\"alice\",\"user\":\"bob\",\"role\":\"admin\"}",
+          "[chat " + chat + " #4] bob: hi team", "[chat " + chat + " #5] alice: hi bob"}));
+
+  // Removed: carol is a non-member now.
+  r = Run(as("bob", {"group", "remove", chat, "carol", "--json"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object removed = json::parse(r.out).as_object();
+  EXPECT_EQ(removed["chat"].as_object()["member_count"], 2);
+  EXPECT_EQ(removed["seq"], 6);
+  r = Run(as("carol", {"group", "info", chat}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err.rfind("parley: forbidden: ", 0), 0u) << r.err;
+  r = Run(as("carol", {"send", "--chat", chat, "still here?"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: forbidden: ", 0), 0u) << r.err;
+
+  // The rest of the lifecycle.
+  r = Run(as("alice", {"group", "rename", chat, "crew"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "renamed group " + chat + " to \"crew\"\n");
+  group = "group " + chat + " \"crew\"";
+  r = Run(as("bob", {"group", "settings", chat, "--full-history", "on"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, group + ": full history on\n");
+  r = Run(as("alice", {"group", "demote", chat, "bob"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "demoted bob to member in " + group + "\n");
+  r = Run(as("alice", {"group", "leave", chat}));  // the owner hands over first
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: forbidden: ", 0), 0u) << r.err;
+  r = Run(as("alice", {"group", "transfer", chat, "bob"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "transferred " + group + " to bob\n");
+  r = Run(as("alice", {"group", "leave", chat}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "left " + group + "\n");
+  r = Run(as("bob", {"group", "info", chat}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{group + ": 1 member, last #11, full history on",
+                                                    "USER  ROLE", "bob   owner"}));
+  r = Run(as("bob", {"group", "delete", chat}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "deleted " + group + "\n");
+  r = Run(as("bob", {"group", "info", chat}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_found: ", 0), 0u) << r.err;
 }
 
 }  // namespace

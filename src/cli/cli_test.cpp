@@ -252,6 +252,55 @@ TEST_F(CliTest, ErrorsAndUsage) {
   EXPECT_NE(r.err.find("parley: connection_failed: "), std::string::npos) << r.err;
 }
 
+// The fake server knows no group_* requests: this covers the command line and error paths;
+// cli_parleyd_test.cpp runs the group commands against parleyd.
+TEST_F(CliTest, GroupUsageAndErrors) {
+  Result r = Run({"--profile", "nobody", "group", "info", "5"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_logged_in: ", 0), 0u) << r.err;
+
+  RegisterAndLogin("alice");
+  r = Run({"--profile", "alice", "group", "info", "5"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "parley: unknown_type: unknown type group_info\n");
+  r = Run({"--profile", "alice", "group", "create", "team", "--members", "bob,carol", "--json"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "parley: unknown_type: unknown type group_create\n");
+  EXPECT_EQ(server_->Requests("group_create"), 1);
+
+  for (std::vector<std::string> args : {
+           std::vector<std::string>{"group"},
+           {"group", "frobnicate", "5"},
+           {"group", "create"},
+           {"group", "create", ""},
+           {"group", "info"},
+           {"group", "info", "x"},
+           {"group", "info", "0"},
+           {"group", "info", "-3"},
+           {"group", "add", "5"},
+           {"group", "remove", "5", "bob", "carol"},
+           {"group", "promote", "5"},
+           {"group", "rename", "5"},
+           {"group", "rename", "5", ""},
+           {"group", "leave", "5", "extra"},
+           {"group", "settings", "5"},
+           {"group", "settings", "5", "--full-history", "maybe"},
+           {"group", "info", "5", "--timeout", "0"},
+       }) {
+    args.insert(args.begin(), {"--profile", "alice"});
+    r = Run(args);
+    EXPECT_EQ(r.code, 2) << args.back() << ": " << r.out << r.err;
+  }
+  EXPECT_EQ(server_->Requests("group_info"), 1);  // usage errors send nothing
+
+  r = Run({"group", "--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* action : {"create", "rename", "add", "remove", "promote", "demote", "leave",
+                             "transfer", "delete", "settings", "info"}) {
+    EXPECT_NE(r.out.find(action), std::string::npos) << action;
+  }
+}
+
 TEST_F(CliTest, LogoutForgetsTheToken) {
   RegisterAndLogin("alice");
   Result r = Run({"--profile", "alice", "logout"});

@@ -85,6 +85,49 @@ int main(int argc, char** argv) {
   chats_cmd->add_option("--timeout", chats.timeout_s, "give up after SECONDS (default 10)")
       ->type_name("SECONDS");
 
+  GroupArgs group;
+  auto* group_cmd = app.add_subcommand("group", "manage group chats: parley group ACTION --help");
+  group_cmd->require_subcommand(1);
+  auto group_action = [&](const char* name, const char* help, bool with_chat) {
+    auto* c = group_cmd->add_subcommand(name, help);
+    if (with_chat) c->add_option("CHAT_ID", group.chat_id, "the group's chat id")->required();
+    c->add_option("--timeout", group.timeout_s, "give up after SECONDS (default 10)")
+        ->type_name("SECONDS");
+    return c;
+  };
+  auto* group_create = group_action("create", "create a group; prints its chat id", false);
+  group_create->add_option("NAME", group.name, "the group's name")->required();
+  group_create->add_option("--members", group.users, "initial members besides you")
+      ->delimiter(',')
+      ->type_name("USER,...");
+  group_action("rename", "rename a group (owner, admin)", true)
+      ->add_option("NAME", group.name, "the new name")
+      ->required();
+  group_action("add", "add members (owner, admin)", true)
+      ->add_option("USER", group.users, "users to add")
+      ->required();
+  group_action("remove", "remove a member (owner, admin)", true)
+      ->add_option("USER", group.users, "the member")
+      ->required();
+  group_action("promote", "make a member an admin (owner)", true)
+      ->add_option("USER", group.users, "the member")
+      ->required();
+  group_action("demote", "make an admin a member (owner)", true)
+      ->add_option("USER", group.users, "the admin")
+      ->required();
+  group_action("leave", "leave a group (the owner must transfer first)", true);
+  group_action("transfer", "make USER the owner; you become an admin (owner)", true)
+      ->add_option("USER", group.users, "the new owner")
+      ->required();
+  group_action("delete", "delete a group; every member leaves (owner)", true);
+  group_action("settings", "change a group's settings (owner, admin)", true)
+      ->add_option("--full-history", group.full_history,
+                   "on: new members read the history from the start")
+      ->required()
+      ->check(CLI::IsMember({"on", "off"}))
+      ->type_name("on|off");
+  group_action("info", "print a group and its members", true);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -117,6 +160,10 @@ int main(int argc, char** argv) {
     if (chats_cmd->parsed()) {
       if (chats.limit < 1) return Usage("--limit must be at least 1");
       return RunChats(g, chats);
+    }
+    if (group_cmd->parsed()) {
+      group.action = group_cmd->get_subcommands().at(0)->get_name();
+      return RunGroup(g, group);
     }
     return Usage("no command");
   } catch (const UsageError& e) {
