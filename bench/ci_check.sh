@@ -61,13 +61,8 @@ run direct-paced direct --pairs 20 --rate 2000 --duration 3 --warmup 0.5
 run direct-max direct --pairs 10 --rate 0 --window 32 --duration 2 --warmup 0.5
 run sync sync --devices 200 --missed 20 --devices-per-user 2 --senders 4 --page 7
 
-echo "== group: expecting 'not supported by this server yet' (exit 3)"
-rc=0
-"$BENCH" group --url "$URL" --jwt-secret "$SECRET" --groups 1 --members 10 --duration 1 \
-  2>"$WORK/err" >/dev/null || rc=$?
-if [[ $rc != 3 ]] || ! grep -q "not supported by this server yet" "$WORK/err"; then
-  echo "FAIL group: exit code $rc"; failures=$((failures + 1))
-fi
+run group-10 group --groups 2 --members 10 --rate 2000 --duration 3 --warmup 0.5
+run group-large group --groups 1 --members 300 --rate 100 --duration 2 --warmup 0.5
 
 echo "== refusing a non-loopback --url"
 if "$BENCH" direct --url ws://192.0.2.1:80 --jwt-secret x --duration 1 2>/dev/null; then

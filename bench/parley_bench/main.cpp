@@ -48,13 +48,19 @@ int main(int argc, char** argv) {
   sync->add_option("--page", sync_o.page, "sync page size (server max: limits.max_sync_page)");
   sync->add_option("--size", sync_o.size, "body bytes");
 
-  auto* group = app.add_subcommand("group", "G groups of M members (needs group chats)");
+  auto* group = app.add_subcommand("group", "G groups of M members at an aggregate rate");
   add_common_options(*group, common);
   group->add_option("--groups", group_o.groups, "groups");
   group->add_option("--members", group_o.members, "members per group");
-  group->add_option("--rate", group_o.rate, "aggregate messages/s");
+  group->add_option("--rate", group_o.rate,
+                    "aggregate messages/s (0: as fast as the window allows)");
   group->add_option("--duration", group_o.duration_s, "seconds of sending");
   group->add_option("--size", group_o.size, "body bytes");
+  group->add_option("--senders", group_o.senders, "sending members per group");
+  group->add_option("--window", group_o.window,
+                    "messages per group sent but not yet delivered to every member");
+  group->add_option("--warmup", group_o.warmup_s, "seconds not counted in latency");
+  group->add_option("--drain", group_o.drain_s, "seconds to wait for the last deliveries");
 
   CLI11_PARSE(app, argc, argv);
 

@@ -64,9 +64,13 @@ struct SyncOptions {
 struct GroupOptions {
   uint32_t groups = 1;
   uint32_t members = 100;
-  double rate = 1000;
+  double rate = 1000;  // aggregate msg/s over every group; 0 = as fast as the window allows
   double duration_s = 10;
   uint32_t size = 64;
+  uint32_t senders = 4;  // sending members per group (at most --members)
+  uint32_t window = 16;  // per group: messages sent but not yet delivered to every member
+  double warmup_s = 1;   // latency of messages sent before this is not recorded
+  double drain_s = 10;   // after the last send, wait at most this long for acks and deliveries
 };
 
 void add_common_options(CLI::App& app, CommonOptions& o);
