@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "net/ws_connection.h"
+
 namespace parley::net {
 
 bool ConnectionTracker::try_open() {
@@ -14,7 +16,7 @@ bool ConnectionTracker::try_open() {
 
 void ConnectionTracker::closed() { --open_; }
 
-void ConnectionTracker::add_ws(uint64_t id, std::weak_ptr<Transport> ws) {
+void ConnectionTracker::add_ws(uint64_t id, std::weak_ptr<WsConnection> ws) {
   std::lock_guard lock(mu_);
   ws_.emplace(id, std::move(ws));
 }
@@ -25,7 +27,7 @@ void ConnectionTracker::remove_ws(uint64_t id) {
 }
 
 void ConnectionTracker::close_all_ws(uint16_t code, const std::string& reason) {
-  std::vector<std::shared_ptr<Transport>> live;
+  std::vector<std::shared_ptr<WsConnection>> live;
   {
     std::lock_guard lock(mu_);
     for (auto& [id, weak] : ws_)
@@ -37,6 +39,16 @@ void ConnectionTracker::close_all_ws(uint16_t code, const std::string& reason) {
 size_t ConnectionTracker::ws_count() {
   std::lock_guard lock(mu_);
   return ws_.size();
+}
+
+void ConnectionTracker::abort_all_ws() {
+  std::vector<std::shared_ptr<WsConnection>> live;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, weak] : ws_)
+      if (auto t = weak.lock()) live.push_back(std::move(t));
+  }
+  for (auto& t : live) t->abort();
 }
 
 }  // namespace parley::net

@@ -105,6 +105,7 @@ void Server::stop() {
   for (auto& ctx : contexts_) ctx->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  tracker_.abort_all_ws();
 }
 
 }  // namespace parley::net

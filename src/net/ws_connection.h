@@ -37,6 +37,9 @@ class WsConnection final : public Transport, public std::enable_shared_from_this
   void send(std::shared_ptr<const std::string> frame) override;
   void close(uint16_t code, std::string reason) override;
   uint64_t id() const override { return id_; }
+  // Drops the connection at once, without a close handshake. Only on the connection's
+  // thread, or once the I/O threads have stopped.
+  void abort() { finish(); }
   boost::asio::any_io_executor executor() const override { return executor_; }
 
  private:
