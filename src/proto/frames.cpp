@@ -283,6 +283,55 @@ std::variant<Request, RequestError> parse_request(std::string_view text,
   } else if (type == "ping") {
     req.type = RequestType::ping;
     req.body = PingRequest{};
+  } else if (type == "mark_read" || type == "mark_delivered") {
+    MarkRequest r;
+    r.kind = type == "mark_read" ? store::UpdateKind::read : store::UpdateKind::delivered;
+    e = read_string(*obj, "with", r.with, false, 64);
+    if (!e) e = read_uint(*obj, "chat_id", r.chat_id, false, 1, kMaxSafeInt);
+    if (!e && r.with.empty() == (r.chat_id == 0)) e = bad("give exactly one of with, chat_id");
+    bool has_seq = obj->if_contains("seq") && !obj->at("seq").is_null();
+    if (!e && (has_seq || r.kind == store::UpdateKind::delivered)) {
+      uint64_t seq = 0;
+      e = read_uint(*obj, "seq", seq, true, 1, kMaxSafeInt);
+      r.seq = seq;
+    }
+    req.type = RequestType::mark;
+    req.body = std::move(r);
+  } else if (type == "typing") {
+    TypingRequest r;
+    e = read_string(*obj, "with", r.with, false, 64);
+    if (!e) e = read_uint(*obj, "chat_id", r.chat_id, false, 1, kMaxSafeInt);
+    if (!e && r.with.empty() == (r.chat_id == 0)) e = bad("give exactly one of with, chat_id");
+    std::string state;
+    if (!e) e = read_string(*obj, "state", state, true, 16);
+    if (!e && state != "start" && state != "stop") e = bad("state must be start or stop");
+    r.start = state == "start";
+    req.type = RequestType::typing;
+    req.body = std::move(r);
+  } else if (type == "presence_subscribe" || type == "presence_unsubscribe") {
+    PresenceRequest r;
+    r.subscribe = type == "presence_subscribe";
+    if (!r.subscribe) {
+      if (auto* v = obj->if_contains("all"); v && !v->is_null()) {
+        if (!v->is_bool())
+          e = bad("field all must be true or false");
+        else
+          r.all = v->get_bool();
+      }
+    }
+    if (!e && !r.all) e = read_users(*obj, "users", r.users, true, limits.max_users_per_request);
+    req.type = RequestType::presence;
+    req.body = std::move(r);
+  } else if (type == "settings") {
+    SettingsRequest r;
+    std::string presence;
+    e = read_string(*obj, "presence", presence, false, 16);
+    if (!e && !presence.empty()) {
+      r.presence = parse_visibility(presence);
+      if (!r.presence) e = bad("presence must be everyone, contacts or nobody");
+    }
+    req.type = RequestType::settings;
+    req.body = r;
   } else {
     e = Error{Errc::unknown_type, fmt::format("unknown request type: {}", type)};
   }
@@ -343,7 +392,21 @@ std::string chat_fields(const store::ChatSummary& c) {
   if (!c.peer.empty()) out += fmt::format(R"(,"peer":{})", quoted(c.peer));
   if (c.kind == store::ChatKind::group)
     out += fmt::format(R"(,"name":{},"large":{},"member":{})", quoted(c.name), c.large, c.member);
-  out += fmt::format(R"(,"last_seq":{})", c.last_seq);
+  out += fmt::format(R"(,"last_seq":{},"unread":{},"read_seq":{},"delivered_seq":{})", c.last_seq,
+                     c.unread, c.read_seq, c.delivered_seq);
+  if (c.kind == store::ChatKind::direct) {
+    if (!c.reads.empty())
+      out += fmt::format(R"(,"peer_read_seq":{},"peer_delivered_seq":{})", c.reads[0].read_seq,
+                         c.reads[0].delivered_seq);
+  } else if (!c.large) {
+    out += R"(,"reads":[)";
+    for (size_t i = 0; i < c.reads.size(); ++i) {
+      if (i) out += ',';
+      out += fmt::format(R"({{"user":{},"read_seq":{},"delivered_seq":{}}})",
+                         quoted(c.reads[i].user), c.reads[i].read_seq, c.reads[i].delivered_seq);
+    }
+    out += ']';
+  }
   return out;
 }
 }  // namespace
@@ -353,8 +416,13 @@ std::string updates_json(const store::UpdatesPage& page) {
   for (size_t i = 0; i < page.updates.size(); ++i) {
     if (i) out += ',';
     const auto& u = page.updates[i];
-    out += fmt::format(R"({{"pts":{},"kind":"message","message":{}}})", u.pts,
-                       message_json(u.message));
+    if (u.kind == store::UpdateKind::message)
+      out += fmt::format(R"({{"pts":{},"kind":"message","message":{}}})", u.pts,
+                         message_json(u.message));
+    else
+      out += fmt::format(R"({{"pts":{},"kind":"{}","receipt":{}}})", u.pts,
+                         u.kind == store::UpdateKind::read ? "read" : "delivered",
+                         receipt_json(u.receipt));
   }
   out += fmt::format(R"(],"pts":{},"has_more":{},"limited":{}}})", page.pts, page.has_more,
                      page.limited);
@@ -392,7 +460,8 @@ std::string chats_json(const store::ChatList& list) {
     out += c.last_message ? message_json(*c.last_message) : "null";
     out += '}';
   }
-  out += fmt::format(R"(],"has_more":{},"pts":{}}})", list.has_more, list.pts);
+  out += fmt::format(R"(],"has_more":{},"pts":{},"unread_total":{},"unread_chats":{}}})",
+                     list.has_more, list.pts, list.unread_total, list.unread_chats);
   return out;
 }
 
@@ -429,8 +498,9 @@ std::string group_info_json(const store::ChatInfo& info) {
   for (size_t i = 0; i < info.members.size(); ++i) {
     const auto& m = info.members[i];
     if (i) out += ',';
-    out += fmt::format(R"({{"user":{},"role":"{}","joined_seq":{}}})", quoted(m.user),
-                       role_name(m.role), m.joined_seq);
+    out +=
+        fmt::format(R"({{"user":{},"role":"{}","joined_seq":{},"read_seq":{},"delivered_seq":{}}})",
+                    quoted(m.user), role_name(m.role), m.joined_seq, m.read_seq, m.delivered_seq);
   }
   out += fmt::format(R"(],"members_truncated":{}}}}})", info.members.size() < info.member_count);
   return out;
@@ -438,6 +508,55 @@ std::string group_info_json(const store::ChatInfo& info) {
 
 std::string chat_push(std::string_view msg_json) {
   return fmt::format(R"({{"type":"message","message":{}}})", msg_json);
+}
+
+std::string receipt_json(const store::Receipt& r) {
+  return fmt::format(R"({{"chat_id":{},"user":{},"kind":"{}","seq":{},"ts":{}}})", r.chat_id,
+                     quoted(r.user), r.kind == store::UpdateKind::read ? "read" : "delivered",
+                     r.seq, r.ts);
+}
+
+std::string receipt_push(uint64_t pts, std::string_view rjson) {
+  if (pts == 0) return fmt::format(R"({{"type":"receipt","receipt":{}}})", rjson);
+  return fmt::format(R"({{"type":"receipt","pts":{},"receipt":{}}})", pts, rjson);
+}
+
+std::string mark_result_json(const store::ReceiptResult& r) {
+  return fmt::format(R"({{"chat_id":{},"kind":"{}","seq":{},"advanced":{},"unread":{},"pts":{}}})",
+                     r.receipt.chat_id,
+                     r.receipt.kind == store::UpdateKind::read ? "read" : "delivered",
+                     r.receipt.seq, r.advanced, r.unread, r.user_pts);
+}
+
+std::string typing_push(uint64_t chat_id, std::string_view user, bool start, uint32_t expires_ms) {
+  if (!start)
+    return fmt::format(R"({{"type":"typing","chat_id":{},"user":{},"state":"stop"}})", chat_id,
+                       quoted(user));
+  return fmt::format(
+      R"({{"type":"typing","chat_id":{},"user":{},"state":"start","expires_ms":{}}})", chat_id,
+      quoted(user), expires_ms);
+}
+
+std::string_view visibility_name(store::PresenceVisibility v) {
+  switch (v) {
+    case store::PresenceVisibility::contacts:
+      return "contacts";
+    case store::PresenceVisibility::nobody:
+      return "nobody";
+    default:
+      return "everyone";
+  }
+}
+
+std::optional<store::PresenceVisibility> parse_visibility(std::string_view name) {
+  if (name == "everyone") return store::PresenceVisibility::everyone;
+  if (name == "contacts") return store::PresenceVisibility::contacts;
+  if (name == "nobody") return store::PresenceVisibility::nobody;
+  return std::nullopt;
+}
+
+std::string settings_json(const store::UserSettings& s) {
+  return fmt::format(R"({{"presence":"{}"}})", visibility_name(s.presence));
 }
 
 }  // namespace parley::proto

@@ -14,7 +14,20 @@
 
 namespace parley::proto {
 
-enum class RequestType { auth, send, sync, history, chats, ping, group, group_info };
+enum class RequestType {
+  auth,
+  send,
+  sync,
+  history,
+  chats,
+  ping,
+  group,
+  group_info,
+  mark,
+  typing,
+  presence,
+  settings
+};
 
 struct AuthRequest {
   std::string token;
@@ -33,7 +46,8 @@ struct HistoryRequest {
   uint64_t chat_id = 0;
   std::string with;
   uint64_t before_seq = 0;
-  std::optional<uint64_t> after_seq = std::nullopt;  // set: page forwards from it (0 = from the start)
+  std::optional<uint64_t> after_seq =
+      std::nullopt;  // set: page forwards from it (0 = from the start)
   uint32_t limit = 50;
 };
 // Every group_* request but group_info; `op` says which (docs/PROTOCOL.md §3.9).
@@ -51,9 +65,31 @@ struct ChatsRequest {
   uint32_t limit = 100;
 };
 struct PingRequest {};
+// mark_read / mark_delivered (docs/PROTOCOL.md §3.11).
+struct MarkRequest {
+  store::UpdateKind kind = store::UpdateKind::read;
+  uint64_t chat_id = 0;
+  std::string with;
+  std::optional<uint64_t> seq;  // mark_read may leave it out: the last message
+};
+struct TypingRequest {
+  uint64_t chat_id = 0;
+  std::string with;
+  bool start = true;
+};
+// presence_subscribe / presence_unsubscribe (§3.13).
+struct PresenceRequest {
+  bool subscribe = true;
+  std::vector<std::string> users;
+  bool all = false;  // unsubscribe from everyone
+};
+struct SettingsRequest {
+  std::optional<store::PresenceVisibility> presence;  // unset: only read the settings
+};
 
 using RequestBody = std::variant<AuthRequest, SendRequest, SyncRequest, HistoryRequest,
-                                 ChatsRequest, PingRequest, GroupRequest, GroupInfoRequest>;
+                                 ChatsRequest, PingRequest, GroupRequest, GroupInfoRequest,
+                                 MarkRequest, TypingRequest, PresenceRequest, SettingsRequest>;
 
 struct Request {
   uint64_t id = 0;
@@ -94,5 +130,15 @@ std::string chats_json(const store::ChatList& list);
 std::string group_result_json(const store::GroupResult& r);
 std::string group_info_json(const store::ChatInfo& info);
 std::string chat_push(std::string_view message_json);  // large groups: no pts
+
+// Receipts, typing, settings (§3.11–3.14).
+std::string receipt_json(const store::Receipt& r);
+// pts 0: a large group's receipt, pushed without pts.
+std::string receipt_push(uint64_t pts, std::string_view receipt_json);
+std::string mark_result_json(const store::ReceiptResult& r);
+std::string typing_push(uint64_t chat_id, std::string_view user, bool start, uint32_t expires_ms);
+std::string_view visibility_name(store::PresenceVisibility v);
+std::optional<store::PresenceVisibility> parse_visibility(std::string_view name);
+std::string settings_json(const store::UserSettings& s);
 
 }  // namespace parley::proto

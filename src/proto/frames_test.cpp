@@ -102,7 +102,8 @@ TEST(Frames, SerializesValidJson) {
   store::Snapshot snap;
   snap.pts = 5;
   snap.chats.push_back(
-      {store::ChatSummary{3, store::ChatKind::direct, "bob", 4, 5, m, "", false, true, 0},
+      {store::ChatSummary{
+           3, store::ChatKind::direct, "bob", 4, 5, m, "", false, true, 0, 0, 0, 0, {}},
        {m},
        true});
   auto s = boost::json::parse(snapshot_json(snap, true)).as_object();
@@ -112,7 +113,7 @@ TEST(Frames, SerializesValidJson) {
   list.chats.push_back(snap.chats[0].chat);
   EXPECT_NO_THROW(boost::json::parse(chats_json(list)));
   store::UpdatesPage page;
-  page.updates.push_back({1, store::UpdateKind::message, m});
+  page.updates.push_back({1, store::UpdateKind::message, m, {}});
   EXPECT_NO_THROW(boost::json::parse(updates_json(page)));
   EXPECT_NO_THROW(boost::json::parse(history_json({3, {m}, false})));
 }
@@ -183,6 +184,116 @@ TEST(Frames, SerializesGroupResults) {
   auto i = boost::json::parse(group_info_json(info)).as_object();
   EXPECT_EQ(i.at("chat").at("members").as_array().size(), 1u);
   EXPECT_TRUE(i.at("chat").at("members_truncated").as_bool());
+}
+
+TEST(Frames, ParsesReceiptTypingPresenceAndSettings) {
+  auto r = ok(R"({"type":"mark_read","id":1,"chat_id":12})");
+  EXPECT_EQ(r.type, RequestType::mark);
+  EXPECT_EQ(std::get<MarkRequest>(r.body).kind, store::UpdateKind::read);
+  EXPECT_FALSE(std::get<MarkRequest>(r.body).seq.has_value());
+  auto d = ok(R"({"type":"mark_delivered","id":2,"with":"bob","seq":5})");
+  EXPECT_EQ(std::get<MarkRequest>(d.body).kind, store::UpdateKind::delivered);
+  EXPECT_EQ(*std::get<MarkRequest>(d.body).seq, 5u);
+  EXPECT_EQ(std::get<MarkRequest>(d.body).with, "bob");
+  EXPECT_EQ(err(R"({"type":"mark_delivered","id":3,"chat_id":12})").error.code,
+            Errc::bad_request);  // delivered needs a seq
+  EXPECT_EQ(err(R"({"type":"mark_read","id":3,"chat_id":12,"seq":0})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"mark_read","id":3})").error.code, Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"mark_read","id":3,"chat_id":1,"with":"bob"})").error.code,
+            Errc::bad_request);
+
+  auto t = ok(R"({"type":"typing","id":4,"chat_id":12,"state":"stop"})");
+  EXPECT_FALSE(std::get<TypingRequest>(t.body).start);
+  EXPECT_EQ(err(R"({"type":"typing","id":4,"chat_id":12,"state":"dancing"})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"typing","id":4,"chat_id":12})").error.code, Errc::bad_request);
+
+  auto ps = ok(R"({"type":"presence_subscribe","id":5,"users":["bob","carol"]})");
+  EXPECT_TRUE(std::get<PresenceRequest>(ps.body).subscribe);
+  EXPECT_EQ(std::get<PresenceRequest>(ps.body).users.size(), 2u);
+  auto pu = ok(R"({"type":"presence_unsubscribe","id":6,"all":true})");
+  EXPECT_TRUE(std::get<PresenceRequest>(pu.body).all);
+  EXPECT_EQ(err(R"({"type":"presence_subscribe","id":7,"users":[]})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"presence_subscribe","id":7,"users":"bob"})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"presence_unsubscribe","id":7,"all":"yes"})").error.code,
+            Errc::bad_request);
+
+  auto st = ok(R"({"type":"settings","id":8,"presence":"contacts"})");
+  EXPECT_EQ(*std::get<SettingsRequest>(st.body).presence, store::PresenceVisibility::contacts);
+  EXPECT_FALSE(std::get<SettingsRequest>(ok(R"({"type":"settings","id":9})").body).presence);
+  EXPECT_EQ(err(R"({"type":"settings","id":9,"presence":"friends"})").error.code,
+            Errc::bad_request);
+}
+
+TEST(Frames, SerializesReceiptsAndReadState) {
+  store::Receipt rc{12, "bo\"b", store::UpdateKind::read, 5, 1700000000000};
+  auto push = boost::json::parse(receipt_push(47, receipt_json(rc))).as_object();
+  EXPECT_EQ(push.at("type").as_string(), "receipt");
+  EXPECT_EQ(push.at("pts").as_int64(), 47);
+  EXPECT_EQ(push.at("receipt").at("user").as_string(), "bo\"b");
+  EXPECT_EQ(push.at("receipt").at("kind").as_string(), "read");
+  auto large = boost::json::parse(receipt_push(0, receipt_json(rc))).as_object();
+  EXPECT_FALSE(large.contains("pts"));
+
+  store::UpdatesPage page;
+  store::Update u;
+  u.pts = 3;
+  u.kind = store::UpdateKind::delivered;
+  u.receipt = rc;
+  u.receipt.kind = store::UpdateKind::delivered;
+  page.updates.push_back(u);
+  auto up = boost::json::parse(updates_json(page)).as_object();
+  auto first = up.at("updates").as_array()[0].as_object();
+  EXPECT_EQ(first.at("kind").as_string(), "delivered");
+  EXPECT_EQ(first.at("receipt").at("seq").as_int64(), 5);
+
+  store::ChatList list;
+  store::ChatSummary direct;
+  direct.chat_id = 12;
+  direct.peer = "bob";
+  direct.last_seq = 9;
+  direct.read_seq = 7;
+  direct.unread = 2;
+  direct.reads.push_back(store::Member{"bob", store::Role::member, 0, 0, 8, 9});
+  store::ChatSummary group;
+  group.chat_id = 31;
+  group.kind = store::ChatKind::group;
+  group.name = "team";
+  group.reads.push_back(store::Member{"carol", store::Role::member, 0, 0, 1, 2});
+  list.chats = {direct, group};
+  list.unread_total = 2;
+  list.unread_chats = 1;
+  auto cj = boost::json::parse(chats_json(list)).as_object();
+  EXPECT_EQ(cj.at("unread_total").as_int64(), 2);
+  auto c0 = cj.at("chats").as_array()[0].as_object();
+  EXPECT_EQ(c0.at("unread").as_int64(), 2);
+  EXPECT_EQ(c0.at("peer_read_seq").as_int64(), 8);
+  EXPECT_EQ(c0.at("peer_delivered_seq").as_int64(), 9);
+  auto c1 = cj.at("chats").as_array()[1].as_object();
+  EXPECT_EQ(c1.at("reads").as_array()[0].at("user").as_string(), "carol");
+
+  store::ReceiptResult rr;
+  rr.receipt = rc;
+  rr.advanced = true;
+  rr.unread = 0;
+  rr.user_pts = 46;
+  auto mr = boost::json::parse(mark_result_json(rr)).as_object();
+  EXPECT_EQ(mr.at("seq").as_int64(), 5);
+  EXPECT_TRUE(mr.at("advanced").as_bool());
+  EXPECT_EQ(mr.at("pts").as_int64(), 46);
+
+  auto ty = boost::json::parse(typing_push(12, "alice", true, 6000)).as_object();
+  EXPECT_EQ(ty.at("expires_ms").as_int64(), 6000);
+  auto stop = boost::json::parse(typing_push(12, "alice", false, 6000)).as_object();
+  EXPECT_EQ(stop.at("state").as_string(), "stop");
+  EXPECT_FALSE(stop.contains("expires_ms"));
+  EXPECT_EQ(boost::json::parse(settings_json({store::PresenceVisibility::nobody, 0}))
+                .at("presence")
+                .as_string(),
+            "nobody");
 }
 
 }  // namespace

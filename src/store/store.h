@@ -52,6 +52,20 @@ class Store {
   // The groups the user is an active member of; with large_only, the large ones.
   virtual void member_groups(UserId user, bool large_only, Callback<std::vector<ChatId>> done) = 0;
 
+  // Receipts: moves the user's read or delivered position in a chat forward and logs the
+  // receipt for whom docs/PROTOCOL.md §3.11 says. A position that would not advance
+  // stores nothing (advanced = false). Errors: not_found, forbidden, bad_request.
+  virtual void mark(ReceiptRequest req, Callback<ReceiptResult> done) = 0;
+  // Who hears a typing signal in the chat; forbidden unless `user` is an active member.
+  virtual void audience(UserId user, ChatId chat, UserId with, Callback<Audience> done) = 0;
+
+  // Presence support. get_settings: not_found if the user does not exist.
+  virtual void get_settings(UserId user, Callback<UserSettings> done) = 0;
+  virtual void set_presence_visibility(UserId user, PresenceVisibility v, Callback<Unit> done) = 0;
+  virtual void set_last_seen(UserId user, int64_t ts, Callback<Unit> done) = 0;
+  // Whether the two users share a chat: a direct chat, or a group both are active in.
+  virtual void shares_chat(UserId a, UserId b, Callback<bool> done) = 0;
+
   // Sync and reads.
   virtual void current_pts(UserId user, Callback<uint64_t> done) = 0;
   virtual void read_updates(UserId user, uint64_t after_pts, uint32_t limit,

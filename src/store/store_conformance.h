@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <future>
 #include <memory>
@@ -445,6 +446,254 @@ TEST_P(GroupConformance, LargeGroupsFanOutOnRead) {
   auto del = op(GroupOp::remove_group, "alice", big->chat.chat_id);
   ASSERT_TRUE(del.ok());
   EXPECT_EQ(del->left.size(), 5u);
+}
+
+// Receipts, read state, presence settings -----------------------------------------------
+
+class ReceiptConformance : public GroupConformance {
+ protected:
+  Result<ReceiptResult> mark(const std::string& user, ChatId chat, UpdateKind kind,
+                             std::optional<uint64_t> seq, const std::string& with = "") {
+    ReceiptRequest req;
+    req.user = user;
+    req.chat_id = chat;
+    req.with = with;
+    req.kind = kind;
+    req.seq = seq;
+    req.ts = ++ts_;
+    return wait_for<ReceiptResult>([&](auto cb) { store_->mark(req, cb); });
+  }
+  Result<ChatList> chats(const std::string& user) {
+    return wait_for<ChatList>([&](auto cb) { store_->list_chats(user, 100, cb); });
+  }
+  static std::vector<UserId> users_of(const std::vector<Delivery>& ds) {
+    std::vector<UserId> out;
+    for (auto& d : ds) out.push_back(d.user);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  std::vector<Receipt> receipts_in_log(const std::string& user) {
+    std::vector<Receipt> out;
+    auto page = wait_for<UpdatesPage>([&](auto cb) { store_->read_updates(user, 0, 1000, cb); });
+    for (auto& u : page->updates)
+      if (u.kind != UpdateKind::message) out.push_back(u.receipt);
+    return out;
+  }
+};
+
+TEST_P(ReceiptConformance, DirectReadAndDelivered) {
+  ASSERT_TRUE(send("alice", "bob", "one", "r1").ok());
+  auto two = send("alice", "bob", "two", "r2");
+  ASSERT_TRUE(two.ok());
+  ChatId chat = two->message.chat_id;
+  auto bob = chats("bob");
+  ASSERT_EQ(bob->chats.size(), 1u);
+  EXPECT_EQ(bob->chats[0].unread, 2u);
+  EXPECT_EQ(bob->unread_total, 2u);
+  EXPECT_EQ(bob->unread_chats, 1u);
+  auto alice = chats("alice");
+  EXPECT_EQ(alice->chats[0].unread, 0u);  // your own messages are read
+  EXPECT_EQ(alice->chats[0].read_seq, 2u);
+
+  auto d = mark("bob", chat, UpdateKind::delivered, 2);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_TRUE(d->advanced);
+  EXPECT_EQ(d->receipt.seq, 2u);
+  EXPECT_EQ(d->user_pts, 0u);
+  EXPECT_EQ(users_of(d->deliveries), std::vector<UserId>{"alice"});
+  EXPECT_EQ(d->unread, 2u);  // delivered is not read
+
+  auto r = mark("bob", 0, UpdateKind::read, 1, "alice");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->advanced);
+  EXPECT_EQ(r->receipt.chat_id, chat);
+  EXPECT_EQ(r->unread, 1u);
+  EXPECT_EQ(users_of(r->deliveries), (std::vector<UserId>{"alice", "bob"}));
+  EXPECT_GT(r->user_pts, 0u);
+
+  // Backwards or equal: nothing stored, the current position returned.
+  auto again = mark("bob", chat, UpdateKind::read, 1);
+  EXPECT_FALSE(again->advanced);
+  EXPECT_TRUE(again->deliveries.empty());
+  EXPECT_EQ(again->receipt.seq, 1u);
+  auto back = mark("bob", chat, UpdateKind::delivered, 1);
+  EXPECT_FALSE(back->advanced);
+  EXPECT_EQ(back->receipt.seq, 2u);
+
+  // No seq: everything; beyond the end: capped.
+  auto all = mark("bob", chat, UpdateKind::read, std::nullopt);
+  EXPECT_TRUE(all->advanced);
+  EXPECT_EQ(all->receipt.seq, 2u);
+  EXPECT_EQ(all->unread, 0u);
+  auto beyond = mark("bob", chat, UpdateKind::read, 99);
+  EXPECT_FALSE(beyond->advanced);
+  EXPECT_EQ(beyond->receipt.seq, 2u);
+
+  alice = chats("alice");
+  ASSERT_EQ(alice->chats[0].reads.size(), 1u);
+  EXPECT_EQ(alice->chats[0].reads[0].user, "bob");
+  EXPECT_EQ(alice->chats[0].reads[0].read_seq, 2u);
+  EXPECT_EQ(alice->chats[0].reads[0].delivered_seq, 2u);
+  EXPECT_EQ(chats("bob")->unread_total, 0u);
+
+  // The sender learns all of it from its log, in order.
+  auto log = receipts_in_log("alice");
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0].kind, UpdateKind::delivered);
+  EXPECT_EQ(log[0].user, "bob");
+  EXPECT_EQ(log[0].seq, 2u);
+  EXPECT_EQ(log[1].kind, UpdateKind::read);
+  EXPECT_EQ(log[1].seq, 1u);
+  EXPECT_EQ(log[2].seq, 2u);
+  EXPECT_EQ(receipts_in_log("bob").size(), 2u);  // its own reads, for its other devices
+
+  EXPECT_EQ(mark("carol", chat, UpdateKind::read, 1).error().code, Errc::forbidden);
+  EXPECT_EQ(mark("bob", 0, UpdateKind::read, 1, "carol").error().code, Errc::not_found);
+  EXPECT_EQ(mark("bob", 9999, UpdateKind::read, 1).error().code, Errc::not_found);
+}
+
+TEST_P(ReceiptConformance, ConcurrentReadsOnlyMoveForward) {
+  ChatId chat = 0;
+  for (int i = 0; i < 50; ++i)
+    chat = send("alice", "bob", "m", "c" + std::to_string(i))->message.chat_id;
+  std::vector<std::thread> devices;
+  for (int t = 0; t < 4; ++t)
+    devices.emplace_back([&, t] {
+      for (uint64_t seq = 1 + t; seq <= 50; seq += 4)
+        ASSERT_TRUE(mark("bob", chat, UpdateKind::read, seq).ok());
+    });
+  for (auto& t : devices) t.join();
+  auto bob = chats("bob");
+  EXPECT_EQ(bob->chats[0].read_seq, 50u);
+  EXPECT_EQ(bob->chats[0].unread, 0u);
+  uint64_t last = 0;
+  for (auto& r : receipts_in_log("alice")) {
+    EXPECT_GT(r.seq, last);  // every logged receipt moved forward
+    last = r.seq;
+  }
+}
+
+TEST_P(ReceiptConformance, GroupReceiptsAndUnreadWithMembershipChanges) {
+  auto g = op(GroupOp::create, "alice", 0, {"bob", "carol"}, "team");  // seq 1
+  ASSERT_TRUE(g.ok());
+  ChatId id = g->chat.chat_id;
+  ASSERT_TRUE(post("alice", id, "hello").ok());  // seq 2
+  auto bob = chats("bob");
+  EXPECT_EQ(bob->chats[0].unread, 2u);
+  EXPECT_EQ(chats("alice")->chats[0].unread, 0u);
+
+  auto r = mark("bob", id, UpdateKind::read, std::nullopt);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(users_of(r->deliveries), (std::vector<UserId>{"alice", "bob", "carol"}));
+  auto d = mark("carol", id, UpdateKind::delivered, 2);
+  EXPECT_EQ(users_of(d->deliveries), (std::vector<UserId>{"alice", "bob"}));
+
+  auto alice = chats("alice");
+  ASSERT_EQ(alice->chats[0].reads.size(), 2u);
+  for (auto& m : alice->chats[0].reads) {
+    EXPECT_EQ(m.read_seq, m.user == "bob" ? 2u : 0u);
+    EXPECT_EQ(m.delivered_seq, 2u);
+  }
+  auto info = wait_for<ChatInfo>([&](auto cb) { store_->group_info("alice", id, cb); });
+  for (auto& m : info->members)
+    if (m.user == "bob") {
+      EXPECT_EQ(m.read_seq, 2u);
+    }
+
+  ASSERT_TRUE(op(GroupOp::add, "alice", id, {"dave"}).ok());  // seq 3
+  auto dave = chats("dave");
+  EXPECT_EQ(dave->chats[0].unread, 1u);  // the event that added it
+  EXPECT_EQ(dave->chats[0].read_seq, 2u);
+  EXPECT_EQ(chats("bob")->chats[0].unread, 1u);
+
+  ASSERT_TRUE(op(GroupOp::remove, "alice", id, {"bob"}).ok());  // seq 4
+  ASSERT_TRUE(post("alice", id, "after bob").ok());             // seq 5
+  bob = chats("bob");
+  EXPECT_EQ(bob->chats[0].unread, 2u);  // up to its removal only
+  auto late = mark("bob", id, UpdateKind::read, 5);
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->receipt.seq, 4u);
+  EXPECT_EQ(users_of(late->deliveries), std::vector<UserId>{"bob"});  // nobody else hears
+  EXPECT_EQ(mark("erin", id, UpdateKind::read, 1).error().code, Errc::forbidden);
+
+  // The badge sums every chat.
+  ASSERT_TRUE(send("erin", "dave", "psst", "e1").ok());
+  dave = chats("dave");
+  EXPECT_EQ(dave->unread_total, 4u);  // 3 in the group (seq 3 to 5), 1 from erin
+  EXPECT_EQ(dave->unread_chats, 2u);
+}
+
+TEST_P(ReceiptConformance, LargeGroupReceiptsAreBroadcast) {
+  limits_.large_threshold = 2;
+  auto g = op(GroupOp::create, "alice", 0, {"bob", "carol"}, "big");
+  ASSERT_TRUE(g.ok());
+  ASSERT_TRUE(g->chat.large);
+  auto r = mark("bob", g->chat.chat_id, UpdateKind::read, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->broadcast);
+  EXPECT_EQ(users_of(r->deliveries), std::vector<UserId>{"bob"});
+  auto d = mark("carol", g->chat.chat_id, UpdateKind::delivered, 1);
+  EXPECT_TRUE(d->broadcast);
+  EXPECT_TRUE(d->deliveries.empty());
+  EXPECT_TRUE(chats("alice")->chats[0].reads.empty());
+}
+
+TEST_P(ReceiptConformance, SettingsLastSeenAndSharedChats) {
+  auto s = wait_for<UserSettings>([&](auto cb) { store_->get_settings("alice", cb); });
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->presence, PresenceVisibility::everyone);
+  EXPECT_EQ(s->last_seen, 0);
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store_->set_presence_visibility("alice", PresenceVisibility::contacts, cb);
+              }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->set_last_seen("alice", 5000, cb); }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->set_last_seen("alice", 4000, cb); }).ok());
+  EXPECT_EQ(wait_for<Unit>([&](auto cb) { store_->set_last_seen("nobody", 1, cb); }).error().code,
+            Errc::not_found);
+  EXPECT_EQ(
+      wait_for<UserSettings>([&](auto cb) { store_->get_settings("nobody", cb); }).error().code,
+      Errc::not_found);
+
+  auto shares = [&](const char* a, const char* b) {
+    return wait_for<bool>([&](auto cb) { store_->shares_chat(a, b, cb); }).value();
+  };
+  ASSERT_TRUE(send("alice", "bob", "hi", "s1").ok());
+  auto g = op(GroupOp::create, "carol", 0, {"dave"}, "cd");
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE(shares("alice", "bob"));
+  EXPECT_TRUE(shares("bob", "alice"));
+  EXPECT_TRUE(shares("dave", "carol"));
+  EXPECT_FALSE(shares("alice", "carol"));
+  EXPECT_FALSE(shares("erin", "frank"));
+  ASSERT_TRUE(op(GroupOp::leave, "dave", g->chat.chat_id).ok());
+  EXPECT_FALSE(shares("dave", "carol"));
+
+  reopen();
+  s = wait_for<UserSettings>([&](auto cb) { store_->get_settings("alice", cb); });
+  EXPECT_EQ(s->presence, PresenceVisibility::contacts);
+  EXPECT_EQ(s->last_seen, 5000);  // only moves forward
+  EXPECT_EQ(chats("alice")->chats[0].read_seq, 1u);
+}
+
+TEST_P(ReceiptConformance, TypingAudience) {
+  auto aud = [&](const char* user, ChatId chat, const char* with) {
+    return wait_for<Audience>([&](auto cb) { store_->audience(user, chat, with, cb); });
+  };
+  auto none = aud("alice", 0, "bob");  // no chat yet
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->chat_id, 0u);
+  EXPECT_EQ(none->members, (std::vector<UserId>{"alice", "bob"}));
+  EXPECT_EQ(aud("alice", 0, "zed").error().code, Errc::not_found);
+  EXPECT_EQ(aud("alice", 0, "alice").error().code, Errc::bad_request);
+  ChatId direct = send("alice", "bob", "hi", "t1")->message.chat_id;
+  EXPECT_EQ(aud("bob", 0, "alice")->chat_id, direct);
+  EXPECT_EQ(aud("carol", direct, "").error().code, Errc::forbidden);
+  auto g = op(GroupOp::create, "alice", 0, {"bob", "carol"}, "g");
+  auto members = aud("bob", g->chat.chat_id, "")->members;
+  std::sort(members.begin(), members.end());
+  EXPECT_EQ(members, (std::vector<UserId>{"alice", "bob", "carol"}));
+  EXPECT_EQ(aud("dave", g->chat.chat_id, "").error().code, Errc::forbidden);
+  EXPECT_EQ(aud("dave", 4242, "").error().code, Errc::not_found);
 }
 
 }  // namespace parley::store

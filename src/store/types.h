@@ -15,7 +15,11 @@ enum class ChatKind : uint8_t { direct = 1, group = 2 };
 enum class MessageKind : uint8_t { text = 1, event = 2 };
 // Group roles, weakest first (docs/GROUPS.md has the table of who may do what).
 enum class Role : uint8_t { member = 1, admin = 2, owner = 3 };
-enum class UpdateKind : uint8_t { message = 1 };
+// Kinds of update-log entries: a message, or a receipt (a user's read or delivered
+// position in a chat moved forward).
+enum class UpdateKind : uint8_t { message = 1, read = 2, delivered = 3 };
+// Who may see a user's presence (docs/PROTOCOL.md §3.13).
+enum class PresenceVisibility : uint8_t { everyone = 0, contacts = 1, nobody = 2 };
 
 struct UserRecord {
   UserId id;
@@ -108,6 +112,9 @@ struct Member {
   Role role = Role::member;
   uint64_t joined_seq = 0;
   uint64_t left_seq = 0;  // 0 while a member
+  // Receipt positions (group_info only; kept with the user's chat row, not here).
+  uint64_t read_seq = 0;
+  uint64_t delivered_seq = 0;
 };
 
 struct ChatInfo {
@@ -130,10 +137,52 @@ struct GroupResult {
   std::vector<UserId> left;    // users who stopped being members
 };
 
+// A user's read or delivered position in a chat moved forward to `seq`.
+struct Receipt {
+  ChatId chat_id = 0;
+  UserId user;  // whose position moved
+  UpdateKind kind = UpdateKind::read;
+  uint64_t seq = 0;
+  int64_t ts = 0;
+};
+
+// Marks a chat read or delivered up to a seq (docs/PROTOCOL.md §3.11).
+struct ReceiptRequest {
+  UserId user;
+  ChatId chat_id = 0;  // or
+  UserId with;         // the peer of a direct chat
+  UpdateKind kind = UpdateKind::read;
+  std::optional<uint64_t> seq;  // unset: the last seq the user may read
+  int64_t ts = 0;
+};
+
+struct ReceiptResult {
+  Receipt receipt;  // the position after the request (unchanged if not advanced)
+  bool advanced = false;
+  uint64_t unread = 0;    // the user's unread count in the chat afterwards
+  uint64_t user_pts = 0;  // the receipt's pts in the user's own log, 0 if it is not there
+  std::vector<Delivery> deliveries;  // whose logs got the receipt
+  bool broadcast = false;            // a large group: push to the chat's subscribers
+};
+
+// Who hears an ephemeral signal (typing) in a chat.
+struct Audience {
+  ChatId chat_id = 0;  // 0: a direct chat with `with` that has no message yet
+  ChatKind kind = ChatKind::direct;
+  bool large = false;           // large groups: broadcast to the chat's subscribers
+  std::vector<UserId> members;  // active members, the asking user included (not for large)
+};
+
+struct UserSettings {
+  PresenceVisibility presence = PresenceVisibility::everyone;
+  int64_t last_seen = 0;  // ms; 0 = never seen
+};
+
 struct Update {
   uint64_t pts = 0;
   UpdateKind kind = UpdateKind::message;
-  Message message;
+  Message message;  // kind message
+  Receipt receipt;  // kind read / delivered
 };
 
 struct UpdatesPage {
@@ -154,6 +203,12 @@ struct ChatSummary {
   bool large = false;   // groups above the fan-out threshold: sync per chat by seq
   bool member = true;   // false once the user left or was removed
   int64_t last_ts = 0;  // time of the last message: orders the chat list
+  // Read state: the user's own positions, its unread count, and the positions of the
+  // other active members (direct: the peer; large groups: none).
+  uint64_t read_seq = 0;
+  uint64_t delivered_seq = 0;
+  uint64_t unread = 0;
+  std::vector<Member> reads;  // user, read_seq, delivered_seq
 };
 
 struct ChatWindow {
@@ -173,7 +228,8 @@ struct HistoryQuery {
   UserId with;              // the peer of a direct chat
   uint64_t before_seq = 0;  // 0 = newest
   uint32_t limit = 50;
-  std::optional<uint64_t> after_seq = std::nullopt;  // set: the messages after it, oldest first (per-chat sync)
+  std::optional<uint64_t> after_seq =
+      std::nullopt;  // set: the messages after it, oldest first (per-chat sync)
 };
 
 struct HistoryPage {
@@ -186,6 +242,8 @@ struct ChatList {
   std::vector<ChatSummary> chats;  // newest activity first
   bool has_more = false;
   uint64_t pts = 0;
+  uint64_t unread_total = 0;  // over all the user's chats, not only this page
+  uint32_t unread_chats = 0;
 };
 
 }  // namespace parley::store

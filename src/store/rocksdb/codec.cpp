@@ -116,6 +116,7 @@ std::string idem_key(std::string_view user, std::string_view client_msg_id) {
   return Encoder().key_str(user).str(client_msg_id).take();
 }
 std::string user_pts_key(std::string_view user) { return Encoder().u8('p').key_str(user).take(); }
+std::string settings_key(std::string_view user) { return Encoder().u8('s').key_str(user).take(); }
 std::string group_count_key(std::string_view user) {
   return Encoder().u8('g').key_str(user).take();
 }
@@ -232,26 +233,36 @@ std::optional<ChatRecord> decode_chat(std::string_view in) {
   return r;
 }
 
+// Version 2 added the receipt positions; version 1 rows read as 0.
 std::string encode(const UserChatRecord& v) {
-  return Encoder().u8(kVersion).u8(static_cast<uint8_t>(v.kind)).str(v.peer).take();
+  return Encoder()
+      .u8(2)
+      .u8(static_cast<uint8_t>(v.kind))
+      .str(v.peer)
+      .varint(v.read_seq)
+      .varint(v.delivered_seq)
+      .take();
 }
 std::optional<UserChatRecord> decode_user_chat(std::string_view in) {
   Decoder d(in);
   UserChatRecord r;
-  d.u8();
+  uint8_t version = d.u8();
   r.kind = static_cast<ChatKind>(d.u8());
   r.peer = d.str();
+  if (version >= 2) {
+    r.read_seq = d.varint();
+    r.delivered_seq = d.varint();
+  }
   if (!d.ok()) return std::nullopt;
   return r;
 }
 
+// Message entries are the hot path: kind, chat, seq only. Receipts add who and when.
 std::string encode(const UpdateRecord& v) {
-  return Encoder()
-      .u8(kVersion)
-      .u8(static_cast<uint8_t>(v.kind))
-      .varint(v.chat_id)
-      .varint(v.seq)
-      .take();
+  Encoder e;
+  e.u8(kVersion).u8(static_cast<uint8_t>(v.kind)).varint(v.chat_id).varint(v.seq);
+  if (v.kind != UpdateKind::message) e.str(v.by).varint(static_cast<uint64_t>(v.ts));
+  return e.take();
 }
 std::optional<UpdateRecord> decode_update(std::string_view in) {
   Decoder d(in);
@@ -260,6 +271,29 @@ std::optional<UpdateRecord> decode_update(std::string_view in) {
   r.kind = static_cast<UpdateKind>(d.u8());
   r.chat_id = d.varint();
   r.seq = d.varint();
+  if (r.kind != UpdateKind::message) {
+    r.by = d.str();
+    r.ts = static_cast<int64_t>(d.varint());
+  }
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode(const UserSettings& v) {
+  return Encoder()
+      .u8(kVersion)
+      .u8(static_cast<uint8_t>(v.presence))
+      .varint(static_cast<uint64_t>(v.last_seen))
+      .take();
+}
+std::optional<UserSettings> decode_settings(std::string_view in) {
+  Decoder d(in);
+  UserSettings r;
+  d.u8();
+  uint8_t p = d.u8();
+  if (p > static_cast<uint8_t>(PresenceVisibility::nobody)) return std::nullopt;
+  r.presence = static_cast<PresenceVisibility>(p);
+  r.last_seen = static_cast<int64_t>(d.varint());
   if (!d.ok()) return std::nullopt;
   return r;
 }

@@ -59,6 +59,7 @@ std::string update_key(std::string_view user, uint64_t pts);                  //
 std::string idem_key(std::string_view user, std::string_view client_msg_id);  // idem
 std::string user_pts_key(std::string_view user);                              // meta
 std::string group_count_key(std::string_view user);                           // meta
+std::string settings_key(std::string_view user);                              // meta
 std::string member_key(ChatId chat, std::string_view user);                   // members
 std::string chat_prefix(ChatId chat);  // prefix of a chat's member keys
 
@@ -79,11 +80,15 @@ struct ChatRecord {
 struct UserChatRecord {
   ChatKind kind = ChatKind::direct;
   UserId peer;
+  uint64_t read_seq = 0;  // receipts: only move forward
+  uint64_t delivered_seq = 0;
 };
 struct UpdateRecord {
   UpdateKind kind = UpdateKind::message;
   ChatId chat_id = 0;
   uint64_t seq = 0;
+  UserId by;       // receipts: whose position moved
+  int64_t ts = 0;  // receipts
 };
 struct IdemRecord {
   ChatId chat_id = 0;
@@ -99,6 +104,7 @@ std::string encode(const UserChatRecord& v);
 std::string encode(const UpdateRecord& v);
 std::string encode(const IdemRecord& v);
 std::string encode(const Member& v);
+std::string encode(const UserSettings& v);
 std::string encode_token(std::string_view user, std::string_view device);
 
 std::optional<UserRecord> decode_user(std::string_view user, std::string_view in);
@@ -109,6 +115,7 @@ std::optional<UserChatRecord> decode_user_chat(std::string_view in);
 std::optional<UpdateRecord> decode_update(std::string_view in);
 std::optional<IdemRecord> decode_idem(std::string_view in);
 std::optional<Member> decode_member(std::string_view user, std::string_view in);
+std::optional<UserSettings> decode_settings(std::string_view in);
 std::optional<std::pair<UserId, std::string>> decode_token(std::string_view in);
 uint64_t decode_u64be(std::string_view in);  // trailing 8 bytes of a key
 

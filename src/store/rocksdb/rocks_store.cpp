@@ -152,14 +152,44 @@ class WriteTxn {
 
   // Appends a message reference to the user's update log; returns its pts.
   Delivery log(const UserId& user, ChatId chat, uint64_t seq) {
+    return log(user, UpdateRecord{UpdateKind::message, chat, seq, {}, 0});
+  }
+  Delivery log(const UserId& user, const UpdateRecord& rec) {
     uint64_t pts = next_pts(user);
-    put_blind(RocksStore::kUpdates, update_key(user, pts),
-              encode(UpdateRecord{UpdateKind::message, chat, seq}));
+    put_blind(RocksStore::kUpdates, update_key(user, pts), encode(rec));
     // Trim in steps of 1024 so that the log holds at least `retention` entries.
     uint64_t retention = s_.sync_cfg_.update_log_retention;
     if (pts > retention && pts % 1024 == 0)
       delete_range(RocksStore::kUpdates, update_key(user, 0), update_key(user, pts - retention));
     return Delivery{user, pts};
+  }
+
+  std::optional<UserChatRecord> get_user_chat(const UserId& user, ChatId chat) {
+    auto raw = get(RocksStore::kUserChats, user_chat_key(user, chat));
+    if (!raw) return std::nullopt;
+    return decode_user_chat(*raw);
+  }
+  void put_user_chat(const UserId& user, ChatId chat, const UserChatRecord& rec) {
+    put(RocksStore::kUserChats, user_chat_key(user, chat), encode(rec));
+  }
+  // A user (re)joins a chat at `seq`: what came before counts as read, the rest is unread.
+  void join_user_chat(const UserId& user, ChatId chat, ChatKind kind, const UserId& peer,
+                      uint64_t seq) {
+    UserChatRecord rec = get_user_chat(user, chat).value_or(UserChatRecord{});
+    rec.kind = kind;
+    rec.peer = peer;
+    rec.read_seq = std::max(rec.read_seq, seq - 1);
+    rec.delivered_seq = std::max(rec.delivered_seq, rec.read_seq);
+    put_user_chat(user, chat, rec);
+  }
+  // The user's own message at `seq`: it has read and received everything up to it
+  // (silently: no receipt goes out for it).
+  void own_message(const UserId& user, ChatId chat, uint64_t seq) {
+    auto rec = get_user_chat(user, chat);
+    if (!rec || rec->read_seq >= seq) return;
+    rec->read_seq = seq;
+    rec->delivered_seq = std::max(rec->delivered_seq, seq);
+    put_user_chat(user, chat, *rec);
   }
 
   // Number of groups the user is an active member of.
@@ -287,10 +317,8 @@ struct AppendOp final : RocksStore::Op {
         st.chats.emplace(chat_id, std::move(rec));
         txn.put(RocksStore::kPairs, pk, Encoder().u64be(chat_id).take());
         st.pairs.emplace(pk, chat_id);
-        txn.put(RocksStore::kUserChats, user_chat_key(req.sender, chat_id),
-                encode(UserChatRecord{ChatKind::direct, req.to_user}));
-        txn.put(RocksStore::kUserChats, user_chat_key(req.to_user, chat_id),
-                encode(UserChatRecord{ChatKind::direct, req.sender}));
+        txn.put_user_chat(req.sender, chat_id, UserChatRecord{ChatKind::direct, req.to_user});
+        txn.put_user_chat(req.to_user, chat_id, UserChatRecord{ChatKind::direct, req.sender});
       }
     }
     chat = txn.load_chat(chat_id);
@@ -334,6 +362,7 @@ struct AppendOp final : RocksStore::Op {
     }
     for (const auto& d : r.deliveries)
       if (d.user == req.sender) r.sender_pts = d.pts;
+    txn.own_message(req.sender, chat_id, m.seq);
     txn.put(RocksStore::kIdem, ikey, encode(IdemRecord{chat_id, m.seq, r.sender_pts}));
     return r;
   }
@@ -433,8 +462,7 @@ struct GroupOpImpl final : RocksStore::Op {
       if (!chat->large) st.group_members[chat_id];  // an empty, loaded cache
       for (const auto& u : members) {
         txn.put_member(chat_id, Member{u, u == req.actor ? Role::owner : Role::member, 1, 0});
-        txn.put(RocksStore::kUserChats, user_chat_key(u, chat_id),
-                encode(UserChatRecord{ChatKind::group, ""}));
+        txn.join_user_chat(u, chat_id, ChatKind::group, "", 1);
         txn.set_group_count(u, txn.group_count(u) + 1);
       }
       r.joined = members;
@@ -489,8 +517,7 @@ struct GroupOpImpl final : RocksStore::Op {
                          fmt::format("a group has at most {} members", req.limits.max_members)};
           for (const auto& u : added) {
             txn.put_member(chat_id, Member{u, Role::member, seq, 0});
-            txn.put(RocksStore::kUserChats, user_chat_key(u, chat_id),
-                    encode(UserChatRecord{ChatKind::group, ""}));
+            txn.join_user_chat(u, chat_id, ChatKind::group, "", seq);
             txn.set_group_count(u, txn.group_count(u) + 1);
           }
           chat->member_count += static_cast<uint32_t>(added.size());
@@ -606,6 +633,7 @@ struct GroupOpImpl final : RocksStore::Op {
     m.body = std::move(event);
     chat->last_ts = m.ts;
     txn.put(RocksStore::kMessages, message_key(chat_id, m.seq), encode(m));
+    txn.own_message(req.actor, chat_id, m.seq);
 
     // Whose logs get the event: in a group that was small, every member and whoever just
     // left (so that their devices learn it), which also tells everyone when the group turns
@@ -628,6 +656,91 @@ struct GroupOpImpl final : RocksStore::Op {
     for (const auto& d : r.event.deliveries)
       if (d.user == req.actor) r.event.sender_pts = d.pts;
     r.chat = info_of(chat_id, *chat);
+    return r;
+  }
+};
+
+struct ReceiptOp final : RocksStore::Op {
+  ReceiptRequest req;
+  Callback<ReceiptResult> done;
+  std::optional<Result<ReceiptResult>> result;
+
+  void apply(WriteTxn& txn) override { result = run(txn); }
+  void finish(bool committed) override {
+    if (!committed) return done(Error{Errc::unavailable, "commit failed"});
+    done(std::move(*result));
+  }
+
+  Result<ReceiptResult> run(WriteTxn& txn) {
+    auto& st = txn.state();
+    ChatId chat_id = req.chat_id;
+    if (chat_id == 0) {
+      std::string pk = pair_key(req.user, req.with);
+      auto pit = st.pairs.find(pk);
+      if (pit != st.pairs.end()) {
+        chat_id = pit->second;
+      } else if (auto raw = txn.get(RocksStore::kPairs, pk)) {
+        chat_id = decode_u64be(*raw);
+      } else {
+        return Error{Errc::not_found, fmt::format("no chat with {}", req.with)};
+      }
+    }
+    ChatRecord* chat = txn.load_chat(chat_id);
+    if (!chat) return Error{Errc::not_found, fmt::format("no such chat: {}", chat_id)};
+
+    // The last seq the user may read, and whether it is still an active member.
+    uint64_t last = chat->last_seq;
+    bool active = true;
+    if (chat->kind == ChatKind::direct) {
+      if (std::find(chat->members.begin(), chat->members.end(), req.user) == chat->members.end())
+        return Error{Errc::forbidden, "not a member of this chat"};
+    } else {
+      auto m = txn.get_member(chat_id, req.user);
+      if (!m) return Error{Errc::forbidden, "not a member of this chat"};
+      if (m->left_seq) {
+        last = m->left_seq;
+        active = false;
+      }
+    }
+    auto row = txn.get_user_chat(req.user, chat_id);
+    if (!row) return Error{Errc::forbidden, "not a member of this chat"};
+
+    ReceiptResult r;
+    Receipt& rc = r.receipt;
+    rc.chat_id = chat_id;
+    rc.user = req.user;
+    rc.kind = req.kind;
+    rc.ts = req.ts;
+    uint64_t target = std::min(req.seq.value_or(last), last);
+    uint64_t& position = req.kind == UpdateKind::read ? row->read_seq : row->delivered_seq;
+    if (target > position) {
+      position = target;
+      row->delivered_seq = std::max(row->delivered_seq, row->read_seq);  // read implies delivered
+      txn.put_user_chat(req.user, chat_id, *row);
+      r.advanced = true;
+    }
+    rc.seq = position;
+    r.unread = last > row->read_seq ? last - row->read_seq : 0;
+    if (!r.advanced) return r;
+
+    // Whose logs get it (docs/PROTOCOL.md §3.11): your own for read, so that your other
+    // devices converge; the other members in a direct chat or a small group.
+    UpdateRecord rec{req.kind, chat_id, rc.seq, req.user, req.ts};
+    bool read = req.kind == UpdateKind::read;
+    if (read) {
+      r.deliveries.push_back(txn.log(req.user, rec));
+      r.user_pts = r.deliveries.back().pts;
+    }
+    if (!active) return r;
+    if (chat->kind == ChatKind::direct) {
+      for (const auto& member : chat->members)
+        if (member != req.user) r.deliveries.push_back(txn.log(member, rec));
+    } else if (chat->large) {
+      r.broadcast = true;
+    } else {
+      for (const auto& [member, m] : txn.active_members(chat_id))
+        if (member != req.user) r.deliveries.push_back(txn.log(member, rec));
+    }
     return r;
   }
 };
@@ -877,9 +990,17 @@ void RocksStore::read_updates(UserId user, uint64_t after_pts, uint32_t limit,
         uint64_t pts = decode_u64be(it->key().ToStringView());
         auto rec = decode_update(it->value().ToStringView());
         if (!rec) continue;
-        auto msg = read_message(snap, rec->chat_id, rec->seq);
-        if (!msg) continue;
-        page.updates.push_back(Update{pts, rec->kind, std::move(*msg)});
+        if (rec->kind == UpdateKind::message) {
+          auto msg = read_message(snap, rec->chat_id, rec->seq);
+          if (!msg) continue;
+          page.updates.push_back(Update{pts, rec->kind, std::move(*msg), {}});
+        } else {
+          page.updates.push_back(
+              Update{pts,
+                     rec->kind,
+                     {},
+                     Receipt{rec->chat_id, std::move(rec->by), rec->kind, rec->seq, rec->ts}});
+        }
         page.pts = pts;
       }
       page.has_more = page.pts < current;
@@ -919,6 +1040,17 @@ Result<RocksStore::Visible> RocksStore::visible_range(const rocksdb::Snapshot* s
   return vis;
 }
 
+std::pair<uint64_t, uint64_t> RocksStore::read_positions(const rocksdb::Snapshot* snap,
+                                                         const UserId& user, ChatId chat) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string v;
+  if (!db_->Get(ro, cf_[kUserChats], user_chat_key(user, chat), &v).ok()) return {0, 0};
+  auto uc = decode_user_chat(v);
+  if (!uc) return {0, 0};
+  return {uc->read_seq, uc->delivered_seq};
+}
+
 Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const UserId& user,
                                            uint32_t limit) {
   ChatList list;
@@ -947,6 +1079,11 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
       c.last_seq = vis->last;
       c.member = vis->member;
     }
+    c.read_seq = uc->read_seq;
+    c.delivered_seq = uc->delivered_seq;
+    c.unread = c.last_seq > c.read_seq ? c.last_seq - c.read_seq : 0;
+    list.unread_total += c.unread;
+    if (c.unread > 0) ++list.unread_chats;
     list.chats.push_back(std::move(c));
   }
   std::sort(list.chats.begin(), list.chats.end(), [](const ChatSummary& a, const ChatSummary& b) {
@@ -956,8 +1093,24 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
     list.chats.resize(limit);
     list.has_more = true;
   }
-  for (auto& c : list.chats)
+  for (auto& c : list.chats) {
     if (c.last_seq > 0) c.last_message = read_message(snap, c.chat_id, c.last_seq);
+    // The other members' positions: the peer, or the active members of a small group.
+    if (c.kind == ChatKind::direct) {
+      auto [r, d] = read_positions(snap, c.peer, c.chat_id);
+      c.reads.push_back(Member{c.peer, Role::member, 0, 0, r, d});
+    } else if (!c.large && c.member) {
+      std::string mprefix = chat_prefix(c.chat_id);
+      std::unique_ptr<rocksdb::Iterator> mit(db_->NewIterator(ro, cf_[kMembers]));
+      for (mit->Seek(mprefix); mit->Valid() && mit->key().starts_with(mprefix); mit->Next()) {
+        Decoder d(mit->key().ToStringView().substr(8));
+        auto m = decode_member(d.key_str(), mit->value().ToStringView());
+        if (!m || m->left_seq || m->user == user) continue;
+        std::tie(m->read_seq, m->delivered_seq) = read_positions(snap, m->user, c.chat_id);
+        c.reads.push_back(std::move(*m));
+      }
+    }
+  }
   list.pts = read_pts(snap, user);
   return list;
 }
@@ -1088,9 +1241,141 @@ void RocksStore::group_info(UserId user, ChatId chat, Callback<ChatInfo> done) {
        it->Next()) {
     Decoder d(it->key().ToStringView().substr(8));
     auto m = decode_member(d.key_str(), it->value().ToStringView());
-    if (m && !m->left_seq) info.members.push_back(std::move(*m));
+    if (!m || m->left_seq) continue;
+    std::tie(m->read_seq, m->delivered_seq) = read_positions(snap, m->user, chat);
+    info.members.push_back(std::move(*m));
   }
   finish(std::move(info));
+}
+
+void RocksStore::mark(ReceiptRequest req, Callback<ReceiptResult> done) {
+  auto op = std::make_unique<ReceiptOp>();
+  op->req = std::move(req);
+  op->done = done;
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::audience(UserId user, ChatId chat, UserId with, Callback<Audience> done) {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  auto finish = [&](Result<Audience> r) {
+    db_->ReleaseSnapshot(snap);
+    done(std::move(r));
+  };
+  std::string v;
+  Audience a;
+  if (chat == 0) {
+    if (with == user) return finish(Error{Errc::bad_request, "that is you"});
+    if (!db_->Get(ro, cf_[kPairs], pair_key(user, with), &v).ok()) {
+      if (!db_->Get(ro, cf_[kUsers], user_key(with), &v).ok())
+        return finish(Error{Errc::not_found, fmt::format("no such user: {}", with)});
+      a.members = {user, with};  // no message yet: the chat does not exist
+      return finish(std::move(a));
+    }
+    chat = decode_u64be(v);
+  }
+  if (!db_->Get(ro, cf_[kChats], chat_key(chat), &v).ok())
+    return finish(Error{Errc::not_found, fmt::format("no such chat: {}", chat)});
+  auto rec = decode_chat(v);
+  if (!rec) return finish(Error{Errc::internal, "corrupt chat record"});
+  a.chat_id = chat;
+  a.kind = rec->kind;
+  a.large = rec->large;
+  if (rec->kind == ChatKind::direct) {
+    if (std::find(rec->members.begin(), rec->members.end(), user) == rec->members.end())
+      return finish(Error{Errc::forbidden, "not a member of this chat"});
+    a.members = rec->members;
+    return finish(std::move(a));
+  }
+  if (rec->deleted) return finish(Error{Errc::not_found, fmt::format("no such group: {}", chat)});
+  if (!db_->Get(ro, cf_[kMembers], member_key(chat, user), &v).ok())
+    return finish(Error{Errc::forbidden, "not a member of this chat"});
+  auto me = decode_member(user, v);
+  if (!me || me->left_seq) return finish(Error{Errc::forbidden, "not a member of this chat"});
+  if (!rec->large) {
+    std::string prefix = chat_prefix(chat);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kMembers]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      Decoder d(it->key().ToStringView().substr(8));
+      auto m = decode_member(d.key_str(), it->value().ToStringView());
+      if (m && !m->left_seq) a.members.push_back(std::move(m->user));
+    }
+  }
+  finish(std::move(a));
+}
+
+void RocksStore::get_settings(UserId user, Callback<UserSettings> done) {
+  std::string v;
+  if (!db_->Get(rocksdb::ReadOptions(), cf_[kUsers], user_key(user), &v).ok())
+    return done(Error{Errc::not_found, fmt::format("no such user: {}", user)});
+  if (!db_->Get(rocksdb::ReadOptions(), cf_[kMeta], settings_key(user), &v).ok())
+    return done(UserSettings{});
+  auto s = decode_settings(v);
+  if (!s) return done(Error{Errc::internal, "corrupt settings record"});
+  done(std::move(*s));
+}
+
+namespace {
+// Settings writes: read-modify-write of the user's settings row on the writer thread.
+Status update_settings(WriteTxn& txn, const UserId& user,
+                       const std::function<void(UserSettings&)>& change) {
+  if (!txn.get(RocksStore::kUsers, user_key(user)))
+    return Error{Errc::not_found, fmt::format("no such user: {}", user)};
+  UserSettings s;
+  if (auto raw = txn.get(RocksStore::kMeta, settings_key(user))) {
+    auto decoded = decode_settings(*raw);
+    if (!decoded) return Error{Errc::internal, "corrupt settings record"};
+    s = *decoded;
+  }
+  change(s);
+  txn.put(RocksStore::kMeta, settings_key(user), encode(s));
+  return Unit{};
+}
+}  // namespace
+
+void RocksStore::set_presence_visibility(UserId user, PresenceVisibility vis, Callback<Unit> done) {
+  auto op = std::make_unique<FnOp>();
+  op->fn = [user, vis](WriteTxn& txn) {
+    return update_settings(txn, user, [vis](UserSettings& s) { s.presence = vis; });
+  };
+  op->done = done;
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::set_last_seen(UserId user, int64_t ts, Callback<Unit> done) {
+  auto op = std::make_unique<FnOp>();
+  op->fn = [user, ts](WriteTxn& txn) {
+    return update_settings(txn, user,
+                           [ts](UserSettings& s) { s.last_seen = std::max(s.last_seen, ts); });
+  };
+  op->done = done;
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::shares_chat(UserId a, UserId b, Callback<bool> done) {
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string v;
+  bool shared = a == b || db_->Get(ro, cf_[kPairs], pair_key(a, b), &v).ok();
+  // Otherwise a group both are active members of: a's groups, each checked for b.
+  std::string prefix = user_prefix(a);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kUserChats]));
+  for (it->Seek(prefix); !shared && it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto uc = decode_user_chat(it->value().ToStringView());
+    if (!uc || uc->kind != ChatKind::group) continue;
+    ChatId chat = decode_u64be(it->key().ToStringView());
+    auto active = [&](const UserId& u) {
+      if (!db_->Get(ro, cf_[kMembers], member_key(chat, u), &v).ok()) return false;
+      auto m = decode_member(u, v);
+      return m && !m->left_seq;
+    };
+    shared = active(a) && active(b);
+  }
+  it.reset();
+  db_->ReleaseSnapshot(snap);
+  done(shared);
 }
 
 }  // namespace parley::store::rocks

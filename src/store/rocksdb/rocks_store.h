@@ -48,6 +48,12 @@ class RocksStore final : public Store {
                 Callback<Snapshot> done) override;
   void history(HistoryQuery query, Callback<HistoryPage> done) override;
   void list_chats(UserId user, uint32_t limit, Callback<ChatList> done) override;
+  void mark(ReceiptRequest req, Callback<ReceiptResult> done) override;
+  void audience(UserId user, ChatId chat, UserId with, Callback<Audience> done) override;
+  void get_settings(UserId user, Callback<UserSettings> done) override;
+  void set_presence_visibility(UserId user, PresenceVisibility v, Callback<Unit> done) override;
+  void set_last_seen(UserId user, int64_t ts, Callback<Unit> done) override;
+  void shares_chat(UserId a, UserId b, Callback<bool> done) override;
   void close() override;
 
   enum Cf : size_t {
@@ -77,6 +83,9 @@ class RocksStore final : public Store {
   RocksStore() = default;
   void enqueue(std::unique_ptr<Op> op, const std::function<void()>& on_closed);
   void writer_loop();
+  // A user's (read_seq, delivered_seq) in a chat; zeros if it has no row.
+  std::pair<uint64_t, uint64_t> read_positions(const rocksdb::Snapshot* snap, const UserId& user,
+                                               ChatId chat);
   Result<ChatList> list_chats_at(const rocksdb::Snapshot* snap, const UserId& user, uint32_t limit);
   std::optional<Message> read_message(const rocksdb::Snapshot* snap, ChatId chat, uint64_t seq);
   std::vector<Message> read_range(const rocksdb::Snapshot* snap, ChatId chat, uint64_t first,
@@ -104,6 +113,7 @@ class RocksStore final : public Store {
   friend class WriteTxn;
   friend struct AppendOp;
   friend struct GroupOpImpl;
+  friend struct ReceiptOp;
   // Writer-thread state: caches of what the writer owns (seq and pts counters).
   struct WriterState;
   std::unique_ptr<WriterState> ws_;

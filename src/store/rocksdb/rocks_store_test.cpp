@@ -38,6 +38,9 @@ class RocksFactory final : public StoreFactory {
 INSTANTIATE_TEST_SUITE_P(RocksDB, GroupConformance, ::testing::Values(StoreFactoryMaker([] {
                            return std::make_shared<RocksFactory>();
                          })));
+INSTANTIATE_TEST_SUITE_P(RocksDB, ReceiptConformance, ::testing::Values(StoreFactoryMaker([] {
+                           return std::make_shared<RocksFactory>();
+                         })));
 INSTANTIATE_TEST_SUITE_P(RocksDB, StoreConformance, ::testing::Values(StoreFactoryMaker([] {
                            return std::make_shared<RocksFactory>();
                          })));
