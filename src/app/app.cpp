@@ -4,17 +4,23 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
 
 #include "auth/account_service.h"
 #include "bus/local_bus.h"
+#include "common/clock.h"
 #include "core/chat_service.h"
 #include "core/router.h"
+#include "core/typing_service.h"
 #include "http/api_routes.h"
 #include "net/server.h"
+#include "presence/local_presence.h"
+#include "presence/presence_hub.h"
 #include "registry/local_registry.h"
 #include "session/chat_session.h"
 #include "session/session_hub.h"
@@ -78,14 +84,79 @@ int run(const Config& config) {
   SnowflakeGenerator ids(node);
   core::Router router(registry, bus);
   core::ChatService chats(*store, router, ids, config);
+  // Node-wide timers (typing expiry, presence batches) run on the main thread.
+  boost::asio::io_context control;
+  core::TypingService typing(*store, router, config.typing);
+  chats.set_on_sent([&typing](const store::Message& m) { typing.message_sent(m); });
+  typing.start(control.get_executor());
   session::SessionHub hub;
   bus.subscribe(node, [&hub](const Envelope& env) { hub.handle(env); });
+
+  // Presence: an in-process TTL map; subscriptions and batches in the hub; who may see whom
+  // and the durable last_seen come from the store.
+  presence::LocalPresence presence(std::chrono::seconds(config.presence.ttl_s));
+  presence::HubHooks hooks;
+  store::Store& st = *store;
+  hooks.visible = [&st](const std::string& watcher, const std::string& target,
+                        std::function<void(bool)> cb) {
+    st.get_settings(target, [&st, watcher, target, cb](Result<store::UserSettings> s) {
+      if (!s) return cb(false);  // no such user: hidden, like someone who hides
+      switch (s->presence) {
+        case store::PresenceVisibility::everyone:
+          return cb(true);
+        case store::PresenceVisibility::nobody:
+          return cb(false);
+        case store::PresenceVisibility::contacts:
+          return st.shares_chat(watcher, target,
+                                [cb](Result<bool> shared) { cb(shared.ok() && shared.value()); });
+      }
+    });
+  };
+  hooks.last_seen = [&st](const std::string& user, std::function<void(int64_t)> cb) {
+    st.get_settings(user, [cb](Result<store::UserSettings> s) { cb(s ? s->last_seen : 0); });
+  };
+  presence::PresenceHub presence_hub(
+      presence,
+      presence::HubOptions{std::chrono::milliseconds(config.presence.batch_ms),
+                           config.presence.max_subscriptions},
+      hooks, control.get_executor());
+  presence.set_on_change([&presence_hub, &st](const presence::Status& s) {
+    presence_hub.on_change(s);
+    if (!s.online) st.set_last_seen(s.user, s.last_seen, [](Status) {});
+  });
+  // Both re-check visibility with store reads: off the store's commit thread, which calls them.
+  chats.set_on_visibility_changed([&presence_hub, &control](const std::string& user) {
+    boost::asio::post(control, [&presence_hub, user] { presence_hub.visibility_changed(user); });
+  });
+  chats.set_on_relations_changed([&presence_hub, &control](std::vector<std::string> users) {
+    boost::asio::post(control, [&presence_hub, users = std::move(users)] {
+      presence_hub.relations_changed(users);
+    });
+  });
+  presence_hub.start();
+  // Live sessions refresh their presence a few times per TTL; sessions that were not
+  // refreshed (a Presence shared by nodes: a node that died) expire.
+  boost::asio::steady_timer presence_refresh(control);
+  const auto refresh_every = std::chrono::milliseconds(config.presence.ttl_s * 1000 / 3);
+  std::function<void()> refresh = [&] {
+    presence_refresh.expires_after(refresh_every);
+    presence_refresh.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      int64_t now = now_ms();
+      hub.for_each([&](const std::string& user, uint64_t conn) {
+        presence.touch(user, fmt::format("{}:{}", node, conn), now);
+      });
+      presence.expire(now);
+      refresh();
+    });
+  };
+  refresh();
 
   proto::ParseLimits limits{config.limits.max_message_bytes, config.limits.max_sync_page,
                             config.limits.max_history_page,  config.limits.max_chats_page,
                             config.groups.max_name_bytes,    1000};
-  session::SessionService sessions(
-      session::SessionDeps{config, limits, hub, registry, node, accounts, chats});
+  session::SessionService sessions(session::SessionDeps{
+      config, limits, hub, registry, node, accounts, chats, typing, presence, presence_hub});
   http::ApiRoutes routes(accounts, router);
 
   net::ServerOptions opts;
@@ -115,11 +186,15 @@ int run(const Config& config) {
   std::printf("listening on %s:%u\n", opts.host.c_str(), port.value());
   std::fflush(stdout);
 
-  boost::asio::io_context control;
   boost::asio::signal_set signals(control, SIGTERM, SIGINT);
-  signals.async_wait(
-      [&](boost::system::error_code, int sig) { spdlog::info("signal {}: draining", sig); });
+  signals.async_wait([&](boost::system::error_code, int sig) {
+    spdlog::info("signal {}: draining", sig);
+    control.stop();
+  });
   control.run();
+  typing.stop();
+  presence_hub.stop();
+  presence_refresh.cancel();
 
   // Drain: refuse new work, close every WebSocket with 1001, finish queued writes.
   routes.set_draining();

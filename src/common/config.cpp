@@ -80,6 +80,11 @@ std::map<std::string, Setter> setters(Config& c) {
       {"groups.max_groups_per_user", uint_field(&c.groups.max_groups_per_user, 1, 1000000)},
       {"groups.large_threshold", uint_field(&c.groups.large_threshold, 2, 1000000)},
       {"groups.max_name_bytes", uint_field(&c.groups.max_name_bytes, 1, 1024)},
+      {"presence.batch_ms", uint_field(&c.presence.batch_ms, 10, 60000)},
+      {"presence.max_subscriptions", uint_field(&c.presence.max_subscriptions, 1, 100000)},
+      {"presence.ttl_s", uint_field(&c.presence.ttl_s, 5, 86400)},
+      {"typing.ttl_ms", uint_field(&c.typing.ttl_ms, 100, 600000)},
+      {"typing.min_interval_ms", uint_field(&c.typing.min_interval_ms, 1, 600000)},
       {"log.level", string_field(&c.log_level)},
   };
 }

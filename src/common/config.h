@@ -67,6 +67,17 @@ struct GroupsConfig {
   uint32_t max_name_bytes = 128;
 };
 
+struct PresenceConfig {
+  uint32_t batch_ms = 1000;          // at most one presence push per connection per window
+  uint32_t max_subscriptions = 500;  // users one connection may watch (~200 bytes each)
+  uint32_t ttl_s = 90;               // a session not refreshed for this long counts as gone
+};
+
+struct TypingConfig {
+  uint32_t ttl_ms = 6000;           // a start not renewed within this is stopped by the server
+  uint32_t min_interval_ms = 1000;  // per user and chat: starts closer together are not passed on
+};
+
 struct Config {
   ServerConfig server;
   WsConfig ws;
@@ -75,6 +86,8 @@ struct Config {
   StoreConfig store;
   SyncConfig sync;
   GroupsConfig groups;
+  PresenceConfig presence;
+  TypingConfig typing;
   std::string log_level = "info";
 };
 

@@ -22,8 +22,13 @@ void ChatService::send(const std::string& sender, uint64_t conn_id, proto::SendR
   append.message_id = ids_.next(append.ts);
   store_.append_message(std::move(append), [this, conn_id, done](Result<store::AppendResult> r) {
     if (!r) return done(r.error());
+    // Typing stops before the sender learns of the commit, so that a start it sends after
+    // the answer is never cancelled by this message.
+    if (!r->duplicate && on_sent_) on_sent_(r->message);
     done(proto::send_result_json(r.value()));
     if (r->duplicate) return;
+    if (r->message.seq == 1 && !r->message.to.empty() && on_relations_changed_)
+      on_relations_changed_({r->message.sender, r->message.to});  // a new direct chat
     // Encode the message once; only the per-recipient pts differs between frames.
     std::string msg = proto::message_json(r->message);
     for (const auto& d : r->deliveries)
@@ -87,6 +92,11 @@ void ChatService::group(const std::string& actor, uint64_t conn_id, proto::Group
   store_.group_op(std::move(g), [this, conn_id, done](Result<store::GroupResult> r) {
     if (!r) return done(r.error());
     done(proto::group_result_json(r.value()));
+    if (on_relations_changed_ && (!r->joined.empty() || !r->left.empty())) {
+      std::vector<std::string> changed = r->joined;
+      changed.insert(changed.end(), r->left.begin(), r->left.end());
+      on_relations_changed_(std::move(changed));
+    }
     const auto& ev = r->event;
     std::string msg = proto::message_json(ev.message);
     for (const auto& d : ev.deliveries)
@@ -115,6 +125,42 @@ void ChatService::group_info(const std::string& user, uint64_t chat_id, JsonCall
 void ChatService::large_groups(const std::string& user,
                                store::Callback<std::vector<store::ChatId>> done) {
   store_.member_groups(user, true, std::move(done));
+}
+
+void ChatService::mark(const std::string& user, uint64_t conn_id, proto::MarkRequest req,
+                       JsonCallback done) {
+  store::ReceiptRequest m{user, req.chat_id, std::move(req.with), req.kind, req.seq, now_ms()};
+  store_.mark(std::move(m), [this, conn_id, done](Result<store::ReceiptResult> r) {
+    if (!r) return done(r.error());
+    done(proto::mark_result_json(r.value()));
+    if (!r->advanced) return;
+    std::string receipt = proto::receipt_json(r->receipt);
+    for (const auto& d : r->deliveries)
+      router_.deliver(d.user,
+                      std::make_shared<const std::string>(proto::receipt_push(d.pts, receipt)),
+                      conn_id);
+    if (r->broadcast)
+      router_.broadcast(r->receipt.chat_id,
+                        std::make_shared<const std::string>(proto::receipt_push(0, receipt)),
+                        conn_id);
+  });
+}
+
+void ChatService::settings(const std::string& user, const proto::SettingsRequest& req,
+                           JsonCallback done) {
+  if (!req.presence) {
+    store_.get_settings(user, [done](Result<store::UserSettings> s) {
+      if (!s) return done(s.error());
+      done(proto::settings_json(s.value()));
+    });
+    return;
+  }
+  auto vis = *req.presence;
+  store_.set_presence_visibility(user, vis, [this, user, vis, done](Status st) {
+    if (!st) return done(st.error());
+    done(proto::settings_json(store::UserSettings{vis, 0}));
+    if (on_visibility_changed_) on_visibility_changed_(user);
+  });
 }
 
 void ChatService::current_pts(const std::string& user, store::Callback<uint64_t> done) {

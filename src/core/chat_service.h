@@ -33,6 +33,22 @@ class ChatService {
              JsonCallback done);
   void group_info(const std::string& user, uint64_t chat_id, JsonCallback done);
   void large_groups(const std::string& user, store::Callback<std::vector<store::ChatId>> done);
+  // mark_read / mark_delivered; like send, `done` runs on the commit thread before the
+  // receipts are pushed.
+  void mark(const std::string& user, uint64_t conn_id, proto::MarkRequest req, JsonCallback done);
+  // Reads or changes the user's settings (§3.14); a changed presence visibility is
+  // reported to the hook, so that current subscribers are re-checked.
+  void settings(const std::string& user, const proto::SettingsRequest& req, JsonCallback done);
+  void set_on_visibility_changed(std::function<void(const std::string&)> fn) {
+    on_visibility_changed_ = std::move(fn);
+  }
+  // Called with the users whose set of chat partners may have changed (joined or left a
+  // group, first message of a direct chat): presence "contacts" visibility is re-checked.
+  void set_on_relations_changed(std::function<void(std::vector<std::string>)> fn) {
+    on_relations_changed_ = std::move(fn);
+  }
+  // Called after a message commits (typing stops when its author sends).
+  void set_on_sent(std::function<void(const store::Message&)> fn) { on_sent_ = std::move(fn); }
 
  private:
   void snapshot(const std::string& user, bool limited, JsonCallback done);
@@ -41,6 +57,9 @@ class ChatService {
   Router& router_;
   SnowflakeGenerator& ids_;
   const Config& config_;
+  std::function<void(const store::Message&)> on_sent_;
+  std::function<void(const std::string&)> on_visibility_changed_;
+  std::function<void(std::vector<std::string>)> on_relations_changed_;
 };
 
 }  // namespace parley::core

@@ -103,6 +103,7 @@ void ChatSession::authenticate(uint64_t id, std::string token) {
         // committed before it is at or below the advertised pts.
         self->deps_.hub.add(self->user_, self->device_id_, self->transport_);
         self->deps_.registry.add(self->user_, self->deps_.node);
+        self->deps_.presence.touch(self->user_, self->session_key(), now_ms());
         // Large groups reach their members by subscription, not through the update log.
         self->deps_.chats.large_groups(self->user_,
                                        [self](Result<std::vector<store::ChatId>> chats) {
@@ -130,7 +131,8 @@ void ChatSession::dispatch(proto::Request req) {
       reply_error(id, {Errc::already_authenticated, "this connection is authenticated already"});
       return rejected();
     case proto::RequestType::send:
-    case proto::RequestType::group: {
+    case proto::RequestType::group:
+    case proto::RequestType::mark: {
       if (inflight_sends_ >= deps_.config.limits.max_inflight_sends) {
         reply_error(id, {Errc::rate_limited, "too many writes awaiting commit"}, 10);
         return rejected();
@@ -150,11 +152,24 @@ void ChatSession::dispatch(proto::Request req) {
       if (req.type == proto::RequestType::send)
         deps_.chats.send(user_, transport_->id(), std::move(std::get<proto::SendRequest>(req.body)),
                          committed);
-      else
+      else if (req.type == proto::RequestType::group)
         deps_.chats.group(user_, transport_->id(),
                           std::move(std::get<proto::GroupRequest>(req.body)), committed);
+      else
+        deps_.chats.mark(user_, transport_->id(), std::move(std::get<proto::MarkRequest>(req.body)),
+                         committed);
       break;
     }
+    case proto::RequestType::typing:
+      deps_.typing.typing(user_, transport_->id(), std::get<proto::TypingRequest>(req.body),
+                          answer);
+      break;
+    case proto::RequestType::presence:
+      presence_request(id, std::move(std::get<proto::PresenceRequest>(req.body)));
+      break;
+    case proto::RequestType::settings:
+      deps_.chats.settings(user_, std::get<proto::SettingsRequest>(req.body), answer);
+      break;
     case proto::RequestType::group_info:
       deps_.chats.group_info(user_, std::get<proto::GroupInfoRequest>(req.body).chat_id, answer);
       break;
@@ -174,6 +189,25 @@ void ChatSession::dispatch(proto::Request req) {
   rejects_in_a_row_ = 0;
 }
 
+void ChatSession::presence_request(uint64_t id, proto::PresenceRequest req) {
+  if (!req.subscribe) {
+    deps_.presence_hub.unsubscribe(transport_->id(),
+                                   req.all ? std::vector<std::string>{} : req.users);
+    return reply(id, std::string("{}"));
+  }
+  deps_.presence_hub.subscribe(
+      transport_, user_, std::move(req.users),
+      on_my_thread<Result<std::vector<presence::Status>>>(
+          [id](std::shared_ptr<ChatSession> self, Result<std::vector<presence::Status>> r) {
+            if (!r) return self->reply_error(id, r.error());
+            self->reply(id, R"({"presence":)" + presence::statuses_json(r.value()) + "}");
+          }));
+}
+
+std::string ChatSession::session_key() const {
+  return fmt::format("{}:{}", deps_.node, transport_->id());
+}
+
 void ChatSession::reply(uint64_t id, Result<std::string> result) {
   if (!result) return reply_error(id, result.error());
   transport_->send(std::make_shared<const std::string>(proto::ok_frame(id, result.value())));
@@ -190,7 +224,10 @@ void ChatSession::on_close() {
   if (authenticated_ && !user_.empty()) {
     deps_.hub.remove(user_, transport_->id());
     deps_.registry.remove(user_, deps_.node);
+    deps_.typing.connection_closed(transport_->id());
+    deps_.presence.drop(user_, session_key(), now_ms());
   }
+  deps_.presence_hub.remove_connection(transport_->id());
   authenticated_ = false;
   closed_ = true;
   auth_timer_.cancel();

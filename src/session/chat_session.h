@@ -9,7 +9,10 @@
 #include "auth/account_service.h"
 #include "common/config.h"
 #include "core/chat_service.h"
+#include "core/typing_service.h"
 #include "net/transport.h"
+#include "presence/presence.h"
+#include "presence/presence_hub.h"
 #include "registry/registry.h"
 #include "session/rate_limiter.h"
 #include "session/session_hub.h"
@@ -33,6 +36,9 @@ struct SessionDeps {
   NodeId node;
   auth::AccountService& accounts;
   core::ChatService& chats;
+  core::TypingService& typing;
+  presence::Presence& presence;
+  presence::PresenceHub& presence_hub;
 };
 
 class ChatSession final : public net::WsHandler, public std::enable_shared_from_this<ChatSession> {
@@ -50,6 +56,8 @@ class ChatSession final : public net::WsHandler, public std::enable_shared_from_
   void reply_error(std::optional<uint64_t> id, const Error& error,
                    std::optional<uint64_t> retry_after = {});
   void rejected();
+  void presence_request(uint64_t id, proto::PresenceRequest req);
+  std::string session_key() const;
   // Wraps a callback so that it runs on this session's thread, if the session still lives.
   template <class T>
   std::function<void(T)> on_my_thread(std::function<void(std::shared_ptr<ChatSession>, T)> fn);

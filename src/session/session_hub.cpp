@@ -41,6 +41,15 @@ void SessionHub::remove(const std::string& user, uint64_t conn_id) {
   for (uint64_t chat : chats) unsubscribe(chat, conn_id);
 }
 
+void SessionHub::for_each(
+    const std::function<void(const std::string& user, uint64_t conn_id)>& fn) {
+  for (auto& s : shards_) {
+    std::lock_guard lock(s.mu);
+    for (const auto& [user, entries] : s.users)
+      for (const auto& e : entries) fn(user, e.transport->id());
+  }
+}
+
 void SessionHub::subscribe(uint64_t chat_id, std::shared_ptr<net::Transport> t) {
   uint64_t conn = t->id();
   {

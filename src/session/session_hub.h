@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +22,9 @@ class SessionHub {
   void remove(const std::string& user, uint64_t conn_id);  // also drops its chat subscriptions
   // Adds a live session to a chat's broadcast list (large groups).
   void subscribe(uint64_t chat_id, std::shared_ptr<net::Transport> t);
+  // Calls fn(user, conn_id) for every live session (presence refresh). Holds one shard's
+  // lock at a time: fn must not call back into the hub.
+  void for_each(const std::function<void(const std::string& user, uint64_t conn_id)>& fn);
   // Delivers a frame or closes a device's connections, as the envelope says.
   void handle(const Envelope& env);
 
