@@ -19,7 +19,13 @@
 // order, exactly once (§3.4): on_message sees every message update once, in pts order,
 // including this client's own sends; after each update on_cursor gets the new cursor (and the
 // cursor file is rewritten) so a restart resumes where it stopped. A new device (no cursor)
-// first gets a snapshot (§3.5) through on_snapshot.
+// first gets a snapshot (§3.5) through on_snapshot. Receipt updates (§3.11) advance the cursor
+// the same way and reach on_receipt; update kinds this version does not know only advance it.
+//
+// Receipts: with auto_delivered (the default) the client tells the server what it received:
+// after applying messages of other users (pushes, sync pages, snapshots) it sends, after a
+// short delay that batches them, one mark_delivered per chat for the highest seq. Reading is
+// the application's call: MarkRead().
 //
 // Reconnect: a lost connection is reopened with exponential backoff and jitter; then the
 // client authenticates again, syncs from its cursor and resends unanswered requests. Sends
@@ -34,6 +40,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -76,6 +83,12 @@ struct ClientOptions {
   // If set, the cursor is read from this file at Start() and rewritten after every update.
   std::string cursor_file;
   int sync_page_limit = 100;  // `limit` of each sync request
+  // Send mark_delivered (§3.11) for the messages of other users this client applied: one per
+  // chat for the highest seq, after auto_delivered_delay (which batches what arrives
+  // meanwhile). A chat whose highest applied message is this user's own is skipped (sending
+  // moved the position already). Needs receive_updates.
+  bool auto_delivered = true;
+  std::chrono::milliseconds auto_delivered_delay{100};
 
   std::chrono::milliseconds connect_timeout{10000};  // TCP connect + WebSocket handshake
   std::chrono::milliseconds request_timeout{10000};  // answer to one request (and to auth)
@@ -91,6 +104,15 @@ struct ClientOptions {
   // the log, §3.4) with pts 0, in seq order per chat.
   std::function<void(const Message& message, int64_t pts)> on_message;
   std::function<void(const SyncResult& snapshot)> on_snapshot;  // chats of a snapshot sync
+  // Every receipt once (§3.11): update-log receipts in pts order (also this user's own reads,
+  // for its other devices); receipts of large groups (pushed without pts) with pts 0, only
+  // when they move a position further than the last one seen. Needs receive_updates.
+  std::function<void(const Receipt& receipt, int64_t pts)> on_receipt;
+  // Typing pushes (§3.12) and presence pushes (§3.13), whatever receive_updates says. After a
+  // reconnect the client subscribes to presence again and reports the current state of every
+  // subscribed user through on_presence (it may have changed while the connection was down).
+  std::function<void(const TypingEvent& event)> on_typing;
+  std::function<void(const std::vector<PresenceStatus>& presence)> on_presence;
   std::function<void(int64_t pts)> on_cursor;  // after each applied update / snapshot
   std::function<void(const ConnectionEvent& event)> on_state;
   std::function<void(const Error& error)> on_error;  // non-fatal problems (bad frames, ...)
@@ -127,8 +149,26 @@ class Client {
   std::future<boost::json::value> Request(std::string type, boost::json::object fields = {});
   // A raw sync request (§3.5). It does not touch the client's own cursor or callbacks.
   std::future<SyncResult> Sync(std::optional<int64_t> pts, int limit = 100);
-  // Application-level ping (§3.8); the server's ts.
+  // Application-level ping (§3.10); the server's ts.
   std::future<int64_t> Ping();
+
+  // Receipts (§3.11): your delivered / read position in a chat (Target::User: the direct
+  // chat). MarkRead without seq: up to the chat's last message. Positions only move forward:
+  // one that would not is answered advanced = false with the current position. Resent after
+  // a reconnect, like reads.
+  std::future<MarkResult> MarkDelivered(const Target& chat, int64_t seq);
+  std::future<MarkResult> MarkRead(const Target& chat, std::optional<int64_t> seq = {});
+  // Typing (§3.12): start (renew every few seconds while the user types) or stop. The future
+  // holds `forwarded`. Sent at most once (a stale typing state is not worth resending).
+  std::future<bool> Typing(const Target& chat, TypingState state);
+  // Presence (§3.13): adds users to this client's subscriptions and returns their current
+  // state; changes then arrive through on_presence. Subscriptions are kept across reconnects.
+  std::future<std::vector<PresenceStatus>> PresenceSubscribe(std::vector<std::string> users);
+  std::future<void> PresenceUnsubscribe(std::vector<std::string> users);
+  std::future<void> PresenceUnsubscribeAll();
+  // Settings (§3.14): with presence ("everyone", "contacts", "nobody") changes who sees your
+  // presence; without, just reads. The future holds the settings after the request.
+  std::future<UserSettings> Settings(std::optional<std::string> presence = {});
 
   ConnectionState state() const;
   // The local pts (last applied update); nullopt before the first sync of a new device.

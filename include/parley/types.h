@@ -25,13 +25,25 @@ struct Message {
   friend bool operator==(const Message&, const Message&) = default;
 };
 
-// One entry of the user's update log. `message` is set for kind "message"; other kinds (later
-// protocol versions) only advance the cursor. The message push of a large group carries no
-// pts (§3.4 "Large groups"): pts is 0 then.
+// A read or delivered position that moved (§3.11): `user` has read (or received) chat
+// `chat_id` up to `seq`.
+struct Receipt {
+  int64_t chat_id = 0;
+  std::string user;  // whose position moved
+  std::string kind;  // "read" or "delivered"
+  int64_t seq = 0;   // the new position
+  int64_t ts = 0;    // ms since the Unix epoch; 0 when the server did not say
+  bool operator==(const Receipt&) const = default;
+};
+
+// One entry of the user's update log. `message` is set for kind "message", `receipt` for the
+// kinds "read" and "delivered" (§3.11); other kinds (later protocol versions) only advance
+// the cursor. Pushes of large groups (messages, receipts) carry no pts: pts is 0 then.
 struct Update {
   int64_t pts = 0;
   std::string kind = "message";
   std::optional<Message> message;
+  std::optional<Receipt> receipt;
 };
 
 // Who a request is about: a user (direct chat, `to`/`with`) or a chat by id.
@@ -90,6 +102,14 @@ struct HistoryPage {
   bool has_more = false;          // older messages exist (before_seq) / newer ones (after_seq)
 };
 
+// Another member's positions in a group chat (`reads` of §3.7).
+struct ReadPosition {
+  std::string user;
+  int64_t read_seq = 0;
+  int64_t delivered_seq = 0;
+  bool operator==(const ReadPosition&) const = default;
+};
+
 // One entry of `chats` (§3.7).
 struct ChatSummary {
   int64_t chat_id = 0;
@@ -100,6 +120,13 @@ struct ChatSummary {
   bool member = true;    // groups: false once you left or were removed
   int64_t last_seq = 0;  // for a former member: the last seq you may read
   std::optional<Message> last_message;
+  // Read state (§3.11); 0 when the server does not send it.
+  int64_t unread = 0;    // messages (events included) after read_seq up to last_seq
+  int64_t read_seq = 0;  // your own positions
+  int64_t delivered_seq = 0;
+  int64_t peer_read_seq = 0;  // direct chats: the peer's positions
+  int64_t peer_delivered_seq = 0;
+  std::vector<ReadPosition> reads;  // groups that are not large: the other active members
 };
 
 // Result of `chats` (§3.7).
@@ -107,6 +134,45 @@ struct ChatList {
   std::vector<ChatSummary> chats;  // newest activity first
   bool has_more = false;
   int64_t pts = 0;
+  int64_t unread_total = 0;  // over all your chats, not only this page: the badge
+  int64_t unread_chats = 0;  // chats with unread > 0, over all your chats
+};
+
+// Result of `mark_read` / `mark_delivered` (§3.11): your position after the request.
+struct MarkResult {
+  int64_t chat_id = 0;
+  std::string kind;  // "read" or "delivered"
+  int64_t seq = 0;
+  bool advanced = false;  // false: it would not have moved forward; nothing was stored
+  int64_t unread = 0;     // your unread count in the chat
+  int64_t pts = 0;        // the receipt's position in your update log; 0 if it is not there
+};
+
+// `typing` (§3.12).
+enum class TypingState { kStart, kStop };
+const char* ToString(TypingState state);  // "start", "stop"
+
+// A `typing` push: `user` started or stopped typing in `chat_id`.
+struct TypingEvent {
+  int64_t chat_id = 0;
+  std::string user;
+  TypingState state = TypingState::kStart;
+  int64_t expires_ms = 0;  // start: how long it holds unless renewed; 0 when not given
+  bool operator==(const TypingEvent&) const = default;
+};
+
+// One user's presence (§3.13), from `presence_subscribe` or a `presence` push.
+struct PresenceStatus {
+  std::string user;
+  bool online = false;
+  int64_t last_seen = 0;  // ms since the Unix epoch when offline; 0 when not given
+  bool hidden = false;    // you may not see this user's presence (or it does not exist)
+  bool operator==(const PresenceStatus&) const = default;
+};
+
+// `settings` (§3.14).
+struct UserSettings {
+  std::string presence;  // who sees your presence: "everyone", "contacts" or "nobody"
 };
 
 // Result of POST /v1/login (§2).

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -30,6 +31,16 @@ std::string EncodeHistoryAfter(int64_t id, const Target& chat, int64_t after_seq
 std::string EncodeRequest(int64_t id, std::string_view type, const boost::json::object& fields);
 std::string EncodeChats(int64_t id, int limit);
 std::string EncodePing(int64_t id);
+// Receipts (§3.11): `chat_id`, or `with` for a direct chat. mark_read without seq: up to the
+// chat's last message.
+std::string EncodeMarkDelivered(int64_t id, const Target& chat, int64_t seq);
+std::string EncodeMarkRead(int64_t id, const Target& chat, std::optional<int64_t> seq);
+std::string EncodeTyping(int64_t id, const Target& chat, TypingState state);  // §3.12
+// Presence (§3.13). Unsubscribe with an empty list and all = true: every subscription.
+std::string EncodePresenceSubscribe(int64_t id, const std::vector<std::string>& users);
+std::string EncodePresenceUnsubscribe(int64_t id, const std::vector<std::string>& users, bool all);
+// Settings (§3.14); without presence: just read them.
+std::string EncodeSettings(int64_t id, const std::optional<std::string>& presence);
 
 // ---- Server frames (§3.1, §3.4).
 struct OkFrame {
@@ -46,6 +57,15 @@ struct ErrorFrame {
 struct MessagePush {
   Update update;  // kind "message", message set; pts 0 for a large group's message
 };
+struct ReceiptPush {
+  Update update;  // kind "read" or "delivered", receipt set; pts 0 when pushed without pts
+};
+struct TypingPush {
+  TypingEvent event;
+};
+struct PresencePush {
+  std::vector<PresenceStatus> presence;
+};
 // A push of a type this client does not know; ignore it (§ intro).
 struct UnknownPush {
   std::string type;
@@ -54,7 +74,8 @@ struct UnknownPush {
 struct MalformedFrame {
   std::string reason;
 };
-using ServerFrame = std::variant<OkFrame, ErrorFrame, MessagePush, UnknownPush, MalformedFrame>;
+using ServerFrame = std::variant<OkFrame, ErrorFrame, MessagePush, ReceiptPush, TypingPush,
+                                 PresencePush, UnknownPush, MalformedFrame>;
 
 ServerFrame DecodeServerFrame(std::string_view text) noexcept;
 
@@ -67,6 +88,12 @@ SyncResult DecodeSyncResult(const boost::json::value& v);
 HistoryPage DecodeHistoryPage(const boost::json::value& v);
 ChatList DecodeChatList(const boost::json::value& v);
 int64_t DecodePingResult(const boost::json::value& v);  // the server's ts
+Receipt DecodeReceipt(const boost::json::value& v);
+MarkResult DecodeMarkResult(const boost::json::value& v);
+bool DecodeTypingResult(const boost::json::value& v);  // `forwarded`
+PresenceStatus DecodePresenceStatus(const boost::json::value& v);
+std::vector<PresenceStatus> DecodePresenceResult(const boost::json::value& v);  // `presence`
+UserSettings DecodeSettings(const boost::json::value& v);
 LoginResult DecodeLoginResult(const boost::json::value& v);
 std::string DecodeRegisterResult(const boost::json::value& v);  // the user id
 // {"error":{"code":..,"message":..}} -> (code, message); nullopt if the body is not that shape.
@@ -79,5 +106,10 @@ boost::json::object ToJson(const HistoryPage& h);
 boost::json::object ToJson(const ChatSummary& c);
 boost::json::object ToJson(const ChatList& l);
 boost::json::object ToJson(const LoginResult& l);
+boost::json::object ToJson(const Receipt& r);
+boost::json::object ToJson(const MarkResult& r);
+boost::json::object ToJson(const TypingEvent& t);  // the push's fields, without "type"
+boost::json::object ToJson(const PresenceStatus& p);
+boost::json::object ToJson(const UserSettings& s);
 
 }  // namespace parley::wire

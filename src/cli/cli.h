@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "parley/types.h"
+
 namespace parley::cli {
 
 inline constexpr int kExitOk = 0;
@@ -46,6 +48,8 @@ struct SendArgs {
 struct ListenArgs {
   std::optional<int> count;
   std::optional<double> timeout_s;
+  bool events = false;                // --events: receipts, typing, presence too
+  std::vector<std::string> presence;  // --presence: whom to watch (default: direct-chat peers)
 };
 struct HistoryArgs {
   std::string user;
@@ -69,6 +73,34 @@ struct GroupArgs {
   double timeout_s = 10;
 };
 
+// parley read CHAT_OR_USER [--seq N] (docs/PROTOCOL.md §3.11).
+struct ReadArgs {
+  std::string chat_or_user;
+  std::optional<int64_t> seq;
+  double timeout_s = 10;
+};
+// parley typing CHAT_OR_USER [start|stop] (§3.12).
+struct TypingArgs {
+  std::string chat_or_user;
+  std::string state = "start";
+  double timeout_s = 10;
+};
+// parley presence USER... [--follow] (§3.13).
+struct PresenceArgs {
+  std::vector<std::string> users;
+  bool follow = false;
+  std::optional<double> timeout_s;  // the answer (default 10 s); with --follow: how long
+};
+// parley settings [--presence everyone|contacts|nobody] (§3.14).
+struct SettingsArgs {
+  std::string presence;  // empty: just print the settings
+  double timeout_s = 10;
+};
+
+// CHAT_OR_USER: all digits is a chat id (> 0), anything else a user (its direct chat).
+// Throws UsageError.
+Target ParseChatOrUser(const std::string& arg);
+
 int RunRegister(const Globals& g, const std::string& user);
 int RunLogin(const Globals& g, const LoginArgs& args);
 int RunLogout(const Globals& g);
@@ -77,5 +109,9 @@ int RunListen(const Globals& g, const ListenArgs& args);
 int RunHistory(const Globals& g, const HistoryArgs& args);
 int RunChats(const Globals& g, const ChatsArgs& args);
 int RunGroup(const Globals& g, const GroupArgs& args);
+int RunRead(const Globals& g, const ReadArgs& args);
+int RunTyping(const Globals& g, const TypingArgs& args);
+int RunPresence(const Globals& g, const PresenceArgs& args);
+int RunSettings(const Globals& g, const SettingsArgs& args);
 
 }  // namespace parley::cli

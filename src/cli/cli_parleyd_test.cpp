@@ -3,6 +3,7 @@
 // server. Skipped when PARLEYD_BIN is not set.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <regex>
@@ -21,6 +22,18 @@ using cli_test::Lines;
 using cli_test::Result;
 using cli_test::Slurp;
 namespace json = boost::json;
+
+// Waits until a process has printed `text` on stdout (e.g. a listener's first presence line:
+// its subscription is in place). False on timeout.
+bool WaitForOutput(const std::string& out_path, const std::string& text,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Slurp(out_path).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
 
 class ParleydCliTest : public cli_test::CliHarness {
  protected:
@@ -151,8 +164,8 @@ TEST_F(ParleydCliTest, EndToEnd) {
   EXPECT_EQ(r.err.rfind("parley: not_found: ", 0), 0u) << r.err;
 
   // logout closes the device's live connections with 4003.
-  Proc revoked = Spawn({"--profile", "bob", "listen", "--timeout", "20"});
-  std::this_thread::sleep_for(700ms);
+  Proc revoked = Spawn({"--profile", "bob", "-v", "listen", "--timeout", "20"});
+  ASSERT_TRUE(WaitOnline(revoked));
   r = Run({"--profile", "bob", "logout"});
   EXPECT_EQ(r.code, 0) << r.err;
   r = Wait(revoked);
@@ -279,6 +292,303 @@ TEST_F(ParleydCliTest, Groups) {
   r = Run(as("bob", {"group", "info", chat}));
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err.rfind("parley: not_found: ", 0), 0u) << r.err;
+}
+
+// ---------------------------------------------------------------- receipts, typing, presence
+//
+// needs the issue-5 server: read state, receipts, typing, presence and settings
+// (docs/PROTOCOL.md §3.7, §3.11-3.14). Until parleyd implements them these fail; run them with
+// --gtest_filter='Receipts*' (and the rest with --gtest_filter='-Receipts*').
+
+class ReceiptsCliTest : public ParleydCliTest {
+ protected:
+  static std::vector<std::string> As(const std::string& user, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--profile", user});
+    return args;
+  }
+  // Sends and returns the chat id from "sent to ...: chat N seq S id I".
+  std::string Send(const std::string& from, const std::string& to, const std::string& text) {
+    Result r = Run(As(from, {"send", to, text}));
+    EXPECT_EQ(r.code, 0) << r.err;
+    std::smatch m;
+    if (!std::regex_search(r.out, m, std::regex(R"(: chat (\d+) seq \d+ id)"))) {
+      ADD_FAILURE() << r.out;
+      return "0";
+    }
+    return m[1];
+  }
+  static bool Has(const std::vector<std::string>& lines, const std::string& prefix) {
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.rfind(prefix, 0) == 0; });
+  }
+  static size_t Find(const std::vector<std::string>& lines, const std::string& prefix,
+                     size_t from = 0) {
+    for (size_t i = from; i < lines.size(); ++i) {
+      if (lines[i].rfind(prefix, 0) == 0) return i;
+    }
+    return std::string::npos;
+  }
+};
+
+// needs the issue-5 server
+TEST_F(ReceiptsCliTest, ReadAndUnread) {
+  for (const char* user : {"alice", "bob"}) RegisterAndLogin(user);
+  std::string chat = Send("alice", "bob", "m1");
+  Send("alice", "bob", "m2");
+  Send("alice", "bob", "m3");
+
+  Result r = Run(As("bob", {"chats"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out),
+            (std::vector<std::string>{"chat " + chat + "  with alice  last #3  3 unread  alice: m3",
+                                      "unread: 3 messages in 1 chat"}));
+  r = Run(As("bob", {"read", "alice", "--seq", "2"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "read chat " + chat + " up to #2: 1 unread\n");
+  r = Run(As("bob", {"read", chat, "--json"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object result = json::parse(r.out).as_object();
+  EXPECT_EQ(result["chat_id"].as_int64(), std::stoll(chat));
+  EXPECT_EQ(result["kind"], "read");
+  EXPECT_EQ(result["seq"], 3);
+  EXPECT_EQ(result["advanced"], true);
+  EXPECT_EQ(result["unread"], 0);
+  EXPECT_GT(result["pts"].as_int64(), 0);
+  r = Run(As("bob", {"read", chat, "--seq", "1"}));  // never backwards
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "read chat " + chat + " up to #3: 0 unread (unchanged: already read that far)\n");
+  r = Run(As("bob", {"read", chat, "--seq", "99"}));  // capped at the last message
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("read chat " + chat + " up to #3: 0 unread", 0), 0u) << r.out;
+
+  r = Run(As("bob", {"chats", "--json"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object list = json::parse(r.out).as_object();
+  EXPECT_EQ(list["unread_total"], 0);
+  EXPECT_EQ(list["unread_chats"], 0);
+  json::object entry = list["chats"].as_array()[0].as_object();
+  EXPECT_EQ(entry["unread"], 0);
+  EXPECT_EQ(entry["read_seq"], 3);
+  EXPECT_EQ(entry["delivered_seq"], 3);  // reading implies delivered
+  EXPECT_EQ(entry["peer_read_seq"], 3);  // alice's own sends
+  r = Run(As("alice", {"chats", "--json"}));
+  entry = json::parse(r.out).as_object()["chats"].as_array()[0].as_object();
+  EXPECT_EQ(entry["peer_read_seq"], 3);
+  EXPECT_EQ(entry["peer_delivered_seq"], 3);
+  EXPECT_EQ(entry["unread"], 0);
+  r = Run(As("bob", {"chats"}));
+  EXPECT_EQ(Lines(r.out).back(), "unread: none");
+
+  r = Run(As("bob", {"read", "carol"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_found: ", 0), 0u) << r.err;
+  r = Run(As("bob", {"read", "999999"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_found: ", 0), 0u) << r.err;
+}
+
+// needs the issue-5 server
+TEST_F(ReceiptsCliTest, DeliveredByListenAndReceiptsInTheLog) {
+  for (const char* user : {"alice", "bob"}) RegisterAndLogin(user);
+  std::string chat = Send("alice", "bob", "hello");
+  Result r = Run(As("alice", {"listen", "--count", "1", "--timeout", "10"}));  // cursor
+  ASSERT_EQ(r.code, 0) << r.err;
+
+  // bob's listen receives the message and marks it delivered (auto_delivered).
+  r = Run(As("bob", {"listen", "--count", "1", "--timeout", "10"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  json::object entry;
+  for (int i = 0; i < 20; ++i) {  // the mark goes out as the listener closes
+    r = Run(As("alice", {"chats", "--json"}));
+    entry = json::parse(r.out).as_object()["chats"].as_array()[0].as_object();
+    if (entry["peer_delivered_seq"] == 1) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(entry["peer_delivered_seq"], 1);
+  EXPECT_EQ(entry["peer_read_seq"], 0);
+
+  ASSERT_EQ(Run(As("bob", {"read", "alice"})).code, 0);
+  Send("bob", "alice", "answer");
+
+  // Without --events the receipts are skipped (but the cursor moves over them).
+  r = Run(As("alice", {"listen", "--count", "1", "--timeout", "10"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "[chat " + chat + " #2] bob -> alice: answer\n");
+  r = Run(As("alice", {"listen", "--timeout", "1"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+
+  // With --events: bob's log since his first listen holds his own read (for his other
+  // devices), his message, alice's delivered (her listen above) and her read; plus alice's
+  // presence.
+  ASSERT_EQ(Run(As("alice", {"read", chat})).code, 0);
+  r = Run(As("bob", {"listen", "--events", "--json", "--presence", "alice", "--timeout", "3"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto lines = Lines(r.out);
+  std::vector<json::object> log;  // receipts and messages, in pts order
+  bool presence = false;
+  for (const auto& line : lines) {
+    json::object o = json::parse(line).as_object();
+    if (o.contains("type") && o["type"] == "presence") {
+      presence = true;
+      EXPECT_EQ(o["presence"].as_array()[0].as_object()["user"], "alice");
+    } else {
+      log.push_back(o);
+    }
+  }
+  EXPECT_TRUE(presence) << r.out;
+  for (size_t i = 1; i < log.size(); ++i) {
+    EXPECT_LT(log[i - 1]["pts"].as_int64(), log[i]["pts"].as_int64()) << r.out;
+  }
+  // A delivered that the read overtook is not stored (reading implies delivered).
+  std::erase_if(log, [](json::object& o) {
+    return o.contains("receipt") && o["receipt"].as_object()["kind"] == "delivered" &&
+           o["receipt"].as_object()["user"] == "alice" && o["receipt"].as_object()["seq"] == 2;
+  });
+  ASSERT_EQ(log.size(), 3u) << r.out;
+  EXPECT_EQ(log[0]["type"], "receipt");
+  EXPECT_EQ(json::value(log[0]["receipt"].as_object()["user"]), "bob");
+  EXPECT_EQ(log[0]["receipt"].as_object()["seq"], 1);
+  EXPECT_EQ(log[1]["body"], "answer");
+  EXPECT_EQ(log[2]["type"], "receipt");
+  json::object receipt = log[2]["receipt"].as_object();
+  EXPECT_EQ(receipt["chat_id"].as_int64(), std::stoll(chat));
+  EXPECT_EQ(receipt["user"], "alice");
+  EXPECT_EQ(receipt["kind"], "read");
+  EXPECT_EQ(receipt["seq"], 2);
+  EXPECT_GT(receipt["ts"].as_int64(), 0);
+
+  // The human lines.
+  ASSERT_EQ(Run(As("alice", {"read", chat})).code, 0);  // nothing new: no receipt
+  Send("bob", "alice", "again");
+  ASSERT_EQ(Run(As("alice", {"read", "bob"})).code, 0);
+  r = Run(
+      As("bob", {"listen", "--events", "--presence", "alice", "--count", "3", "--timeout", "10"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  lines = Lines(r.out);
+  EXPECT_TRUE(Has(lines, "[chat " + chat + " #3] bob -> alice: again")) << r.out;
+  EXPECT_TRUE(Has(lines, "receipt chat " + chat + ": alice read up to 3")) << r.out;
+  EXPECT_TRUE(Has(lines, "presence alice: ")) << r.out;
+}
+
+// needs the issue-5 server
+TEST_F(ReceiptsCliTest, TypingAndPresenceLive) {
+  for (const char* user : {"alice", "bob"}) RegisterAndLogin(user);
+  std::string chat = Send("alice", "bob", "hi");
+  ASSERT_EQ(Run(As("alice", {"listen", "--count", "1", "--timeout", "10"})).code, 0);
+
+  Proc listener = Spawn(As("alice", {"listen", "--events", "--presence", "bob", "--timeout", "8"}));
+  ASSERT_TRUE(WaitForOutput(listener.out_path, "presence bob: "));  // subscribed
+  Result r = Run(As("bob", {"typing", "alice"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "typing start: forwarded\n");
+  std::this_thread::sleep_for(500ms);
+  // bob online for a while (a connection that comes and goes within one presence batch may
+  // not be reported at all).
+  r = Run(As("bob", {"listen", "--timeout", "2.5"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = Wait(listener);
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto lines = Lines(r.out);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0].rfind("presence bob: offline", 0), 0u) << r.out;  // the subscribe answer
+  size_t start = Find(lines, "typing chat " + chat + ": bob start");
+  ASSERT_NE(start, std::string::npos) << r.out;
+  // The server stops it itself: bob's typing connection closed.
+  EXPECT_NE(Find(lines, "typing chat " + chat + ": bob stop", start), std::string::npos) << r.out;
+  size_t online = Find(lines, "presence bob: online");
+  ASSERT_NE(online, std::string::npos) << r.out;
+  EXPECT_NE(Find(lines, "presence bob: offline", online), std::string::npos) << r.out;
+
+  r = Run(As("bob", {"typing", chat, "stop", "--json"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(json::parse(r.out).as_object()["forwarded"].is_bool()) << r.out;
+  r = Run(As("bob", {"typing", "999999"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_found: ", 0), 0u) << r.err;
+}
+
+// needs the issue-5 server
+TEST_F(ReceiptsCliTest, PresenceAndSettings) {
+  for (const char* user : {"alice", "bob", "carol"}) RegisterAndLogin(user);
+  Send("alice", "bob", "we share a chat");
+
+  Result r = Run(As("bob", {"settings"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "presence: everyone\n");
+  r = Run(As("alice", {"presence", "bob", "nosuchuser", "alice"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[0].rfind("presence bob: offline", 0), 0u) << r.out;
+  EXPECT_EQ(lines[1], "presence nosuchuser: hidden");  // does not reveal accounts
+  EXPECT_EQ(lines[2], "presence alice: online");       // yourself
+
+  r = Run(As("bob", {"settings", "--presence", "contacts"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "presence: contacts\n");
+  r = Run(As("alice", {"presence", "bob"}));
+  EXPECT_EQ(r.out.rfind("presence bob: offline", 0), 0u) << r.out;  // a contact
+  r = Run(As("carol", {"presence", "bob", "--json"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out), json::parse(R"({"presence":[{"user":"bob","hidden":true}]})"));
+  r = Run(As("bob", {"settings", "--presence", "nobody", "--json"}));
+  EXPECT_EQ(json::parse(r.out), json::parse(R"({"presence":"nobody"})"));
+  r = Run(As("alice", {"presence", "bob"}));
+  EXPECT_EQ(r.out, "presence bob: hidden\n");
+  r = Run(As("bob", {"presence", "bob"}));
+  EXPECT_EQ(r.out, "presence bob: online\n");
+
+  // --follow: changes while following; bob becoming visible again pushes his state.
+  Proc follower = Spawn(As("alice", {"presence", "bob", "--follow", "--timeout", "6"}));
+  ASSERT_TRUE(WaitForOutput(follower.out_path, "presence bob: hidden"));
+  ASSERT_EQ(Run(As("bob", {"settings", "--presence", "everyone"})).code, 0);
+  r = Run(As("bob", {"listen", "--timeout", "2.5"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = Wait(follower);
+  EXPECT_EQ(r.code, 0) << r.err;
+  lines = Lines(r.out);
+  ASSERT_GE(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0], "presence bob: hidden");
+  EXPECT_NE(Find(lines, "presence bob: online", 1), std::string::npos) << r.out;
+}
+
+// needs the issue-5 server
+TEST_F(ReceiptsCliTest, GroupReadPositions) {
+  for (const char* user : {"alice", "bob", "carol"}) RegisterAndLogin(user);
+  Result r = Run(As("alice", {"group", "create", "team", "--members", "bob,carol"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, std::regex(R"(group (\d+) )"))) << r.out;
+  std::string chat = m[1];
+  ASSERT_EQ(Run(As("alice", {"send", "--chat", chat, "hi team"})).code, 0);  // seq 2
+  ASSERT_EQ(Run(As("alice", {"listen", "--timeout", "1.5"})).code, 0);       // alice's cursor
+
+  r = Run(As("carol", {"chats", "--json"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object entry = json::parse(r.out).as_object()["chats"].as_array()[0].as_object();
+  EXPECT_GE(entry["unread"].as_int64(), 1);
+  EXPECT_TRUE(entry.contains("reads")) << r.out;
+
+  r = Run(As("bob", {"read", chat}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "read chat " + chat + " up to #2: 0 unread\n");
+  r = Run(As("alice", {"chats", "--json"}));
+  entry = json::parse(r.out).as_object()["chats"].as_array()[0].as_object();
+  std::map<std::string, int64_t> reads;
+  for (const auto& pos : entry["reads"].as_array()) {
+    reads[std::string(pos.at("user").as_string())] = pos.at("read_seq").as_int64();
+  }
+  EXPECT_EQ(reads["bob"], 2);
+  EXPECT_LT(reads["carol"], 2);
+  EXPECT_FALSE(reads.count("alice"));  // the other members only
+
+  // The receipt reaches every active member's log.
+  r = Run(As("alice",
+             {"listen", "--events", "--presence", "alice", "--count", "2", "--timeout", "10"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(Has(Lines(r.out), "receipt chat " + chat + ": bob read up to 2")) << r.out;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Runs the `parley` binary against the in-process fake server, as scripts would.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <csignal>
 #include <thread>
 
@@ -35,6 +36,18 @@ class CliTest : public cli_test::CliHarness {
 using cli_test::Lines;
 using cli_test::Result;
 using cli_test::Slurp;
+
+// Waits until a process has printed `text` on stdout (e.g. a listener's first presence line:
+// its subscription is in place). False on timeout.
+bool WaitForOutput(const std::string& out_path, const std::string& text,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Slurp(out_path).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
 
 TEST_F(CliTest, RegisterLoginProfileFile) {
   Result r = Run({"register", "alice"});
@@ -138,7 +151,9 @@ TEST_F(CliTest, SendListenHistoryChats) {
 
   r = Run({"--profile", "bob", "chats"});
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out, "chat 12  with alice  last #4  alice: live 2\n");
+  EXPECT_EQ(
+      r.out,
+      "chat 12  with alice  last #4  4 unread  alice: live 2\nunread: 4 messages in 1 chat\n");
   r = Run({"--profile", "bob", "chats", "--json"});
   EXPECT_EQ(json::parse(r.out).as_object()["chats"].as_array().size(), 1u);
 }
@@ -199,7 +214,9 @@ TEST_F(CliTest, LargeGroupMessagesHaveNoPts) {
   EXPECT_FALSE(o.contains("to"));
 
   r = Run({"--profile", "bob", "chats"});
-  EXPECT_EQ(r.out, "chat 12  group big (large)  last #2  alice: to the group\n");
+  EXPECT_EQ(Lines(r.out), (std::vector<std::string>{
+                              "chat 12  group big (large)  last #2  2 unread  alice: to the group",
+                              "unread: 2 messages in 1 chat"}));
   r = Run({"--profile", "bob", "history", "--chat", "12"});
   EXPECT_EQ(Lines(r.out).back(), "[chat 12 #2] alice: to the group");
 }
@@ -301,6 +318,230 @@ TEST_F(CliTest, GroupUsageAndErrors) {
   }
 }
 
+// ---------------------------------------------------------------- receipts, typing, presence
+
+TEST_F(CliTest, ReceiptsUsageErrors) {
+  Result r = Run({"--profile", "nobody", "read", "alice"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_logged_in: ", 0), 0u) << r.err;
+
+  RegisterAndLogin("alice");
+  for (std::vector<std::string> args : {
+           std::vector<std::string>{"read"},
+           {"read", ""},
+           {"read", "0"},
+           {"read", "000"},
+           {"read", "9007199254740992"},  // 2^53
+           {"read", "99999999999999999999"},
+           {"read", "12", "--seq", "0"},
+           {"read", "12", "--seq", "-1"},
+           {"read", "12", "--seq", "x"},
+           {"read", "12", "13"},
+           {"read", "12", "--timeout", "0"},
+           {"typing"},
+           {"typing", "12", "maybe"},
+           {"typing", "0"},
+           {"typing", "12", "start", "extra"},
+           {"presence"},
+           {"presence", ""},
+           {"presence", "bob", "--timeout", "0"},
+           {"settings", "--presence", "sometimes"},
+           {"settings", "--presence"},
+           {"settings", "extra"},
+           {"listen", "--presence", "bob"},  // needs --events
+           {"listen", "--events", "--presence", ""},
+           {"listen", "--events", "--count", "0"},
+       }) {
+    args.insert(args.begin(), {"--profile", "alice"});
+    r = Run(args);
+    EXPECT_EQ(r.code, 2) << args.back() << ": " << r.out << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  for (const char* type : {"mark_read", "typing", "presence_subscribe", "settings"}) {
+    EXPECT_EQ(server_->Requests(type), 0) << type;  // usage errors send nothing
+  }
+  EXPECT_EQ(server_->Connections(), 0);
+
+  r = Run({"--help"});
+  for (const char* command : {"read", "typing", "presence", "settings"}) {
+    EXPECT_NE(r.out.find(command), std::string::npos) << command;
+  }
+  r = Run({"listen", "--help"});
+  EXPECT_NE(r.out.find("--events"), std::string::npos);
+
+  // A server that does not know the requests: exit 1 with its code.
+  server_->Disable("mark_read");
+  r = Run({"--profile", "alice", "read", "12"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "parley: unknown_type: unknown type mark_read\n");
+}
+
+TEST_F(CliTest, ReadChatsAndListenEvents) {
+  RegisterAndLogin("alice");
+  RegisterAndLogin("bob");
+  ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "one"}).code, 0);
+  ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "two"}).code, 0);
+  Result r = Run({"--profile", "alice", "listen", "--count", "2", "--timeout", "5"});
+  ASSERT_EQ(r.code, 0) << r.err;  // alice's cursor: 2
+
+  r = Run({"--profile", "bob", "chats"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out),
+            (std::vector<std::string>{"chat 12  with alice  last #2  2 unread  alice: two",
+                                      "unread: 2 messages in 1 chat"}));
+
+  r = Run({"--profile", "bob", "read", "alice", "--seq", "1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "read chat 12 up to #1: 1 unread\n");
+  r = Run({"--profile", "bob", "read", "12", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object result = json::parse(r.out).as_object();
+  EXPECT_EQ(result["chat_id"], 12);
+  EXPECT_EQ(result["kind"], "read");
+  EXPECT_EQ(result["seq"], 2);
+  EXPECT_EQ(result["advanced"], true);
+  EXPECT_EQ(result["unread"], 0);
+  EXPECT_GT(result["pts"].as_int64(), 0);
+  r = Run({"--profile", "bob", "read", "12", "--seq", "1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "read chat 12 up to #2: 0 unread (unchanged: already read that far)\n");
+  r = Run({"--profile", "bob", "read", "99"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "parley: not_found: no such chat\n");
+  r = Run({"--profile", "bob", "read", "carol"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_found: ", 0), 0u) << r.err;
+  auto frames = server_->Frames("mark_read");
+  ASSERT_GE(frames.size(), 2u);
+  EXPECT_EQ(json::parse(frames[0]).as_object()["with"], "alice");
+
+  r = Run({"--profile", "bob", "chats"});
+  EXPECT_EQ(Lines(r.out),
+            (std::vector<std::string>{"chat 12  with alice  last #2  alice: two", "unread: none"}));
+  r = Run({"--profile", "alice", "chats", "--json"});
+  json::object list = json::parse(r.out).as_object();
+  EXPECT_EQ(list["unread_total"], 0);
+  EXPECT_EQ(list["unread_chats"], 0);
+  json::object chat = list["chats"].as_array()[0].as_object();
+  EXPECT_EQ(chat["peer_read_seq"], 2);
+  EXPECT_EQ(chat["read_seq"], 2);
+  EXPECT_EQ(chat["unread"], 0);
+
+  // alice's log now holds bob's two read receipts, then his message: without --events only the
+  // message is printed, and the cursor moves over the receipts.
+  ASSERT_EQ(Run({"--profile", "bob", "send", "alice", "three"}).code, 0);
+  r = Run({"--profile", "alice", "listen", "--count", "1", "--timeout", "5"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "[chat 12 #3] bob -> alice: three\n");
+  EXPECT_EQ(LoadCursorFile(dir_ + "/config/parley/alice.cursor"), 5);
+
+  // Her own read (from another device) and bob's presence, with --events.
+  ASSERT_EQ(Run({"--profile", "alice", "read", "bob"}).code, 0);
+  r = Run({"--profile", "alice", "listen", "--events", "--presence", "bob", "--count", "2",
+           "--timeout", "5"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(lines[0].rfind("presence bob: offline, last seen 20", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[1], "receipt chat 12: alice read up to 3");
+  EXPECT_EQ(LoadCursorFile(dir_ + "/config/parley/alice.cursor"), 6);
+
+  // Live events as JSON: the subscribe answer, bob coming online for `typing`, the typing
+  // push, bob going offline.
+  Proc listener = Spawn({"--profile", "alice", "listen", "--events", "--json", "--count", "4",
+                         "--timeout", "10"});  // presence of the direct chats' peers: bob
+  ASSERT_TRUE(WaitForOutput(listener.out_path, "\"presence\""));
+  r = Run({"--profile", "bob", "typing", "alice"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "typing start: forwarded\n");
+  r = Wait(listener);
+  EXPECT_EQ(r.code, 0) << r.err;
+  lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  std::vector<json::object> events;
+  for (const auto& l : lines) events.push_back(json::parse(l).as_object());
+  EXPECT_EQ(events[0]["type"], "presence");
+  EXPECT_EQ(events[0]["presence"].as_array()[0].as_object()["online"], false);
+  EXPECT_EQ(events[1]["presence"].as_array()[0].as_object()["online"], true);
+  EXPECT_EQ(
+      json::value(events[2]),
+      json::parse(
+          R"({"type":"typing","chat_id":12,"user":"bob","state":"start","expires_ms":6000})"));
+  EXPECT_EQ(events[3]["type"], "presence");
+  json::object offline = events[3]["presence"].as_array()[0].as_object();
+  EXPECT_EQ(offline["user"], "bob");
+  EXPECT_EQ(offline["online"], false);
+  EXPECT_GT(offline["last_seen"].as_int64(), 0);
+
+  r = Run({"--profile", "bob", "typing", "12", "stop", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"forwarded\":true}\n");
+}
+
+TEST_F(CliTest, ListenEventsReceiptJsonAndFrozenCursor) {
+  RegisterAndLogin("alice");
+  RegisterAndLogin("bob");
+  ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "one"}).code, 0);
+  ASSERT_EQ(Run({"--profile", "alice", "listen", "--count", "1", "--timeout", "5"}).code, 0);
+  ASSERT_EQ(Run({"--profile", "bob", "read", "12"}).code, 0);            // alice's pts 2
+  ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "two"}).code, 0);  // pts 3
+  // --count 1 stops at the receipt: the message after it is not lost.
+  Result r = Run({"--profile", "alice", "listen", "--events", "--presence", "nosuchuser", "--count",
+                  "1", "--timeout", "5", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 1u) << r.out;
+  json::object o = json::parse(lines[0]).as_object();
+  if (o["type"] == "presence") {  // the subscribe answer came first
+    EXPECT_EQ(o["presence"].as_array()[0].as_object()["hidden"], true);
+  } else {
+    EXPECT_EQ(o["type"], "receipt");
+    EXPECT_EQ(o["pts"], 2);
+    json::object receipt = o["receipt"].as_object();
+    EXPECT_EQ(receipt["user"], "bob");
+    EXPECT_EQ(receipt["kind"], "read");
+    EXPECT_EQ(receipt["seq"], 1);
+    EXPECT_EQ(receipt["chat_id"], 12);
+  }
+  r = Run({"--profile", "alice", "listen", "--count", "1", "--timeout", "5"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "[chat 12 #2] alice -> bob: two\n");
+}
+
+TEST_F(CliTest, PresenceAndSettings) {
+  RegisterAndLogin("alice");
+  RegisterAndLogin("bob");
+  Result r = Run({"--profile", "bob", "settings"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "presence: everyone\n");
+  r = Run({"--profile", "alice", "presence", "bob", "alice", "carol"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[0].rfind("presence bob: offline", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[1], "presence alice: online");
+  EXPECT_EQ(lines[2], "presence carol: hidden");
+
+  // --follow prints the changes until --timeout.
+  Proc follower = Spawn({"--profile", "alice", "presence", "bob", "--follow", "--timeout", "3"});
+  ASSERT_TRUE(WaitForOutput(follower.out_path, "presence bob: offline"));
+  ASSERT_EQ(Run({"--profile", "bob", "settings", "--presence", "nobody"}).code, 0);
+  r = Wait(follower);
+  EXPECT_EQ(r.code, 0) << r.err;
+  lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[0].rfind("presence bob: offline", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[1], "presence bob: online");
+  EXPECT_EQ(lines[2], "presence bob: hidden");  // and his going offline is not shown
+
+  r = Run({"--profile", "bob", "settings", "--json"});
+  EXPECT_EQ(r.out, "{\"presence\":\"nobody\"}\n");
+  r = Run({"--profile", "alice", "presence", "bob", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"presence\":[{\"user\":\"bob\",\"hidden\":true}]}\n");
+}
+
 TEST_F(CliTest, LogoutForgetsTheToken) {
   RegisterAndLogin("alice");
   Result r = Run({"--profile", "alice", "logout"});
@@ -317,8 +558,9 @@ TEST_F(CliTest, RevokedTokenEndsListenWithError) {
   RegisterAndLogin("bob");
   std::string token = std::string(
       json::parse(Slurp(dir_ + "/config/parley/bob.json")).as_object()["token"].as_string());
-  Proc listener = Spawn({"--profile", "bob", "listen", "--timeout", "10"});
-  std::this_thread::sleep_for(500ms);
+  Proc listener = Spawn({"--profile", "bob", "-v", "listen", "--timeout", "10"});
+  // Revoke only once the listener is online: before, it would be refused as unauthorized.
+  ASSERT_TRUE(WaitOnline(listener));
   server_->Revoke(token);
   Result r = Wait(listener);
   EXPECT_EQ(r.code, 1);

@@ -12,7 +12,9 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -111,6 +113,17 @@ class CliHarness : public ::testing::Test {
     r.out = Slurp(p.out_path);
     r.err = Slurp(p.err_path);
     return r;
+  }
+
+  // Waits until a `parley -v listen` process reports on stderr that it is online (so that a
+  // test acts on a live connection, not on one still being set up). False on timeout.
+  bool WaitOnline(const Proc& p, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (Slurp(p.err_path).find("parley: online as ") != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
   }
 
   Result Run(std::vector<std::string> args, const std::string& input = "") {

@@ -1,13 +1,19 @@
-// parley listen [--count N] [--timeout SECONDS]
+// parley listen [--count N] [--timeout SECONDS] [--events [--presence USER,...]]
 //
 // Prints the user's messages in pts order, each exactly once: first what happened since the
 // profile's saved cursor (or, with no cursor, the snapshot's messages), then live ones. The
 // cursor is saved after each printed message; once a message is left unprinted (the count is
 // reached, or we are stopping) the cursor is no longer moved, so the next listen shows it.
+// With --events, receipts (update-log entries, under the same cursor rule), typing and
+// presence changes are printed too.
 #include <condition_variable>
 #include <csignal>
+#include <functional>
+#include <future>
 #include <iostream>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 #include "cli/cli.h"
 #include "cli/one_shot.h"
@@ -28,6 +34,7 @@ class Listener {
   Listener(const Globals& g, const ListenArgs& args, std::string cursor_path)
       : json_(g.json),
         verbose_(g.verbose),
+        events_(args.events),
         count_(args.count),
         cursor_path_(std::move(cursor_path)) {}
 
@@ -35,6 +42,17 @@ class Listener {
     o.on_message = [this](const Message& m, int64_t pts) {
       Print(m, pts > 0 ? std::optional<int64_t>(pts) : std::nullopt, false);  // 0: large group
     };
+    if (events_) {
+      o.on_receipt = [this](const Receipt& r, int64_t pts) {
+        std::optional<int64_t> in_log = pts > 0 ? std::optional<int64_t>(pts) : std::nullopt;
+        // A receipt of the update log left unprinted freezes the cursor like a message.
+        Emit({json_ ? JsonReceipt(r, in_log) : HumanReceipt(r)}, in_log.has_value());
+      };
+      o.on_typing = [this](const TypingEvent& t) {
+        Emit({json_ ? JsonTyping(t) : HumanTyping(t)}, false);
+      };
+      o.on_presence = [this](const std::vector<PresenceStatus>& p) { PrintPresence(p); };
+    }
     o.on_snapshot = [this](const SyncResult& r) {
       // Chats come most recently active first; print the least recent first, so the newest
       // ends up at the bottom. Within a chat: oldest first.
@@ -52,8 +70,9 @@ class Listener {
   }
 
   // Blocks until the count is reached, the timeout passes, a signal arrives or the client
-  // closes for good. Returns false on timeout.
-  bool Wait(std::optional<std::chrono::milliseconds> timeout) {
+  // closes for good; calls `poll` (without the lock) every 100 ms or so. Returns false on
+  // timeout.
+  bool Wait(std::optional<std::chrono::milliseconds> timeout, const std::function<void()>& poll) {
     auto deadline = timeout ? std::chrono::steady_clock::now() + *timeout
                             : std::chrono::steady_clock::time_point::max();
     std::unique_lock lock(mu_);
@@ -66,9 +85,25 @@ class Listener {
       }
       cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(
                              std::chrono::milliseconds(100), deadline - now));
+      if (poll) {
+        lock.unlock();
+        poll();
+        lock.lock();
+      }
     }
     stopping_ = true;  // from here on nothing more is printed
     return !timed_out;
+  }
+
+  // One event: a line per user (human), or the push object (JSON).
+  void PrintPresence(const std::vector<PresenceStatus>& presence) {
+    std::vector<std::string> lines;
+    if (json_) {
+      lines.push_back(JsonPresence(presence));
+    } else {
+      for (const PresenceStatus& p : presence) lines.push_back(HumanPresence(p));
+    }
+    Emit(lines, false);
   }
 
   int printed() {
@@ -89,12 +124,18 @@ class Listener {
  private:
   // Returns false (and freezes the cursor) when the message is not printed.
   bool Print(const Message& m, std::optional<int64_t> pts, bool snapshot) {
+    return Emit({json_ ? JsonLine(m, pts, snapshot) : HumanLine(m)}, true);
+  }
+
+  // Prints one message or event (--count counts it once). Returns false when it is not
+  // printed; then, if it is part of the update log, the cursor is frozen before it.
+  bool Emit(const std::vector<std::string>& lines, bool in_log) {
     std::lock_guard lock(mu_);
     if (stopping_ || (count_ && printed_ >= *count_)) {
-      frozen_ = true;
+      if (in_log) frozen_ = true;
       return false;
     }
-    PrintLine(json_ ? JsonLine(m, pts, snapshot) : HumanLine(m));
+    for (const std::string& line : lines) PrintLine(line);
     ++printed_;
     if (count_ && printed_ >= *count_) {
       done_ = true;
@@ -139,6 +180,7 @@ class Listener {
 
   const bool json_;
   const bool verbose_;
+  const bool events_;
   const std::optional<int> count_;
   const std::string cursor_path_;
   std::mutex mu_;
@@ -152,10 +194,68 @@ class Listener {
   std::optional<Error> last_error_;
 };
 
+// listen --events: subscribes to presence once online, of args.presence or else of the peers
+// of the user's direct chats; polled from the waiting thread (futures may not be waited for
+// in callbacks).
+class PresenceWatch {
+ public:
+  PresenceWatch(Client& client, Listener& listener, const ListenArgs& args, bool verbose)
+      : client_(client), listener_(listener), verbose_(verbose) {
+    if (!args.presence.empty()) {
+      subscribe_ = client_.PresenceSubscribe(args.presence);
+    } else {
+      chats_ = client_.Chats(100);
+    }
+  }
+
+  void Poll() {
+    if (chats_ && Ready(*chats_)) {
+      std::vector<std::string> peers;
+      try {
+        for (const ChatSummary& c : chats_->get().chats) {
+          if (c.kind == "direct" && !c.peer.empty()) peers.push_back(c.peer);
+        }
+      } catch (const Error& e) {
+        Warn(e);
+      }
+      chats_.reset();
+      if (!peers.empty()) subscribe_ = client_.PresenceSubscribe(std::move(peers));
+    }
+    if (subscribe_ && Ready(*subscribe_)) {
+      try {
+        std::vector<PresenceStatus> now = subscribe_->get();
+        if (!now.empty()) listener_.PrintPresence(now);
+      } catch (const Error& e) {
+        Warn(e);
+      }
+      subscribe_.reset();
+    }
+  }
+
+ private:
+  template <class T>
+  static bool Ready(std::future<T>& f) {
+    return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }
+  void Warn(const Error& e) {
+    if (verbose_) std::cerr << "parley: warning: presence: " << e.what() << "\n";
+  }
+
+  Client& client_;
+  Listener& listener_;
+  const bool verbose_;
+  std::optional<std::future<ChatList>> chats_;
+  std::optional<std::future<std::vector<PresenceStatus>>> subscribe_;
+};
+
 }  // namespace
 
 int RunListen(const Globals& g, const ListenArgs& args) {
   if (args.count && *args.count < 1) throw UsageError("--count must be at least 1");
+  if (!args.events && !args.presence.empty()) throw UsageError("--presence needs --events");
+  for (const std::string& user : args.presence) {
+    if (user.empty()) throw UsageError("--presence: empty user");
+  }
   std::optional<std::chrono::milliseconds> timeout;
   if (args.timeout_s) timeout = Seconds(*args.timeout_s, "--timeout");
   Profile profile = RequireLogin(g);
@@ -173,7 +273,11 @@ int RunListen(const Globals& g, const ListenArgs& args) {
   std::signal(SIGTERM, OnSignal);
   Client client(std::move(o));
   client.Start();
-  bool in_time = listener.Wait(timeout);
+  std::optional<PresenceWatch> watch;
+  if (args.events) watch.emplace(client, listener, args, g.verbose);
+  bool in_time = listener.Wait(timeout, [&] {
+    if (watch) watch->Poll();
+  });
   client.Stop();  // no callbacks after this returns
   std::signal(SIGINT, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);

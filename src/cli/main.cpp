@@ -65,6 +65,13 @@ int main(int argc, char** argv) {
   auto* listen_cmd = app.add_subcommand("listen", "print incoming messages, one per line");
   listen_cmd->add_option("--count", listen.count, "exit after N messages")->type_name("N");
   listen_cmd->add_option("--timeout", listen.timeout_s, "exit after SECONDS")->type_name("SECONDS");
+  listen_cmd->add_flag("--events", listen.events,
+                       "also print receipts, typing and presence changes (--count counts them)");
+  listen_cmd
+      ->add_option("--presence", listen.presence,
+                   "with --events: whose presence to watch (default: your direct chats' peers)")
+      ->delimiter(',')
+      ->type_name("USER,...");
 
   HistoryArgs history;
   std::vector<std::string> history_words;
@@ -83,6 +90,47 @@ int main(int argc, char** argv) {
   auto* chats_cmd = app.add_subcommand("chats", "list chats, most recent activity first");
   chats_cmd->add_option("--limit", chats.limit, "at most N chats (default 100)")->type_name("N");
   chats_cmd->add_option("--timeout", chats.timeout_s, "give up after SECONDS (default 10)")
+      ->type_name("SECONDS");
+
+  ReadArgs read;
+  auto* read_cmd = app.add_subcommand("read", "mark a chat read: read CHAT_OR_USER [--seq N]");
+  read_cmd
+      ->add_option("CHAT_OR_USER", read.chat_or_user,
+                   "a chat id (all digits), or a user for the direct chat with them")
+      ->required();
+  read_cmd->add_option("--seq", read.seq, "read up to SEQ (default: the last message)")
+      ->type_name("SEQ");
+  read_cmd->add_option("--timeout", read.timeout_s, "give up after SECONDS (default 10)")
+      ->type_name("SECONDS");
+
+  TypingArgs typing;
+  auto* typing_cmd =
+      app.add_subcommand("typing", "tell a chat you are typing: typing CHAT_OR_USER [start|stop]");
+  typing_cmd
+      ->add_option("CHAT_OR_USER", typing.chat_or_user,
+                   "a chat id (all digits), or a user for the direct chat with them")
+      ->required();
+  typing_cmd->add_option("STATE", typing.state, "start (default) or stop")
+      ->check(CLI::IsMember({"start", "stop"}));
+  typing_cmd->add_option("--timeout", typing.timeout_s, "give up after SECONDS (default 10)")
+      ->type_name("SECONDS");
+
+  PresenceArgs presence;
+  auto* presence_cmd =
+      app.add_subcommand("presence", "print whether users are online: presence USER...");
+  presence_cmd->add_option("USER", presence.users, "users to look at")->required();
+  presence_cmd->add_flag("--follow", presence.follow, "keep printing changes");
+  presence_cmd
+      ->add_option("--timeout", presence.timeout_s,
+                   "give up after SECONDS (default 10); with --follow: stop after SECONDS")
+      ->type_name("SECONDS");
+
+  SettingsArgs settings;
+  auto* settings_cmd = app.add_subcommand("settings", "print or change your settings");
+  settings_cmd->add_option("--presence", settings.presence, "who sees whether you are online")
+      ->check(CLI::IsMember({"everyone", "contacts", "nobody"}))
+      ->type_name("everyone|contacts|nobody");
+  settings_cmd->add_option("--timeout", settings.timeout_s, "give up after SECONDS (default 10)")
       ->type_name("SECONDS");
 
   GroupArgs group;
@@ -161,6 +209,10 @@ int main(int argc, char** argv) {
       if (chats.limit < 1) return Usage("--limit must be at least 1");
       return RunChats(g, chats);
     }
+    if (read_cmd->parsed()) return RunRead(g, read);
+    if (typing_cmd->parsed()) return RunTyping(g, typing);
+    if (presence_cmd->parsed()) return RunPresence(g, presence);
+    if (settings_cmd->parsed()) return RunSettings(g, settings);
     if (group_cmd->parsed()) {
       group.action = group_cmd->get_subcommands().at(0)->get_name();
       return RunGroup(g, group);

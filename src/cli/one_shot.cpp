@@ -6,7 +6,8 @@
 
 namespace parley::cli {
 
-OneShot::OneShot(const Globals& g, const Profile& profile, std::chrono::milliseconds timeout) {
+OneShot::OneShot(const Globals& g, const Profile& profile, std::chrono::milliseconds timeout,
+                 const std::function<void(ClientOptions&)>& customize) {
   ClientOptions o;
   o.server_url = profile.server;
   o.token = profile.token;
@@ -26,6 +27,7 @@ OneShot::OneShot(const Globals& g, const Profile& profile, std::chrono::millisec
       connect_error_ = Error(e.code.empty() ? errc::kConnectionFailed : e.code, e.message);
     }
   };
+  if (customize) customize(o);
   client_ = std::make_unique<Client>(std::move(o));
   client_->Start();
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -17,7 +18,9 @@ namespace parley::cli {
 
 class OneShot {
  public:
-  OneShot(const Globals& g, const Profile& profile, std::chrono::milliseconds timeout);
+  // customize: a last look at the options before the client starts (e.g. push callbacks).
+  OneShot(const Globals& g, const Profile& profile, std::chrono::milliseconds timeout,
+          const std::function<void(ClientOptions&)>& customize = {});
   ~OneShot();
 
   Client& client() { return *client_; }

@@ -1,6 +1,7 @@
 #include "cli/output.h"
 
 #include <cstdio>
+#include <ctime>
 
 #include <boost/json/serialize.hpp>
 
@@ -71,6 +72,7 @@ std::string HumanChat(const ChatSummary& chat) {
     line += "  with " + EscapeControl(chat.peer);
   }
   line += "  last #" + std::to_string(chat.last_seq);
+  if (chat.unread > 0) line += "  " + std::to_string(chat.unread) + " unread";
   if (chat.last_message) {
     const Message& m = *chat.last_message;
     line +=
@@ -78,6 +80,65 @@ std::string HumanChat(const ChatSummary& chat) {
         (m.kind == "event" ? " (event): " + EscapeControl(m.event) : ": " + EscapeControl(m.body));
   }
   return line;
+}
+
+std::string HumanUnread(const ChatList& list) {
+  if (list.unread_total <= 0) return "unread: none";
+  return "unread: " + std::to_string(list.unread_total) +
+         (list.unread_total == 1 ? " message in " : " messages in ") +
+         std::to_string(list.unread_chats) + (list.unread_chats == 1 ? " chat" : " chats");
+}
+
+std::string HumanReceipt(const Receipt& r) {
+  return "receipt chat " + std::to_string(r.chat_id) + ": " + EscapeControl(r.user) + " " +
+         EscapeControl(r.kind) + " up to " + std::to_string(r.seq);
+}
+
+std::string HumanTyping(const TypingEvent& t) {
+  return "typing chat " + std::to_string(t.chat_id) + ": " + EscapeControl(t.user) + " " +
+         ToString(t.state);
+}
+
+std::string HumanPresence(const PresenceStatus& p) {
+  std::string line = "presence " + EscapeControl(p.user) + ": ";
+  if (p.hidden) return line + "hidden";
+  if (p.online) return line + "online";
+  line += "offline";
+  if (p.last_seen > 0) line += ", last seen " + UtcTime(p.last_seen);
+  return line;
+}
+
+std::string JsonReceipt(const Receipt& r, std::optional<int64_t> pts) {
+  boost::json::object o;
+  o["type"] = "receipt";
+  o["pts"] = pts ? boost::json::value(*pts) : boost::json::value();
+  o["receipt"] = wire::ToJson(r);
+  return boost::json::serialize(o);
+}
+
+std::string JsonTyping(const TypingEvent& t) {
+  boost::json::object o;
+  o["type"] = "typing";
+  for (auto& field : wire::ToJson(t)) o[field.key()] = field.value();
+  return boost::json::serialize(o);
+}
+
+std::string JsonPresence(const std::vector<PresenceStatus>& presence) {
+  boost::json::array list;
+  for (const PresenceStatus& p : presence) list.push_back(wire::ToJson(p));
+  boost::json::object o;
+  o["type"] = "presence";
+  o["presence"] = std::move(list);
+  return boost::json::serialize(o);
+}
+
+std::string UtcTime(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 void PrintLine(const std::string& line) {

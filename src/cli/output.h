@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "parley/types.h"
 
@@ -23,6 +24,25 @@ std::string JsonLine(const Message& m, std::optional<int64_t> pts, bool snapshot
 std::string HumanAck(const Target& to, const SendAck& ack);
 // "chat 12  with bob  last #5  alice: hi bob", "chat 31  group team (large)  last #9  ..."
 std::string HumanChat(const ChatSummary& chat);
+
+// "unread: 2 messages in 1 chat", "unread: none": the badge of `chats`.
+std::string HumanUnread(const ChatList& list);
+
+// listen --events (PROTOCOL.md §3.11-3.13).
+// "receipt chat 12: bob read up to 5" / "... bob delivered up to 5"
+std::string HumanReceipt(const Receipt& r);
+// "typing chat 12: alice start"
+std::string HumanTyping(const TypingEvent& t);
+// "presence bob: online", "presence carol: offline, last seen 2024-11-28T05:18:20Z",
+// "presence dave: hidden"
+std::string HumanPresence(const PresenceStatus& p);
+// The push objects: {"type":"receipt","pts":47,"receipt":{...}} (pts null without one),
+// {"type":"typing","chat_id":12,...}, {"type":"presence","presence":[...]}.
+std::string JsonReceipt(const Receipt& r, std::optional<int64_t> pts);
+std::string JsonTyping(const TypingEvent& t);
+std::string JsonPresence(const std::vector<PresenceStatus>& presence);
+// ms since the epoch as "2024-11-28T05:18:20Z".
+std::string UtcTime(int64_t ms);
 
 // Writes line + '\n' to stdout and flushes (output may be a pipe read line by line).
 void PrintLine(const std::string& line);

@@ -92,6 +92,7 @@ void Client::Impl::Stop() {
 
 void Client::Impl::DoStop() {
   if (stopping_ || shut_down_) return;
+  MaybeMarkDelivered(true);  // what was received goes out before the close frame
   stopping_ = true;
   backoff_timer_.cancel();
   if (conn_) {
@@ -308,6 +309,7 @@ void Client::Impl::Pump() {
   }
   MaybeSync();
   MaybeFetchLarge();
+  MaybeMarkDelivered();
 }
 
 Error Client::Impl::TimeoutError(const Op& op) const {
@@ -373,6 +375,11 @@ void Client::Impl::OnFrame(std::string_view text) {
             Deliver(seq_.OnPush(std::move(push.update)));
             MaybeSync();
           },
+          [&](wire::ReceiptPush& push) {
+            if (opts_.receive_updates) OnReceiptPush(std::move(push.update));
+          },
+          [&](wire::TypingPush& push) { OnTyping(push.event); },
+          [&](wire::PresencePush& push) { OnPresence(push.presence); },
           [&](wire::UnknownPush&) {},
           [&](wire::MalformedFrame& bad) {
             ReportError(Error(errc::kBadResponse, "ignored a frame: " + bad.reason));
@@ -415,6 +422,7 @@ void Client::Impl::OnAuthenticated(const AuthInfo& auth) {
     large_.OnReconnect();  // large groups may have moved on while we were away
     RefreshChats();
   }
+  Resubscribe();
   Pump();  // sends what waited for the connection, and the first sync
 }
 

@@ -7,12 +7,16 @@
 #include <chrono>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -39,6 +43,11 @@ inline constexpr milliseconds kSyncRetryDelay{1000};
 inline constexpr milliseconds kSyncErrorDelay{5000};  // after a non-retryable sync error
 inline constexpr uint16_t kCloseNormal = 1000;
 inline constexpr int kLargeFetchLimit = 200;  // history page size for large-group catch-up
+// auto_delivered: at most this many mark_delivered per batch (the rest waits for the next),
+// so that a snapshot or a long catch-up stays well under the server's request rate limit.
+inline constexpr size_t kMaxDeliveredPerBatch = 16;
+// pts-less receipts (large groups) remembered to drop repeats; forgotten beyond this.
+inline constexpr size_t kMaxLargeReceipts = 100000;
 
 // One request to the server, possibly sent several times.
 struct Op {
@@ -101,6 +110,11 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   std::future<ChatList> Chats(int limit);
   std::future<SyncResult> Sync(std::optional<int64_t> pts, int limit);
   std::future<int64_t> Ping();
+  std::future<MarkResult> Mark(const Target& chat, std::string kind, std::optional<int64_t> seq);
+  std::future<bool> Typing(const Target& chat, TypingState state);
+  std::future<std::vector<PresenceStatus>> PresenceSubscribe(std::vector<std::string> users);
+  std::future<void> PresenceUnsubscribe(std::vector<std::string> users, bool all);
+  std::future<UserSettings> Settings(std::optional<std::string> presence);
 
   ConnectionState state() const { return state_.load(); }
   std::optional<int64_t> cursor() const {
@@ -139,6 +153,17 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   void Deliver(const std::vector<Update>& updates);
   void SaveCursor(int64_t pts);
   void Learn(const Message& m);
+
+  void OnReceiptPush(Update update);  // a `receipt` push, with or without pts
+  void OnTyping(const TypingEvent& event);
+  void OnPresence(const std::vector<PresenceStatus>& presence);
+  void Resubscribe();  // presence subscriptions again on a new connection
+  // auto_delivered: note an applied message; MaybeMarkDelivered() sends the batch when due
+  // (force: now, e.g. before closing).
+  void NoteDelivered(const Message& m);
+  void MaybeMarkDelivered(bool force = false);
+  // The server says our delivered position in a chat is `seq`: no mark up to it is needed.
+  void NoteDeliveredSeq(int64_t chat_id, int64_t seq);
 
   void SetState(ConnectionEvent event);
   void ReportError(const Error& error);
@@ -182,7 +207,20 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   boost::asio::steady_timer tick_timer_;
   boost::asio::steady_timer stop_timer_;
   std::unordered_map<int64_t, std::string> chat_peer_;  // chat -> the other member; "" = group
-  std::string last_code_;                               // why the last connection ended
+  std::set<std::string> presence_subs_;                 // acknowledged presence subscriptions
+  // auto_delivered: per chat the highest applied seq and whether it was our own message,
+  // until the batch goes out at delivered_due_; and the highest seq sent per chat.
+  struct Applied {
+    int64_t seq = 0;
+    bool own = false;
+  };
+  std::map<int64_t, Applied> delivered_batch_;
+  std::unordered_map<int64_t, int64_t> delivered_sent_;
+  std::optional<Clock::time_point> delivered_due_;
+  bool delivered_unsupported_ = false;  // the server answered mark_delivered unknown_type
+  // pts-less receipts: (chat, user, kind) -> highest seq reported.
+  std::map<std::tuple<int64_t, std::string, std::string>, int64_t> large_receipts_;
+  std::string last_code_;  // why the last connection ended
   std::string last_error_;
   int last_close_code_ = 0;
   std::string abort_reason_;  // set before we abort a connection ourselves

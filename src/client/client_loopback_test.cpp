@@ -1,9 +1,11 @@
 // libparley against FakeServer on a loopback port: HTTP helpers, auth, live delivery, gap
 // healing, idempotent resend, reconnect with resume, fatal closes, clean stop.
 #include <condition_variable>
+#include <map>
 #include <mutex>
 
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 #include "fake_server.h"
 #include "parley/client.h"
@@ -46,6 +48,22 @@ class Recorder {
       errors_.push_back(e.code());
       cv_.notify_all();
     };
+    o.on_receipt = [this](const Receipt& r, int64_t pts) {
+      std::lock_guard lock(mu_);
+      receipts_.push_back(r);
+      receipt_pts_.push_back(pts);
+      cv_.notify_all();
+    };
+    o.on_typing = [this](const TypingEvent& t) {
+      std::lock_guard lock(mu_);
+      typing_.push_back(t);
+      cv_.notify_all();
+    };
+    o.on_presence = [this](const std::vector<PresenceStatus>& p) {
+      std::lock_guard lock(mu_);
+      presence_.push_back(p);
+      cv_.notify_all();
+    };
   }
   template <class Pred>
   bool WaitFor(Pred pred, std::chrono::milliseconds timeout = 5000ms) {
@@ -70,6 +88,10 @@ class Recorder {
   std::vector<ConnectionEvent> states_;
   std::vector<std::string> errors_;
   std::optional<int64_t> cursor_;  // last on_cursor
+  std::vector<Receipt> receipts_;
+  std::vector<int64_t> receipt_pts_;
+  std::vector<TypingEvent> typing_;
+  std::vector<std::vector<PresenceStatus>> presence_;
 };
 
 ClientOptions Options(const FakeServer& server, const std::string& token) {
@@ -80,6 +102,13 @@ ClientOptions Options(const FakeServer& server, const std::string& token) {
   o.send_timeout = 10000ms;
   o.backoff = BackoffPolicy{50ms, 200ms, 2.0, 0.5};
   return o;
+}
+
+// The request frames of `type` the server saw, parsed.
+std::vector<boost::json::object> FramesOf(FakeServer& server, const std::string& type) {
+  std::vector<boost::json::object> out;
+  for (const std::string& f : server.Frames(type)) out.push_back(boost::json::parse(f).as_object());
+  return out;
 }
 
 std::string ErrorCode(const std::function<void()>& fn) {
@@ -539,6 +568,369 @@ TEST(ClientTest, StopWhileServerUnreachable) {
   auto start = std::chrono::steady_clock::now();
   client.Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+}
+
+// ---------------------------------------------------------------- receipts (§3.11-3.14)
+
+TEST(ReceiptClientTest, ReceiptPushesAdvanceTheCursorAndReachOnReceipt) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 0;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+  SendAck sent = server.Inject("bob", "alice", "read me");  // from bob's other device: pts 1
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.cursor_ == 1; }));
+  server.Mark("alice", sent.chat_id, "read", 1);  // alice's read goes to bob's log: pts 2
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.cursor_ == 2; }));
+  server.Inject("bob", "alice", "after the receipt");  // pts 3
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.cursor_ == 3; }));
+  std::lock_guard lock(rec.mu_);
+  ASSERT_EQ(rec.receipts_.size(), 1u);
+  const Receipt& r = rec.receipts_[0];
+  EXPECT_EQ(r.chat_id, sent.chat_id);
+  EXPECT_EQ(r.user, "alice");
+  EXPECT_EQ(r.kind, "read");
+  EXPECT_EQ(r.seq, 1);
+  EXPECT_GT(r.ts, 0);
+  EXPECT_EQ(rec.receipt_pts_[0], 2);
+  ASSERT_EQ(rec.messages_.size(), 2u);  // the receipt is not a message
+  EXPECT_EQ(rec.pts_, (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(server.Requests("sync"), 0);  // no gap: the receipt's pts filled it
+}
+
+TEST(ReceiptClientTest, ReceiptUpdateInASyncPage) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 0;
+  o.auto_delivered = false;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+  server.SetPushes(false);
+  SendAck first = server.Inject("bob", "alice", "one");  // pts 1
+  server.Mark("alice", first.chat_id, "read", 1);        // pts 2
+  server.Inject("bob", "alice", "two");                  // pts 3
+  // A malformed receipt push is reported and ignored.
+  server.SendRaw("bob", R"({"type":"receipt","pts":9,"receipt":"not an object"})");
+  server.SetPushes(true);
+  server.Mark("alice", first.chat_id, "read", 2);  // pts 4, pushed: the gap 1..3 is synced
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.cursor_ == 4; }));
+  std::this_thread::sleep_for(100ms);
+  std::lock_guard lock(rec.mu_);
+  ASSERT_EQ(rec.messages_.size(), 2u);
+  EXPECT_EQ(rec.pts_, (std::vector<int64_t>{1, 3}));
+  ASSERT_EQ(rec.receipts_.size(), 2u);
+  EXPECT_EQ(rec.receipt_pts_, (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(rec.receipts_[0].seq, 1);
+  EXPECT_EQ(rec.receipts_[1].seq, 2);
+  EXPECT_GE(server.Requests("sync"), 1);
+  EXPECT_GE(std::count(rec.errors_.begin(), rec.errors_.end(), errc::kBadResponse), 1);
+}
+
+TEST(ReceiptClientTest, LargeGroupReceiptsWithoutPtsOnlyWhenTheyMoveForward) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  SendAck first = server.Inject("alice", "bob", "small times");  // pts 1
+  server.MarkLarge(first.chat_id);
+  server.Inject("bob", "alice", "big 2");  // no pts
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 1;
+  o.auto_delivered = false;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+  server.Mark("alice", first.chat_id, "delivered", 2);  // pushed to bob without pts
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.receipts_.size() == 1; }));
+  std::string again = R"({"type":"receipt","receipt":{"chat_id":)" + std::to_string(first.chat_id) +
+                      R"(,"user":"alice","kind":"delivered","seq":)";
+  server.SendRaw("bob", again + "2}}");  // not further: dropped
+  server.SendRaw("bob", again + "1}}");  // behind: dropped
+  server.SendRaw("bob", again + "3}}");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.receipts_.size() == 2; }));
+  std::this_thread::sleep_for(100ms);
+  std::lock_guard lock(rec.mu_);
+  ASSERT_EQ(rec.receipts_.size(), 2u);
+  EXPECT_EQ(rec.receipts_[0].seq, 2);
+  EXPECT_EQ(rec.receipts_[1].seq, 3);
+  EXPECT_EQ(rec.receipt_pts_, (std::vector<int64_t>{0, 0}));
+  EXPECT_EQ(client.cursor(), 1);  // the update log did not move
+}
+
+TEST(ReceiptClientTest, TypingAndPresencePushesReachCallbacks) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  SendAck first = server.Inject("alice", "bob", "hi");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.receive_updates = false;  // typing and presence come anyway
+  rec.Hook(o);
+  Client bob(o);
+  bob.Start();
+
+  std::vector<PresenceStatus> now = bob.PresenceSubscribe({"alice", "nosuchuser"}).get();
+  ASSERT_EQ(now.size(), 2u);
+  EXPECT_EQ(now[0].user, "alice");
+  EXPECT_FALSE(now[0].online);
+  EXPECT_FALSE(now[0].hidden);
+  EXPECT_TRUE(now[1].hidden);
+
+  ClientOptions ao = Options(server, "ta");
+  ao.receive_updates = false;
+  Client alice(ao);
+  alice.Start();  // alice comes online: pushed to bob's subscription
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return !r.presence_.empty(); }));
+  EXPECT_EQ(rec.presence_[0], (std::vector<PresenceStatus>{{"alice", true, 0, false}}));
+
+  EXPECT_TRUE(alice.Typing(Target::User("bob"), TypingState::kStart).get());
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.typing_.size() == 1; }));
+  EXPECT_EQ(rec.typing_[0], (TypingEvent{first.chat_id, "alice", TypingState::kStart, 6000}));
+  server.SendRaw("bob", R"({"type":"typing","chat_id":12,"user":"alice","state":"stop"})");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.typing_.size() == 2; }));
+  EXPECT_EQ(rec.typing_[1].state, TypingState::kStop);
+
+  alice.Stop();  // offline, with last_seen
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.presence_.size() == 2; }));
+  EXPECT_FALSE(rec.presence_[1][0].online);
+  EXPECT_GT(rec.presence_[1][0].last_seen, 0);
+
+  // Subscriptions belong to the connection: after a reconnect the client subscribes again and
+  // reports the current state.
+  server.KillConnections();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.presence_.size() == 3; }));
+  {
+    std::lock_guard lock(rec.mu_);
+    ASSERT_EQ(rec.presence_[2].size(), 2u);
+    EXPECT_EQ(rec.presence_[2][0].user, "alice");
+    EXPECT_EQ(rec.presence_[2][1].user, "nosuchuser");
+  }
+  EXPECT_EQ(server.Requests("presence_subscribe"), 2);
+  bob.PresenceUnsubscribeAll().get();
+  server.KillConnections();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 3; }));
+  EXPECT_GT(bob.Ping().get(), 0);
+  EXPECT_EQ(server.Requests("presence_subscribe"), 2);  // nothing left to renew
+}
+
+TEST(ReceiptClientTest, AutoDeliveredSendsOnePerChatForTheHighestSeq) {
+  FakeServer server;
+  for (const char* u : {"alice", "bob", "carol", "dave"}) server.AddUser(u, std::string("t") + u);
+  Recorder rec;
+  ClientOptions o = Options(server, "tbob");
+  o.cursor = 0;
+  o.auto_delivered_delay = 300ms;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+
+  // One sync page brings them all: chat 12 (alice, seq 1-3), 13 (carol, 1-2), 14 (dave 1, then
+  // bob's own 2: skipped).
+  server.SetPushes(false);
+  for (int i = 0; i < 3; ++i) server.Inject("alice", "bob", "a");
+  for (int i = 0; i < 2; ++i) server.Inject("carol", "bob", "c");
+  server.Inject("dave", "bob", "d");
+  server.Inject("bob", "dave", "mine");
+  server.SetPushes(true);
+  server.Inject("alice", "bob", "a4");  // the gap: sync
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 8; }));
+  for (int i = 0; i < 100 && server.Requests("mark_delivered") < 2; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(400ms);
+  auto marks = FramesOf(server, "mark_delivered");
+  ASSERT_EQ(marks.size(), 2u);
+  std::map<int64_t, int64_t> by_chat;
+  for (auto& m : marks) by_chat[m["chat_id"].as_int64()] = m["seq"].as_int64();
+  EXPECT_EQ(by_chat, (std::map<int64_t, int64_t>{{12, 4}, {13, 2}}));
+
+  // Live pushes within the delay are batched too.
+  server.Inject("alice", "bob", "a5");
+  server.Inject("alice", "bob", "a6");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 10; }));
+  for (int i = 0; i < 100 && server.Requests("mark_delivered") < 3; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(400ms);
+  marks = FramesOf(server, "mark_delivered");
+  ASSERT_EQ(marks.size(), 3u);
+  EXPECT_EQ(marks[2]["chat_id"], 12);
+  EXPECT_EQ(marks[2]["seq"], 6);
+
+  // The positions reached the server: alice sees bob's delivered_seq in her chat list.
+  ClientOptions ao = Options(server, "talice");
+  ao.receive_updates = false;
+  Client alice(ao);
+  alice.Start();
+  ChatList list = alice.Chats().get();
+  ASSERT_EQ(list.chats.size(), 1u);
+  EXPECT_EQ(list.chats[0].peer_delivered_seq, 6);
+  EXPECT_EQ(list.chats[0].peer_read_seq, 0);
+}
+
+TEST(ReceiptClientTest, AutoDeliveredOffOwnMessagesAndStop) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  {
+    ClientOptions o = Options(server, "tb");
+    o.cursor = 0;
+    o.auto_delivered = false;
+    Recorder rec;
+    rec.Hook(o);
+    Client client(o);
+    client.Start();
+    ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+    server.Inject("alice", "bob", "x");
+    ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+    client.Send(Target::User("alice"), "own").get();
+    std::this_thread::sleep_for(300ms);
+  }
+  EXPECT_EQ(server.Requests("mark_delivered"), 0);
+
+  // A long delay: Stop() sends what is pending before it closes.
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 2;
+  o.auto_delivered_delay = 60000ms;
+  Recorder rec;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+  server.Inject("alice", "bob", "y");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+  EXPECT_EQ(server.Requests("mark_delivered"), 0);
+  client.Stop();
+  for (int i = 0; i < 100 && server.Requests("mark_delivered") == 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  auto marks = FramesOf(server, "mark_delivered");
+  ASSERT_EQ(marks.size(), 1u);
+  EXPECT_EQ(marks[0]["seq"], 3);
+}
+
+TEST(ReceiptClientTest, AutoDeliveredGivesUpOnAServerWithoutReceipts) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  server.Disable("mark_delivered");  // an older server: unknown_type
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 0;
+  o.auto_delivered_delay = 50ms;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) == 1; }));
+  server.Inject("alice", "bob", "1");
+  for (int i = 0; i < 100 && server.Requests("mark_delivered") == 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(200ms);
+  server.Inject("alice", "bob", "2");
+  server.Inject("alice", "bob", "3");
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.messages_.size() == 3; }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(server.Requests("mark_delivered"), 1);
+  std::lock_guard lock(rec.mu_);
+  EXPECT_TRUE(rec.errors_.empty());
+}
+
+TEST(ReceiptClientTest, RequestsAndErrors) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  SendAck first = server.Inject("alice", "bob", "one");
+  server.Inject("alice", "bob", "two");
+  Recorder rec;
+  ClientOptions o = Options(server, "tb");
+  o.cursor = 2;
+  o.auto_delivered = false;
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+
+  MarkResult read = client.MarkRead(Target::User("alice"), 1).get();
+  EXPECT_EQ(read.chat_id, first.chat_id);
+  EXPECT_EQ(read.kind, "read");
+  EXPECT_EQ(read.seq, 1);
+  EXPECT_TRUE(read.advanced);
+  EXPECT_EQ(read.unread, 1);
+  EXPECT_EQ(read.pts, 3);  // bob's own log
+  // Our own receipt is in our log: the client fetches it (the server does not push it to the
+  // connection that asked) and reports it like any other.
+  ASSERT_TRUE(rec.WaitFor([](Recorder& r) { return r.cursor_ == 3; }));
+  ASSERT_EQ(rec.receipts_.size(), 1u);
+  EXPECT_EQ(rec.receipts_[0].user, "bob");
+  EXPECT_EQ(rec.receipt_pts_[0], 3);
+
+  MarkResult all = client.MarkRead(Target::Chat(first.chat_id)).get();  // up to the last
+  EXPECT_EQ(all.seq, 2);
+  EXPECT_EQ(all.unread, 0);
+  MarkResult again = client.MarkRead(Target::Chat(first.chat_id), 1).get();
+  EXPECT_FALSE(again.advanced);
+  EXPECT_EQ(again.seq, 2);
+  EXPECT_EQ(again.pts, 0);
+  MarkResult delivered = client.MarkDelivered(Target::Chat(first.chat_id), 2).get();
+  EXPECT_EQ(delivered.kind, "delivered");
+  EXPECT_FALSE(delivered.advanced);  // reading implied it
+  auto marks = FramesOf(server, "mark_read");
+  ASSERT_EQ(marks.size(), 3u);
+  EXPECT_EQ(marks[0]["with"], "alice");
+  EXPECT_EQ(marks[0]["seq"], 1);
+  EXPECT_FALSE(marks[1].contains("seq"));
+
+  EXPECT_EQ(ErrorCode([&] { client.MarkRead(Target::Chat(99)).get(); }), "not_found");
+  EXPECT_EQ(ErrorCode([&] { client.MarkRead(Target::User("carol")).get(); }), "not_found");
+  EXPECT_EQ(ErrorCode([&] { client.MarkRead(Target::Chat(12), 0).get(); }), errc::kInvalidArgument);
+  EXPECT_EQ(ErrorCode([&] { client.MarkDelivered(Target::Chat(12), 0).get(); }),
+            errc::kInvalidArgument);
+  EXPECT_EQ(ErrorCode([&] { client.MarkRead(Target::User("")).get(); }), errc::kInvalidArgument);
+
+  EXPECT_TRUE(client.Typing(Target::Chat(first.chat_id), TypingState::kStop).get());
+  EXPECT_EQ(ErrorCode([&] { client.Typing(Target::Chat(99), TypingState::kStart).get(); }),
+            "not_found");
+  EXPECT_EQ(FramesOf(server, "typing")[0]["state"], "stop");
+
+  EXPECT_EQ(ErrorCode([&] { client.PresenceSubscribe({}).get(); }), errc::kInvalidArgument);
+  EXPECT_EQ(ErrorCode([&] { client.PresenceUnsubscribe({}).get(); }), errc::kInvalidArgument);
+  client.PresenceUnsubscribe({"alice"}).get();
+
+  EXPECT_EQ(client.Settings().get().presence, "everyone");
+  EXPECT_EQ(client.Settings("nobody").get().presence, "nobody");
+  EXPECT_EQ(client.Settings().get().presence, "nobody");
+  EXPECT_EQ(ErrorCode([&] { client.Settings("sometimes").get(); }), "bad_request");
+  EXPECT_FALSE(FramesOf(server, "settings")[0].contains("presence"));
+
+  // alice may not see bob's presence now.
+  ClientOptions ao = Options(server, "ta");
+  ao.receive_updates = false;
+  Client alice(ao);
+  alice.Start();
+  auto seen = alice.PresenceSubscribe({"bob", "alice"}).get();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen[0].hidden);
+  EXPECT_TRUE(seen[1].online);  // your own presence is always visible
+
+  ChatList list = alice.Chats().get();
+  ASSERT_EQ(list.chats.size(), 1u);
+  EXPECT_EQ(list.chats[0].peer_read_seq, 2);
+  EXPECT_EQ(list.chats[0].unread, 0);  // her own sends
+  ChatList bobs = client.Chats().get();
+  EXPECT_EQ(bobs.unread_total, 0);
+  EXPECT_EQ(bobs.chats[0].read_seq, 2);
 }
 
 TEST(ClientTest, RejectsBadUrlAndEmptyToken) {

@@ -139,6 +139,7 @@ std::future<ChatList> Client::Impl::Chats(int limit) {
     ChatList list = wire::DecodeChatList(v);
     for (const ChatSummary& c : list.chats) {
       chat_peer_[c.chat_id] = c.kind == "group" ? std::string() : c.peer;
+      NoteDeliveredSeq(c.chat_id, c.delivered_seq);
     }
     if (opts_.receive_updates) {
       seq_.NotePts(list.pts);
@@ -166,6 +167,101 @@ std::future<int64_t> Client::Impl::Ping() {
   OpPtr op = MakeOp(Op::Kind::kRequest, "ping", opts_.request_timeout, promise);
   op->encode = [](int64_t id) { return wire::EncodePing(id); };
   op->on_ok = [promise](const json::value& v) { promise->set_value(wire::DecodePingResult(v)); };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<MarkResult> Client::Impl::Mark(const Target& chat, std::string kind,
+                                           std::optional<int64_t> seq) {
+  std::string name = "mark_" + kind;
+  if (!chat.is_chat() && chat.user.empty()) {
+    return Failed<MarkResult>(Error(errc::kInvalidArgument, name + ": no chat or user"));
+  }
+  if (seq && *seq < 1) {
+    return Failed<MarkResult>(Error(errc::kInvalidArgument, name + ": seq must be at least 1"));
+  }
+  auto promise = std::make_shared<std::promise<MarkResult>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kRequest, name, opts_.request_timeout, promise);
+  bool read = kind == "read";
+  op->encode = [chat, seq, read](int64_t id) {
+    return read ? wire::EncodeMarkRead(id, chat, seq) : wire::EncodeMarkDelivered(id, chat, *seq);
+  };
+  op->on_ok = [this, promise](const json::value& v) {
+    MarkResult r = wire::DecodeMarkResult(v);
+    NoteDeliveredSeq(r.chat_id, r.seq);  // reading implies delivered
+    if (opts_.receive_updates && r.pts > 0) {
+      seq_.NotePts(r.pts);  // our own receipt is in the log: a sync fetches it if no push does
+      MaybeSync();
+    }
+    promise->set_value(std::move(r));
+  };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<bool> Client::Impl::Typing(const Target& chat, TypingState state) {
+  if (!chat.is_chat() && chat.user.empty()) {
+    return Failed<bool>(Error(errc::kInvalidArgument, "typing: no chat or user"));
+  }
+  auto promise = std::make_shared<std::promise<bool>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kOnce, "typing", opts_.request_timeout, promise);
+  op->encode = [chat, state](int64_t id) { return wire::EncodeTyping(id, chat, state); };
+  op->on_ok = [promise](const json::value& v) { promise->set_value(wire::DecodeTypingResult(v)); };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<std::vector<PresenceStatus>> Client::Impl::PresenceSubscribe(
+    std::vector<std::string> users) {
+  using Result = std::vector<PresenceStatus>;
+  if (users.empty()) {
+    return Failed<Result>(Error(errc::kInvalidArgument, "presence_subscribe: no users"));
+  }
+  auto promise = std::make_shared<std::promise<Result>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kRequest, "presence_subscribe", opts_.request_timeout, promise);
+  auto shared = std::make_shared<const std::vector<std::string>>(std::move(users));
+  op->encode = [shared](int64_t id) { return wire::EncodePresenceSubscribe(id, *shared); };
+  op->on_ok = [this, shared, promise](const json::value& v) {
+    Result statuses = wire::DecodePresenceResult(v);
+    presence_subs_.insert(shared->begin(), shared->end());  // renewed after a reconnect
+    promise->set_value(std::move(statuses));
+  };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<void> Client::Impl::PresenceUnsubscribe(std::vector<std::string> users, bool all) {
+  if (!all && users.empty()) {
+    return Failed<void>(Error(errc::kInvalidArgument, "presence_unsubscribe: no users"));
+  }
+  auto promise = std::make_shared<std::promise<void>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kRequest, "presence_unsubscribe", opts_.request_timeout, promise);
+  auto shared = std::make_shared<const std::vector<std::string>>(std::move(users));
+  op->encode = [shared, all](int64_t id) {
+    return wire::EncodePresenceUnsubscribe(id, *shared, all);
+  };
+  op->on_ok = [this, shared, all, promise](const json::value&) {
+    if (all) {
+      presence_subs_.clear();
+    } else {
+      for (const std::string& u : *shared) presence_subs_.erase(u);
+    }
+    promise->set_value();
+  };
+  if (!Submit(op)) op->on_error(ClosedError());
+  return future;
+}
+
+std::future<UserSettings> Client::Impl::Settings(std::optional<std::string> presence) {
+  auto promise = std::make_shared<std::promise<UserSettings>>();
+  auto future = promise->get_future();
+  OpPtr op = MakeOp(Op::Kind::kRequest, "settings", opts_.request_timeout, promise);
+  op->encode = [presence](int64_t id) { return wire::EncodeSettings(id, presence); };
+  op->on_ok = [promise](const json::value& v) { promise->set_value(wire::DecodeSettings(v)); };
   if (!Submit(op)) op->on_error(ClosedError());
   return future;
 }
@@ -203,6 +299,32 @@ std::future<SyncResult> Client::Sync(std::optional<int64_t> pts, int limit) {
 }
 
 std::future<int64_t> Client::Ping() { return impl_->Ping(); }
+
+std::future<MarkResult> Client::MarkDelivered(const Target& chat, int64_t seq) {
+  return impl_->Mark(chat, "delivered", seq);
+}
+
+std::future<MarkResult> Client::MarkRead(const Target& chat, std::optional<int64_t> seq) {
+  return impl_->Mark(chat, "read", seq);
+}
+
+std::future<bool> Client::Typing(const Target& chat, TypingState state) {
+  return impl_->Typing(chat, state);
+}
+
+std::future<std::vector<PresenceStatus>> Client::PresenceSubscribe(std::vector<std::string> users) {
+  return impl_->PresenceSubscribe(std::move(users));
+}
+
+std::future<void> Client::PresenceUnsubscribe(std::vector<std::string> users) {
+  return impl_->PresenceUnsubscribe(std::move(users), false);
+}
+
+std::future<void> Client::PresenceUnsubscribeAll() { return impl_->PresenceUnsubscribe({}, true); }
+
+std::future<UserSettings> Client::Settings(std::optional<std::string> presence) {
+  return impl_->Settings(std::move(presence));
+}
 
 ConnectionState Client::state() const { return impl_->state(); }
 

@@ -1,4 +1,6 @@
 // The update log: sync, delivery in pts order, own sends, the cursor.
+#include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include <boost/json/parse.hpp>
@@ -47,6 +49,7 @@ void Client::Impl::OnSyncResult(const SyncResult& result) {
   if (result.snapshot) {
     for (const SnapshotChat& chat : result.chats) {
       chat_peer_[chat.chat_id] = chat.kind == "group" ? std::string() : chat.peer;
+      for (const Message& m : chat.messages) NoteDelivered(m);
     }
     Notify(opts_.on_snapshot, result);
     SaveCursor(applied.empty() ? seq_.cursor().value_or(result.pts) : applied.front().pts - 1);
@@ -100,11 +103,128 @@ void Client::Impl::Deliver(const std::vector<Update>& updates) {
     if (update.message) {
       Learn(*update.message);
       if (update.message->kind == "event") OnLogEvent(*update.message);
+      NoteDelivered(*update.message);
       Notify(opts_.on_message, *update.message, update.pts);
+    } else if (update.receipt) {
+      Notify(opts_.on_receipt, *update.receipt, update.pts);
     }
-    SaveCursor(update.pts);
+    SaveCursor(update.pts);  // any kind, known or not, moves the cursor
   }
   MaybeFetchLarge();
+}
+
+// ---------------------------------------------------------------- receipts, typing, presence
+
+void Client::Impl::OnReceiptPush(Update update) {
+  if (!update.receipt) return;
+  if (update.pts > 0) {  // in the update log: the pts rule, like a message
+    Deliver(seq_.OnPush(std::move(update)));
+    MaybeSync();
+    return;
+  }
+  // A large group's receipt, pushed without pts: report it if it moves a position further.
+  const Receipt& r = *update.receipt;
+  auto key = std::make_tuple(r.chat_id, r.user, r.kind);
+  auto it = large_receipts_.find(key);
+  if (it != large_receipts_.end()) {
+    if (r.seq <= it->second) return;
+    it->second = r.seq;
+  } else {
+    if (large_receipts_.size() >= kMaxLargeReceipts) large_receipts_.clear();
+    large_receipts_.emplace(std::move(key), r.seq);
+  }
+  Notify(opts_.on_receipt, r, int64_t{0});
+}
+
+void Client::Impl::OnTyping(const TypingEvent& event) { Notify(opts_.on_typing, event); }
+
+void Client::Impl::OnPresence(const std::vector<PresenceStatus>& presence) {
+  if (!presence.empty()) Notify(opts_.on_presence, presence);
+}
+
+void Client::Impl::Resubscribe() {
+  if (presence_subs_.empty()) return;
+  std::vector<std::string> users(presence_subs_.begin(), presence_subs_.end());
+  auto op = std::make_shared<Op>();
+  op->kind = Op::Kind::kInternal;
+  op->name = "presence_subscribe";
+  op->deadline = Clock::now() + opts_.request_timeout;
+  op->encode = [users](int64_t id) { return wire::EncodePresenceSubscribe(id, users); };
+  op->on_ok = [this](const json::value& v) { OnPresence(wire::DecodePresenceResult(v)); };
+  op->on_error = [this](const Error& e) {
+    ReportError(Error(e.code(), "presence_subscribe after reconnect failed: " + e.message(),
+                      e.retryable()));
+  };
+  ops_.push_back(op);
+  Transmit(op);
+}
+
+void Client::Impl::NoteDelivered(const Message& m) {
+  if (!opts_.auto_delivered || !opts_.receive_updates || !auth_ || delivered_unsupported_) return;
+  Applied& applied = delivered_batch_[m.chat_id];
+  if (m.seq <= applied.seq) return;
+  applied.seq = m.seq;
+  applied.own = m.sender == auth_->user;
+  if (!delivered_due_) delivered_due_ = Clock::now() + opts_.auto_delivered_delay;
+}
+
+void Client::Impl::NoteDeliveredSeq(int64_t chat_id, int64_t seq) {
+  if (seq <= 0) return;
+  int64_t& high = delivered_sent_[chat_id];
+  high = std::max(high, seq);
+}
+
+void Client::Impl::MaybeMarkDelivered(bool force) {
+  if (delivered_batch_.empty()) {
+    delivered_due_.reset();
+    return;
+  }
+  if (!online_ || stopping_ || shut_down_) return;
+  auto now = Clock::now();
+  if (!force && delivered_due_ && now < *delivered_due_) return;
+  size_t budget = force ? 4 * kMaxDeliveredPerBatch : kMaxDeliveredPerBatch;
+  for (auto it = delivered_batch_.begin(); it != delivered_batch_.end() && budget > 0;) {
+    int64_t chat_id = it->first;
+    Applied applied = it->second;
+    it = delivered_batch_.erase(it);
+    int64_t& high = delivered_sent_[chat_id];
+    if (applied.seq <= high) continue;
+    high = applied.seq;
+    if (applied.own) continue;  // our own send moved the position already
+    --budget;
+    int64_t seq = applied.seq;
+    auto op = std::make_shared<Op>();
+    op->kind = Op::Kind::kRequest;  // resent after a reconnect, like reads
+    op->name = "mark_delivered";
+    op->deadline = now + opts_.request_timeout;
+    op->encode = [chat_id, seq](int64_t id) {
+      return wire::EncodeMarkDelivered(id, Target::Chat(chat_id), seq);
+    };
+    op->on_ok = [](const json::value&) {};
+    op->on_error = [this, chat_id, seq](const Error& e) {
+      if (shut_down_ || stopping_) return;
+      if (e.code() == "unknown_type") {  // a server without receipts: stop asking
+        delivered_unsupported_ = true;
+        delivered_batch_.clear();
+        return;
+      }
+      if (!e.retryable()) {  // forbidden, not_found: the chat is gone for us
+        ReportError(Error(
+            e.code(), "mark_delivered in chat " + std::to_string(chat_id) + ": " + e.message()));
+        return;
+      }
+      // Timed out (e.g. offline too long): goes out again with the next batch.
+      auto sent = delivered_sent_.find(chat_id);
+      if (sent != delivered_sent_.end() && sent->second == seq) delivered_sent_.erase(sent);
+      Applied& again = delivered_batch_[chat_id];
+      if (seq > again.seq) again = Applied{seq, false};
+      if (!delivered_due_) delivered_due_ = Clock::now() + opts_.auto_delivered_delay;
+    };
+    ops_.push_back(op);
+    Transmit(op);
+  }
+  delivered_due_.reset();
+  if (!delivered_batch_.empty()) delivered_due_ = now + opts_.auto_delivered_delay;
 }
 
 // ---------------------------------------------------------------- large groups
@@ -112,6 +232,7 @@ void Client::Impl::Deliver(const std::vector<Update>& updates) {
 void Client::Impl::OnLargeMessages(const std::vector<Message>& messages) {
   for (const Message& m : messages) {
     Learn(m);
+    NoteDelivered(m);
     Notify(opts_.on_message, m, int64_t{0});  // pts 0: not in the update log
   }
 }
@@ -146,6 +267,7 @@ void Client::Impl::RefreshChats() {
     for (const ChatSummary& c : list.chats) {
       chat_peer_[c.chat_id] = c.kind == "group" ? std::string() : c.peer;
       if (c.large && c.member) large_.Track(c.chat_id, c.last_seq);
+      NoteDeliveredSeq(c.chat_id, c.delivered_seq);
     }
     MaybeFetchLarge();
   };

@@ -4,6 +4,7 @@
 #include <deque>
 #include <future>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -88,12 +89,19 @@ struct Conn : std::enable_shared_from_this<Conn> {
   bool closing = false;
   std::string user;
   std::string token;
+  std::set<std::string> presence_subs;
 };
 using ConnPtr = std::shared_ptr<Conn>;
 
 struct UserRec {
   std::string password;
   std::vector<Update> log;
+  std::string presence = "everyone";  // settings
+  int64_t last_seen = 0;
+};
+struct Positions {
+  int64_t read = 0;
+  int64_t delivered = 0;
 };
 struct ChatRec {
   std::string a, b;
@@ -119,6 +127,9 @@ struct FakeServer::State {
   std::map<std::pair<std::string, std::string>, SendAck> idem;
   std::map<std::string, int> send_requests;
   std::map<std::string, int> requests;
+  std::map<std::string, std::vector<std::string>> frames;          // type -> request frames seen
+  std::set<std::string> disabled;                                  // answered unknown_type
+  std::map<std::pair<std::string, int64_t>, Positions> positions;  // (user, chat)
   int connections = 0;
   std::vector<int> close_codes;
   std::set<ConnPtr> conns;
@@ -159,6 +170,8 @@ struct FakeServer::State {
     m.ts = NowMs();
     m.client_msg_id = cmid;
     chat.messages.push_back(m);
+    Positions& own = positions[{from, chat_id}];
+    own.read = own.delivered = m.seq;  // sending moves your positions silently
     Committed c{m, 0, 0};
     if (chat.large) {
       c.m.to.clear();  // a group message
@@ -197,6 +210,196 @@ struct FakeServer::State {
     }
   }
 
+  // ---- receipts (§3.11)
+  void Append(const std::string& user, Update up, const Conn* except) {
+    auto& log = users[user].log;
+    up.pts = static_cast<int64_t>(log.size()) + 1;
+    log.push_back(up);
+    if (!pushes) return;
+    json::object o{{"type", "receipt"}, {"pts", up.pts}, {"receipt", wire::ToJson(*up.receipt)}};
+    std::string text = json::serialize(o);
+    for (const ConnPtr& conn : conns) {
+      if (conn.get() != except && conn->user == user) conn->Write(text);
+    }
+  }
+
+  void PushWithoutPts(const std::string& user, const Receipt& r) {
+    if (!pushes) return;
+    std::string text =
+        json::serialize(json::object{{"type", "receipt"}, {"receipt", wire::ToJson(r)}});
+    for (const ConnPtr& conn : conns) {
+      if (conn->user == user) conn->Write(text);
+    }
+  }
+
+  // Moves `user`'s position; returns the result object of mark_read / mark_delivered.
+  json::object Mark(const std::string& user, int64_t chat_id, const std::string& kind,
+                    std::optional<int64_t> want, const Conn* except) {
+    ChatRec& chat = chats[chat_id];
+    int64_t last = static_cast<int64_t>(chat.messages.size());
+    int64_t seq = std::min(want.value_or(last), last);
+    Positions& pos = positions[{user, chat_id}];
+    int64_t& cur = kind == "read" ? pos.read : pos.delivered;
+    bool advanced = seq > cur;
+    int64_t pts = 0;
+    if (advanced) {
+      cur = seq;
+      if (kind == "read") pos.delivered = std::max(pos.delivered, seq);
+      Receipt r{chat_id, user, kind, seq, NowMs()};
+      Update up;
+      up.kind = kind;
+      up.receipt = r;
+      const std::string& peer = chat.a == user ? chat.b : chat.a;
+      if (chat.large) {  // read: own log; both: pushed without pts to the others online
+        if (kind == "read") {
+          Append(user, up, except);
+          pts = static_cast<int64_t>(users[user].log.size());
+        }
+        PushWithoutPts(peer, r);
+      } else {
+        if (kind == "read") {
+          Append(user, up, except);
+          pts = static_cast<int64_t>(users[user].log.size());
+        }
+        Append(peer, up, nullptr);
+      }
+    }
+    return json::object{
+        {"chat_id", chat_id},        {"kind", kind}, {"seq", cur}, {"advanced", advanced},
+        {"unread", last - pos.read}, {"pts", pts}};
+  }
+
+  // The chat of a request's chat_id / with; sends the error and returns 0 when there is none.
+  int64_t TargetChat(Conn& conn, const json::value& id, json::object& o) {
+    if (o.contains("chat_id") && o["chat_id"].is_int64()) {
+      auto it = chats.find(o["chat_id"].as_int64());
+      if (it == chats.end()) return Err(conn, id, "not_found", "no such chat"), 0;
+      if (it->second.a != conn.user && it->second.b != conn.user) {
+        return Err(conn, id, "forbidden", "not a member"), 0;
+      }
+      return it->first;
+    }
+    if (o.contains("with") && o["with"].is_string()) {
+      std::string with(o["with"].as_string());
+      auto key =
+          conn.user < with ? std::make_pair(conn.user, with) : std::make_pair(with, conn.user);
+      auto it = direct.find(key);
+      if (it == direct.end()) return Err(conn, id, "not_found", "no chat with " + with), 0;
+      return it->second;
+    }
+    return Err(conn, id, "bad_request", "missing chat"), 0;
+  }
+
+  void MarkRequest(const ConnPtr& conn, const json::value& id, json::object& o,
+                   const std::string& kind) {
+    std::optional<int64_t> seq;
+    if (o.contains("seq")) {
+      if (!o["seq"].is_int64() || o["seq"].as_int64() < 1) {
+        return Err(*conn, id, "bad_request", "bad seq");
+      }
+      seq = o["seq"].as_int64();
+    } else if (kind == "delivered") {
+      return Err(*conn, id, "bad_request", "missing seq");
+    }
+    int64_t chat_id = TargetChat(*conn, id, o);
+    if (chat_id == 0) return;
+    Ok(*conn, id, Mark(conn->user, chat_id, kind, seq, conn.get()));
+  }
+
+  // ---- typing (§3.12), presence (§3.13), settings (§3.14)
+  void Typing(const ConnPtr& conn, const json::value& id, json::object& o) {
+    std::string state =
+        o.contains("state") && o["state"].is_string() ? std::string(o["state"].as_string()) : "";
+    if (state != "start" && state != "stop") return Err(*conn, id, "bad_request", "bad state");
+    int64_t chat_id = TargetChat(*conn, id, o);
+    if (chat_id == 0) return;
+    Ok(*conn, id, json::object{{"forwarded", true}});
+    const ChatRec& chat = chats[chat_id];
+    json::object push{
+        {"type", "typing"}, {"chat_id", chat_id}, {"user", conn->user}, {"state", state}};
+    if (state == "start") push["expires_ms"] = 6000;
+    std::string text = json::serialize(push);
+    for (const ConnPtr& c : conns) {
+      if (c != conn && (c->user == chat.a || c->user == chat.b)) c->Write(text);
+    }
+  }
+
+  bool Online(const std::string& user) {
+    for (const ConnPtr& c : conns) {
+      if (c->user == user) return true;
+    }
+    return false;
+  }
+
+  json::object PresenceOf(const std::string& viewer, const std::string& user) {
+    auto it = users.find(user);
+    if (it == users.end() || (it->second.presence == "nobody" && viewer != user)) {
+      return json::object{{"user", user}, {"hidden", true}};
+    }
+    json::object o{{"user", user}, {"online", Online(user)}};
+    if (!Online(user) && it->second.last_seen > 0) o["last_seen"] = it->second.last_seen;
+    return o;
+  }
+
+  // A user went online or offline: tell the subscribers at once (no batching here).
+  void PresenceChanged(const std::string& user) {
+    for (const ConnPtr& c : conns) {
+      if (c->presence_subs.count(user) == 0) continue;
+      json::object status = PresenceOf(c->user, user);
+      if (status.contains("hidden")) continue;
+      c->Write(json::serialize(
+          json::object{{"type", "presence"}, {"presence", json::array{std::move(status)}}}));
+    }
+  }
+
+  void PresenceSubscribe(Conn& conn, const json::value& id, json::object& o) {
+    if (!o.contains("users") || !o["users"].is_array()) {
+      return Err(conn, id, "bad_request", "missing users");
+    }
+    json::array out;
+    for (const json::value& u : o["users"].as_array()) {
+      if (!u.is_string()) return Err(conn, id, "bad_request", "bad user");
+      std::string user(u.as_string());
+      conn.presence_subs.insert(user);
+      out.push_back(PresenceOf(conn.user, user));
+    }
+    Ok(conn, id, json::object{{"presence", std::move(out)}});
+  }
+
+  void PresenceUnsubscribe(Conn& conn, const json::value& id, json::object& o) {
+    if (o.contains("all") && o["all"].is_bool() && o["all"].as_bool()) {
+      conn.presence_subs.clear();
+    } else if (o.contains("users") && o["users"].is_array()) {
+      for (const json::value& u : o["users"].as_array()) {
+        if (u.is_string()) conn.presence_subs.erase(std::string(u.as_string()));
+      }
+    } else {
+      return Err(conn, id, "bad_request", "missing users");
+    }
+    Ok(conn, id, json::object());
+  }
+
+  void Settings(Conn& conn, const json::value& id, json::object& o) {
+    UserRec& rec = users[conn.user];
+    if (o.contains("presence")) {
+      const json::value& p = o["presence"];
+      if (!p.is_string() || (p.as_string() != "everyone" && p.as_string() != "contacts" &&
+                             p.as_string() != "nobody")) {
+        return Err(conn, id, "bad_request", "presence must be everyone, contacts or nobody");
+      }
+      bool changed = rec.presence != p.as_string();
+      rec.presence = std::string(p.as_string());
+      if (changed) {  // subscribers learn the state they may see now (maybe "hidden")
+        for (const ConnPtr& c : conns) {
+          if (c->presence_subs.count(conn.user) == 0 || c->user == conn.user) continue;
+          c->Write(json::serialize(json::object{
+              {"type", "presence"}, {"presence", json::array{PresenceOf(c->user, conn.user)}}}));
+        }
+      }
+    }
+    Ok(conn, id, json::object{{"presence", rec.presence}});
+  }
+
   // ---- WebSocket frames
   static void Ok(Conn& c, const json::value& id, json::object result) {
     json::object o;
@@ -226,6 +429,8 @@ struct FakeServer::State {
                            ? std::string(o["type"].as_string())
                            : std::string();
     requests[type]++;
+    frames[type].push_back(text);
+    if (disabled.count(type)) return Err(*conn, id, "unknown_type", "unknown type " + type);
     if (type == "auth") return Auth(conn, id, o);
     if (conn->user.empty()) return Err(*conn, id, "unauthorized", "auth first");
     if (type == "send") return Send(conn, id, o);
@@ -233,6 +438,12 @@ struct FakeServer::State {
     if (type == "history") return History(*conn, id, o);
     if (type == "chats") return Chats(*conn, id);
     if (type == "ping") return Ok(*conn, id, json::object{{"ts", NowMs()}});
+    if (type == "mark_read") return MarkRequest(conn, id, o, "read");
+    if (type == "mark_delivered") return MarkRequest(conn, id, o, "delivered");
+    if (type == "typing") return Typing(conn, id, o);
+    if (type == "presence_subscribe") return PresenceSubscribe(*conn, id, o);
+    if (type == "presence_unsubscribe") return PresenceUnsubscribe(*conn, id, o);
+    if (type == "settings") return Settings(*conn, id, o);
     Err(*conn, id, "unknown_type", "unknown type " + type);
   }
 
@@ -246,8 +457,10 @@ struct FakeServer::State {
       conn->Close(4001);
       return;
     }
+    bool was_online = Online(it->second);
     conn->user = it->second;
     conn->token = token;
+    if (!was_online) PresenceChanged(conn->user);
     Ok(*conn, id,
        json::object{{"user", conn->user},
                     {"device_id", "d0000000000000001"},
@@ -340,8 +553,10 @@ struct FakeServer::State {
     int64_t last = pts;
     for (int64_t p = pts + 1; p <= size && p <= pts + limit; ++p) {
       const Update& u = log[p - 1];
-      updates.push_back(
-          json::object{{"pts", u.pts}, {"kind", "message"}, {"message", wire::ToJson(*u.message)}});
+      json::object entry{{"pts", u.pts}, {"kind", u.kind}};
+      if (u.message) entry["message"] = wire::ToJson(*u.message);
+      if (u.receipt) entry["receipt"] = wire::ToJson(*u.receipt);
+      updates.push_back(std::move(entry));
       last = p;
     }
     Ok(conn, id,
@@ -402,13 +617,25 @@ struct FakeServer::State {
 
   void Chats(Conn& conn, const json::value& id) {
     json::array list;
+    int64_t unread_total = 0;
+    int64_t unread_chats = 0;
     for (auto& [cid, chat] : chats) {
       if (chat.a != conn.user && chat.b != conn.user) continue;
       json::value last;
       if (!chat.messages.empty()) last = wire::ToJson(chat.messages.back());
-      json::object entry{{"chat_id", cid},
-                         {"last_seq", static_cast<int64_t>(chat.messages.size())},
-                         {"last_message", last}};
+      int64_t last_seq = static_cast<int64_t>(chat.messages.size());
+      const std::string& peer = chat.a == conn.user ? chat.b : chat.a;
+      Positions own = positions[{conn.user, cid}];
+      Positions theirs = positions[{peer, cid}];
+      json::object entry{{"chat_id", cid},       {"last_seq", last_seq},
+                         {"last_message", last}, {"unread", last_seq - own.read},
+                         {"read_seq", own.read}, {"delivered_seq", own.delivered}};
+      unread_total += last_seq - own.read;
+      unread_chats += last_seq > own.read ? 1 : 0;
+      if (!chat.large) {
+        entry["peer_read_seq"] = theirs.read;
+        entry["peer_delivered_seq"] = theirs.delivered;
+      }
       if (chat.large) {
         entry["kind"] = "group";
         entry["name"] = "big";
@@ -423,7 +650,9 @@ struct FakeServer::State {
     Ok(conn, id,
        json::object{{"chats", std::move(list)},
                     {"has_more", false},
-                    {"pts", static_cast<int64_t>(users[conn.user].log.size())}});
+                    {"pts", static_cast<int64_t>(users[conn.user].log.size())},
+                    {"unread_total", unread_total},
+                    {"unread_chats", unread_chats}});
   }
 
   // ---- HTTP
@@ -543,6 +772,10 @@ struct FakeServer::State {
       frames.consume(frames.size());
     }
     conns.erase(conn);
+    if (!conn->user.empty() && !Online(conn->user)) {
+      users[conn->user].last_seen = NowMs();
+      PresenceChanged(conn->user);
+    }
   }
 };
 
@@ -599,12 +832,26 @@ SendAck FakeServer::Inject(const std::string& from, const std::string& to,
   return ack;
 }
 
+void FakeServer::Mark(const std::string& user, int64_t chat_id, const std::string& kind,
+                      int64_t seq) {
+  Run([&] { state_->Mark(user, chat_id, kind, seq, nullptr); });
+}
+
+std::vector<std::string> FakeServer::Frames(const std::string& type) {
+  std::vector<std::string> out;
+  Run([&] { out = state_->frames[type]; });
+  return out;
+}
+
 void FakeServer::MarkLarge(int64_t chat_id) {
   Run([&] { state_->chats[chat_id].large = true; });
 }
 
 void FakeServer::SetPushes(bool on) {
   Run([&] { state_->pushes = on; });
+}
+void FakeServer::Disable(const std::string& type) {
+  Run([&] { state_->disabled.insert(type); });
 }
 void FakeServer::DropSendResponses(int n) {
   Run([&] { state_->drop_send = n; });

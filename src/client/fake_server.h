@@ -1,6 +1,7 @@
 // A small in-process parleyd stand-in for client tests: HTTP register/login/logout/healthz and
-// the parley.v1 WebSocket (auth, send, sync, history, chats, ping, message pushes) on a
-// loopback port, with hooks to inject faults. Test-only; not part of libparley.
+// the parley.v1 WebSocket (auth, send, sync, history, chats, ping, message pushes, receipts,
+// typing, presence, settings) on a loopback port, with hooks to inject faults. Test-only; not part
+// of libparley.
 #pragma once
 
 #include <cstdint>
@@ -28,23 +29,30 @@ class FakeServer {
   // Commits a message as if another device of `from` sent it; pushes it unless pushes are off.
   SendAck Inject(const std::string& from, const std::string& to, const std::string& body);
 
+  // Moves `user`'s read or delivered position in a chat as if another device of theirs sent
+  // mark_read / mark_delivered: receipts go to the update logs (read: both users, delivered:
+  // the peer; large chats: pushed without pts) and are pushed unless pushes are off.
+  void Mark(const std::string& user, int64_t chat_id, const std::string& kind, int64_t seq);
+
   // Makes a chat a large group: later messages skip the update logs and are pushed without
   // pts; `chats` lists it as {"kind":"group","name":"big","large":true}.
   void MarkLarge(int64_t chat_id);
 
   // Faults.
-  void SetPushes(bool on);               // off: commits are not pushed (gaps)
-  void DropSendResponses(int n);         // swallow the next n send answers (still committed)
-  void SetAccepting(bool on);            // off: new connections are closed at once
-  void KillConnections();                // close every socket abruptly
-  void CloseConnections(uint16_t code);  // send a close frame on every connection
+  void SetPushes(bool on);                // off: commits are not pushed (gaps)
+  void Disable(const std::string& type);  // answer requests of this type with unknown_type
+  void DropSendResponses(int n);          // swallow the next n send answers (still committed)
+  void SetAccepting(bool on);             // off: new connections are closed at once
+  void KillConnections();                 // close every socket abruptly
+  void CloseConnections(uint16_t code);   // send a close frame on every connection
   void SendRaw(const std::string& user, const std::string& frame);  // to each of user's conns
   void Revoke(const std::string& token);  // token stops working, its conns get 4003
 
   // Observations.
-  int SendRequests(const std::string& client_msg_id);  // send frames seen with this key
-  int Requests(const std::string& type);               // frames of this type seen
-  int Connections();                                   // WebSocket connections accepted
+  int SendRequests(const std::string& client_msg_id);        // send frames seen with this key
+  int Requests(const std::string& type);                     // frames of this type seen
+  std::vector<std::string> Frames(const std::string& type);  // their text, in order
+  int Connections();                                         // WebSocket connections accepted
   int ChatMessages(const std::string& a, const std::string& b);
   int64_t Pts(const std::string& user);
   std::vector<int> CloseCodesReceived();  // close codes sent by clients

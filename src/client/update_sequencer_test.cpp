@@ -174,6 +174,56 @@ TEST(UpdateSequencerTest, NonMessageUpdatesAdvanceTheCursor) {
   EXPECT_EQ(s.cursor(), 1);
 }
 
+Update Rcpt(int64_t pts, const std::string& kind = "read", int64_t chat_id = 1, int64_t seq = 1) {
+  Update u;
+  u.pts = pts;
+  u.kind = kind;
+  u.receipt = Receipt{chat_id, "bob", kind, seq, 0};
+  return u;
+}
+
+TEST(UpdateSequencerTest, ReceiptsFollowThePtsRulesLikeMessages) {
+  UpdateSequencer s(40);
+  auto applied = s.OnPush(Rcpt(41));
+  ASSERT_EQ(Pts(applied), V{41});
+  EXPECT_TRUE(applied[0].receipt);
+  EXPECT_FALSE(applied[0].message);
+  EXPECT_TRUE(s.OnPush(Rcpt(41)).empty());  // duplicate
+  // A receipt beyond a gap is held until a sync fills it, then applied in order.
+  EXPECT_TRUE(s.OnPush(Rcpt(44, "delivered")).empty());
+  EXPECT_TRUE(s.NeedsSync());
+  EXPECT_EQ(s.BeginSync(), 41);
+  Update unknown;
+  unknown.pts = 43;
+  unknown.kind = "reaction";
+  applied = s.OnSyncResult(Page({Msg(42), unknown}, 43));
+  ASSERT_EQ(Pts(applied), (V{42, 43, 44}));
+  EXPECT_TRUE(applied[0].message);
+  EXPECT_FALSE(applied[1].message);
+  EXPECT_FALSE(applied[1].receipt);
+  ASSERT_TRUE(applied[2].receipt);
+  EXPECT_EQ(applied[2].receipt->kind, "delivered");
+  EXPECT_EQ(s.cursor(), 44);
+  EXPECT_FALSE(s.NeedsSync());
+}
+
+TEST(UpdateSequencerTest, ReceiptsAfterSnapshotAreNotDropped) {
+  UpdateSequencer s;
+  s.BeginSync();
+  SyncResult snap;
+  snap.snapshot = true;
+  snap.pts = 10;
+  SnapshotChat chat;
+  chat.chat_id = 12;
+  chat.messages = {*Msg(9, 12, 5).message};
+  snap.chats = {chat};
+  EXPECT_TRUE(s.OnSyncResult(snap).empty());
+  // A receipt about a seq the snapshot showed is still reported (only messages are deduped).
+  auto applied = s.OnPush(Rcpt(11, "read", 12, 5));
+  ASSERT_EQ(Pts(applied), V{11});
+  EXPECT_TRUE(applied[0].receipt);
+}
+
 TEST(UpdateSequencerTest, OutOfOrderPushesAreReordered) {
   UpdateSequencer s(0);
   EXPECT_TRUE(s.OnPush(Msg(3)).empty());

@@ -95,8 +95,37 @@ Update DecodeUpdate(const json::value& v) {
     const json::value* m = Field(o, "message");
     if (!m) Bad("update", "message update without 'message'");
     u.message = DecodeMessage(*m);
+  } else if (u.kind == "read" || u.kind == "delivered") {
+    const json::value* r = Field(o, "receipt");
+    if (!r) Bad("update", u.kind + " update without 'receipt'");
+    u.receipt = DecodeReceipt(*r);
+    if (u.receipt->kind.empty()) u.receipt->kind = u.kind;
   }
   return u;
+}
+
+PresenceStatus DecodePresenceStatusImpl(const json::value& v) {
+  const json::object& o = AsObject(v, "presence");
+  PresenceStatus p;
+  p.user = Str(o, "user", "presence");
+  p.online = OptBool(o, "online", "presence");
+  p.last_seen = OptInt(o, "last_seen", "presence", 0, 0);
+  p.hidden = OptBool(o, "hidden", "presence");
+  return p;
+}
+
+std::vector<PresenceStatus> DecodePresenceList(const json::object& o, std::string_view what) {
+  if (!Field(o, "presence")) Bad(what, "missing 'presence'");
+  std::vector<PresenceStatus> out;
+  for (const json::value& p : Arr(o, "presence", what)) out.push_back(DecodePresenceStatusImpl(p));
+  return out;
+}
+
+TypingState DecodeTypingState(const json::object& o, std::string_view what) {
+  std::string state = Str(o, "state", what);
+  if (state == "start") return TypingState::kStart;
+  if (state == "stop") return TypingState::kStop;
+  Bad(what, "unknown state '" + state + "'");
 }
 
 SnapshotChat DecodeSnapshotChat(const json::value& v) {
@@ -125,6 +154,19 @@ ChatSummary DecodeChatSummary(const json::value& v) {
   c.member = OptBool(o, "member", "chat", true);
   c.last_seq = OptInt(o, "last_seq", "chat", 0, 0);
   if (const json::value* m = Field(o, "last_message")) c.last_message = DecodeMessage(*m);
+  c.unread = OptInt(o, "unread", "chat", 0, 0);
+  c.read_seq = OptInt(o, "read_seq", "chat", 0, 0);
+  c.delivered_seq = OptInt(o, "delivered_seq", "chat", 0, 0);
+  c.peer_read_seq = OptInt(o, "peer_read_seq", "chat", 0, 0);
+  c.peer_delivered_seq = OptInt(o, "peer_delivered_seq", "chat", 0, 0);
+  for (const json::value& r : Arr(o, "reads", "chat")) {
+    const json::object& ro = AsObject(r, "chat reads");
+    ReadPosition pos;
+    pos.user = Str(ro, "user", "chat reads");
+    pos.read_seq = OptInt(ro, "read_seq", "chat reads", 0, 0);
+    pos.delivered_seq = OptInt(ro, "delivered_seq", "chat reads", 0, 0);
+    c.reads.push_back(std::move(pos));
+  }
   return c;
 }
 
@@ -203,6 +245,49 @@ std::string EncodeChats(int64_t id, int limit) {
 
 std::string EncodePing(int64_t id) { return Serialize(Request("ping", id)); }
 
+std::string EncodeMarkDelivered(int64_t id, const Target& chat, int64_t seq) {
+  json::object o = Request("mark_delivered", id);
+  PutTarget(o, chat, "with");
+  o["seq"] = seq;
+  return Serialize(o);
+}
+
+std::string EncodeMarkRead(int64_t id, const Target& chat, std::optional<int64_t> seq) {
+  json::object o = Request("mark_read", id);
+  PutTarget(o, chat, "with");
+  if (seq) o["seq"] = *seq;
+  return Serialize(o);
+}
+
+std::string EncodeTyping(int64_t id, const Target& chat, TypingState state) {
+  json::object o = Request("typing", id);
+  PutTarget(o, chat, "with");
+  o["state"] = ToString(state);
+  return Serialize(o);
+}
+
+std::string EncodePresenceSubscribe(int64_t id, const std::vector<std::string>& users) {
+  json::object o = Request("presence_subscribe", id);
+  o["users"] = json::array(users.begin(), users.end());
+  return Serialize(o);
+}
+
+std::string EncodePresenceUnsubscribe(int64_t id, const std::vector<std::string>& users, bool all) {
+  json::object o = Request("presence_unsubscribe", id);
+  if (all) {
+    o["all"] = true;
+  } else {
+    o["users"] = json::array(users.begin(), users.end());
+  }
+  return Serialize(o);
+}
+
+std::string EncodeSettings(int64_t id, const std::optional<std::string>& presence) {
+  json::object o = Request("settings", id);
+  if (presence) o["presence"] = *presence;
+  return Serialize(o);
+}
+
 // ---- Server frames
 
 ServerFrame DecodeServerFrame(std::string_view text) noexcept {
@@ -247,6 +332,39 @@ ServerFrame DecodeServerFrame(std::string_view text) noexcept {
         if (!m) Bad("message push", "missing 'message'");
         push.update.message = DecodeMessage(*m);
         return push;
+      } catch (const Error& e) {
+        return MalformedFrame{e.message()};
+      }
+    }
+    if (*type == "receipt") {
+      try {
+        ReceiptPush push;
+        push.update.pts = OptInt(*o, "pts", "receipt push", 0, 1);  // none: a large group
+        const json::value* r = Field(*o, "receipt");
+        if (!r) Bad("receipt push", "missing 'receipt'");
+        push.update.receipt = DecodeReceipt(*r);
+        if (push.update.receipt->kind.empty()) Bad("receipt push", "receipt without 'kind'");
+        push.update.kind = push.update.receipt->kind;
+        return push;
+      } catch (const Error& e) {
+        return MalformedFrame{e.message()};
+      }
+    }
+    if (*type == "typing") {
+      try {
+        TypingPush push;
+        push.event.chat_id = Int(*o, "chat_id", "typing push", 1);
+        push.event.user = Str(*o, "user", "typing push");
+        push.event.state = DecodeTypingState(*o, "typing push");
+        push.event.expires_ms = OptInt(*o, "expires_ms", "typing push", 0, 0);
+        return push;
+      } catch (const Error& e) {
+        return MalformedFrame{e.message()};
+      }
+    }
+    if (*type == "presence") {
+      try {
+        return PresencePush{DecodePresenceList(*o, "presence push")};
       } catch (const Error& e) {
         return MalformedFrame{e.message()};
       }
@@ -339,7 +457,49 @@ ChatList DecodeChatList(const json::value& v) {
   }
   l.has_more = OptBool(o, "has_more", "chats result");
   l.pts = OptInt(o, "pts", "chats result", 0, 0);
+  l.unread_total = OptInt(o, "unread_total", "chats result", 0, 0);
+  l.unread_chats = OptInt(o, "unread_chats", "chats result", 0, 0);
   return l;
+}
+
+Receipt DecodeReceipt(const json::value& v) {
+  const json::object& o = AsObject(v, "receipt");
+  Receipt r;
+  r.chat_id = Int(o, "chat_id", "receipt", 1);
+  r.user = Str(o, "user", "receipt");
+  r.kind = OptStr(o, "kind", "receipt");  // in sync updates the update's kind says it too
+  r.seq = Int(o, "seq", "receipt", 0);
+  r.ts = OptInt(o, "ts", "receipt", 0);
+  return r;
+}
+
+MarkResult DecodeMarkResult(const json::value& v) {
+  const json::object& o = AsObject(v, "mark result");
+  MarkResult r;
+  r.chat_id = Int(o, "chat_id", "mark result", 1);
+  r.kind = OptStr(o, "kind", "mark result");
+  r.seq = Int(o, "seq", "mark result", 0);
+  r.advanced = OptBool(o, "advanced", "mark result");
+  r.unread = OptInt(o, "unread", "mark result", 0, 0);
+  r.pts = OptInt(o, "pts", "mark result", 0, 0);
+  return r;
+}
+
+bool DecodeTypingResult(const json::value& v) {
+  return OptBool(AsObject(v, "typing result"), "forwarded", "typing result");
+}
+
+PresenceStatus DecodePresenceStatus(const json::value& v) { return DecodePresenceStatusImpl(v); }
+
+std::vector<PresenceStatus> DecodePresenceResult(const json::value& v) {
+  return DecodePresenceList(AsObject(v, "presence result"), "presence result");
+}
+
+UserSettings DecodeSettings(const json::value& v) {
+  const json::object& o = AsObject(v, "settings result");
+  UserSettings s;
+  s.presence = OptStr(o, "presence", "settings result");
+  return s;
 }
 
 int64_t DecodePingResult(const json::value& v) {
@@ -429,6 +589,21 @@ json::object ToJson(const ChatSummary& c) {
   }
   o["last_seq"] = c.last_seq;
   o["last_message"] = c.last_message ? json::value(ToJson(*c.last_message)) : json::value();
+  o["unread"] = c.unread;
+  o["read_seq"] = c.read_seq;
+  o["delivered_seq"] = c.delivered_seq;
+  if (c.kind == "direct") {
+    o["peer_read_seq"] = c.peer_read_seq;
+    o["peer_delivered_seq"] = c.peer_delivered_seq;
+  }
+  if (c.kind == "group" && (!c.large || !c.reads.empty())) {
+    json::array reads;
+    for (const ReadPosition& r : c.reads) {
+      reads.push_back(json::object{
+          {"user", r.user}, {"read_seq", r.read_seq}, {"delivered_seq", r.delivered_seq}});
+    }
+    o["reads"] = std::move(reads);
+  }
   return o;
 }
 
@@ -439,6 +614,8 @@ json::object ToJson(const ChatList& l) {
   o["chats"] = std::move(chats);
   o["has_more"] = l.has_more;
   o["pts"] = l.pts;
+  o["unread_total"] = l.unread_total;
+  o["unread_chats"] = l.unread_chats;
   return o;
 }
 
@@ -450,4 +627,58 @@ json::object ToJson(const LoginResult& l) {
   return o;
 }
 
+json::object ToJson(const Receipt& r) {
+  json::object o;
+  o["chat_id"] = r.chat_id;
+  o["user"] = r.user;
+  o["kind"] = r.kind;
+  o["seq"] = r.seq;
+  o["ts"] = r.ts;
+  return o;
+}
+
+json::object ToJson(const MarkResult& r) {
+  json::object o;
+  o["chat_id"] = r.chat_id;
+  o["kind"] = r.kind;
+  o["seq"] = r.seq;
+  o["advanced"] = r.advanced;
+  o["unread"] = r.unread;
+  o["pts"] = r.pts;
+  return o;
+}
+
+json::object ToJson(const TypingEvent& t) {
+  json::object o;
+  o["chat_id"] = t.chat_id;
+  o["user"] = t.user;
+  o["state"] = ToString(t.state);
+  if (t.expires_ms > 0) o["expires_ms"] = t.expires_ms;
+  return o;
+}
+
+json::object ToJson(const PresenceStatus& p) {
+  json::object o;
+  o["user"] = p.user;
+  if (p.hidden) {
+    o["hidden"] = true;
+    return o;
+  }
+  o["online"] = p.online;
+  if (p.last_seen > 0) o["last_seen"] = p.last_seen;
+  return o;
+}
+
+json::object ToJson(const UserSettings& s) {
+  json::object o;
+  if (!s.presence.empty()) o["presence"] = s.presence;
+  return o;
+}
+
 }  // namespace parley::wire
+
+namespace parley {
+
+const char* ToString(TypingState state) { return state == TypingState::kStop ? "stop" : "start"; }
+
+}  // namespace parley

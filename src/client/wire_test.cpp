@@ -71,6 +71,28 @@ TEST(WireEncodeTest, HistoryChatsPing) {
   EXPECT_EQ(Parse(EncodePing(6)), Parse(R"({"type":"ping","id":6})"));
 }
 
+TEST(WireEncodeTest, ReceiptsTypingPresenceSettings) {
+  EXPECT_EQ(Parse(EncodeMarkDelivered(11, Target::Chat(12), 5)),
+            Parse(R"({"type":"mark_delivered","id":11,"chat_id":12,"seq":5})"));
+  EXPECT_EQ(Parse(EncodeMarkRead(12, Target::Chat(12), 5)),
+            Parse(R"({"type":"mark_read","id":12,"chat_id":12,"seq":5})"));
+  EXPECT_EQ(Parse(EncodeMarkRead(13, Target::User("bob"), std::nullopt)),
+            Parse(R"({"type":"mark_read","id":13,"with":"bob"})"));
+  EXPECT_EQ(Parse(EncodeTyping(14, Target::Chat(12), TypingState::kStart)),
+            Parse(R"({"type":"typing","id":14,"chat_id":12,"state":"start"})"));
+  EXPECT_EQ(Parse(EncodeTyping(15, Target::User("bob"), TypingState::kStop)),
+            Parse(R"({"type":"typing","id":15,"with":"bob","state":"stop"})"));
+  EXPECT_EQ(Parse(EncodePresenceSubscribe(16, {"bob", "carol"})),
+            Parse(R"({"type":"presence_subscribe","id":16,"users":["bob","carol"]})"));
+  EXPECT_EQ(Parse(EncodePresenceUnsubscribe(17, {"bob"}, false)),
+            Parse(R"({"type":"presence_unsubscribe","id":17,"users":["bob"]})"));
+  EXPECT_EQ(Parse(EncodePresenceUnsubscribe(18, {}, true)),
+            Parse(R"({"type":"presence_unsubscribe","id":18,"all":true})"));
+  EXPECT_EQ(Parse(EncodeSettings(19, std::string("contacts"))),
+            Parse(R"({"type":"settings","id":19,"presence":"contacts"})"));
+  EXPECT_EQ(Parse(EncodeSettings(20, std::nullopt)), Parse(R"({"type":"settings","id":20})"));
+}
+
 // ---- server frames
 
 TEST(WireDecodeTest, Ok) {
@@ -155,8 +177,80 @@ TEST(WireDecodeTest, EventMessageAndLargeGroupPush) {
 }
 
 TEST(WireDecodeTest, UnknownPushIsNotAnError) {
-  auto u = As<UnknownPush>(R"({"type":"typing","chat_id":12})");
-  EXPECT_EQ(u.type, "typing");
+  auto u = As<UnknownPush>(R"({"type":"reaction","chat_id":12})");
+  EXPECT_EQ(u.type, "reaction");
+}
+
+TEST(WireDecodeTest, ReceiptPush) {
+  auto p = As<ReceiptPush>(
+      R"({"type":"receipt","pts":47,"receipt":{"chat_id":12,"user":"bob","kind":"read","seq":5,"ts":1732771203000},"extra":1})");
+  EXPECT_EQ(p.update.pts, 47);
+  EXPECT_EQ(p.update.kind, "read");
+  EXPECT_FALSE(p.update.message);
+  ASSERT_TRUE(p.update.receipt);
+  EXPECT_EQ(*p.update.receipt, (Receipt{12, "bob", "read", 5, 1732771203000}));
+  EXPECT_EQ(json::value(ToJson(*p.update.receipt)),
+            json::parse(R"({"chat_id":12,"user":"bob","kind":"read","seq":5,"ts":1732771203000})"));
+
+  // Large groups: without pts.
+  auto big = As<ReceiptPush>(
+      R"({"type":"receipt","receipt":{"chat_id":31,"user":"carol","kind":"delivered","seq":57}})");
+  EXPECT_EQ(big.update.pts, 0);
+  EXPECT_EQ(big.update.kind, "delivered");
+  EXPECT_EQ(big.update.receipt->ts, 0);
+
+  for (
+      const char* bad : {
+          R"({"type":"receipt","pts":47})",
+          R"({"type":"receipt","pts":47,"receipt":[]})",
+          R"({"type":"receipt","pts":0,"receipt":{"chat_id":12,"user":"bob","kind":"read","seq":5}})",
+          R"({"type":"receipt","pts":47,"receipt":{"user":"bob","kind":"read","seq":5}})",
+          R"({"type":"receipt","pts":47,"receipt":{"chat_id":12,"kind":"read","seq":5}})",
+          R"({"type":"receipt","pts":47,"receipt":{"chat_id":12,"user":"bob","seq":5}})",
+          R"({"type":"receipt","pts":47,"receipt":{"chat_id":12,"user":"bob","kind":"read"}})",
+          R"({"type":"receipt","pts":"47","receipt":{"chat_id":12,"user":"bob","kind":"read","seq":5}})",
+      }) {
+    EXPECT_TRUE(std::holds_alternative<MalformedFrame>(DecodeServerFrame(bad))) << bad;
+  }
+}
+
+TEST(WireDecodeTest, TypingPush) {
+  auto t = As<TypingPush>(
+      R"({"type":"typing","chat_id":12,"user":"alice","state":"start","expires_ms":6000})");
+  EXPECT_EQ(t.event, (TypingEvent{12, "alice", TypingState::kStart, 6000}));
+  auto stop = As<TypingPush>(R"({"type":"typing","chat_id":12,"user":"alice","state":"stop"})");
+  EXPECT_EQ(stop.event.state, TypingState::kStop);
+  EXPECT_EQ(stop.event.expires_ms, 0);
+  EXPECT_EQ(json::value(ToJson(stop.event)),
+            json::parse(R"({"chat_id":12,"user":"alice","state":"stop"})"));
+  for (const char* bad : {
+           R"({"type":"typing","chat_id":12})",
+           R"({"type":"typing","chat_id":12,"user":"alice","state":"dancing"})",
+           R"({"type":"typing","user":"alice","state":"start"})",
+           R"({"type":"typing","chat_id":12,"user":"alice","state":"start","expires_ms":-1})",
+       }) {
+    EXPECT_TRUE(std::holds_alternative<MalformedFrame>(DecodeServerFrame(bad))) << bad;
+  }
+}
+
+TEST(WireDecodeTest, PresencePush) {
+  auto p = As<PresencePush>(
+      R"({"type":"presence","presence":[{"user":"bob","online":false,"last_seen":1732771204000},{"user":"dave","hidden":true},{"user":"carol","online":true}]})");
+  ASSERT_EQ(p.presence.size(), 3u);
+  EXPECT_EQ(p.presence[0], (PresenceStatus{"bob", false, 1732771204000, false}));
+  EXPECT_EQ(p.presence[1], (PresenceStatus{"dave", false, 0, true}));
+  EXPECT_EQ(p.presence[2], (PresenceStatus{"carol", true, 0, false}));
+  EXPECT_EQ(json::value(ToJson(p.presence[0])),
+            json::parse(R"({"user":"bob","online":false,"last_seen":1732771204000})"));
+  EXPECT_EQ(json::value(ToJson(p.presence[1])), json::parse(R"({"user":"dave","hidden":true})"));
+  for (const char* bad : {
+           R"({"type":"presence","user":"alice"})",
+           R"({"type":"presence","presence":{}})",
+           R"({"type":"presence","presence":[{"online":true}]})",
+           R"({"type":"presence","presence":[{"user":"bob","online":"yes"}]})",
+       }) {
+    EXPECT_TRUE(std::holds_alternative<MalformedFrame>(DecodeServerFrame(bad))) << bad;
+  }
 }
 
 TEST(WireDecodeTest, MalformedFramesNeverThrow) {
@@ -242,6 +336,114 @@ TEST(WireResultTest, SyncUpdates) {
   EXPECT_EQ(r.updates[0].message->body, "hi bob");
   EXPECT_EQ(r.updates[1].kind, "receipt");
   EXPECT_FALSE(r.updates[1].message);
+}
+
+TEST(WireResultTest, SyncReceiptUpdates) {
+  SyncResult r = DecodeSyncResult(json::parse(
+      R"({"updates":[{"pts":47,"kind":"read","receipt":{"chat_id":12,"user":"bob","kind":"read","seq":5,"ts":9}},)"
+      R"({"pts":48,"kind":"delivered","receipt":{"chat_id":12,"user":"bob","seq":6}},)"
+      R"({"pts":49,"kind":"reaction","reaction":{"x":1}}],"pts":49,"has_more":false})"));
+  ASSERT_EQ(r.updates.size(), 3u);
+  EXPECT_EQ(r.updates[0].kind, "read");
+  ASSERT_TRUE(r.updates[0].receipt);
+  EXPECT_EQ(*r.updates[0].receipt, (Receipt{12, "bob", "read", 5, 9}));
+  EXPECT_FALSE(r.updates[0].message);
+  ASSERT_TRUE(r.updates[1].receipt);
+  EXPECT_EQ(r.updates[1].receipt->kind, "delivered");  // from the update's kind
+  EXPECT_EQ(r.updates[2].kind, "reaction");            // unknown: advances the cursor only
+  EXPECT_FALSE(r.updates[2].receipt);
+  EXPECT_FALSE(r.updates[2].message);
+  for (const char* bad : {
+           R"({"pts":2,"updates":[{"pts":2,"kind":"read"}]})",
+           R"({"pts":2,"updates":[{"pts":2,"kind":"delivered","receipt":{"chat_id":12}}]})",
+           R"({"pts":2,"updates":[{"pts":2,"kind":"read","receipt":"x"}]})",
+       }) {
+    EXPECT_EQ(BadResponse([&] { DecodeSyncResult(json::parse(bad)); }), errc::kBadResponse) << bad;
+  }
+}
+
+TEST(WireResultTest, MarkTypingPresenceSettings) {
+  MarkResult m = DecodeMarkResult(
+      json::parse(R"({"chat_id":12,"kind":"read","seq":5,"advanced":true,"unread":0,"pts":46})"));
+  EXPECT_EQ(m.chat_id, 12);
+  EXPECT_EQ(m.kind, "read");
+  EXPECT_EQ(m.seq, 5);
+  EXPECT_TRUE(m.advanced);
+  EXPECT_EQ(m.unread, 0);
+  EXPECT_EQ(m.pts, 46);
+  EXPECT_EQ(
+      json::value(ToJson(m)),
+      json::parse(R"({"chat_id":12,"kind":"read","seq":5,"advanced":true,"unread":0,"pts":46})"));
+  MarkResult not_moved = DecodeMarkResult(
+      json::parse(R"({"chat_id":12,"kind":"delivered","seq":9,"advanced":false})"));
+  EXPECT_FALSE(not_moved.advanced);
+  EXPECT_EQ(not_moved.pts, 0);
+  for (const char* bad : {R"({})", R"({"chat_id":12})", R"({"chat_id":12,"seq":"5"})",
+                          R"({"chat_id":12,"seq":5,"advanced":1})", R"([])"}) {
+    EXPECT_EQ(BadResponse([&] { DecodeMarkResult(json::parse(bad)); }), errc::kBadResponse) << bad;
+  }
+
+  EXPECT_TRUE(DecodeTypingResult(json::parse(R"({"forwarded":true})")));
+  EXPECT_FALSE(DecodeTypingResult(json::parse(R"({"forwarded":false})")));
+  EXPECT_EQ(BadResponse([] { DecodeTypingResult(json::parse(R"({"forwarded":"no"})")); }),
+            errc::kBadResponse);
+
+  auto statuses = DecodePresenceResult(json::parse(
+      R"({"presence":[{"user":"bob","online":true},{"user":"carol","online":false,"last_seen":1732771100000},{"user":"dave","hidden":true}]})"));
+  ASSERT_EQ(statuses.size(), 3u);
+  EXPECT_TRUE(statuses[0].online);
+  EXPECT_EQ(statuses[1].last_seen, 1732771100000);
+  EXPECT_TRUE(statuses[2].hidden);
+  EXPECT_EQ(BadResponse([] { DecodePresenceResult(json::parse(R"({})")); }), errc::kBadResponse);
+
+  EXPECT_EQ(DecodeSettings(json::parse(R"({"presence":"contacts"})")).presence, "contacts");
+  EXPECT_EQ(BadResponse([] { DecodeSettings(json::parse(R"({"presence":1})")); }),
+            errc::kBadResponse);
+}
+
+TEST(WireResultTest, ChatsWithReadState) {
+  ChatList l = DecodeChatList(json::parse(R"({"chats":[
+    {"chat_id":31,"kind":"group","name":"team","large":false,"member":true,"last_seq":9,"last_message":null,
+     "unread":2,"read_seq":7,"delivered_seq":9,
+     "reads":[{"user":"bob","read_seq":9,"delivered_seq":9},{"user":"carol","read_seq":4,"delivered_seq":8}]},
+    {"chat_id":12,"kind":"direct","peer":"bob","last_seq":5,"last_message":null,
+     "unread":0,"read_seq":5,"delivered_seq":5,"peer_read_seq":4,"peer_delivered_seq":5}],
+    "has_more":false,"pts":43,"unread_total":2,"unread_chats":1})"));
+  ASSERT_EQ(l.chats.size(), 2u);
+  EXPECT_EQ(l.unread_total, 2);
+  EXPECT_EQ(l.unread_chats, 1);
+  const ChatSummary& g = l.chats[0];
+  EXPECT_EQ(g.unread, 2);
+  EXPECT_EQ(g.read_seq, 7);
+  EXPECT_EQ(g.delivered_seq, 9);
+  EXPECT_EQ(g.reads, (std::vector<ReadPosition>{{"bob", 9, 9}, {"carol", 4, 8}}));
+  const ChatSummary& d = l.chats[1];
+  EXPECT_EQ(d.peer_read_seq, 4);
+  EXPECT_EQ(d.peer_delivered_seq, 5);
+  EXPECT_TRUE(d.reads.empty());
+
+  json::object back = ToJson(l);
+  EXPECT_EQ(back["unread_total"], 2);
+  EXPECT_EQ(back["unread_chats"], 1);
+  json::object gj = back["chats"].as_array()[0].as_object();
+  EXPECT_EQ(gj["unread"], 2);
+  EXPECT_EQ(gj["reads"].as_array().size(), 2u);
+  EXPECT_FALSE(gj.contains("peer_read_seq"));
+  json::object dj = back["chats"].as_array()[1].as_object();
+  EXPECT_EQ(dj["peer_read_seq"], 4);
+  EXPECT_EQ(dj["peer_delivered_seq"], 5);
+  EXPECT_FALSE(dj.contains("reads"));
+
+  // A server without read state: zeros.
+  ChatList old = DecodeChatList(json::parse(
+      R"({"chats":[{"chat_id":12,"kind":"direct","peer":"bob","last_seq":5}],"pts":1})"));
+  EXPECT_EQ(old.chats[0].unread, 0);
+  EXPECT_EQ(old.unread_total, 0);
+  for (const char* bad : {R"({"chats":[{"chat_id":12,"unread":-1}]})",
+                          R"({"chats":[{"chat_id":12,"reads":[{"read_seq":1}]}]})",
+                          R"({"chats":[{"chat_id":12,"reads":{}}]})"}) {
+    EXPECT_EQ(BadResponse([&] { DecodeChatList(json::parse(bad)); }), errc::kBadResponse) << bad;
+  }
 }
 
 TEST(WireResultTest, SyncSnapshot) {
