@@ -63,6 +63,10 @@ run sync sync --devices 200 --missed 20 --devices-per-user 2 --senders 4 --page 
 
 run group-10 group --groups 2 --members 10 --rate 2000 --duration 3 --warmup 0.5
 run group-large group --groups 1 --members 300 --rate 100 --duration 2 --warmup 0.5
+# Presence: churn then a mass reconnect; lost = watchers left with a wrong state, and
+# --batch-check fails on a connection that got more than one push per batch window.
+run presence presence --users 50 --contacts 5 --churn 10 --duration 3 --mass --mass-pause-ms 1000 \
+  --batch-check --server-pid "$SERVER_PID"
 
 echo "== refusing a non-loopback --url"
 if "$BENCH" direct --url ws://192.0.2.1:80 --jwt-secret x --duration 1 2>/dev/null; then

@@ -4,20 +4,25 @@
 # durability, rate limits raised), collects parley-bench's JSON lines in
 # docs/bench/results.jsonl and draws docs/bench/*.png with gnuplot.
 #
-#   tools/bench.sh                 # everything (about 10 minutes on 2 cores)
-#   ONLY="direct" tools/bench.sh   # one family: connections | direct | sync
+#   tools/bench.sh                 # everything (about 12 minutes on 2 cores)
+#   ONLY="direct" tools/bench.sh   # one family: connections | direct | sync | group | presence
 #   PROFILE=1 tools/bench.sh       # also perf-record parleyd during direct at max rate
 #
 # Knobs (environment): HOLD_LARGE (60) HOLD_SMALL (15) DURATION (20) PAIRS (100)
 # SYNC_DEVICES (10000) SYNC_MISSED (100) CONN_COUNTS ("1000 5000 19000")
 # DIRECT_RATES ("5000 20000 50000 0") BENCH_THREADS (0 = parley-bench's default)
-# PARLEYD (a prebuilt server binary instead of building one) SKIP_DIRS (PARLEY_SKIP_DIRS)
+# GROUP_SIZES ("10 100 1000") PRESENCE_USERS (5000) PRESENCE_CONTACTS (20)
+# PRESENCE_CHURN (200) PARLEYD (a prebuilt server binary instead of building one)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-release}
 OUT=${OUT:-$ROOT/docs/bench}
-ONLY=${ONLY:-connections direct sync}
+ONLY=${ONLY:-connections direct sync group presence}
+GROUP_SIZES=${GROUP_SIZES:-10 100 1000}
+PRESENCE_USERS=${PRESENCE_USERS:-5000}
+PRESENCE_CONTACTS=${PRESENCE_CONTACTS:-20}
+PRESENCE_CHURN=${PRESENCE_CHURN:-200}
 HOLD_LARGE=${HOLD_LARGE:-60}
 HOLD_SMALL=${HOLD_SMALL:-15}
 DURATION=${DURATION:-20}
@@ -44,7 +49,7 @@ need ninja ninja-build
 echo "== building Release in $BUILD"
 # -Wno-error=restrict: GCC 12 reports a false -Wrestrict in std::string at -O3 (GCC PR 105329).
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_FLAGS="-Wno-error=restrict" ${SKIP_DIRS:+-DPARLEY_SKIP_DIRS="$SKIP_DIRS"} >/dev/null
+  -DCMAKE_CXX_FLAGS="-Wno-error=restrict" >/dev/null
 # PARLEYD=/path/to/parleyd benchmarks that binary instead of building one.
 if [[ -n ${PARLEYD:-} ]]; then
   nice -n 10 ninja -C "$BUILD" parley-bench
@@ -130,6 +135,22 @@ for family in $ONLY; do
     done ;;
   sync)
     bench "sync-$SYNC_DEVICES-$SYNC_MISSED" sync --devices "$SYNC_DEVICES" --missed "$SYNC_MISSED" ;;
+  group)
+    # As fast as the per-group window allows; about 1,000 members in all per run, so that
+    # every size runs with the same number of connections (1,000 members: a large group).
+    for m in $GROUP_SIZES; do
+      g=$(( m >= 1000 ? 1 : 1000 / m )); ((g > 10)) && g=10
+      bench "group-$m" group --groups "$g" --members "$m" --rate 0 --duration "$DURATION" --senders 4 --window 16
+    done ;;
+  presence)
+    # N users watching K contacts each: a steady churn of R reconnects/s, then (a separate
+    # run) every user going offline and coming back at once. Figures against the server's
+    # presence.batch_ms (default 1000 ms, which --batch-ms must match).
+    bench "presence-churn-$PRESENCE_USERS" presence --users "$PRESENCE_USERS" \
+      --contacts "$PRESENCE_CONTACTS" --churn "$PRESENCE_CHURN" --duration "$DURATION" \
+      --batch-check --server-pid @PID@
+    bench "presence-mass-$PRESENCE_USERS" presence --users "$PRESENCE_USERS" \
+      --contacts "$PRESENCE_CONTACTS" --churn 0 --mass --batch-check --server-pid @PID@ ;;
   esac
 done
 
@@ -137,6 +158,8 @@ done
 jq -r 'select(.scenario=="direct") | [(if .offered_rate==0 then .throughput else .offered_rate end)/1000,
   .throughput/1000, .e2e_p50_ms, .e2e_p90_ms, .e2e_p99_ms, .e2e_p999_ms, .ack_p99_ms] | @tsv' \
   "$RESULTS" | sort -n >"$WORK/direct.dat"
+jq -r 'select(.scenario=="group") | [.members, .throughput/1000, .e2e_p50_ms, .e2e_p99_ms] | @tsv' \
+  "$RESULTS" | sort -n >"$WORK/group.dat"
 jq -r 'select(.scenario=="connections") | [.connections, .server_rss_held_kib/1024,
   .server_kib_per_conn, .connect_rate] | @tsv' "$RESULTS" | sort -n >"$WORK/conn.dat"
 
@@ -179,6 +202,25 @@ set key top left
 plot "$WORK/conn.dat" using 1:2 with linespoints title "RSS (MiB)", \
      "" using 1:3 axes x1y2 with linespoints title "KiB/connection", \
      4 axes x1y2 with lines dashtype 2 lc rgb "red" title "target 4 KiB/conn"
+GP
+fi
+
+if [[ -s $WORK/group.dat ]]; then
+  gnuplot <<GP
+set terminal pngcairo size 900,560 font "sans,11"
+set output "$OUT/group-deliveries.png"
+set title "group: deliveries/s against group size (1,000 members, at most 10 groups)"
+set xlabel "members per group"
+set logscale x
+set ylabel "thousand deliveries/s"
+set y2label "e2e latency, ms"
+set ytics nomirror
+set y2tics
+set grid
+set key top left
+plot "$WORK/group.dat" using 1:2 with linespoints title "deliveries/s (thousands)", \
+     "" using 1:4 axes x1y2 with linespoints title "e2e p99 (ms)", \
+     "" using 1:3 axes x1y2 with linespoints title "e2e p50 (ms)"
 GP
 fi
 

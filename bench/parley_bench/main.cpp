@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   DirectOptions direct_o;
   SyncOptions sync_o;
   GroupOptions group_o;
+  PresenceOptions presence_o;
 
   auto* conn =
       app.add_subcommand("connections", "N authenticated idle connections with heartbeats");
@@ -62,6 +63,29 @@ int main(int argc, char** argv) {
   group->add_option("--warmup", group_o.warmup_s, "seconds not counted in latency");
   group->add_option("--drain", group_o.drain_s, "seconds to wait for the last deliveries");
 
+  auto* presence = app.add_subcommand(
+      "presence", "N users watching K contacts each, churning; presence pushes/s, server CPU");
+  add_common_options(*presence, common);
+  presence->add_option("--users", presence_o.users, "users, one connection each");
+  presence->add_option("--contacts", presence_o.contacts,
+                       "contacts each user subscribes to; each user is watched by as many");
+  presence->add_option("--churn", presence_o.churn,
+                       "users per second (aggregate) that disconnect and reconnect (0: none)");
+  presence->add_option("--duration", presence_o.duration_s, "seconds of churn");
+  presence->add_option("--pause-min-ms", presence_o.pause_min_ms,
+                       "a churned user reconnects after at least this pause");
+  presence->add_option("--pause-max-ms", presence_o.pause_max_ms, "... and at most this one");
+  presence->add_flag("--mass", presence_o.mass,
+                     "then all users disconnect and reconnect at once (after the churn, if any)");
+  presence->add_option("--mass-pause-ms", presence_o.mass_pause_ms,
+                       "--mass: every user is offline this long, then all reconnect at once");
+  presence->add_option("--batch-ms", presence_o.batch_ms,
+                       "the server's presence.batch_ms (settle time and push bound)");
+  presence->add_flag("--batch-check", presence_o.batch_check,
+                     "fail if a connection got more pushes than one per batch window");
+  presence->add_option("--server-pid", presence_o.server_pid, "server pid, for its CPU and RSS");
+  presence->add_option("--seed", presence_o.seed, "seed of the contact offsets");
+
   CLI11_PARSE(app, argc, argv);
 
   if (auto err = validate(common); !err.empty()) {
@@ -71,5 +95,6 @@ int main(int argc, char** argv) {
   if (*conn) return run_connections(common, conn_o);
   if (*direct) return run_direct(common, direct_o);
   if (*sync) return run_sync(common, sync_o);
+  if (*presence) return run_presence(common, presence_o);
   return run_group(common, group_o);
 }

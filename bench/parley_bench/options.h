@@ -73,6 +73,21 @@ struct GroupOptions {
   double drain_s = 10;   // after the last send, wait at most this long for acks and deliveries
 };
 
+struct PresenceOptions {
+  uint32_t users = 1000;
+  uint32_t contacts = 20;         // users each one subscribes to (distinct, not itself)
+  double churn = 50;              // aggregate disconnect + reconnect per second; 0: no churn phase
+  double duration_s = 10;         // seconds of churn
+  uint32_t pause_min_ms = 100;    // a churned user reconnects after a pause in
+  uint32_t pause_max_ms = 2000;   // [pause_min_ms, pause_max_ms]
+  bool mass = false;              // then all users disconnect and reconnect at once
+  uint32_t mass_pause_ms = 2000;  // between everyone closing and everyone reopening
+  uint32_t batch_ms = 1000;       // the server's presence.batch_ms
+  bool batch_check = false;       // fail when a connection got more pushes than its batch windows
+  int server_pid = 0;             // for the server's CPU and RSS
+  uint64_t seed = 1;              // picks the contact offsets
+};
+
 void add_common_options(CLI::App& app, CommonOptions& o);
 
 // Parses and checks --url (ws://HOST:PORT[/path], HOST loopback only), fills defaults.

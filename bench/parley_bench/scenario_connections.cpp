@@ -63,7 +63,8 @@ class IdleFleet final : public ConnectionListener {
   std::string token(Connection& c) override {
     // fmt rather than string concatenation: GCC 12 reports a false -Wrestrict on the latter.
     const auto& prefix = run_.options().user_prefix;
-    if (o_.users == 0) return run_.shared().minter.mint(fmt::format("{}c{}", prefix, c.index()), "");
+    if (o_.users == 0)
+      return run_.shared().minter.mint(fmt::format("{}c{}", prefix, c.index()), "");
     return run_.shared().minter.mint(fmt::format("{}c{}", prefix, c.index() % o_.users),
                                      fmt::format("d{}", c.index()));
   }

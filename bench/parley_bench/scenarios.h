@@ -11,5 +11,6 @@ int run_connections(const CommonOptions& common, const ConnectionsOptions& o);
 int run_direct(const CommonOptions& common, const DirectOptions& o);
 int run_sync(const CommonOptions& common, const SyncOptions& o);
 int run_group(const CommonOptions& common, const GroupOptions& o);
+int run_presence(const CommonOptions& common, const PresenceOptions& o);
 
 }  // namespace parley::bench

@@ -13,6 +13,10 @@ uint64_t raise_nofile_limit();
 // VmRSS of process `pid` in KiB, from /proc/PID/status; nullopt if it cannot be read.
 std::optional<uint64_t> rss_kib(int pid);
 
+// CPU time (user + system) of process `pid` in seconds, from /proc/PID/stat; nullopt if it
+// cannot be read.
+std::optional<double> cpu_seconds(int pid);
+
 bool stderr_is_tty();
 
 // Nanoseconds on the one steady clock that every timestamp in a run comes from.
