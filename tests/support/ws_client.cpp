@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket.hpp>
@@ -171,6 +172,19 @@ beast::error_code WsClient::send_text(std::string_view bytes, std::chrono::milli
 
 beast::error_code WsClient::send_binary(std::string_view bytes, std::chrono::milliseconds timeout) {
   return write(bytes, false, timeout);
+}
+
+beast::error_code WsClient::send_raw(std::string_view bytes, std::chrono::milliseconds timeout) {
+  if (closed_) return websocket::error::closed;
+  bool done = false;
+  beast::error_code result;
+  asio::async_write(beast::get_lowest_layer(ws_).socket(), asio::buffer(bytes.data(), bytes.size()),
+                    [&](beast::error_code ec, std::size_t) {
+                      result = ec;
+                      done = true;
+                    });
+  if (!run_until([&] { return done; }, Clock::now() + timeout)) return asio::error::timed_out;
+  return result;
 }
 
 std::int64_t WsClient::send_request(Frame request) {

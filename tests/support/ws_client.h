@@ -68,6 +68,11 @@ class WsClient {
   boost::beast::error_code send_binary(std::string_view bytes,
                                        std::chrono::milliseconds timeout = kDefaultTimeout);
 
+  // Writes these bytes to the socket as they are, outside the WebSocket framing (tests
+  // that forge frame headers).
+  boost::beast::error_code send_raw(std::string_view bytes,
+                                    std::chrono::milliseconds timeout = kDefaultTimeout);
+
   // Sends a request, giving it the next free `id` unless it has one; returns the id.
   // Throws if the write fails.
   std::int64_t send_request(Frame request);
