@@ -8,6 +8,7 @@ PKGS=(
   libhiredis-dev libpq-dev libcurl4-openssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libmagic-dev libvips-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do
