@@ -1,5 +1,6 @@
 // What an upload really is: its content type detected from the bytes (libmagic), checked
-// against an allow-list and against the type the client declared (docs/MEDIA_INSPECT.md).
+// against an allow-list and against the type the client declared (docs/MEDIA.md,
+// "Inspection and thumbnails").
 #pragma once
 
 #include <string>

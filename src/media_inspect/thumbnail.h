@@ -1,4 +1,4 @@
-// Image dimensions and JPEG thumbnails with libvips (docs/MEDIA_INSPECT.md).
+// Image dimensions and JPEG thumbnails with libvips (docs/MEDIA.md, "Inspection and thumbnails").
 //
 // Only JPEG, PNG, GIF and WebP are decoded; every other libvips loader (ImageMagick, PDF, SVG,
 // TIFF, HEIF, ...) is blocked for the whole process. Dimensions are checked from the header
