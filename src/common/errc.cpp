@@ -42,6 +42,8 @@ std::string_view errc_name(Errc code) {
       return "registration_closed";
     case Errc::method_not_allowed:
       return "method_not_allowed";
+    case Errc::unsupported_type:
+      return "unsupported_type";
   }
   return "internal";
 }

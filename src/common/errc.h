@@ -29,6 +29,7 @@ enum class Errc {
   invalid_credentials,
   registration_closed,
   method_not_allowed,
+  unsupported_type,  // media: a content type that is not allowed (HTTP 415)
 };
 
 // Stable machine name of a code, as sent on the wire.

@@ -66,6 +66,28 @@ class Store {
   // Whether the two users share a chat: a direct chat, or a group both are active in.
   virtual void shares_chat(UserId a, UserId b, Callback<bool> done) = 0;
 
+  // Media (docs/MEDIA.md). put_media records an upload by `uploader`: creates the record
+  // or refreshes uploaded_at (the bytes' metadata never changes: same id, same bytes), and
+  // marks `uploader` as an owner. get_media: not_found if absent.
+  virtual void put_media(MediaRecord record, UserId uploader, Callback<Unit> done) = 0;
+  virtual void get_media(std::string id, Callback<MediaRecord> done) = 0;
+  // Whether `user` may read the object: an owner (uploaded it), or an active member of a
+  // chat where a message refers to it. false (not an error) when the record is absent.
+  virtual void media_access(UserId user, std::string id, Callback<bool> done) = 0;
+  // Removes up to `limit` records that no message refers to and whose uploaded_at is
+  // before `uploaded_before` (ms), with their owner marks, in one commit, and returns their
+  // ids so that the caller removes the objects. An append that refers to one of them and
+  // commits first keeps it; one that commits after fails with not_found.
+  virtual void sweep_media(int64_t uploaded_before, uint32_t limit,
+                           Callback<std::vector<std::string>> done) = 0;
+
+  // Deletes a user's data (docs/MEDIA.md, "Deleting a user's data"): the account can no
+  // longer log in or be registered again, every device is revoked, the presence settings
+  // go, and the user's media marks go: uploads (owner marks) and references from the user's
+  // messages. Records nothing else refers to are removed and returned. Messages the user
+  // sent stay in their chats. not_found if the user does not exist (or is deleted).
+  virtual void delete_user(UserId user, Callback<DeleteUserResult> done) = 0;
+
   // Sync and reads.
   virtual void current_pts(UserId user, Callback<uint64_t> done) = 0;
   virtual void read_updates(UserId user, uint64_t after_pts, uint32_t limit,

@@ -12,7 +12,8 @@ using UserId = std::string;
 using ChatId = uint64_t;
 
 enum class ChatKind : uint8_t { direct = 1, group = 2 };
-enum class MessageKind : uint8_t { text = 1, event = 2 };
+// media: `body` is the JSON media descriptor (docs/MEDIA.md, "Media messages").
+enum class MessageKind : uint8_t { text = 1, event = 2, media = 3 };
 // Group roles, weakest first (docs/GROUPS.md has the table of who may do what).
 enum class Role : uint8_t { member = 1, admin = 2, owner = 3 };
 // Kinds of update-log entries: a message, or a receipt (a user's read or delivered
@@ -58,6 +59,11 @@ struct AppendRequest {
   std::string client_msg_id;
   int64_t ts = 0;           // acceptance time, set by the caller
   uint64_t message_id = 0;  // set by the caller (Snowflake)
+  // Media objects the message refers to (kind media: the object and its thumbnail). Each
+  // must have a MediaRecord (else not_found, nothing stored); the append records a
+  // reference (id, sender, chat) in the same commit, which keeps the object from
+  // housekeeping and lets the chat's members download it.
+  std::vector<std::string> media_ids;
 };
 
 // One member's new update-log entry for an appended message.
@@ -244,6 +250,28 @@ struct ChatList {
   uint64_t pts = 0;
   uint64_t unread_total = 0;  // over all the user's chats, not only this page
   uint32_t unread_chats = 0;
+};
+
+// Media objects (docs/MEDIA.md). The bytes live in the MediaStore; the Store keeps what the
+// server worked out about them, who uploaded them and which messages refer to them.
+struct MediaRecord {
+  std::string id;           // SHA-256 hex of the bytes (the MediaStore id)
+  std::string mime;         // detected from the bytes
+  std::string kind;         // "image", "video", "audio", "file"
+  uint64_t size = 0;        // bytes
+  int32_t width = 0;        // images: as displayed; else 0
+  int32_t height = 0;
+  std::string thumb_id;     // images: the thumbnail's MediaRecord id; else empty
+  int32_t thumb_width = 0;
+  int32_t thumb_height = 0;
+  int64_t uploaded_at = 0;  // ms of the latest upload of these bytes (any user)
+  bool referenced = false;  // some message refers to it (read-only: set by the store)
+};
+
+// A user's data removed (delete_user).
+struct DeleteUserResult {
+  std::vector<std::string> devices;        // device ids that were live: close them
+  std::vector<std::string> removed_media;  // records removed: remove these objects too
 };
 
 }  // namespace parley::store
