@@ -18,6 +18,11 @@
 #include "core/router.h"
 #include "core/typing_service.h"
 #include "http/api_routes.h"
+#include "http/media_routes.h"
+#include "media/fs_media_store.h"
+#include "media/s3_media_store.h"
+#include "media_inspect/thumbnail.h"
+#include "media_service/media_service.h"
 #include "net/server.h"
 #include "presence/local_presence.h"
 #include "presence/presence_hub.h"
@@ -45,6 +50,28 @@ Result<std::pair<std::string, uint16_t>> split_host_port(const std::string& list
     return Error{Errc::bad_request, fmt::format("bad port in {}", listen)};
   }
   return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+// The configured MediaStore backend (docs/MEDIA.md).
+Result<std::unique_ptr<media::MediaStore>> open_media_store(const Config& config) {
+  const auto root = std::filesystem::path(config.server.data_dir) / "media";
+  if (config.media.backend == "s3") {
+    media::S3Config s3;
+    s3.endpoint = config.media.s3_endpoint;
+    s3.region = config.media.s3_region;
+    s3.bucket = config.media.s3_bucket;
+    s3.access_key = config.media.s3_access_key;
+    s3.secret_key = config.media.s3_secret_key;
+    s3.path_style = config.media.s3_path_style;
+    s3.prefix = config.media.s3_prefix;
+    s3.spool_dir = (root / "tmp").string();
+    auto opened = media::S3MediaStore::open(std::move(s3));
+    if (!opened) return opened.error();
+    return std::unique_ptr<media::MediaStore>(std::move(opened.value()));
+  }
+  auto opened = media::FsMediaStore::open(root.string());
+  if (!opened) return opened.error();
+  return std::unique_ptr<media::MediaStore>(std::move(opened.value()));
 }
 
 }  // namespace
@@ -152,12 +179,43 @@ int run(const Config& config) {
   };
   refresh();
 
+  // Media: objects behind the MediaStore seam; uploads, downloads and housekeeping in the
+  // media service, on its own thread pool.
+  std::unique_ptr<media::MediaStore> objects;
+  std::unique_ptr<media_service::MediaService> media;
+  std::unique_ptr<http::MediaRoutes> media_routes;
+  boost::asio::steady_timer media_sweep(control);
+  std::function<void()> sweep;
+  if (config.media.enabled) {
+    auto opened_media = open_media_store(config);
+    if (!opened_media) {
+      spdlog::error("media: {}", opened_media.error().message);
+      return 1;
+    }
+    if (auto vips = media_inspect::init_image_library(); !vips)
+      spdlog::warn("media: no thumbnails: {}", vips.error().message);
+    objects = std::move(opened_media.value());
+    if (config.media.url_signing_key.empty())
+      spdlog::warn("media: no media.url_signing_key set: signed URLs last until a restart");
+    media = std::make_unique<media_service::MediaService>(*store, *objects, config.media);
+    media_routes = std::make_unique<http::MediaRoutes>(accounts, *media);
+    sweep = [&] {
+      media_sweep.expires_after(std::chrono::seconds(config.media.sweep_interval_s));
+      media_sweep.async_wait([&](boost::system::error_code ec) {
+        if (ec) return;
+        // The next pass is scheduled once this one is over, so passes never overlap.
+        media->sweep([&](media_service::SweepStats) { boost::asio::post(control, sweep); });
+      });
+    };
+    sweep();
+  }
+
   proto::ParseLimits limits{config.limits.max_message_bytes, config.limits.max_sync_page,
                             config.limits.max_history_page,  config.limits.max_chats_page,
                             config.groups.max_name_bytes,    1000};
   session::SessionService sessions(session::SessionDeps{
       config, limits, hub, registry, node, accounts, chats, typing, presence, presence_hub});
-  http::ApiRoutes routes(accounts, router);
+  http::ApiRoutes routes(accounts, router, media.get(), media_routes.get());
 
   net::ServerOptions opts;
   opts.host = hp->first;
@@ -195,6 +253,7 @@ int run(const Config& config) {
   typing.stop();
   presence_hub.stop();
   presence_refresh.cancel();
+  media_sweep.cancel();
 
   // Drain: refuse new work, close every WebSocket with 1001, finish queued writes.
   routes.set_draining();
@@ -203,6 +262,7 @@ int run(const Config& config) {
                            std::chrono::seconds(5));
   server.stop();
   accounts.stop();
+  if (media) media->stop();
   store->close();
   spdlog::info("stopped");
   return 0;

@@ -37,6 +37,11 @@ class AccountService {
   // A login token or a JWT. JWT users are created on first use.
   void authenticate(std::string token, store::Callback<Identity> done);
 
+  // Deletes the token's account (docs/MEDIA.md, "Deleting a user's data"). Accounts with a
+  // password must give it again (invalid_credentials otherwise); JWT-only accounts need only
+  // the token. Returns the store's result (devices to close, media objects to remove).
+  void delete_account(std::string token, std::string password,
+                      store::Callback<std::pair<Identity, store::DeleteUserResult>> done);
   // Joins the hashing threads; later calls fail with unavailable.
   void stop();
 

@@ -42,6 +42,21 @@ Setter bool_field(bool* out) {
   };
 }
 
+Setter string_list_field(std::vector<std::string>* out) {
+  return [=](const toml::node& n) -> std::string {
+    auto* arr = n.as_array();
+    if (!arr) return "must be an array of strings";
+    std::vector<std::string> values;
+    for (const auto& item : *arr) {
+      auto v = item.value<std::string>();
+      if (!v || v->empty()) return "must be an array of non-empty strings";
+      values.push_back(*v);
+    }
+    *out = std::move(values);
+    return "";
+  };
+}
+
 std::map<std::string, Setter> setters(Config& c) {
   constexpr uint64_t k32 = UINT32_MAX;
   return {
@@ -85,6 +100,26 @@ std::map<std::string, Setter> setters(Config& c) {
       {"presence.ttl_s", uint_field(&c.presence.ttl_s, 5, 86400)},
       {"typing.ttl_ms", uint_field(&c.typing.ttl_ms, 100, 600000)},
       {"typing.min_interval_ms", uint_field(&c.typing.min_interval_ms, 1, 600000)},
+      {"media.enabled", bool_field(&c.media.enabled)},
+      {"media.backend", string_field(&c.media.backend)},
+      {"media.max_upload_bytes", uint_field(&c.media.max_upload_bytes, 1, 1ull << 40)},
+      {"media.allowed_types", string_list_field(&c.media.allowed_types)},
+      {"media.thumbnail_px", uint_field(&c.media.thumbnail_px, 16, 4096)},
+      {"media.max_image_pixels", uint_field(&c.media.max_image_pixels, 1, 1ull << 32)},
+      {"media.threads", uint_field(&c.media.threads, 1, 256)},
+      {"media.max_uploads_per_user", uint_field(&c.media.max_uploads_per_user, 1, 100000)},
+      {"media.max_uploads", uint_field(&c.media.max_uploads, 1, 1000000)},
+      {"media.signed_url_ttl_s", uint_field(&c.media.signed_url_ttl_s, 1, 7 * 86400)},
+      {"media.url_signing_key", string_field(&c.media.url_signing_key)},
+      {"media.orphan_ttl_s", uint_field(&c.media.orphan_ttl_s, 1, 365u * 86400)},
+      {"media.sweep_interval_s", uint_field(&c.media.sweep_interval_s, 1, 30u * 86400)},
+      {"media.s3_endpoint", string_field(&c.media.s3_endpoint)},
+      {"media.s3_region", string_field(&c.media.s3_region)},
+      {"media.s3_bucket", string_field(&c.media.s3_bucket)},
+      {"media.s3_access_key", string_field(&c.media.s3_access_key)},
+      {"media.s3_secret_key", string_field(&c.media.s3_secret_key)},
+      {"media.s3_path_style", bool_field(&c.media.s3_path_style)},
+      {"media.s3_prefix", string_field(&c.media.s3_prefix)},
       {"log.level", string_field(&c.log_level)},
   };
 }
@@ -126,6 +161,11 @@ Result<Config> parse_config(std::string_view text, Config c) {
       return Error{Errc::bad_request, "config: store.durability must be fsync, flush or none"};
   }
   if (c.limits.burst < 1) c.limits.burst = 1;
+  if (c.media.backend != "fs" && c.media.backend != "s3")
+    return Error{Errc::bad_request, "config: media.backend must be fs or s3"};
+  if (c.media.backend == "s3" && (c.media.s3_endpoint.empty() || c.media.s3_bucket.empty()))
+    return Error{Errc::bad_request,
+                 "config: media.backend = \"s3\" needs media.s3_endpoint and media.s3_bucket"};
   return c;
 }
 

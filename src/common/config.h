@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/errc.h"
 
@@ -78,6 +79,31 @@ struct TypingConfig {
   uint32_t min_interval_ms = 1000;  // per user and chat: starts closer together are not passed on
 };
 
+// Attachments (docs/MEDIA.md).
+struct MediaConfig {
+  bool enabled = true;
+  std::string backend = "fs";                    // "fs" (DATA_DIR/media) or "s3"
+  uint64_t max_upload_bytes = 100ull << 20;      // per upload
+  std::vector<std::string> allowed_types;        // empty: the built-in list (MEDIA.md)
+  uint32_t thumbnail_px = 320;                   // thumbnails fit in this square
+  uint64_t max_image_pixels = 50'000'000;        // width * height of an uploaded image
+  uint32_t threads = 2;                          // blocking storage and image work
+  uint32_t max_uploads_per_user = 4;             // in progress at once
+  uint32_t max_uploads = 64;                     // in progress at once on the node
+  uint32_t signed_url_ttl_s = 300;
+  std::string url_signing_key;                   // empty: random per process (one node only)
+  uint32_t orphan_ttl_s = 86400;                 // unreferenced uploads live this long
+  uint32_t sweep_interval_s = 3600;
+  // backend = "s3"
+  std::string s3_endpoint;
+  std::string s3_region = "us-east-1";
+  std::string s3_bucket;
+  std::string s3_access_key;
+  std::string s3_secret_key;
+  bool s3_path_style = true;
+  std::string s3_prefix;
+};
+
 struct Config {
   ServerConfig server;
   WsConfig ws;
@@ -88,6 +114,7 @@ struct Config {
   GroupsConfig groups;
   PresenceConfig presence;
   TypingConfig typing;
+  MediaConfig media;
   std::string log_level = "info";
 };
 

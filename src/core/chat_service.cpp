@@ -1,8 +1,11 @@
 #include "core/chat_service.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "common/clock.h"
+#include "core/media_descriptor.h"
 
 namespace parley::core {
 
@@ -18,6 +21,30 @@ void ChatService::send(const std::string& sender, uint64_t conn_id, proto::SendR
   append.chat_id = req.chat_id;
   append.body = std::move(req.body);
   append.client_msg_id = std::move(req.client_msg_id);
+  if (!req.media) return commit_send(std::move(append), conn_id, std::move(done));
+
+  // A media message: the sender must be able to read the object (it uploaded it, or it is
+  // forwarding one from a chat it is in); the descriptor comes from the upload's record.
+  auto media = std::make_shared<proto::MediaSend>(std::move(*req.media));
+  auto pending = std::make_shared<store::AppendRequest>(std::move(append));
+  store_.media_access(sender, media->id, [this, sender, conn_id, media, pending,
+                                          done](Result<bool> allowed) {
+    if (!allowed) return done(allowed.error());
+    if (!allowed.value())
+      return done(Error{Errc::not_found, fmt::format("no media {}", media->id)});
+    store_.get_media(media->id, [this, conn_id, media, pending,
+                                 done](Result<store::MediaRecord> rec) {
+      if (!rec) return done(rec.error());
+      pending->kind = store::MessageKind::media;
+      pending->body = media_descriptor_json(rec.value(), *media);
+      pending->media_ids.push_back(rec->id);
+      if (!rec->thumb_id.empty()) pending->media_ids.push_back(rec->thumb_id);
+      commit_send(std::move(*pending), conn_id, done);
+    });
+  });
+}
+
+void ChatService::commit_send(store::AppendRequest append, uint64_t conn_id, JsonCallback done) {
   append.ts = now_ms();
   append.message_id = ids_.next(append.ts);
   store_.append_message(std::move(append), [this, conn_id, done](Result<store::AppendResult> r) {

@@ -51,6 +51,8 @@ class ChatService {
   void set_on_sent(std::function<void(const store::Message&)> fn) { on_sent_ = std::move(fn); }
 
  private:
+  // Stamps, commits and fans out a message whose content is settled.
+  void commit_send(store::AppendRequest append, uint64_t conn_id, JsonCallback done);
   void snapshot(const std::string& user, bool limited, JsonCallback done);
 
   store::Store& store_;

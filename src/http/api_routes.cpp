@@ -8,6 +8,7 @@
 #include <boost/json/string.hpp>
 
 #include "common/utf8.h"
+#include "http/responses.h"
 #include "net/http_session.h"
 
 namespace bhttp = boost::beast::http;
@@ -17,55 +18,6 @@ namespace parley::http {
 namespace {
 
 constexpr uint16_t kCloseRevoked = 4003;
-
-net::HttpResponse json_response(bhttp::status status, std::string body) {
-  net::HttpResponse res{status, 11};
-  res.set(bhttp::field::content_type, "application/json");
-  res.set(bhttp::field::cache_control, "no-store");
-  res.body() = std::move(body);
-  res.prepare_payload();
-  return res;
-}
-
-bhttp::status status_of(Errc code) {
-  switch (code) {
-    case Errc::bad_request:
-    case Errc::invalid_utf8:
-      return bhttp::status::bad_request;
-    case Errc::unauthorized:
-    case Errc::token_expired:
-    case Errc::invalid_credentials:
-      return bhttp::status::unauthorized;
-    case Errc::forbidden:
-    case Errc::registration_closed:
-      return bhttp::status::forbidden;
-    case Errc::not_found:
-      return bhttp::status::not_found;
-    case Errc::username_taken:
-      return bhttp::status::conflict;
-    case Errc::invalid_username:
-    case Errc::weak_password:
-      return bhttp::status::unprocessable_entity;
-    case Errc::too_large:
-      return bhttp::status::payload_too_large;
-    case Errc::rate_limited:
-      return bhttp::status::too_many_requests;
-    case Errc::unavailable:
-      return bhttp::status::service_unavailable;
-    case Errc::method_not_allowed:
-      return bhttp::status::method_not_allowed;
-    default:
-      return bhttp::status::internal_server_error;
-  }
-}
-
-net::HttpResponse error_response(const Error& e) {
-  return net::json_error(11, status_of(e.code), errc_name(e.code), e.message);
-}
-
-std::string quoted(std::string_view s) {
-  return json::serialize(json::string_view(s.data(), s.size()));
-}
 
 // Reads the named string fields of a JSON object body; missing optional ones stay empty.
 Result<std::vector<std::string>> string_fields(const std::string& body,
@@ -98,19 +50,27 @@ Result<std::vector<std::string>> string_fields(const std::string& body,
   return out;
 }
 
-std::string bearer_token(const net::HttpRequest& req) {
-  std::string_view h = req[bhttp::field::authorization];
-  if (h.size() > 7 && (h.substr(0, 7) == "Bearer " || h.substr(0, 7) == "bearer "))
-    return std::string(h.substr(7));
-  return {};
-}
-
 }  // namespace
 
-void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpResponse)> done) {
+bool ApiRoutes::streams(const net::HttpRequestHeader& header) const {
+  return media_routes_ && MediaRoutes::streams(header);
+}
+
+void ApiRoutes::open_stream(net::HttpRequestHeader header,
+                            std::function<void(net::StreamStart)> done) {
+  if (media_routes_) return media_routes_->open_stream(std::move(header), std::move(done));
+  net::HttpHandler::open_stream(std::move(header), std::move(done));
+}
+
+void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)> done) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   auto method = req.method();
+  if (MediaRoutes::owns(path)) {
+    if (!media_routes_)
+      return done(error_response({Errc::not_found, "media is disabled on this server"}));
+    return media_routes_->handle(std::move(req), std::move(done));
+  }
   auto only = [&](bhttp::verb verb) {
     if (method == verb) return true;
     done(error_response({Errc::method_not_allowed, fmt::format("use {}", bhttp::to_string(verb))}));
@@ -164,6 +124,33 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpRespons
       router_.close_device(who->user, who->device_id, kCloseRevoked);
       done(json_response(bhttp::status::ok, "{}"));
     });
+    return;
+  }
+  if (path == "/v1/account") {
+    if (!only(bhttp::verb::delete_)) return;
+    std::string token = bearer_token(req);
+    if (token.empty())
+      return done(error_response({Errc::unauthorized, "missing Authorization: Bearer token"}));
+    std::string password;
+    if (!req.body().empty()) {
+      auto f = string_fields(req.body(), {}, {"password"});
+      if (!f) return done(error_response(f.error()));
+      password = std::move(f.value()[0]);
+    }
+    accounts_.delete_account(
+        std::move(token), std::move(password),
+        [this, done](Result<std::pair<auth::Identity, store::DeleteUserResult>> r) {
+          if (!r) return done(error_response(r.error()));
+          auto& [who, removed] = r.value();
+          for (const auto& device : removed.devices)
+            router_.close_device(who.user, device, kCloseRevoked);
+          router_.close_device(who.user, who.device_id, kCloseRevoked);  // JWT devices too
+          size_t media = removed.removed_media.size();
+          if (media_) media_->remove_objects(std::move(removed.removed_media));
+          done(json_response(bhttp::status::ok,
+                             fmt::format(R"({{"user":{},"removed_media":{}}})", quoted(who.user),
+                                         media)));
+        });
     return;
   }
   done(error_response({Errc::not_found, fmt::format("no route for {}", path)}));

@@ -1,20 +1,27 @@
-// The HTTP API (docs/PROTOCOL.md §2): accounts, logout and health.
+// The HTTP API (docs/PROTOCOL.md §2): accounts, logout, account deletion and health; the
+// media endpoints (docs/MEDIA.md) go to MediaRoutes.
 #pragma once
 
 #include <atomic>
 
 #include "auth/account_service.h"
 #include "core/router.h"
+#include "http/media_routes.h"
 #include "net/transport.h"
 
 namespace parley::http {
 
 class ApiRoutes final : public net::HttpHandler {
  public:
-  ApiRoutes(auth::AccountService& accounts, core::Router& router)
-      : accounts_(accounts), router_(router) {}
+  // `media` and `media_routes` are null when media is disabled.
+  ApiRoutes(auth::AccountService& accounts, core::Router& router,
+            media_service::MediaService* media, MediaRoutes* media_routes)
+      : accounts_(accounts), router_(router), media_(media), media_routes_(media_routes) {}
 
-  void handle(net::HttpRequest request, std::function<void(net::HttpResponse)> done) override;
+  void handle(net::HttpRequest request, std::function<void(net::HttpReply)> done) override;
+  bool streams(const net::HttpRequestHeader& header) const override;
+  void open_stream(net::HttpRequestHeader header,
+                   std::function<void(net::StreamStart)> done) override;
 
   void set_ready(bool ready) { ready_ = ready; }
   void set_draining() { draining_ = true; }
@@ -22,6 +29,8 @@ class ApiRoutes final : public net::HttpHandler {
  private:
   auth::AccountService& accounts_;
   core::Router& router_;
+  media_service::MediaService* media_;
+  MediaRoutes* media_routes_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

@@ -37,6 +37,12 @@ std::optional<Error> read_string(const json::object& o, std::string_view key, st
   return std::nullopt;
 }
 
+bool is_media_id(std::string_view id) {
+  return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 std::optional<Error> read_uint(const json::object& o, std::string_view key, uint64_t& out,
                                bool required, uint64_t min, uint64_t max) {
   auto* v = o.if_contains(key);
@@ -190,12 +196,37 @@ std::variant<Request, RequestError> parse_request(std::string_view text,
     if (!e && r.to.empty() == (r.chat_id == 0)) e = bad("give exactly one of to, chat_id");
     if (!e) e = read_string(*obj, "client_msg_id", r.client_msg_id, true, 64);
     if (!e && r.client_msg_id.empty()) e = bad("client_msg_id must not be empty");
-    if (!e) e = read_string(*obj, "body", r.body, true, limits.max_message_bytes, Errc::too_large);
-    if (!e && r.body.empty()) e = bad("body must not be empty");
+    const json::value* media = obj->if_contains("media");
+    if (media && media->is_null()) media = nullptr;
+    if (!e && media && obj->if_contains("body") && !obj->at("body").is_null())
+      e = bad("give exactly one of body, media");
+    if (!e && !media) {
+      e = read_string(*obj, "body", r.body, true, limits.max_message_bytes, Errc::too_large);
+      if (!e && r.body.empty()) e = bad("body must not be empty");
+    }
+    if (!e && media) {
+      if (!media->is_object()) {
+        e = bad("media must be an object");
+      } else {
+        const auto& m = media->as_object();
+        MediaSend ms;
+        e = read_string(m, "id", ms.id, true, 64);
+        if (!e && !is_media_id(ms.id)) e = bad("media.id must be 64 lowercase hex characters");
+        if (!e) e = read_string(m, "name", ms.name, false, 1024);
+        if (!e)
+          e = read_string(m, "caption", ms.caption, false, limits.max_message_bytes,
+                          Errc::too_large);
+        for (const auto& [key, value] : m)
+          if (!e && key != "id" && key != "name" && key != "caption")
+            e = bad(fmt::format("unknown field media.{}", std::string_view(key)));
+        r.media = std::move(ms);
+      }
+    }
     if (!e) {
-      std::string kind = "text";
+      std::string kind = media ? "media" : "text";
       e = read_string(*obj, "kind", kind, false, 32);
-      if (!e && kind != "text") e = bad(fmt::format("unsupported kind: {}", kind));
+      if (!e && kind != (media ? "media" : "text"))
+        e = bad(fmt::format("unsupported kind: {}", kind));
     }
     req.type = RequestType::send;
     req.body = std::move(r);
@@ -360,6 +391,9 @@ std::string message_json(const store::Message& m) {
   if (!m.to.empty()) out += fmt::format(R"(,"to":{})", quoted(m.to));
   if (m.kind == store::MessageKind::event)  // the store keeps an event as a JSON object
     out += fmt::format(R"(,"kind":"event","event":{},"ts":{}}})", m.body, m.ts);
+  else if (m.kind == store::MessageKind::media)  // and a media descriptor too
+    out += fmt::format(R"(,"kind":"media","media":{},"ts":{},"client_msg_id":{}}})", m.body, m.ts,
+                       quoted(m.client_msg_id));
   else
     out += fmt::format(R"(,"kind":"text","body":{},"ts":{},"client_msg_id":{}}})", quoted(m.body),
                        m.ts, quoted(m.client_msg_id));

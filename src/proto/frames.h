@@ -32,11 +32,19 @@ enum class RequestType {
 struct AuthRequest {
   std::string token;
 };
+// A media attachment of a send (docs/MEDIA.md, "Media messages"): what the client may say;
+// the server fills in the rest from the upload.
+struct MediaSend {
+  std::string id;       // the object's SHA-256 hex (validated)
+  std::string name;     // file name to show; sanitized by the server
+  std::string caption;  // may be empty
+};
 struct SendRequest {
   std::string to;
   uint64_t chat_id = 0;
   std::string client_msg_id;
-  std::string body;
+  std::string body;                // text messages
+  std::optional<MediaSend> media;  // media messages (then body is empty)
 };
 struct SyncRequest {
   std::optional<uint64_t> pts;

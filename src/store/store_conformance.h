@@ -111,7 +111,7 @@ TEST_P(StoreConformance, ConcurrentDuplicatesInOneBatchStoreOnce) {
   std::vector<Result<AppendResult>> results(8, Error{Errc::internal, ""});
   for (int i = 0; i < 8; ++i)
     threads.emplace_back([&, i] {
-      AppendRequest req{"alice", "bob", 0, MessageKind::text, "x", "dup", 1, uint64_t(100 + i)};
+      AppendRequest req{"alice", "bob", 0, MessageKind::text, "x", "dup", 1, uint64_t(100 + i), {}};
       results[i] = wait_for<AppendResult>([&](auto cb) { store_->append_message(req, cb); });
     });
   for (auto& t : threads) t.join();
@@ -133,7 +133,7 @@ TEST_P(StoreConformance, Errors) {
   EXPECT_EQ(r.error().code, Errc::bad_request);
   auto a = send("alice", "bob", "x", "e3");
   ASSERT_TRUE(a.ok());
-  AppendRequest req{"carol", "", a->message.chat_id, MessageKind::text, "x", "e4", 1, 99};
+  AppendRequest req{"carol", "", a->message.chat_id, MessageKind::text, "x", "e4", 1, 99, {}};
   r = wait_for<AppendResult>([&](auto cb) { store_->append_message(req, cb); });
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, Errc::forbidden);
@@ -694,6 +694,345 @@ TEST_P(ReceiptConformance, TypingAudience) {
   EXPECT_EQ(members, (std::vector<UserId>{"alice", "bob", "carol"}));
   EXPECT_EQ(aud("dave", g->chat.chat_id, "").error().code, Errc::forbidden);
   EXPECT_EQ(aud("dave", 4242, "").error().code, Errc::not_found);
+}
+
+// Media records, media messages, housekeeping and user deletion ---------------------------
+
+class MediaConformance : public GroupConformance {
+ protected:
+  static MediaRecord record(const std::string& id, int64_t uploaded_at) {
+    MediaRecord r;
+    r.id = id;
+    r.mime = "image/jpeg";
+    r.kind = "image";
+    r.size = 48213;
+    r.width = 1024;
+    r.height = 768;
+    r.thumb_id = id + "-thumb";
+    r.thumb_width = 320;
+    r.thumb_height = 240;
+    r.uploaded_at = uploaded_at;
+    return r;
+  }
+  Status upload(const std::string& id, const std::string& user, int64_t at) {
+    return wait_for<Unit>([&](auto cb) { store_->put_media(record(id, at), user, cb); });
+  }
+  Result<MediaRecord> record_of(const std::string& id) {
+    return wait_for<MediaRecord>([&](auto cb) { store_->get_media(id, cb); });
+  }
+  bool can_read(const std::string& user, const std::string& id) {
+    auto r = wait_for<bool>([&](auto cb) { store_->media_access(user, id, cb); });
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() && r.value();
+  }
+  std::vector<std::string> sweep(int64_t before, uint32_t limit) {
+    auto r = wait_for<std::vector<std::string>>(
+        [&](auto cb) { store_->sweep_media(before, limit, cb); });
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    if (!r) return {};
+    std::sort(r->begin(), r->end());
+    return r.value();
+  }
+  // A media message to `to` (a direct chat) or into `chat`.
+  Result<AppendResult> send_media(const std::string& from, const std::string& to, ChatId chat,
+                                  std::vector<std::string> ids, const std::string& cmid) {
+    AppendRequest req;
+    req.sender = from;
+    req.to_user = to;
+    req.chat_id = chat;
+    req.kind = MessageKind::media;
+    req.body = R"({"id":")" + (ids.empty() ? std::string() : ids[0]) + R"(","caption":"look"})";
+    req.client_msg_id = cmid;
+    req.ts = ++ts_;
+    req.message_id = static_cast<uint64_t>(ts_);
+    req.media_ids = std::move(ids);
+    return wait_for<AppendResult>([&](auto cb) { store_->append_message(req, cb); });
+  }
+  Result<DeleteUserResult> erase_user(const std::string& user) {
+    return wait_for<DeleteUserResult>([&](auto cb) { store_->delete_user(user, cb); });
+  }
+};
+
+TEST_P(MediaConformance, PutGetAndRefresh) {
+  ASSERT_TRUE(upload("img", "alice", 1000).ok());
+  auto r = record_of("img");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->id, "img");
+  EXPECT_EQ(r->mime, "image/jpeg");
+  EXPECT_EQ(r->kind, "image");
+  EXPECT_EQ(r->size, 48213u);
+  EXPECT_EQ(r->width, 1024);
+  EXPECT_EQ(r->height, 768);
+  EXPECT_EQ(r->thumb_id, "img-thumb");
+  EXPECT_EQ(r->thumb_width, 320);
+  EXPECT_EQ(r->thumb_height, 240);
+  EXPECT_EQ(r->uploaded_at, 1000);
+  EXPECT_FALSE(r->referenced);
+  EXPECT_EQ(record_of("nope").error().code, Errc::not_found);
+
+  // The same bytes again, by another user: only the upload time moves.
+  MediaRecord again = record("img", 2000);
+  again.mime = "text/plain";
+  again.size = 1;
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->put_media(again, "bob", cb); }).ok());
+  r = record_of("img");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->uploaded_at, 2000);
+  EXPECT_EQ(r->mime, "image/jpeg");
+  EXPECT_EQ(r->size, 48213u);
+  EXPECT_TRUE(can_read("alice", "img"));
+  EXPECT_TRUE(can_read("bob", "img"));
+  EXPECT_FALSE(can_read("carol", "img"));
+
+  reopen();
+  r = record_of("img");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->uploaded_at, 2000);
+  EXPECT_EQ(r->thumb_id, "img-thumb");
+  EXPECT_EQ(sweep(1500, 10), std::vector<std::string>{});  // refreshed: not old any more
+  EXPECT_EQ(sweep(2001, 10), std::vector<std::string>{"img"});
+}
+
+TEST_P(MediaConformance, MediaMessageRefersToTheRecord) {
+  ASSERT_TRUE(upload("img", "alice", 10).ok());
+  ASSERT_TRUE(upload("img-thumb", "alice", 10).ok());
+  auto m = send_media("alice", "bob", 0, {"img", "img-thumb"}, "m1");
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->message.kind, MessageKind::media);
+  EXPECT_EQ(m->message.seq, 1u);
+  EXPECT_EQ(m->deliveries.size(), 2u);
+  EXPECT_TRUE(record_of("img")->referenced);
+  EXPECT_TRUE(record_of("img-thumb")->referenced);
+  auto dup = send_media("alice", "bob", 0, {"img"}, "m1");
+  ASSERT_TRUE(dup.ok());
+  EXPECT_TRUE(dup->duplicate);
+  EXPECT_EQ(dup->message.seq, 1u);
+
+  // Like text otherwise: logs, history, chat list, unread.
+  auto page = wait_for<UpdatesPage>([&](auto cb) { store_->read_updates("bob", 0, 10, cb); });
+  ASSERT_EQ(page->updates.size(), 1u);
+  EXPECT_EQ(page->updates[0].message.kind, MessageKind::media);
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, cb); });
+  ASSERT_EQ(list->chats.size(), 1u);
+  EXPECT_EQ(list->chats[0].unread, 1u);
+  EXPECT_EQ(list->chats[0].last_message->kind, MessageKind::media);
+  reopen();
+  auto h = wait_for<HistoryPage>([&](auto cb) { store_->history({"bob", 0, "alice", 0, 50}, cb); });
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->messages.size(), 1u);
+  EXPECT_EQ(h->messages[0].kind, MessageKind::media);
+  EXPECT_EQ(h->messages[0].body, m->message.body);
+  EXPECT_TRUE(record_of("img")->referenced);
+}
+
+TEST_P(MediaConformance, UnknownMediaFailsTheAppendAndStoresNothing) {
+  ASSERT_TRUE(upload("img", "alice", 10).ok());
+  // No new direct chat either.
+  auto r = send_media("alice", "carol", 0, {"img", "missing"}, "x1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::not_found);
+  EXPECT_NE(r.error().message.find("missing"), std::string::npos);
+  EXPECT_TRUE(
+      wait_for<ChatList>([&](auto cb) { store_->list_chats("alice", 10, cb); })->chats.empty());
+
+  auto first = send("alice", "bob", "hi", "t1");
+  ASSERT_TRUE(first.ok());
+  ChatId chat = first->message.chat_id;
+  r = send_media("alice", "", chat, {"img", "missing"}, "x2");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::not_found);
+  EXPECT_FALSE(record_of("img")->referenced);
+  EXPECT_EQ(wait_for<uint64_t>([&](auto cb) { store_->current_pts("bob", cb); }).value(), 1u);
+  auto h = wait_for<HistoryPage>([&](auto cb) { store_->history({"bob", chat, "", 0, 50}, cb); });
+  ASSERT_EQ(h->messages.size(), 1u);
+
+  // No idempotency record: the retry under the same client_msg_id is a new message.
+  auto retry = send_media("alice", "", chat, {"img"}, "x2");
+  ASSERT_TRUE(retry.ok()) << retry.error().message;
+  EXPECT_FALSE(retry->duplicate);
+  EXPECT_EQ(retry->message.seq, 2u);
+  EXPECT_TRUE(record_of("img")->referenced);
+}
+
+TEST_P(MediaConformance, AccessForOwnersAndActiveChatMembers) {
+  ASSERT_TRUE(upload("a", "alice", 10).ok());
+  EXPECT_TRUE(can_read("alice", "a"));
+  EXPECT_FALSE(can_read("bob", "a"));
+  EXPECT_FALSE(can_read("alice", "absent"));
+  ASSERT_TRUE(send_media("alice", "bob", 0, {"a"}, "d1").ok());
+  EXPECT_TRUE(can_read("bob", "a"));
+  EXPECT_FALSE(can_read("carol", "a"));
+  ASSERT_TRUE(send_media("bob", "erin", 0, {"a"}, "d2").ok());  // forwarded
+  EXPECT_TRUE(can_read("erin", "a"));
+
+  auto g = op(GroupOp::create, "alice", 0, {"carol", "dave"}, "g");
+  ASSERT_TRUE(g.ok());
+  ChatId id = g->chat.chat_id;
+  ASSERT_TRUE(upload("b", "carol", 10).ok());
+  ASSERT_TRUE(send_media("carol", "", id, {"b"}, "g1").ok());
+  EXPECT_TRUE(can_read("alice", "b"));
+  EXPECT_TRUE(can_read("dave", "b"));
+  EXPECT_FALSE(can_read("erin", "b"));
+  ASSERT_TRUE(op(GroupOp::remove, "alice", id, {"dave"}).ok());
+  EXPECT_FALSE(can_read("dave", "b"));  // an ex-member
+  EXPECT_TRUE(can_read("carol", "b"));
+}
+
+TEST_P(MediaConformance, SweepRemovesOnlyOldUnreferencedRecords) {
+  ASSERT_TRUE(upload("a", "alice", 100).ok());
+  ASSERT_TRUE(upload("b", "alice", 200).ok());
+  ASSERT_TRUE(upload("c", "bob", 300).ok());
+  ASSERT_TRUE(upload("kept", "alice", 50).ok());
+  ASSERT_TRUE(send_media("alice", "bob", 0, {"kept"}, "k1").ok());
+  EXPECT_EQ(sweep(250, 0), std::vector<std::string>{});
+  EXPECT_EQ(sweep(250, 1), std::vector<std::string>{"a"});  // the oldest first
+  EXPECT_EQ(sweep(250, 10), std::vector<std::string>{"b"});
+  EXPECT_EQ(sweep(250, 10), std::vector<std::string>{});
+  EXPECT_TRUE(record_of("c").ok());
+  EXPECT_EQ(sweep(1000, 10), std::vector<std::string>{"c"});
+  EXPECT_EQ(sweep(1000, 10), std::vector<std::string>{});
+  EXPECT_TRUE(record_of("kept").ok());  // referenced: never swept
+  EXPECT_TRUE(can_read("bob", "kept"));
+  EXPECT_EQ(record_of("a").error().code, Errc::not_found);
+  EXPECT_FALSE(can_read("alice", "a"));
+  EXPECT_FALSE(can_read("bob", "c"));
+
+  auto late = send_media("alice", "bob", 0, {"a"}, "k2");
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().code, Errc::not_found);
+  // Uploaded again: a new record, pending again.
+  ASSERT_TRUE(upload("a", "alice", 400).ok());
+  ASSERT_TRUE(send_media("alice", "bob", 0, {"a"}, "k2").ok());
+  EXPECT_EQ(sweep(1000, 10), std::vector<std::string>{});
+}
+
+TEST_P(MediaConformance, SweepAndAppendsAreOrdered) {
+  // Either the appends commit first and the record stays, or the sweep does and every
+  // append after it fails; never a message that refers to a removed record.
+  for (int round = 0; round < 20; ++round) {
+    std::string id = "r" + std::to_string(round);
+    ASSERT_TRUE(upload(id, "alice", 10).ok());
+    std::vector<Result<AppendResult>> sent(4, Error{Errc::internal, ""});
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < sent.size(); ++i)
+      threads.emplace_back([&, i] {
+        AppendRequest req{
+            "alice", "bob", 0, MessageKind::media, "{}", id + "-" + std::to_string(i), 1, 1, {id}};
+        sent[i] = wait_for<AppendResult>([&](auto cb) { store_->append_message(req, cb); });
+      });
+    auto removed = sweep(100, 10);
+    for (auto& t : threads) t.join();
+    size_t ok = 0;
+    for (auto& r : sent) ok += r.ok() ? 1 : 0;
+    if (removed.empty()) {
+      EXPECT_EQ(ok, sent.size());
+      EXPECT_TRUE(record_of(id)->referenced);
+    } else {
+      EXPECT_EQ(removed, std::vector<std::string>{id});
+      EXPECT_EQ(ok, 0u);
+      EXPECT_EQ(record_of(id).error().code, Errc::not_found);
+    }
+  }
+}
+
+TEST_P(MediaConformance, DeleteUser) {
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store_->create_device(DeviceRecord{"alice", "d1", "phone", "h1", 1, false}, cb);
+              }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store_->create_device(DeviceRecord{"alice", "d2", "old", "h2", 1, false}, cb);
+              }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store_->create_device(DeviceRecord{"alice", "d3", "laptop", "h3", 1, false}, cb);
+              }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->revoke_device("alice", "d2", cb); }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store_->create_device(DeviceRecord{"bob", "b1", "phone", "hb", 1, false}, cb);
+              }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store_->set_presence_visibility("alice", PresenceVisibility::nobody, cb);
+              }).ok());
+
+  ASSERT_TRUE(upload("sent", "alice", 10).ok());  // only alice: uploaded and sent it
+  ASSERT_TRUE(send_media("alice", "bob", 0, {"sent"}, "a1").ok());
+  ASSERT_TRUE(upload("kept", "alice", 10).ok());  // bob uploaded the same bytes
+  ASSERT_TRUE(upload("kept", "bob", 10).ok());
+  ASSERT_TRUE(upload("fwd", "alice", 10).ok());  // bob forwarded it to carol
+  ASSERT_TRUE(send_media("bob", "carol", 0, {"fwd"}, "b1").ok());
+  ASSERT_TRUE(upload("bobs", "bob", 10).ok());  // bob's, only alice sent it (to carol)
+  ASSERT_TRUE(send_media("alice", "carol", 0, {"bobs"}, "a2").ok());
+  ASSERT_TRUE(upload("unsent", "alice", 10).ok());
+  ASSERT_TRUE(upload("other", "carol", 10).ok());  // not alice's at all
+
+  auto r = erase_user("alice");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto devices = r->devices;
+  std::sort(devices.begin(), devices.end());
+  EXPECT_EQ(devices, (std::vector<std::string>{"d1", "d3"}));
+  auto removed = r->removed_media;
+  std::sort(removed.begin(), removed.end());
+  EXPECT_EQ(removed, (std::vector<std::string>{"sent", "unsent"}));
+
+  // Logins fail; the name stays taken.
+  for (const char* h : {"h1", "h2", "h3"})
+    EXPECT_EQ(
+        wait_for<DeviceRecord>([&](auto cb) { store_->find_device_by_token(h, cb); }).error().code,
+        Errc::unauthorized);
+  EXPECT_TRUE(
+      wait_for<DeviceRecord>([&](auto cb) { store_->find_device_by_token("hb", cb); }).ok());
+  EXPECT_EQ(wait_for<UserRecord>([&](auto cb) { store_->get_user("alice", cb); }).error().code,
+            Errc::not_found);
+  EXPECT_EQ(wait_for<Unit>([&](auto cb) { store_->ensure_user("alice", cb); }).error().code,
+            Errc::forbidden);
+  EXPECT_EQ(wait_for<Unit>([&](auto cb) {
+              store_->create_user(UserRecord{"alice", "h", 1}, cb);
+            })
+                .error()
+                .code,
+            Errc::username_taken);
+  EXPECT_EQ(erase_user("alice").error().code, Errc::not_found);
+  EXPECT_EQ(erase_user("nobody").error().code, Errc::not_found);
+  // Presence settings are gone and do not come back.
+  EXPECT_EQ(
+      wait_for<UserSettings>([&](auto cb) { store_->get_settings("alice", cb); }).error().code,
+      Errc::not_found);
+  EXPECT_EQ(wait_for<Unit>([&](auto cb) { store_->set_last_seen("alice", 5, cb); }).error().code,
+            Errc::not_found);
+  EXPECT_EQ(send("dave", "alice", "hello?", "d1").error().code, Errc::not_found);
+
+  // Media: what only alice held is gone; what someone else holds stays.
+  EXPECT_EQ(record_of("sent").error().code, Errc::not_found);
+  EXPECT_FALSE(can_read("bob", "sent"));
+  EXPECT_EQ(record_of("unsent").error().code, Errc::not_found);
+  EXPECT_TRUE(record_of("kept").ok());
+  EXPECT_TRUE(can_read("bob", "kept"));
+  EXPECT_FALSE(can_read("alice", "kept"));
+  EXPECT_TRUE(record_of("fwd")->referenced);
+  EXPECT_TRUE(can_read("carol", "fwd"));
+  EXPECT_FALSE(can_read("alice", "fwd"));
+  auto bobs = record_of("bobs");
+  ASSERT_TRUE(bobs.ok());
+  EXPECT_FALSE(bobs->referenced);  // alice's message was its only reference
+  EXPECT_TRUE(can_read("bob", "bobs"));
+  EXPECT_FALSE(can_read("carol", "bobs"));
+  EXPECT_TRUE(record_of("other").ok());
+  // Unreferenced now, so housekeeping takes it when it is old.
+  EXPECT_EQ(sweep(100, 10), (std::vector<std::string>{"bobs", "kept", "other"}));
+  EXPECT_TRUE(record_of("fwd").ok());
+
+  // Alice's messages stay in their chats.
+  auto h = wait_for<HistoryPage>([&](auto cb) { store_->history({"bob", 0, "alice", 0, 50}, cb); });
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->messages.size(), 1u);
+  EXPECT_EQ(h->messages[0].sender, "alice");
+  EXPECT_EQ(h->messages[0].kind, MessageKind::media);
+
+  reopen();
+  EXPECT_EQ(wait_for<UserRecord>([&](auto cb) { store_->get_user("alice", cb); }).error().code,
+            Errc::not_found);
+  EXPECT_EQ(wait_for<Unit>([&](auto cb) { store_->ensure_user("alice", cb); }).error().code,
+            Errc::forbidden);
+  EXPECT_EQ(erase_user("alice").error().code, Errc::not_found);
 }
 
 }  // namespace parley::store

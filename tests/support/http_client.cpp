@@ -60,6 +60,7 @@ HttpResponse http_request(std::uint16_t port, const HttpRequestOptions& options)
 
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
+  if (options.method == "HEAD") parser.skip(true);  // a HEAD answer has no body
   beast::flat_buffer buffer;
   beast::error_code write_ec;
   beast::error_code read_ec;

@@ -125,20 +125,108 @@ std::string member_key(ChatId chat, std::string_view user) {
 }
 std::string chat_prefix(ChatId chat) { return Encoder().u64be(chat).take(); }
 
-std::string encode(const UserRecord& v) {
+namespace {
+constexpr uint8_t kMediaRecord = 'm', kMediaOwner = 'o', kMediaUser = 'u', kMediaRef = 'r',
+                  kMediaPending = 'p';
+// Signed times sort as unsigned big-endian once the sign bit is flipped.
+uint64_t ordered(int64_t ts) { return static_cast<uint64_t>(ts) ^ (uint64_t{1} << 63); }
+}  // namespace
+
+std::string media_key(std::string_view id) { return Encoder().u8(kMediaRecord).key_str(id).take(); }
+std::string media_owner_key(std::string_view id, std::string_view user) {
+  return Encoder().u8(kMediaOwner).key_str(id).key_str(user).take();
+}
+std::string media_owner_prefix(std::string_view id) {
+  return Encoder().u8(kMediaOwner).key_str(id).take();
+}
+std::string media_user_key(std::string_view user, std::string_view id) {
+  return Encoder().u8(kMediaUser).key_str(user).key_str(id).take();
+}
+std::string media_user_prefix(std::string_view user) {
+  return Encoder().u8(kMediaUser).key_str(user).take();
+}
+std::string media_ref_key(std::string_view id, std::string_view sender, ChatId chat) {
+  return Encoder().u8(kMediaRef).key_str(id).key_str(sender).u64be(chat).take();
+}
+std::string media_ref_prefix(std::string_view id) {
+  return Encoder().u8(kMediaRef).key_str(id).take();
+}
+std::string media_ref_prefix(std::string_view id, std::string_view sender) {
+  return Encoder().u8(kMediaRef).key_str(id).key_str(sender).take();
+}
+std::string media_pending_key(int64_t uploaded_at, std::string_view id) {
+  return Encoder().u8(kMediaPending).u64be(ordered(uploaded_at)).key_str(id).take();
+}
+std::string media_pending_bound(int64_t uploaded_at) {
+  return Encoder().u8(kMediaPending).u64be(ordered(uploaded_at)).take();
+}
+std::string media_pending_prefix() { return Encoder().u8(kMediaPending).take(); }
+
+std::string prefix_end(std::string prefix) {
+  while (!prefix.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(prefix.back());
+    if (last != 0xff) {
+      ++last;
+      return prefix;
+    }
+    prefix.pop_back();
+  }
+  return prefix;  // empty: no end
+}
+
+std::optional<MediaRefKey> decode_media_ref_key(std::string_view key) {
+  Decoder d(key);
+  if (d.u8() != kMediaRef) return std::nullopt;
+  MediaRefKey k;
+  k.id = d.key_str();
+  k.sender = d.key_str();
+  k.chat = d.u64be();
+  if (!d.done()) return std::nullopt;
+  return k;
+}
+std::optional<std::pair<std::string, UserId>> decode_media_owner_key(std::string_view key) {
+  Decoder d(key);
+  if (d.u8() != kMediaOwner) return std::nullopt;
+  auto id = d.key_str();
+  auto user = d.key_str();
+  if (!d.done()) return std::nullopt;
+  return std::make_pair(std::move(id), std::move(user));
+}
+std::optional<std::pair<UserId, std::string>> decode_media_user_key(std::string_view key) {
+  Decoder d(key);
+  if (d.u8() != kMediaUser) return std::nullopt;
+  auto user = d.key_str();
+  auto id = d.key_str();
+  if (!d.done()) return std::nullopt;
+  return std::make_pair(std::move(user), std::move(id));
+}
+std::optional<std::pair<int64_t, std::string>> decode_media_pending_key(std::string_view key) {
+  Decoder d(key);
+  if (d.u8() != kMediaPending) return std::nullopt;
+  auto ts = static_cast<int64_t>(d.u64be() ^ (uint64_t{1} << 63));
+  auto id = d.key_str();
+  if (!d.done()) return std::nullopt;
+  return std::make_pair(ts, std::move(id));
+}
+
+// Version 2 added the flags byte (1: deleted); version 1 rows read as live users.
+std::string encode(const UserRecord& v) { return encode(UserRow{v, false}); }
+std::string encode(const UserRow& v) {
   return Encoder()
-      .u8(kVersion)
-      .str(v.password_hash)
-      .varint(static_cast<uint64_t>(v.created_at))
+      .u8(2)
+      .str(v.user.password_hash)
+      .varint(static_cast<uint64_t>(v.user.created_at))
+      .u8(v.deleted ? 1 : 0)
       .take();
 }
-std::optional<UserRecord> decode_user(std::string_view user, std::string_view in) {
+std::optional<UserRow> decode_user(std::string_view user, std::string_view in) {
   Decoder d(in);
-  UserRecord r;
-  r.id = user;
-  d.u8();
-  r.password_hash = d.str();
-  r.created_at = static_cast<int64_t>(d.varint());
+  UserRow r;
+  r.user.id = user;
+  uint8_t version = d.u8();
+  r.user.password_hash = d.str();
+  r.user.created_at = static_cast<int64_t>(d.varint());
+  if (version >= 2) r.deleted = (d.u8() & 1) != 0;
   if (!d.ok()) return std::nullopt;
   return r;
 }
@@ -294,6 +382,38 @@ std::optional<UserSettings> decode_settings(std::string_view in) {
   if (p > static_cast<uint8_t>(PresenceVisibility::nobody)) return std::nullopt;
   r.presence = static_cast<PresenceVisibility>(p);
   r.last_seen = static_cast<int64_t>(d.varint());
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode(const MediaRecord& v) {
+  return Encoder()
+      .u8(kVersion)
+      .str(v.mime)
+      .str(v.kind)
+      .varint(v.size)
+      .varint(static_cast<uint32_t>(v.width))
+      .varint(static_cast<uint32_t>(v.height))
+      .str(v.thumb_id)
+      .varint(static_cast<uint32_t>(v.thumb_width))
+      .varint(static_cast<uint32_t>(v.thumb_height))
+      .varint(static_cast<uint64_t>(v.uploaded_at))
+      .take();
+}
+std::optional<MediaRecord> decode_media(std::string_view id, std::string_view in) {
+  Decoder d(in);
+  MediaRecord r;
+  r.id = id;
+  d.u8();
+  r.mime = d.str();
+  r.kind = d.str();
+  r.size = d.varint();
+  r.width = static_cast<int32_t>(static_cast<uint32_t>(d.varint()));
+  r.height = static_cast<int32_t>(static_cast<uint32_t>(d.varint()));
+  r.thumb_id = d.str();
+  r.thumb_width = static_cast<int32_t>(static_cast<uint32_t>(d.varint()));
+  r.thumb_height = static_cast<int32_t>(static_cast<uint32_t>(d.varint()));
+  r.uploaded_at = static_cast<int64_t>(d.varint());
   if (!d.ok()) return std::nullopt;
   return r;
 }

@@ -63,7 +63,49 @@ std::string settings_key(std::string_view user);                              //
 std::string member_key(ChatId chat, std::string_view user);                   // members
 std::string chat_prefix(ChatId chat);  // prefix of a chat's member keys
 
+// Media (the `media` family). One byte says what a row is, so each kind is contiguous:
+//   'm' id                    record: MediaRecord (its `referenced` is derived, not stored)
+//   'o' id user               owner mark: `user` uploaded the bytes (empty value)
+//   'u' user id               the user's media: an owner mark or a reference of the user
+//                             exists for id (empty value; what delete_user walks)
+//   'r' id sender chat_id     reference: a message of `sender` in the chat refers to id
+//                             (empty value; written once, whatever the number of messages)
+//   'p' uploaded_at id        pending: the record has no reference; ordered by uploaded_at
+//                             (8 big-endian bytes, sign bit flipped) for sweep_media
+// Invariants (kept by the writer): 'p' exists iff the record exists and no 'r' does, at the
+// record's uploaded_at; 'u' user id exists iff 'o' id user or some 'r' id user * does.
+std::string media_key(std::string_view id);
+std::string media_owner_key(std::string_view id, std::string_view user);
+std::string media_owner_prefix(std::string_view id);
+std::string media_user_key(std::string_view user, std::string_view id);
+std::string media_user_prefix(std::string_view user);
+std::string media_ref_key(std::string_view id, std::string_view sender, ChatId chat);
+std::string media_ref_prefix(std::string_view id);
+std::string media_ref_prefix(std::string_view id, std::string_view sender);
+std::string media_pending_key(int64_t uploaded_at, std::string_view id);
+std::string media_pending_bound(int64_t uploaded_at);  // sorts before every key at uploaded_at
+std::string media_pending_prefix();                    // prefix of every pending key
+// The rows in [prefix, prefix_end(prefix)) are those starting with prefix.
+std::string prefix_end(std::string prefix);
+// The parts of the keys above: nullopt for a key of another kind or a malformed one.
+// Owner keys give (id, user), user keys (user, id), pending keys (uploaded_at, id).
+struct MediaRefKey {
+  std::string id;
+  UserId sender;
+  ChatId chat = 0;
+};
+std::optional<MediaRefKey> decode_media_ref_key(std::string_view key);
+std::optional<std::pair<std::string, UserId>> decode_media_owner_key(std::string_view key);
+std::optional<std::pair<UserId, std::string>> decode_media_user_key(std::string_view key);
+std::optional<std::pair<int64_t, std::string>> decode_media_pending_key(std::string_view key);
+
 // Values.
+// A user row: version 2 added flags (1: deleted). A deleted user keeps its row, so that its
+// name stays taken, but no longer exists for reads, logins and new chats.
+struct UserRow {
+  UserRecord user;
+  bool deleted = false;
+};
 struct ChatRecord {
   ChatKind kind = ChatKind::direct;
   uint64_t last_seq = 0;
@@ -96,7 +138,8 @@ struct IdemRecord {
   uint64_t sender_pts = 0;
 };
 
-std::string encode(const UserRecord& v);
+std::string encode(const UserRecord& v);  // a live user
+std::string encode(const UserRow& v);
 std::string encode(const DeviceRecord& v);
 std::string encode(const Message& v);
 std::string encode(const ChatRecord& v);
@@ -105,9 +148,10 @@ std::string encode(const UpdateRecord& v);
 std::string encode(const IdemRecord& v);
 std::string encode(const Member& v);
 std::string encode(const UserSettings& v);
+std::string encode(const MediaRecord& v);  // all but id (in the key) and referenced
 std::string encode_token(std::string_view user, std::string_view device);
 
-std::optional<UserRecord> decode_user(std::string_view user, std::string_view in);
+std::optional<UserRow> decode_user(std::string_view user, std::string_view in);
 std::optional<DeviceRecord> decode_device(std::string_view in);
 std::optional<Message> decode_message(ChatId chat, uint64_t seq, std::string_view in);
 std::optional<ChatRecord> decode_chat(std::string_view in);
@@ -116,6 +160,7 @@ std::optional<UpdateRecord> decode_update(std::string_view in);
 std::optional<IdemRecord> decode_idem(std::string_view in);
 std::optional<Member> decode_member(std::string_view user, std::string_view in);
 std::optional<UserSettings> decode_settings(std::string_view in);
+std::optional<MediaRecord> decode_media(std::string_view id, std::string_view in);
 std::optional<std::pair<UserId, std::string>> decode_token(std::string_view in);
 uint64_t decode_u64be(std::string_view in);  // trailing 8 bytes of a key
 

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <unordered_set>
 
 #include "store/rocksdb/codec.h"
@@ -20,8 +21,10 @@
 namespace parley::store::rocks {
 namespace {
 
-const char* const kCfNames[] = {"default",  "users",      "devices", "tokens", "chats",  "pairs",
-                                "messages", "user_chats", "updates", "idem",   "members"};
+// Keys and values of each family: docs/ARCHITECTURE.md ("Storage layout"); `media` holds
+// several kinds of rows, described with their keys in codec.h.
+const char* const kCfNames[] = {"default",  "users",      "devices", "tokens", "chats",   "pairs",
+                                "messages", "user_chats", "updates", "idem",   "members", "media"};
 static_assert(std::size(kCfNames) == RocksStore::kCfCount);
 
 const std::string kNextChatIdKey = "next_chat_id";
@@ -106,6 +109,52 @@ class WriteTxn {
   }
   void delete_range(RocksStore::Cf cf, const std::string& from, const std::string& to) {
     batch_.DeleteRange(s_.cf_[cf], from, to);
+  }
+
+  // At most `limit` rows of `cf` in [from, to) in key order, as this batch sees them: the
+  // database merged with the batch's own put() and del() (as they stand when called; later
+  // writes do not change the result; put_blind and delete_range are not seen). An empty
+  // `to` is no upper bound.
+  std::vector<std::pair<std::string, std::string>> scan(RocksStore::Cf cf, const std::string& from,
+                                                        const std::string& to,
+                                                        size_t limit = SIZE_MAX) {
+    std::map<std::string_view, const std::optional<std::string>*> mine;
+    for (const auto& [k, v] : overlay_[cf])
+      if (k >= from && (to.empty() || k < to)) mine.emplace(k, &v);
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice upper(to);
+    if (!to.empty()) ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(s_.db_->NewIterator(ro, s_.cf_[cf]));
+    std::vector<std::pair<std::string, std::string>> out;
+    auto o = mine.begin();
+    it->Seek(from);
+    while (out.size() < limit) {
+      bool from_db;
+      if (it->Valid() && o != mine.end()) {
+        int c = it->key().ToStringView().compare(o->first);
+        from_db = c < 0;
+        if (c == 0) it->Next();  // the batch's own write wins
+      } else if (it->Valid()) {
+        from_db = true;
+      } else if (o != mine.end()) {
+        from_db = false;
+      } else {
+        break;
+      }
+      if (from_db) {
+        out.emplace_back(it->key().ToString(), it->value().ToString());
+        it->Next();
+      } else {
+        if (*o->second) out.emplace_back(std::string(o->first), **o->second);
+        ++o;
+      }
+    }
+    if (!it->status().ok()) throw std::runtime_error(it->status().ToString());
+    return out;
+  }
+  // Whether a row of `cf` starts with `prefix`, as this batch sees it.
+  bool any(RocksStore::Cf cf, const std::string& prefix) {
+    return !scan(cf, prefix, prefix_end(prefix), 1).empty();
   }
 
   RocksStore::WriterState& state() { return *s_.ws_; }
@@ -264,6 +313,36 @@ struct FnOp final : RocksStore::Op {
   }
 };
 
+// Writes with a value: a function over the transaction and a completion.
+template <class T>
+struct ValueOp final : RocksStore::Op {
+  std::function<Result<T>(WriteTxn&)> fn;
+  Callback<T> done;
+  std::optional<Result<T>> result;
+
+  void apply(WriteTxn& txn) override { result = fn(txn); }
+  void finish(bool committed) override {
+    if (!committed) return done(Error{Errc::unavailable, "commit failed"});
+    done(std::move(*result));
+  }
+};
+
+// Whether the user exists and is not deleted (a deleted user keeps its row: the name stays
+// taken).
+bool live_user(WriteTxn& txn, const UserId& user) {
+  auto raw = txn.get(RocksStore::kUsers, user_key(user));
+  if (!raw) return false;
+  auto row = decode_user(user, *raw);
+  return row && !row->deleted;
+}
+
+// Ids that fit in a key (key_str keeps 255 bytes).
+bool valid_media_id(std::string_view id) { return !id.empty() && id.size() <= 255; }
+
+Error no_media(std::string_view id) {
+  return Error{Errc::not_found, fmt::format("no such media {}", id)};
+}
+
 }  // namespace
 
 struct AppendOp final : RocksStore::Op {
@@ -293,6 +372,19 @@ struct AppendOp final : RocksStore::Op {
       return r;
     }
 
+    // The media the message refers to must all exist; checked before anything is written
+    // (a new direct chat included), so that a failed append stores nothing.
+    std::vector<MediaRecord> media;
+    for (const auto& id : req.media_ids) {
+      if (std::any_of(media.begin(), media.end(), [&](const auto& m) { return m.id == id; }))
+        continue;
+      auto raw = valid_media_id(id) ? txn.get(RocksStore::kMedia, media_key(id)) : std::nullopt;
+      if (!raw) return no_media(id);
+      auto rec = decode_media(id, *raw);
+      if (!rec) return Error{Errc::internal, "corrupt media record"};
+      media.push_back(std::move(*rec));
+    }
+
     ChatId chat_id = req.chat_id;
     ChatRecord* chat = nullptr;
     if (!req.to_user.empty()) {
@@ -305,7 +397,7 @@ struct AppendOp final : RocksStore::Op {
         chat_id = decode_u64be(*raw);
         st.pairs.emplace(pk, chat_id);
       } else {
-        if (!txn.get(RocksStore::kUsers, user_key(req.to_user)))
+        if (!live_user(txn, req.to_user))
           return Error{Errc::not_found, fmt::format("no such user: {}", req.to_user)};
         chat_id = st.next_chat_id++;
         st.next_chat_id_dirty = true;
@@ -363,6 +455,16 @@ struct AppendOp final : RocksStore::Op {
     for (const auto& d : r.deliveries)
       if (d.user == req.sender) r.sender_pts = d.pts;
     txn.own_message(req.sender, chat_id, m.seq);
+    // References: keep the objects from the sweep, let the chat's members read them, and
+    // let delete_user find them under the sender.
+    for (const auto& rec : media) {
+      auto ref = media_ref_key(rec.id, req.sender, chat_id);
+      if (txn.get(RocksStore::kMedia, ref)) continue;  // referred to in this chat already
+      txn.put(RocksStore::kMedia, std::move(ref), "");
+      auto pending = media_pending_key(rec.uploaded_at, rec.id);
+      if (txn.get(RocksStore::kMedia, pending)) txn.del(RocksStore::kMedia, std::move(pending));
+      txn.put(RocksStore::kMedia, media_user_key(req.sender, rec.id), "");
+    }
     txn.put(RocksStore::kIdem, ikey, encode(IdemRecord{chat_id, m.seq, r.sender_pts}));
     return r;
   }
@@ -443,8 +545,7 @@ struct GroupOpImpl final : RocksStore::Op {
         return Error{Errc::too_large,
                      fmt::format("a group has at most {} members", req.limits.max_members)};
       for (const auto& u : members) {
-        if (!txn.get(RocksStore::kUsers, user_key(u)))
-          return Error{Errc::not_found, fmt::format("no such user: {}", u)};
+        if (!live_user(txn, u)) return Error{Errc::not_found, fmt::format("no such user: {}", u)};
         if (txn.group_count(u) >= req.limits.max_groups_per_user)
           return Error{Errc::too_large, fmt::format("{} is in {} groups already", u,
                                                     req.limits.max_groups_per_user)};
@@ -501,7 +602,7 @@ struct GroupOpImpl final : RocksStore::Op {
           std::vector<UserId> added;
           for (const auto& u : req.users) {
             if (std::find(added.begin(), added.end(), u) != added.end()) continue;
-            if (!txn.get(RocksStore::kUsers, user_key(u)))
+            if (!live_user(txn, u))
               return Error{Errc::not_found, fmt::format("no such user: {}", u)};
             auto m = txn.get_member(chat_id, u);
             if (m && !m->left_seq)
@@ -855,15 +956,26 @@ void RocksStore::create_user(UserRecord user, Callback<Unit> done) {
   enqueue(std::move(op), [done] { done(unavailable()); });
 }
 
+namespace {
+// An existing user row for ensure_user: ok, or forbidden once the account was deleted.
+Status existing_user(const UserId& id, std::string_view raw) {
+  auto row = decode_user(id, raw);
+  if (!row) return Error{Errc::internal, "corrupt user record"};
+  if (row->deleted) return Error{Errc::forbidden, "account deleted"};
+  return ok_status();
+}
+}  // namespace
+
 void RocksStore::ensure_user(UserId id, Callback<Unit> done) {
   std::string v;
   if (!closing_ && db_->Get(rocksdb::ReadOptions(), cf_[kUsers], user_key(id), &v).ok())
-    return done(ok_status());
+    return done(existing_user(id, v));
   auto op = std::make_unique<FnOp>();
   op->done = done;
   op->fn = [id = std::move(id)](WriteTxn& txn) -> Status {
     auto key = user_key(id);
-    if (!txn.get(kUsers, key)) txn.put(kUsers, key, encode(UserRecord{id, "", 0}));
+    if (auto raw = txn.get(kUsers, key)) return existing_user(id, *raw);
+    txn.put(kUsers, key, encode(UserRecord{id, "", 0}));
     return ok_status();
   };
   enqueue(std::move(op), [done] { done(unavailable()); });
@@ -876,7 +988,8 @@ void RocksStore::get_user(UserId id, Callback<UserRecord> done) {
   if (!st.ok()) return done(Error{Errc::unavailable, st.ToString()});
   auto rec = decode_user(id, v);
   if (!rec) return done(Error{Errc::internal, "corrupt user record"});
-  done(std::move(*rec));
+  if (rec->deleted) return done(Error{Errc::not_found, "no such user"});
+  done(std::move(rec->user));
 }
 
 void RocksStore::create_device(DeviceRecord device, Callback<Unit> done) {
@@ -1307,7 +1420,10 @@ void RocksStore::audience(UserId user, ChatId chat, UserId with, Callback<Audien
 
 void RocksStore::get_settings(UserId user, Callback<UserSettings> done) {
   std::string v;
-  if (!db_->Get(rocksdb::ReadOptions(), cf_[kUsers], user_key(user), &v).ok())
+  std::optional<UserRow> row;
+  if (db_->Get(rocksdb::ReadOptions(), cf_[kUsers], user_key(user), &v).ok())
+    row = decode_user(user, v);
+  if (!row || row->deleted)
     return done(Error{Errc::not_found, fmt::format("no such user: {}", user)});
   if (!db_->Get(rocksdb::ReadOptions(), cf_[kMeta], settings_key(user), &v).ok())
     return done(UserSettings{});
@@ -1320,8 +1436,7 @@ namespace {
 // Settings writes: read-modify-write of the user's settings row on the writer thread.
 Status update_settings(WriteTxn& txn, const UserId& user,
                        const std::function<void(UserSettings&)>& change) {
-  if (!txn.get(RocksStore::kUsers, user_key(user)))
-    return Error{Errc::not_found, fmt::format("no such user: {}", user)};
+  if (!live_user(txn, user)) return Error{Errc::not_found, fmt::format("no such user: {}", user)};
   UserSettings s;
   if (auto raw = txn.get(RocksStore::kMeta, settings_key(user))) {
     auto decoded = decode_settings(*raw);
@@ -1376,6 +1491,225 @@ void RocksStore::shares_chat(UserId a, UserId b, Callback<bool> done) {
   it.reset();
   db_->ReleaseSnapshot(snap);
   done(shared);
+}
+
+// Media ------------------------------------------------------------------------------------
+// Rows and invariants: codec.h. Writes run on the writer thread, so a sweep and an append
+// that refer to the same record are ordered by their commits.
+
+namespace {
+// Whether a row of `cf` starts with `prefix`, in the database at `ro`.
+bool has_prefix(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::ReadOptions& ro,
+                const std::string& prefix) {
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, cf));
+  it->Seek(prefix);
+  return it->Valid() && it->key().starts_with(prefix);
+}
+}  // namespace
+
+void RocksStore::put_media(MediaRecord record, UserId uploader, Callback<Unit> done) {
+  auto op = std::make_unique<FnOp>();
+  op->done = done;
+  op->fn = [record = std::move(record), uploader = std::move(uploader)](WriteTxn& txn) -> Status {
+    if (!valid_media_id(record.id)) return Error{Errc::bad_request, "bad media id"};
+    if (!live_user(txn, uploader))
+      return Error{Errc::not_found, fmt::format("no such user: {}", uploader)};
+    const std::string& id = record.id;
+    auto key = media_key(id);
+    bool referenced = txn.any(kMedia, media_ref_prefix(id));
+    if (auto raw = txn.get(kMedia, key)) {
+      // The same bytes again: only the upload time moves (forwards), and the pending
+      // entry with it.
+      auto rec = decode_media(id, *raw);
+      if (!rec) return Error{Errc::internal, "corrupt media record"};
+      if (record.uploaded_at > rec->uploaded_at) {
+        if (!referenced) {
+          txn.del(kMedia, media_pending_key(rec->uploaded_at, id));
+          txn.put(kMedia, media_pending_key(record.uploaded_at, id), "");
+        }
+        rec->uploaded_at = record.uploaded_at;
+        txn.put(kMedia, key, encode(*rec));
+      }
+    } else {
+      txn.put(kMedia, key, encode(record));
+      if (!referenced) txn.put(kMedia, media_pending_key(record.uploaded_at, id), "");
+    }
+    txn.put(kMedia, media_owner_key(id, uploader), "");
+    txn.put(kMedia, media_user_key(uploader, id), "");
+    return ok_status();
+  };
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::get_media(std::string id, Callback<MediaRecord> done) {
+  if (!valid_media_id(id)) return done(no_media(id));
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  auto finish = [&](Result<MediaRecord> r) {
+    db_->ReleaseSnapshot(snap);
+    done(std::move(r));
+  };
+  std::string v;
+  auto st = db_->Get(ro, cf_[kMedia], media_key(id), &v);
+  if (st.IsNotFound()) return finish(no_media(id));
+  if (!st.ok()) return finish(Error{Errc::unavailable, st.ToString()});
+  auto rec = decode_media(id, v);
+  if (!rec) return finish(Error{Errc::internal, "corrupt media record"});
+  rec->referenced = has_prefix(*db_, cf_[kMedia], ro, media_ref_prefix(id));
+  finish(std::move(*rec));
+}
+
+void RocksStore::media_access(UserId user, std::string id, Callback<bool> done) {
+  if (!valid_media_id(id)) return done(false);
+  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  auto finish = [&](Result<bool> r) {
+    db_->ReleaseSnapshot(snap);
+    done(std::move(r));
+  };
+  std::string v;
+  auto st = db_->Get(ro, cf_[kMedia], media_key(id), &v);
+  if (st.IsNotFound()) return finish(false);
+  if (!st.ok()) return finish(Error{Errc::unavailable, st.ToString()});
+  st = db_->Get(ro, cf_[kMedia], media_owner_key(id, user), &v);
+  if (st.ok()) return finish(true);
+  if (!st.IsNotFound()) return finish(Error{Errc::unavailable, st.ToString()});
+  // An active member of a chat where a message refers to it.
+  bool allowed = false;
+  std::unordered_set<ChatId> checked;
+  std::string prefix = media_ref_prefix(id);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kMedia]));
+  for (it->Seek(prefix); !allowed && it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto ref = decode_media_ref_key(it->key().ToStringView());
+    if (!ref || !checked.insert(ref->chat).second) continue;
+    auto vis = visible_range(snap, ref->chat, user);
+    allowed = vis && vis->member;
+  }
+  it.reset();
+  finish(allowed);
+}
+
+void RocksStore::sweep_media(int64_t uploaded_before, uint32_t limit,
+                             Callback<std::vector<std::string>> done) {
+  auto op = std::make_unique<ValueOp<std::vector<std::string>>>();
+  op->done = done;
+  op->fn = [uploaded_before, limit](WriteTxn& txn) -> Result<std::vector<std::string>> {
+    std::vector<std::string> removed;
+    if (limit == 0) return removed;
+    auto pending =
+        txn.scan(kMedia, media_pending_prefix(), media_pending_bound(uploaded_before), limit);
+    for (const auto& [key, value] : pending) {
+      txn.del(kMedia, key);
+      auto entry = decode_media_pending_key(key);
+      if (!entry) continue;
+      const auto& [ts, id] = *entry;
+      auto raw = txn.get(kMedia, media_key(id));
+      if (!raw) continue;  // a stale entry: nothing to remove
+      auto rec = decode_media(id, *raw);
+      if (rec && rec->uploaded_at != ts) continue;          // stale: the record moved on
+      if (txn.any(kMedia, media_ref_prefix(id))) continue;  // stale: referred to since
+      std::string owners = media_owner_prefix(id);
+      for (const auto& [okey, ovalue] : txn.scan(kMedia, owners, prefix_end(owners))) {
+        if (auto owner = decode_media_owner_key(okey))
+          txn.del(kMedia, media_user_key(owner->second, id));
+        txn.del(kMedia, okey);
+      }
+      txn.del(kMedia, media_key(id));
+      removed.push_back(id);
+    }
+    return removed;
+  };
+  enqueue(std::move(op), [done] { done(unavailable()); });
+}
+
+void RocksStore::delete_user(UserId user, Callback<DeleteUserResult> done) {
+  auto op = std::make_unique<ValueOp<DeleteUserResult>>();
+  op->done = done;
+  op->fn = [user = std::move(user)](WriteTxn& txn) -> Result<DeleteUserResult> {
+    auto ukey = user_key(user);
+    auto raw = txn.get(kUsers, ukey);
+    std::optional<UserRow> row;
+    if (raw) row = decode_user(user, *raw);
+    if (raw && !row) return Error{Errc::internal, "corrupt user record"};
+    if (!row || row->deleted) return Error{Errc::not_found, fmt::format("no such user: {}", user)};
+
+    // Everything is read first, so that an error leaves nothing half-written.
+    std::vector<std::pair<std::string, DeviceRecord>> live;  // key, device
+    std::string dprefix = user_prefix(user);
+    for (auto& [key, value] : txn.scan(kDevices, dprefix, prefix_end(dprefix))) {
+      auto dev = decode_device(value);
+      if (!dev) return Error{Errc::internal, "corrupt device record"};
+      if (!dev->revoked) live.emplace_back(std::move(key), std::move(*dev));
+    }
+    // The user's media marks: its owner mark and its references go; a record that nothing
+    // else holds goes with them, one that only owners still hold becomes pending.
+    struct Plan {
+      std::vector<std::string> drop;  // keys to delete
+      std::optional<MediaRecord> rec;
+      bool remove = false, pending = false;
+    };
+    std::vector<Plan> plans;
+    std::string mprefix = media_user_prefix(user);
+    for (auto& [key, value] : txn.scan(kMedia, mprefix, prefix_end(mprefix))) {
+      auto mine = decode_media_user_key(key);
+      Plan p;
+      p.drop.push_back(key);
+      if (!mine) {
+        plans.push_back(std::move(p));
+        continue;
+      }
+      const std::string& id = mine->second;
+      std::string my_owner = media_owner_key(id, user);
+      if (txn.get(kMedia, my_owner)) p.drop.push_back(my_owner);
+      std::string oprefix = media_owner_prefix(id);
+      bool owned = false;  // by someone else
+      for (const auto& [okey, ovalue] : txn.scan(kMedia, oprefix, prefix_end(oprefix), 2))
+        owned = owned || okey != my_owner;
+      std::string my_refs = media_ref_prefix(id, user);
+      size_t mine_count = 0;
+      for (auto& [rkey, rvalue] : txn.scan(kMedia, my_refs, prefix_end(my_refs))) {
+        p.drop.push_back(std::move(rkey));
+        ++mine_count;
+      }
+      std::string rprefix = media_ref_prefix(id);
+      bool referenced =  // by someone else: there are more references than the user's
+          txn.scan(kMedia, rprefix, prefix_end(rprefix), mine_count + 1).size() > mine_count;
+      if (auto rraw = txn.get(kMedia, media_key(id))) {
+        p.rec = decode_media(id, *rraw);
+        if (!p.rec) return Error{Errc::internal, "corrupt media record"};
+        p.remove = !owned && !referenced;
+        p.pending = owned && !referenced;
+      }
+      plans.push_back(std::move(p));
+    }
+
+    DeleteUserResult r;
+    row->deleted = true;
+    row->user.password_hash.clear();
+    txn.put(kUsers, ukey, encode(*row));
+    for (auto& [key, dev] : live) {
+      dev.revoked = true;
+      txn.del(kTokens, token_key(dev.token_hash));
+      txn.put(kDevices, key, encode(dev));
+      r.devices.push_back(dev.device_id);
+    }
+    txn.del(kMeta, settings_key(user));
+    for (auto& p : plans) {
+      for (auto& key : p.drop) txn.del(kMedia, std::move(key));
+      if (!p.rec) continue;
+      if (p.remove) {
+        txn.del(kMedia, media_key(p.rec->id));
+        txn.del(kMedia, media_pending_key(p.rec->uploaded_at, p.rec->id));
+        r.removed_media.push_back(p.rec->id);
+      } else if (p.pending) {
+        txn.put(kMedia, media_pending_key(p.rec->uploaded_at, p.rec->id), "");
+      }
+    }
+    return r;
+  };
+  enqueue(std::move(op), [done] { done(unavailable()); });
 }
 
 }  // namespace parley::store::rocks

@@ -54,6 +54,12 @@ class RocksStore final : public Store {
   void set_presence_visibility(UserId user, PresenceVisibility v, Callback<Unit> done) override;
   void set_last_seen(UserId user, int64_t ts, Callback<Unit> done) override;
   void shares_chat(UserId a, UserId b, Callback<bool> done) override;
+  void put_media(MediaRecord record, UserId uploader, Callback<Unit> done) override;
+  void get_media(std::string id, Callback<MediaRecord> done) override;
+  void media_access(UserId user, std::string id, Callback<bool> done) override;
+  void sweep_media(int64_t uploaded_before, uint32_t limit,
+                   Callback<std::vector<std::string>> done) override;
+  void delete_user(UserId user, Callback<DeleteUserResult> done) override;
   void close() override;
 
   enum Cf : size_t {
@@ -68,6 +74,7 @@ class RocksStore final : public Store {
     kUpdates,
     kIdem,
     kMembers,
+    kMedia,
     kCfCount
   };
 

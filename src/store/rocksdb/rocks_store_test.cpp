@@ -41,6 +41,9 @@ INSTANTIATE_TEST_SUITE_P(RocksDB, GroupConformance, ::testing::Values(StoreFacto
 INSTANTIATE_TEST_SUITE_P(RocksDB, ReceiptConformance, ::testing::Values(StoreFactoryMaker([] {
                            return std::make_shared<RocksFactory>();
                          })));
+INSTANTIATE_TEST_SUITE_P(RocksDB, MediaConformance, ::testing::Values(StoreFactoryMaker([] {
+                           return std::make_shared<RocksFactory>();
+                         })));
 INSTANTIATE_TEST_SUITE_P(RocksDB, StoreConformance, ::testing::Values(StoreFactoryMaker([] {
                            return std::make_shared<RocksFactory>();
                          })));
