@@ -104,6 +104,37 @@ struct MediaConfig {
   std::string s3_prefix;
 };
 
+// Push notifications for offline devices (docs/PUSH.md). A provider is on when its
+// credentials are set.
+struct PushConfig {
+  bool enabled = true;
+  uint32_t collapse_ms = 1000;       // a job waits this long for more messages of its chat
+  uint32_t lease_s = 60;             // a claimed job returns to the queue after this
+  uint32_t poll_ms = 200;            // how often workers look for due jobs
+  uint32_t concurrency = 8;          // requests in flight per provider
+  uint32_t timeout_ms = 10000;       // per request
+  uint32_t max_attempts = 8;
+  uint32_t backoff_base_ms = 1000;
+  uint32_t backoff_max_ms = 300000;
+  uint32_t stats_interval_s = 60;    // queue depth and counters to the log
+  // Webhook
+  std::string webhook_url;
+  std::string webhook_secret;
+  uint32_t webhook_max_bytes = 4096;
+  // FCM HTTP v1
+  std::string fcm_endpoint = "https://fcm.googleapis.com";
+  std::string fcm_project_id;
+  std::string fcm_service_account_file;
+  std::string fcm_token_uri;  // "" = the service account file's token_uri
+  // APNs
+  std::string apns_endpoint = "https://api.push.apple.com";
+  std::string apns_key_file;  // the .p8 EC private key
+  std::string apns_key_id;
+  std::string apns_team_id;
+  std::string apns_topic;     // default bundle id when a device gives none
+  std::string ca_file;        // extra CA bundle for provider endpoints (tests); "" = system
+};
+
 struct Config {
   ServerConfig server;
   WsConfig ws;
@@ -115,6 +146,7 @@ struct Config {
   PresenceConfig presence;
   TypingConfig typing;
   MediaConfig media;
+  PushConfig push;
   std::string log_level = "info";
 };
 

@@ -88,6 +88,37 @@ class Store {
   // sent stay in their chats. not_found if the user does not exist (or is deleted).
   virtual void delete_user(UserId user, Callback<DeleteUserResult> done) = 0;
 
+  // Push notifications (docs/PUSH.md). Targets: one per device; set replaces, remove drops
+  // the target (only if its token is `token`, when given) and the device's jobs.
+  virtual void set_push_target(PushTarget target, Callback<Unit> done) = 0;
+  virtual void remove_push_target(UserId user, std::string device_id, std::string token,
+                                  Callback<Unit> done) = 0;
+  virtual void push_targets(UserId user, Callback<std::vector<PushTarget>> done) = 0;
+  // Per-chat mute for `user`: until `muted_until` (ms); 0 unmutes. forbidden unless a member.
+  virtual void set_chat_mute(UserId user, ChatId chat, int64_t muted_until, Callback<Unit> done) = 0;
+  // Do-not-disturb (until dnd_until ms, 0 = off) and message previews in pushes.
+  virtual void set_push_settings(UserId user, int64_t dnd_until, bool preview,
+                                 Callback<Unit> done) = 0;
+  // Creates or collapses jobs, one commit: for each item, one per target device of the user
+  // not in `connected`. Skips a chat the user muted and a user in do-not-disturb (at `now`). A collapse adds 1 to count, sets
+  // last_seq/last_sender, bumps version and keeps due_at. Returns how many were queued.
+  virtual void enqueue_push(std::vector<PushEnqueue> items, int64_t now,
+                            Callback<uint32_t> done) = 0;
+  // The device is connected again and syncs: its queued jobs go.
+  virtual void drop_device_pushes(UserId user, std::string device_id, Callback<Unit> done) = 0;
+  // Leases up to `limit` jobs due at `now` (due_at <= now, lease expired) until
+  // `lease_until`, in due order, with their targets. Several nodes may claim from one
+  // store: a leased job is not returned again until its lease expires.
+  virtual void claim_push_jobs(int64_t now, uint32_t limit, int64_t lease_until,
+                               Callback<std::vector<PushJob>> done) = 0;
+  // Ends a claimed job (`job` as claimed). sent: removes it, unless its version moved (new
+  // messages collapsed in while it was sent): then it stays with count = the new messages
+  // only and due now. retry: due at retry_at, attempts + 1, lease cleared. dead: a
+  // dead-letter record (job + error), job removed. token_gone: target and its jobs removed.
+  virtual void finish_push_job(PushJob job, PushOutcome outcome, int64_t retry_at,
+                               std::string error, Callback<Unit> done) = 0;
+  virtual void push_queue_stats(Callback<PushQueueStats> done) = 0;
+
   // Sync and reads.
   virtual void current_pts(UserId user, Callback<uint64_t> done) = 0;
   virtual void read_updates(UserId user, uint64_t after_pts, uint32_t limit,

@@ -181,7 +181,9 @@ struct Audience {
 
 struct UserSettings {
   PresenceVisibility presence = PresenceVisibility::everyone;
-  int64_t last_seen = 0;  // ms; 0 = never seen
+  int64_t last_seen = 0;      // ms; 0 = never seen
+  int64_t dnd_until = 0;      // push: do not disturb until this time (ms); 0 = off
+  bool push_preview = false;  // push: include the message text (off: no content leaves)
 };
 
 struct Update {
@@ -272,6 +274,60 @@ struct MediaRecord {
 struct DeleteUserResult {
   std::vector<std::string> devices;        // device ids that were live: close them
   std::vector<std::string> removed_media;  // records removed: remove these objects too
+};
+
+// Push notifications (docs/PUSH.md).
+enum class PushProvider : uint8_t { webhook = 1, fcm = 2, apns = 3 };
+
+// Where a device's notifications go. One per device; registering again replaces it.
+struct PushTarget {
+  UserId user;
+  std::string device_id;
+  PushProvider provider = PushProvider::webhook;
+  std::string token;   // FCM registration token, APNs device token, or the webhook's opaque id
+  std::string app_id;  // FCM: unused; APNs: the bundle id (apns-topic); webhook: free text
+  int64_t created_at = 0;
+};
+
+// A message reached `user`: every device of the user that has a target and is not in
+// `connected` (its live devices, which got the message pushed) gets a job.
+struct PushEnqueue {
+  UserId user;
+  std::vector<std::string> connected;  // device ids
+  ChatId chat_id = 0;
+  uint64_t seq = 0;  // the message
+  UserId sender;
+  int64_t due_at = 0;  // when the job may be sent at the earliest (ms): a collapse window
+};
+
+// One pending notification: every message of one chat for one device since the job was
+// created collapses into it (count).
+struct PushJob {
+  UserId user;
+  std::string device_id;
+  ChatId chat_id = 0;
+  uint32_t count = 0;      // messages in this notification
+  uint64_t last_seq = 0;   // the latest of them
+  UserId last_sender;
+  int64_t created_at = 0;  // ms, first message
+  int64_t due_at = 0;      // ms, next attempt
+  uint32_t attempts = 0;   // sends tried so far
+  uint64_t version = 0;    // bumped by every collapse: a finish of an older version re-queues
+  int64_t lease_until = 0; // ms; claimed by a worker until then
+  PushTarget target;       // the device's target when claimed
+};
+
+enum class PushOutcome : uint8_t {
+  sent,        // delivered to the provider: remove (unless messages collapsed in meanwhile)
+  retry,       // try again at retry_at, attempts + 1
+  dead,        // give up: a dead-letter record, the job removed
+  token_gone,  // the provider says the token is gone: remove the target and its jobs
+};
+
+struct PushQueueStats {
+  uint64_t depth = 0;             // jobs queued
+  int64_t oldest_created_at = 0;  // ms; 0 when empty
+  uint64_t dead_letters = 0;
 };
 
 }  // namespace parley::store
