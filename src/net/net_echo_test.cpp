@@ -3,15 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 
 #include "net/server.h"
 
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
+namespace http = beast::http;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
@@ -44,14 +49,247 @@ class EchoService final : public WsService {
   }
 };
 
-class OkHttp final : public HttpHandler {
+constexpr uint64_t kFnvOffset = 1469598103934665603ull;
+uint64_t fnv(uint64_t h, std::string_view s) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// Deterministic bytes: pattern(n, offset) is bytes [offset, offset + n) of one long stream.
+std::string pattern(size_t n, size_t offset = 0) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((offset + i) * 131 + (offset + i) / 4099);
+  return s;
+}
+
+std::string digest(std::string_view body) {
+  return std::to_string(body.size()) + " " + std::to_string(fnv(kFnvOffset, body));
+}
+
+constexpr size_t kMiB = 1024 * 1024;
+constexpr size_t kDownloadBytes = 3 * kMiB + 777;
+
+// A thread standing for a disk or a remote store: sinks and sources answer from it.
+class Worker {
  public:
-  void handle(HttpRequest req, std::function<void(HttpResponse)> done) override {
+  Worker() : guard_(asio::make_work_guard(ioc_)), thread_([this] { ioc_.run(); }) {}
+  ~Worker() { drain(); }
+  void post(std::function<void()> fn) { asio::post(ioc_, std::move(fn)); }
+  void after(std::chrono::milliseconds delay, std::function<void()> fn) {
+    auto t = std::make_shared<asio::steady_timer>(ioc_, delay);
+    t->async_wait([t, fn = std::move(fn)](beast::error_code) { fn(); });
+  }
+  // Runs what is queued (timers included), then stops.
+  void drain() {
+    guard_.reset();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::thread thread_;
+};
+
+struct Counts {
+  int opened = 0;
+  int writes = 0;
+  int finishes = 0;
+  int aborts = 0;
+  int bad_calls = 0;  // a call the BodySink contract forbids
+  uint64_t bytes = 0;
+  size_t max_chunk = 0;
+};
+
+struct Stats {
+  std::mutex mu;
+  std::condition_variable cv;
+  Counts c;
+  std::function<void(std::optional<HttpResponse>)> held;  // a gated sink's first `next`
+
+  template <class F>
+  void update(F f) {
+    {
+      std::lock_guard lock(mu);
+      f(c);
+    }
+    cv.notify_all();
+  }
+  template <class P>
+  bool wait(P pred, std::chrono::seconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return pred(c); });
+  }
+  Counts snap() {
+    std::lock_guard lock(mu);
+    return c;
+  }
+};
+
+enum class SinkMode {
+  immediate,  // `next` at once, on the calling thread
+  slow,       // `next` 50 ms later, on the worker
+  gated,      // the first `next` only when the test releases it
+  stop,       // stops at the first chunk with a 415
+};
+
+class TestSink final : public BodySink, public std::enable_shared_from_this<TestSink> {
+ public:
+  TestSink(Stats& stats, Worker& worker, SinkMode mode)
+      : stats_(stats), worker_(worker), mode_(mode) {}
+
+  void write(std::string_view chunk,
+             std::function<void(std::optional<HttpResponse>)> next) override {
+    bool first = false;
+    stats_.update([&](Counts& c) {
+      if (in_write_ || ended_ || chunk.empty()) ++c.bad_calls;
+      in_write_ = true;
+      ++c.writes;
+      c.bytes += chunk.size();
+      c.max_chunk = std::max(c.max_chunk, chunk.size());
+      first = c.writes == 1;
+    });
+    size_ += chunk.size();
+    hash_ = fnv(hash_, chunk);
+    auto release = [self = shared_from_this(), next](std::optional<HttpResponse> stop) {
+      self->stats_.update([&](Counts&) {
+        self->in_write_ = false;
+        if (stop) self->ended_ = true;
+      });
+      next(std::move(stop));
+    };
+    switch (mode_) {
+      case SinkMode::immediate:
+        return release(std::nullopt);
+      case SinkMode::slow:
+        return worker_.after(std::chrono::milliseconds(50), [release] { release(std::nullopt); });
+      case SinkMode::gated:
+        if (first) return stats_.update([&](Counts&) { stats_.held = release; });
+        return release(std::nullopt);
+      case SinkMode::stop:
+        return release(json_error(11, beast::http::status::unsupported_media_type,
+                                  "unsupported_type", "no thanks"));
+    }
+  }
+
+  void finish(std::function<void(HttpResponse)> done) override {
+    stats_.update([&](Counts& c) {
+      if (in_write_ || ended_) ++c.bad_calls;
+      ended_ = true;
+      ++c.finishes;
+    });
+    HttpResponse res{beast::http::status::created, 11};
+    res.body() = std::to_string(size_) + " " + std::to_string(hash_);
+    res.prepare_payload();
+    worker_.post([done, res] { done(res); });
+  }
+
+  void abort() override {
+    stats_.update([&](Counts& c) {
+      if (ended_) ++c.bad_calls;
+      ended_ = true;
+      ++c.aborts;
+    });
+  }
+
+ private:
+  Stats& stats_;
+  Worker& worker_;
+  SinkMode mode_;
+  bool in_write_ = false;  // under stats_.mu
+  bool ended_ = false;     // under stats_.mu
+  uint64_t size_ = 0;
+  uint64_t hash_ = kFnvOffset;
+};
+
+// Gives `total` pattern bytes in pieces of 100000, alternately at once and from the worker;
+// fails once `fail_at` bytes are given.
+class PatternSource final : public BodySource, public std::enable_shared_from_this<PatternSource> {
+ public:
+  PatternSource(Worker& worker, size_t total, std::optional<size_t> fail_at)
+      : worker_(worker), total_(total), fail_at_(fail_at) {}
+
+  void read(std::function<void(Result<std::string_view>)> done) override {
+    auto produce = [self = shared_from_this(), done] { self->produce(done); };
+    if (++reads_ % 2) return produce();
+    worker_.post(produce);
+  }
+
+ private:
+  void produce(const std::function<void(Result<std::string_view>)>& done) {
+    if (fail_at_ && pos_ >= *fail_at_) return done(Error{Errc::unavailable, "disk on fire"});
+    size_t n = std::min<size_t>(100000, total_ - pos_);
+    buf_ = pattern(n, pos_);
+    pos_ += n;
+    done(std::string_view(buf_));
+  }
+
+  Worker& worker_;
+  size_t total_;
+  std::optional<size_t> fail_at_;
+  size_t pos_ = 0;
+  int reads_ = 0;
+  std::string buf_;
+};
+
+// Plain requests: "ok <target>". /download...: a streamed response. /upload...: streamed in.
+class TestHttp final : public HttpHandler {
+ public:
+  void handle(HttpRequest req, std::function<void(HttpReply)> done) override {
+    std::string target(req.target());
+    if (target.starts_with("/download")) {
+      StreamedResponse r;
+      r.header.result(beast::http::status::ok);
+      r.header.set(beast::http::field::content_type, "application/octet-stream");
+      r.header.set(beast::http::field::content_length, std::to_string(kDownloadBytes));
+      if (req.method() != beast::http::verb::head)
+        r.body = std::make_shared<PatternSource>(
+            worker, kDownloadBytes,
+            target == "/download/broken" ? std::optional<size_t>(kMiB) : std::nullopt);
+      return done(std::move(r));
+    }
     HttpResponse res{beast::http::status::ok, req.version()};
-    res.body() = "ok " + std::string(req.target());
+    res.body() = "ok " + target;
     res.prepare_payload();
     done(std::move(res));
   }
+
+  bool streams(const HttpRequestHeader& header) const override {
+    return std::string_view(header.target()).starts_with("/upload");
+  }
+
+  void open_stream(HttpRequestHeader header, std::function<void(StreamStart)> done) override {
+    stats.update([](Counts& c) { ++c.opened; });
+    std::string target(header.target());
+    worker.post([this, target, done] {  // answered from another thread
+      StreamStart start;
+      if (target == "/upload/refuse") {
+        start.refusal = json_error(11, beast::http::status::unauthorized, "unauthorized", "no");
+        return done(std::move(start));
+      }
+      auto mode = target == "/upload/slow"    ? SinkMode::slow
+                  : target == "/upload/gated" ? SinkMode::gated
+                  : target == "/upload/stop"  ? SinkMode::stop
+                                              : SinkMode::immediate;
+      start.sink = std::make_shared<TestSink>(stats, worker, mode);
+      start.max_bytes = target == "/upload/small" ? 64 * 1024 : 8 * kMiB;
+      done(std::move(start));
+    });
+  }
+
+  // Lets a gated sink go on.
+  void release() {
+    std::function<void(std::optional<HttpResponse>)> next;
+    stats.update([&](Counts&) { next = std::move(stats.held); });
+    ASSERT_TRUE(next);
+    next(std::nullopt);
+  }
+
+  Stats stats;
+  Worker worker;
 };
 
 class NetEchoTest : public ::testing::Test {
@@ -65,13 +303,44 @@ class NetEchoTest : public ::testing::Test {
     opts.ws.max_frame_bytes = 4096;
     opts.ws.max_send_queue_bytes = 1 << 20;
     opts.http.body_limit = 1024;
+    opts.http.timeout_s = 2;
     server_ = std::make_unique<Server>(opts, http_, echo_);
     auto p = server_->listen();
     ASSERT_TRUE(p.ok());
     port_ = p.value();
     server_->start();
   }
-  void TearDown() override { server_->stop(); }
+  void TearDown() override {
+    http_.worker.drain();  // its callbacks post to the server's threads: before they stop
+    if (server_) server_->stop();
+  }
+
+  tcp::socket http_connect() {
+    tcp::socket s(ioc_);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    return s;
+  }
+
+  // The header of a request whose body the test writes itself.
+  static void write_header(tcp::socket& s, http::request<http::empty_body>& req) {
+    http::request_serializer<http::empty_body> sr{req};
+    http::write_header(s, sr);
+  }
+
+  static http::response<http::string_body> read_response(tcp::socket& s, beast::flat_buffer& buf) {
+    http::response_parser<http::string_body> p;
+    p.body_limit(boost::none);
+    http::read(s, buf, p);
+    return p.release();
+  }
+
+  // True when the server has closed the connection (after what was read).
+  static bool closed_by_server(tcp::socket& s) {
+    char c;
+    beast::error_code ec;
+    s.read_some(asio::buffer(&c, 1), ec);
+    return ec == asio::error::eof || ec == asio::error::connection_reset;
+  }
 
   std::unique_ptr<websocket::stream<tcp::socket>> connect(const char* subprotocol = "parley.v1") {
     auto ws = std::make_unique<websocket::stream<tcp::socket>>(ioc_);
@@ -96,7 +365,7 @@ class NetEchoTest : public ::testing::Test {
 
   asio::io_context ioc_;
   EchoService echo_;
-  OkHttp http_;
+  TestHttp http_;
   std::unique_ptr<Server> server_;
   uint16_t port_ = 0;
 };
@@ -176,6 +445,295 @@ TEST_F(NetEchoTest, RefusesConnectionsOverTheLimit) {
   EXPECT_THROW(connect(), beast::system_error);
   open.pop_back();
   open.front()->close(websocket::close_code::normal);
+}
+
+// ---- Streamed bodies ----
+
+TEST_F(NetEchoTest, StreamsAnUploadInBoundedChunks) {
+  auto s = http_connect();
+  std::string body = pattern(5 * kMiB + 123);
+  http::request<http::string_body> req{http::verb::post, "/upload", 11};
+  req.body() = body;
+  req.prepare_payload();
+  http::write(s, req);
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::created);
+  EXPECT_EQ(res.body(), digest(body));  // every byte, in order
+  EXPECT_EQ(res[http::field::server], "parleyd");
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.opened, 1);
+  EXPECT_EQ(c.finishes, 1);
+  EXPECT_EQ(c.aborts, 0);
+  EXPECT_EQ(c.bad_calls, 0);
+  EXPECT_EQ(c.bytes, body.size());
+  EXPECT_LE(c.max_chunk, HttpSession::kChunkBytes);
+  EXPECT_GE(static_cast<size_t>(c.writes), body.size() / HttpSession::kChunkBytes);
+}
+
+TEST_F(NetEchoTest, StreamsAChunkedUpload) {
+  auto s = http_connect();
+  http::request<http::empty_body> req{http::verb::post, "/upload", 11};
+  req.chunked(true);
+  write_header(s, req);
+  std::string body;
+  const size_t sizes[] = {1, 7000, 65536, 65537, 100000, 333, 200000};
+  for (int round = 0; round < 3; ++round)
+    for (size_t n : sizes) {
+      std::string piece = pattern(n, body.size());
+      body += piece;
+      asio::write(s, http::make_chunk(asio::buffer(piece)));
+    }
+  asio::write(s, http::make_chunk_last());
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::created);
+  EXPECT_EQ(res.body(), digest(body));
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.finishes, 1);
+  EXPECT_EQ(c.aborts, 0);
+  EXPECT_EQ(c.bad_calls, 0);
+  EXPECT_LE(c.max_chunk, HttpSession::kChunkBytes);
+}
+
+TEST_F(NetEchoTest, ContentLengthOverTheLimitIs413AtOnce) {
+  auto s = http_connect();
+  http::request<http::empty_body> req{http::verb::post, "/upload/small", 11};
+  req.content_length(10 * kMiB);
+  write_header(s, req);  // and no body: the answer must not wait for it
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::payload_too_large);
+  EXPECT_NE(res.body().find("\"too_large\""), std::string::npos);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(closed_by_server(s));
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.aborts, 1);
+  EXPECT_EQ(c.writes, 0);
+  EXPECT_EQ(c.finishes, 0);
+  EXPECT_EQ(c.bad_calls, 0);
+}
+
+TEST_F(NetEchoTest, ChunkedBodyOverTheLimitIs413) {
+  auto s = http_connect();
+  http::request<http::empty_body> req{http::verb::post, "/upload/small", 11};
+  req.chunked(true);
+  write_header(s, req);
+  for (int i = 0; i < 6; ++i)  // 96 KiB, over 64
+    asio::write(s, http::make_chunk(asio::buffer(pattern(16 * 1024, i * 16 * 1024))));
+  asio::write(s, http::make_chunk_last());
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::payload_too_large);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(closed_by_server(s));
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.aborts, 1);
+  EXPECT_EQ(c.finishes, 0);
+  EXPECT_EQ(c.bad_calls, 0);
+  EXPECT_LE(c.bytes, 64u * 1024);
+}
+
+TEST_F(NetEchoTest, ClientGoneMidBodyAbortsOnce) {
+  {
+    auto s = http_connect();
+    http::request<http::empty_body> req{http::verb::post, "/upload", 11};
+    req.content_length(kMiB);
+    write_header(s, req);
+    asio::write(s, asio::buffer(pattern(200 * 1024)));
+    ASSERT_TRUE(http_.stats.wait([](const Counts& c) { return c.bytes >= 64 * 1024; }));
+  }  // closed mid-body
+  ASSERT_TRUE(http_.stats.wait([](const Counts& c) { return c.aborts == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.aborts, 1);
+  EXPECT_EQ(c.finishes, 0);
+  EXPECT_EQ(c.bad_calls, 0);
+}
+
+TEST_F(NetEchoTest, StalledUploadTimesOutAndAborts) {
+  auto s = http_connect();
+  http::request<http::empty_body> req{http::verb::post, "/upload", 11};
+  req.content_length(kMiB);
+  write_header(s, req);
+  asio::write(s, asio::buffer(pattern(10 * 1024)));
+  ASSERT_TRUE(http_.stats.wait([](const Counts& c) { return c.aborts == 1; }));
+  EXPECT_TRUE(closed_by_server(s));  // no answer
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.finishes, 0);
+  EXPECT_EQ(c.bad_calls, 0);
+}
+
+TEST_F(NetEchoTest, RefusalIsSentWithoutReadingTheBody) {
+  auto s = http_connect();
+  http::request<http::empty_body> req{http::verb::post, "/upload/refuse", 11};
+  req.content_length(5 * kMiB);
+  req.set(http::field::expect, "100-continue");
+  write_header(s, req);
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::unauthorized);  // not 100 first
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_EQ(res[http::field::server], "parleyd");
+  EXPECT_TRUE(closed_by_server(s));
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.opened, 1);
+  EXPECT_EQ(c.writes, 0);
+  EXPECT_EQ(c.aborts, 0);
+}
+
+TEST_F(NetEchoTest, ExpectContinueGets100ThenTheAnswer) {
+  auto s = http_connect();
+  std::string body = pattern(300000);
+  http::request<http::empty_body> req{http::verb::post, "/upload", 11};
+  req.content_length(body.size());
+  req.set(http::field::expect, "100-continue");
+  write_header(s, req);
+  beast::flat_buffer buf;
+  auto interim = read_response(s, buf);
+  EXPECT_EQ(interim.result(), http::status::continue_);
+  asio::write(s, asio::buffer(body));
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::created);
+  EXPECT_EQ(res.body(), digest(body));
+}
+
+TEST_F(NetEchoTest, StoppingWriteAnswersAndCloses) {
+  auto s = http_connect();
+  std::string body = pattern(kMiB);
+  http::request<http::string_body> req{http::verb::post, "/upload/stop", 11};
+  req.body() = body;
+  req.prepare_payload();
+  http::write(s, req);  // the server drains what it does not read before closing
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::unsupported_media_type);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(closed_by_server(s));
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.writes, 1);
+  EXPECT_EQ(c.aborts, 0);
+  EXPECT_EQ(c.finishes, 0);
+  EXPECT_EQ(c.bad_calls, 0);
+}
+
+TEST_F(NetEchoTest, SlowSinkIsWaitedForPastTheTimeout) {
+  // 48 chunks, 50 ms each: longer than the 2 s timeout, which applies per chunk read.
+  auto s = http_connect();
+  std::string body = pattern(3 * kMiB);
+  http::request<http::string_body> req{http::verb::post, "/upload/slow", 11};
+  req.body() = body;
+  req.prepare_payload();
+  http::write(s, req);
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::created);
+  EXPECT_EQ(res.body(), digest(body));
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.bad_calls, 0);  // never a write() before the previous `next`
+  EXPECT_EQ(c.aborts, 0);
+}
+
+TEST_F(NetEchoTest, NothingMoreIsReadUntilNext) {
+  auto s = http_connect();
+  std::string body = pattern(5 * kMiB);
+  http::request<http::empty_body> req{http::verb::post, "/upload/gated", 11};
+  req.content_length(body.size());
+  write_header(s, req);
+  beast::error_code write_ec;
+  std::thread writer([&] { asio::write(s, asio::buffer(body), write_ec); });
+  ASSERT_TRUE(http_.stats.wait([](const Counts& c) { return c.writes == 1; }));
+  // Held past the 2 s timeout: the sink is not the client, the connection must stay.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.writes, 1);
+  EXPECT_EQ(c.bytes, HttpSession::kChunkBytes);
+  EXPECT_EQ(c.aborts, 0);
+  http_.release();
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  writer.join();
+  EXPECT_FALSE(write_ec);
+  EXPECT_EQ(res.result(), http::status::created);
+  EXPECT_EQ(res.body(), digest(body));
+  EXPECT_EQ(http_.stats.snap().bad_calls, 0);
+}
+
+TEST_F(NetEchoTest, KeepAliveAfterAStreamedUpload) {
+  auto s = http_connect();
+  std::string body = pattern(200000);
+  http::request<http::string_body> up{http::verb::post, "/upload", 11};
+  up.body() = body;
+  up.prepare_payload();
+  http::write(s, up);
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.body(), digest(body));
+  EXPECT_TRUE(res.keep_alive());
+  http::request<http::string_body> get{http::verb::get, "/x", 11};
+  http::write(s, get);
+  EXPECT_EQ(read_response(s, buf).body(), "ok /x");
+}
+
+TEST_F(NetEchoTest, StreamsADownload) {
+  auto s = http_connect();
+  http::request<http::string_body> get{http::verb::get, "/download", 11};
+  http::write(s, get);
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::ok);
+  EXPECT_EQ(res[http::field::content_length], std::to_string(kDownloadBytes));
+  EXPECT_EQ(res[http::field::server], "parleyd");
+  EXPECT_TRUE(res.body() == pattern(kDownloadBytes));
+  // The connection goes on.
+  http::request<http::string_body> next{http::verb::get, "/y", 11};
+  http::write(s, next);
+  EXPECT_EQ(read_response(s, buf).body(), "ok /y");
+}
+
+TEST_F(NetEchoTest, HeadSendsOnlyTheHeader) {
+  auto s = http_connect();
+  http::request<http::string_body> head{http::verb::head, "/download", 11};
+  http::write(s, head);
+  beast::flat_buffer buf;
+  http::response_parser<http::empty_body> p;
+  p.skip(true);
+  http::read(s, buf, p);
+  EXPECT_EQ(p.get().result(), http::status::ok);
+  EXPECT_EQ(p.get()[http::field::content_length], std::to_string(kDownloadBytes));
+  // No stray body bytes: the next answer is read right.
+  http::request<http::string_body> get{http::verb::get, "/x", 11};
+  http::write(s, get);
+  EXPECT_EQ(read_response(s, buf).body(), "ok /x");
+}
+
+TEST_F(NetEchoTest, SourceErrorCutsTheBodyShort) {
+  auto s = http_connect();
+  http::request<http::string_body> get{http::verb::get, "/download/broken", 11};
+  http::write(s, get);
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> p;
+  p.body_limit(boost::none);
+  beast::error_code ec;
+  http::read(s, buf, p, ec);
+  EXPECT_TRUE(ec);
+  EXPECT_EQ(p.get()[http::field::content_length], std::to_string(kDownloadBytes));
+  EXPECT_LT(p.get().body().size(), kDownloadBytes);
+}
+
+TEST_F(NetEchoTest, StoppingTheServerMidUploadAborts) {
+  auto s = http_connect();
+  http::request<http::empty_body> req{http::verb::post, "/upload", 11};
+  req.content_length(kMiB);
+  write_header(s, req);
+  asio::write(s, asio::buffer(pattern(100 * 1024)));
+  ASSERT_TRUE(http_.stats.wait([](const Counts& c) { return c.writes >= 1; }));
+  server_->stop();
+  server_.reset();  // the sessions still open go with the I/O contexts
+  auto c = http_.stats.snap();
+  EXPECT_EQ(c.aborts, 1);
+  EXPECT_EQ(c.finishes, 0);
+  EXPECT_EQ(c.bad_calls, 0);
 }
 
 }  // namespace

@@ -26,10 +26,11 @@ using HttpResponseHeader = boost::beast::http::response_header<>;
 class BodySink {
  public:
   virtual ~BodySink() = default;
-  // The next chunk of the body. `chunk` stays valid until `next` is called. Call `next`
-  // exactly once, on any thread: with nullopt to receive the next chunk (backpressure: no
-  // more is read from the socket until then), or with a response to stop reading, answer
-  // with it and close the connection. Never called with an empty chunk.
+  // The next chunk of the body, at most 64 KiB. `chunk` stays valid until `next` is called.
+  // Call `next` exactly once, on any thread: with nullopt to receive the next chunk
+  // (backpressure: no more is read from the socket until then, and no timeout runs
+  // meanwhile), or with a response to stop reading, answer with it and close the
+  // connection. Never called with an empty chunk, nor again before `next`.
   virtual void write(std::string_view chunk,
                      std::function<void(std::optional<HttpResponse>)> next) = 0;
   // The whole body has arrived: answer through `done` (once, any thread).
@@ -46,6 +47,7 @@ struct StreamStart {
   std::optional<HttpResponse> refusal;  // else: answer this without reading the body (the
                                         // connection is closed afterwards)
   uint64_t max_bytes = 0;               // with a sink: more than this is a 413 and abort()
+                                        // (at once for a Content-Length over it)
 };
 
 // A response body produced in chunks (downloads).
@@ -60,8 +62,10 @@ class BodySource {
 };
 
 // A response whose body is streamed: `header` carries the status and every field, with
-// Content-Length set; the source gives exactly that many bytes. A null `body` sends only
-// the header (HEAD, 304).
+// Content-Length set; the source gives exactly that many bytes (a source that gives more
+// or fewer has the connection dropped; without a Content-Length the body goes chunked). A
+// null `body` sends only the header, its Content-Length untouched (HEAD, 304); the body is
+// never sent in answer to HEAD.
 struct StreamedResponse {
   HttpResponseHeader header;
   std::shared_ptr<BodySource> body;
