@@ -136,6 +136,14 @@ class Client {
   // request_timeout without answer, until acked or send_timeout. The future holds the ack or
   // a parley::Error (a server code such as "not_found", or "timeout", "stopped", ...).
   std::future<SendAck> Send(const Target& to, std::string body, std::string client_msg_id = {});
+  // Sends a media message (docs/MEDIA.md "Media messages") for an object uploaded with
+  // UploadMedia() (http_api.h), or one this user may already read (forwarding): media.id is
+  // required, name and caption optional. Retried and idempotent exactly like Send(). The
+  // server fills in the descriptor (type, size, dimensions, thumbnail); with receive_updates
+  // the client fetches the stored message through a sync (it cannot rebuild it from the
+  // request) and reports it through on_message like any own send. Errors: "not_found" (no
+  // such object, or one this user may not read), "bad_request", "too_large" (caption).
+  std::future<SendAck> SendMedia(const Target& to, MediaSend media, std::string client_msg_id = {});
   // Messages of a chat with seq < before_seq (nullopt: the newest), oldest first (§3.6).
   std::future<HistoryPage> History(const Target& chat, std::optional<int64_t> before_seq = {},
                                    int limit = 50);

@@ -17,6 +17,7 @@ inline constexpr char kBadResponse[] = "bad_response";              // server an
 inline constexpr char kStopped[] = "stopped";                       // Client::Stop() was called
 inline constexpr char kInvalidArgument[] = "invalid_argument";      // caller passed bad input
 inline constexpr char kIo[] = "io_error";                           // local file I/O failed
+inline constexpr char kFileExists[] = "file_exists";  // download target exists (no overwrite)
 }  // namespace errc
 
 // An error with a stable machine-readable `code` (a server code such as "not_found" or one of

@@ -8,8 +8,66 @@
 
 namespace parley {
 
+// A thumbnail the server made of an image (docs/MEDIA.md, "Inspection and thumbnails"): a
+// baseline JPEG, itself a media object that can be downloaded by its id. In a message only
+// id, width and height are given; an upload result also has type and size.
+struct MediaThumbnail {
+  std::string id;
+  std::string type;  // "image/jpeg"; empty when not given
+  int64_t size = 0;  // bytes; 0 when not given
+  int64_t width = 0;
+  int64_t height = 0;
+
+  friend bool operator==(const MediaThumbnail&, const MediaThumbnail&) = default;
+};
+
+// The answer to an upload, POST /v1/media (docs/MEDIA.md, "HTTP API"). Everything in it was
+// worked out by the server from the bytes; nothing the client declared is trusted.
+struct MediaInfo {
+  std::string id;     // lowercase hex SHA-256 of the bytes (64 characters)
+  std::string type;   // the detected MIME type, e.g. "image/png"
+  std::string kind;   // "image", "video", "audio" or "file"
+  int64_t size = 0;   // bytes
+  int64_t width = 0;  // images: as displayed; 0 otherwise
+  int64_t height = 0;
+  std::optional<MediaThumbnail> thumbnail;  // images the server could make one of
+
+  friend bool operator==(const MediaInfo&, const MediaInfo&) = default;
+};
+
+// The media descriptor of a message of kind "media" (docs/MEDIA.md, "Media messages"): filled
+// in by the server from the upload, plus the name and caption the sender gave.
+struct MediaRef {
+  std::string id;
+  std::string type;  // detected MIME type
+  std::string kind;  // "image", "video", "audio" or "file"
+  int64_t size = 0;
+  std::string name;   // file name to show (sanitized by the server); may be empty
+  int64_t width = 0;  // images; 0 otherwise
+  int64_t height = 0;
+  std::string caption;  // may be empty
+  std::optional<MediaThumbnail> thumbnail;
+
+  friend bool operator==(const MediaRef&, const MediaRef&) = default;
+};
+
+// What a sender says about an uploaded object in a media message (`media` of a `send`).
+struct MediaSend {
+  std::string id;       // required: an object the sender uploaded or may already read
+  std::string name;     // optional: the file name to show
+  std::string caption;  // optional: UTF-8, at most limits.max_message_bytes
+};
+
+// POST /v1/media/{id}/url: a URL anyone may GET until expires_at. `url` is relative to the
+// server's origin ("/v1/media/<id>?exp=...&sig=...").
+struct SignedMediaUrl {
+  std::string url;
+  int64_t expires_at = 0;  // Unix seconds
+};
+
 // A chat message (PROTOCOL.md §3.4). Group changes are messages of kind "event": their
-// `event` holds the event object as compact JSON text (§3.9) and their body is empty.
+// `event` holds the event object as compact JSON text (§3.9) and their body is empty. Media
+// messages are of kind "media": `media` holds the descriptor and the body is empty.
 struct Message {
   int64_t chat_id = 0;
   int64_t seq = 0;
@@ -18,9 +76,10 @@ struct Message {
   std::string to;  // the other member of a direct chat; empty in groups
   std::string kind = "text";
   std::string body;
-  int64_t ts = 0;             // ms since the Unix epoch
-  std::string client_msg_id;  // may be empty
-  std::string event;          // kind "event": {"event":"members_added","by":"alice",...}
+  int64_t ts = 0;                 // ms since the Unix epoch
+  std::string client_msg_id;      // may be empty
+  std::string event;              // kind "event": {"event":"members_added","by":"alice",...}
+  std::optional<MediaRef> media;  // kind "media"
 
   friend bool operator==(const Message&, const Message&) = default;
 };

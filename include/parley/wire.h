@@ -21,6 +21,10 @@ namespace parley::wire {
 std::string EncodeAuth(int64_t id, std::string_view token);
 std::string EncodeSend(int64_t id, const Target& to, std::string_view client_msg_id,
                        std::string_view body);
+// A media message (docs/MEDIA.md "Media messages"): `media` {"id","name","caption"} instead of
+// body; name and caption are left out when empty.
+std::string EncodeSendMedia(int64_t id, const Target& to, std::string_view client_msg_id,
+                            const MediaSend& media);
 // pts nullopt: ask for a snapshot (new device).
 std::string EncodeSync(int64_t id, std::optional<int64_t> pts, int limit);
 std::string EncodeHistory(int64_t id, const Target& chat, std::optional<int64_t> before_seq,
@@ -96,6 +100,10 @@ std::vector<PresenceStatus> DecodePresenceResult(const boost::json::value& v);  
 UserSettings DecodeSettings(const boost::json::value& v);
 LoginResult DecodeLoginResult(const boost::json::value& v);
 std::string DecodeRegisterResult(const boost::json::value& v);  // the user id
+// Media (docs/MEDIA.md): the upload answer, a message's media descriptor, a signed URL.
+MediaInfo DecodeMediaInfo(const boost::json::value& v);
+MediaRef DecodeMediaRef(const boost::json::value& v);
+SignedMediaUrl DecodeSignedMediaUrl(const boost::json::value& v);
 // {"error":{"code":..,"message":..}} -> (code, message); nullopt if the body is not that shape.
 std::optional<std::pair<std::string, std::string>> DecodeHttpError(std::string_view body);
 
@@ -111,5 +119,8 @@ boost::json::object ToJson(const MarkResult& r);
 boost::json::object ToJson(const TypingEvent& t);  // the push's fields, without "type"
 boost::json::object ToJson(const PresenceStatus& p);
 boost::json::object ToJson(const UserSettings& s);
+boost::json::object ToJson(const MediaInfo& m);  // the upload answer's fields
+boost::json::object ToJson(const MediaRef& m);   // a message's "media" object
+boost::json::object ToJson(const SignedMediaUrl& u);
 
 }  // namespace parley::wire

@@ -25,6 +25,8 @@
 #include "media_service/media_service.h"
 #include "net/server.h"
 #include "presence/local_presence.h"
+#include "push/providers.h"
+#include "push/push_worker.h"
 #include "presence/presence_hub.h"
 #include "registry/local_registry.h"
 #include "session/chat_session.h"
@@ -210,11 +212,33 @@ int run(const Config& config) {
     sweep();
   }
 
+  // Push: queue jobs for offline devices when a provider is configured (docs/PUSH.md).
+  const bool push_on = config.push.enabled &&
+                       (!config.push.webhook_url.empty() ||
+                        !config.push.fcm_service_account_file.empty() ||
+                        !config.push.apns_key_file.empty());
+  std::unique_ptr<core::PushNotifier> push_notifier;
+  std::unique_ptr<push::PushWorker> push_worker;
+  if (push_on) {
+    auto providers = push::make_providers(config.push);
+    if (!providers) {
+      spdlog::error("push: {}", providers.error().message);
+      return 2;
+    }
+    push_worker =
+        std::make_unique<push::PushWorker>(*store, std::move(providers.value()), config.push);
+    push_worker->start();
+    push_notifier = std::make_unique<core::PushNotifier>(
+        *store, config.push, [&hub](const std::string& user) { return hub.devices(user); });
+    chats.set_push_notifier(push_notifier.get());
+  }
+
   proto::ParseLimits limits{config.limits.max_message_bytes, config.limits.max_sync_page,
                             config.limits.max_history_page,  config.limits.max_chats_page,
                             config.groups.max_name_bytes,    1000};
   session::SessionService sessions(session::SessionDeps{
-      config, limits, hub, registry, node, accounts, chats, typing, presence, presence_hub});
+      config, limits, hub, registry, node, accounts, chats, typing, presence, presence_hub,
+      push_notifier.get()});
   http::ApiRoutes routes(accounts, router, media.get(), media_routes.get());
 
   net::ServerOptions opts;
@@ -262,6 +286,7 @@ int run(const Config& config) {
                            std::chrono::seconds(5));
   server.stop();
   accounts.stop();
+  if (push_worker) push_worker->stop();
   if (media) media->stop();
   store->close();
   spdlog::info("stopped");

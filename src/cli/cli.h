@@ -42,8 +42,20 @@ struct LoginArgs {
 struct SendArgs {
   std::string user;  // empty with --chat
   int64_t chat_id = 0;
-  std::string text;
+  std::string text;          // empty with --file
+  std::string file;          // --file: upload this and send it as a media message
+  std::string caption;       // --caption (with --file)
+  std::string content_type;  // --type (with --file): the declared MIME type
   double timeout_s = 30;
+};
+// parley download MEDIA_ID -o PATH (docs/MEDIA.md "HTTP API").
+struct DownloadArgs {
+  std::string media_id;
+  std::string output;   // -o: a file, or an existing directory (then NAME or MEDIA_ID in it)
+  std::string name;     // --name: ?name= for Content-Disposition, and the file name in a directory
+  bool force = false;   // --force: overwrite an existing file
+  bool resume = false;  // --resume: continue OUTPUT.part; keep it if the transfer breaks
+  double timeout_s = 30;  // per step: connect, and each read while bytes move
 };
 struct ListenArgs {
   std::optional<int> count;
@@ -113,5 +125,7 @@ int RunRead(const Globals& g, const ReadArgs& args);
 int RunTyping(const Globals& g, const TypingArgs& args);
 int RunPresence(const Globals& g, const PresenceArgs& args);
 int RunSettings(const Globals& g, const SettingsArgs& args);
+int RunDownload(const Globals& g, const DownloadArgs& args);
+int RunAccountDelete(const Globals& g);
 
 }  // namespace parley::cli

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -540,6 +541,173 @@ TEST_F(CliTest, PresenceAndSettings) {
   r = Run({"--profile", "alice", "presence", "bob", "--json"});
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "{\"presence\":[{\"user\":\"bob\",\"hidden\":true}]}\n");
+}
+
+// ---- media: send --file, download, media lines, account delete (docs/MEDIA.md)
+
+TEST_F(CliTest, SendFileDownloadAndMediaLines) {
+  RegisterAndLogin("alice");
+  RegisterAndLogin("bob");
+  std::string png = dir_ + "/cat.png";
+  cli_test::WriteFile(png, cli_test::kTestPng);
+  Result r = Run({"--profile", "alice", "send", "--file", png, "--caption", "our cat", "bob"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(
+      r.out, m, std::regex(R"(sent to bob: chat 12 seq 1 id \d+ media ([0-9a-f]{64})\n)")))
+      << r.out;
+  std::string id = m[1];
+
+  r = Run({"--profile", "bob", "listen", "--count", "1", "--timeout", "5"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "[chat 12 #1] alice -> bob: [image cat.png 8x8 165 B id=" + id + "] our cat\n");
+  r = Run({"--profile", "bob", "history", "alice", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object msg = json::parse(r.out).as_object()["messages"].as_array()[0].as_object();
+  EXPECT_EQ(msg["kind"], "media");
+  EXPECT_FALSE(msg.contains("body"));
+  json::object media = msg["media"].as_object();
+  EXPECT_EQ(media["id"], json::value(id));
+  EXPECT_EQ(media["name"], "cat.png");
+  EXPECT_EQ(media["caption"], "our cat");
+  EXPECT_EQ(media["type"], "image/png");
+  EXPECT_EQ(media["size"], 165);
+  EXPECT_EQ(media["width"], 8);
+  EXPECT_TRUE(media["thumbnail"].is_object());
+
+  std::string got = dir_ + "/got.png";
+  r = Run({"--profile", "bob", "download", id, "-o", got});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "downloaded " + id + " to " + got + ": 165 bytes (image/png)\n");
+  EXPECT_EQ(Slurp(got), cli_test::kTestPng);
+  EXPECT_FALSE(cli_test::FileExists(got + ".part"));
+  r = Run({"--profile", "bob", "download", id, "-o", got});  // never over a file by default
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: file_exists: " + got + " exists", 0), 0u) << r.err;
+  r = Run({"--profile", "bob", "download", id, "-o", got, "--force", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object d = json::parse(r.out).as_object();
+  EXPECT_EQ(d["size"], 165);
+  EXPECT_EQ(d["path"], json::value(got));
+  EXPECT_EQ(d["type"], "image/png");
+  // Into a directory: the last component of --name.
+  std::string into = dir_ + "/downloads";
+  ASSERT_EQ(mkdir(into.c_str(), 0700), 0);
+  r = Run({"--profile", "bob", "download", id, "-o", into, "--name", "../x/cat copy.png"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Slurp(into + "/cat copy.png"), cli_test::kTestPng);
+  r = Run({"--profile", "bob", "download", id, "-o", into});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Slurp(into + "/" + id), cli_test::kTestPng);
+
+  // A text file to the chat by id, JSON: the ack and the upload's answer.
+  std::string txt = dir_ + "/notes.txt";
+  cli_test::WriteFile(txt, "hello");
+  r = Run({"--profile", "alice", "send", "--file", txt, "--chat", "12", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object ack = json::parse(r.out).as_object();
+  EXPECT_EQ(ack["seq"], 2);
+  EXPECT_EQ(ack["media"].as_object()["type"], "text/plain");
+  EXPECT_EQ(ack["media"].as_object()["size"], 5);
+  std::string txt_id(ack["media"].as_object()["id"].as_string());
+  r = Run({"--profile", "bob", "chats"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("alice: [file notes.txt 5 B id=" + txt_id + "]\n"), std::string::npos)
+      << r.out;
+  r = Run({"--profile", "bob", "listen", "--count", "1", "--timeout", "5", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  json::object line = json::parse(r.out).as_object();
+  EXPECT_EQ(line["media"].as_object()["name"], "notes.txt");
+  EXPECT_EQ(line["pts"], 2);
+}
+
+TEST_F(CliTest, MediaErrorsAndUsage) {
+  RegisterAndLogin("alice");
+  RegisterAndLogin("bob");
+  RegisterAndLogin("carol");
+  std::string png = dir_ + "/cat.png";
+  cli_test::WriteFile(png, cli_test::kTestPng);
+
+  Result r = Run({"--profile", "alice", "send", "--file", dir_ + "/missing.png", "bob"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err,
+            "parley: io_error: cannot read " + dir_ + "/missing.png: No such file or directory\n");
+  std::string elf = dir_ + "/true";
+  cli_test::WriteFile(elf, Slurp("/bin/true"));
+  r = Run({"--profile", "alice", "send", "--file", elf, "bob"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: unsupported_type: ", 0), 0u) << r.err;
+  r = Run({"--profile", "alice", "send", "--file", png, "--type", "text/plain", "bob"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: unsupported_type: ", 0), 0u) << r.err;
+  server_->SetMaxUpload(100);
+  r = Run({"--profile", "alice", "send", "--file", png, "bob"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: too_large: ", 0), 0u) << r.err;
+  server_->SetMaxUpload(1 << 20);
+  cli_test::WriteFile(dir_ + "/empty", "");
+  r = Run({"--profile", "alice", "send", "--file", dir_ + "/empty", "bob"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("is empty"), std::string::npos) << r.err;
+
+  // Usage: the text of a media message is --caption; --caption and --type need --file.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"send", "--file", png, "bob", "text"},
+        std::vector<std::string>{"send", "--file", png},
+        std::vector<std::string>{"send", "--file", png, "--chat", "12", "bob"},
+        std::vector<std::string>{"send", "--caption", "x", "bob", "text"},
+        std::vector<std::string>{"send", "--type", "image/png", "bob", "text"},
+        std::vector<std::string>{"download", "abc"},
+        std::vector<std::string>{"download", "-o", dir_ + "/x"},
+        std::vector<std::string>{"account"}}) {
+    std::vector<std::string> full{"--profile", "alice"};
+    full.insert(full.end(), args.begin(), args.end());
+    r = Run(full);
+    EXPECT_EQ(r.code, 2) << args[0] << " " << args[1] << ": " << r.out << r.err;
+  }
+  EXPECT_EQ(server_->ChatMessages("alice", "bob"), 0);
+
+  r = Run({"--profile", "alice", "send", "--file", png, "bob"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string id = r.out.substr(r.out.size() - 65, 64);
+  std::string out = dir_ + "/out.png";
+  r = Run({"--profile", "carol", "download", id, "-o", out});  // not in the chat
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_found: ", 0), 0u) << r.err;
+  EXPECT_FALSE(cli_test::FileExists(out));
+  EXPECT_FALSE(cli_test::FileExists(out + ".part"));
+  r = Run({"--profile", "bob", "download", std::string(64, '0'), "-o", out});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_found: ", 0), 0u) << r.err;
+  r = Run({"--profile", "bob", "download", "../account", "-o", out});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: invalid_argument: bad media id", 0), 0u) << r.err;
+  EXPECT_FALSE(cli_test::FileExists(out));
+}
+
+TEST_F(CliTest, AccountDelete) {
+  RegisterAndLogin("alice");
+  password_ = "wrong password";
+  Result r = Run({"--profile", "alice", "account", "delete"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: invalid_credentials: ", 0), 0u) << r.err;
+  json::object profile = json::parse(Slurp(dir_ + "/config/parley/alice.json")).as_object();
+  EXPECT_FALSE(profile["token"].as_string().empty());  // kept: nothing was deleted
+
+  password_ = "correct horse";
+  r = Run({"--profile", "alice", "account", "delete"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "deleted account alice on " + server_->url() + " (profile alice)\n");
+  profile = json::parse(Slurp(dir_ + "/config/parley/alice.json")).as_object();
+  EXPECT_TRUE(!profile.contains("token") || profile["token"].as_string().empty());
+  r = Run({"--profile", "alice", "chats"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: not_logged_in: ", 0), 0u) << r.err;
+  r = Run({"--profile", "alice", "login", "alice"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("parley: invalid_credentials: ", 0), 0u) << r.err;
+  r = Run({"register", "alice"});  // the name is not given out again
+  EXPECT_EQ(r.code, 1);
 }
 
 TEST_F(CliTest, LogoutForgetsTheToken) {

@@ -1,4 +1,4 @@
-// parley register | login | logout
+// parley register | login | logout | account delete
 #include <unistd.h>
 
 #include <iostream>
@@ -84,6 +84,26 @@ int RunLogout(const Globals& g) {
   } else {
     PrintLine("logged out " + p.user + " (profile " + p.name + ")" +
               (already_invalid ? "; the server no longer knew the token" : ""));
+  }
+  return kExitOk;
+}
+
+// DELETE /v1/account: the account, its devices and the media only it used are gone; the
+// profile keeps its server and user but no token (like logout).
+int RunAccountDelete(const Globals& g) {
+  Profile p = RequireLogin(g);
+  std::string password =
+      ReadPassword("Password for " + p.user + " (this deletes the account " + p.user + "): ");
+  DeleteAccount(p.server, p.token, password);
+  p.token.clear();
+  p.device_id.clear();
+  SaveProfile(p);
+  ForgetCursor(p.name);
+  if (g.json) {
+    PrintLine(json::serialize(json::object{
+        {"user", p.user}, {"server", p.server}, {"profile", p.name}, {"deleted", true}}));
+  } else {
+    PrintLine("deleted account " + p.user + " on " + p.server + " (profile " + p.name + ")");
   }
   return kExitOk;
 }

@@ -52,14 +52,55 @@ int main(int argc, char** argv) {
 
   SendArgs send;
   std::vector<std::string> send_words;
-  auto* send_cmd =
-      app.add_subcommand("send", "send a message: send USER TEXT | send --chat ID TEXT");
+  auto* send_cmd = app.add_subcommand(
+      "send",
+      "send a message: send USER TEXT | send --chat ID TEXT | send --file PATH (USER | --chat ID)");
   send_cmd->add_option("--chat", send.chat_id, "send to this chat id instead of a user")
       ->type_name("CHAT_ID");
   send_cmd
-      ->add_option("--timeout", send.timeout_s, "give up after SECONDS without an ack (default 30)")
+      ->add_option("--timeout", send.timeout_s,
+                   "give up after SECONDS without an ack, or without upload progress (default 30)")
       ->type_name("SECONDS");
-  send_cmd->add_option("ARGS", send_words, "USER TEXT, or TEXT with --chat")->required();
+  send_cmd
+      ->add_option("--file", send.file,
+                   "upload this file and send it as a media message (no TEXT then)")
+      ->type_name("PATH");
+  send_cmd->add_option("--caption", send.caption, "with --file: a caption under the media")
+      ->type_name("TEXT");
+  send_cmd
+      ->add_option("--type", send.content_type,
+                   "with --file: declare the MIME type (checked by the server; default: detected)")
+      ->type_name("MIME");
+  send_cmd->add_option("ARGS", send_words, "USER TEXT, or TEXT with --chat; USER with --file");
+
+  DownloadArgs download;
+  auto* download_cmd =
+      app.add_subcommand("download", "download a media object: download MEDIA_ID -o PATH");
+  download_cmd->add_option("MEDIA_ID", download.media_id, "the media id (from a message)")
+      ->required();
+  download_cmd
+      ->add_option("-o,--output", download.output,
+                   "the file to write (an existing directory: NAME or MEDIA_ID in it)")
+      ->required()
+      ->type_name("PATH");
+  download_cmd
+      ->add_option("--name", download.name,
+                   "the file name (in a directory given to -o; also sent to the server)")
+      ->type_name("NAME");
+  download_cmd->add_flag("--force", download.force, "overwrite an existing file");
+  download_cmd->add_flag("--resume", download.resume,
+                         "continue PATH.part of an interrupted --resume download");
+  download_cmd
+      ->add_option("--timeout", download.timeout_s,
+                   "give up after SECONDS without progress (default 30)")
+      ->type_name("SECONDS");
+
+  auto* account_cmd = app.add_subcommand("account", "manage your account: parley account delete");
+  account_cmd->require_subcommand(1);
+  auto* account_delete = account_cmd->add_subcommand(
+      "delete",
+      "delete your account and the media only you used; asks the password "
+      "($PARLEY_PASSWORD, a prompt, or a line of standard input)");
 
   ListenArgs listen;
   auto* listen_cmd = app.add_subcommand("listen", "print incoming messages, one per line");
@@ -189,6 +230,22 @@ int main(int argc, char** argv) {
     if (logout_cmd->parsed()) return RunLogout(g);
     if (send_cmd->parsed()) {
       if (send.chat_id < 0) return Usage("--chat needs a positive chat id");
+      bool media = send_cmd->count("--file") > 0;
+      if (media) {
+        if (send.file.empty()) return Usage("--file needs a path");
+        size_t want = send.chat_id > 0 ? 0 : 1;
+        if (send_words.size() != want) {
+          return Usage(
+              "send --file PATH [--caption TEXT] USER | send --file PATH --chat CHAT_ID "
+              "(the text of a media message goes in --caption)");
+        }
+        if (send.chat_id == 0) send.user = send_words[0];
+        if (send.chat_id == 0 && send.user.empty()) return Usage("the user is empty");
+        return RunSend(g, send);
+      }
+      if (send_cmd->count("--caption") > 0 || send_cmd->count("--type") > 0) {
+        return Usage("--caption and --type go with --file");
+      }
       size_t want = send.chat_id > 0 ? 1 : 2;
       if (send_words.size() != want) return Usage("send USER TEXT | send --chat CHAT_ID TEXT");
       if (send.chat_id == 0) send.user = send_words[0];
@@ -196,6 +253,12 @@ int main(int argc, char** argv) {
       if (send.text.empty()) return Usage("the message text is empty");
       return RunSend(g, send);
     }
+    if (download_cmd->parsed()) {
+      if (download.media_id.empty()) return Usage("MEDIA_ID is empty");
+      if (download.output.empty()) return Usage("-o needs a path");
+      return RunDownload(g, download);
+    }
+    if (account_delete->parsed()) return RunAccountDelete(g);
     if (listen_cmd->parsed()) return RunListen(g, listen);
     if (history_cmd->parsed()) {
       if (history.chat_id < 0) return Usage("--chat needs a positive chat id");

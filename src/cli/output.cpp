@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 
 #include <boost/json/serialize.hpp>
 
@@ -34,15 +35,55 @@ std::string EscapeControl(std::string_view text) {
 
 namespace {
 
+// The text of a message after "sender: ": the body, or a media message's descriptor.
+std::string Text(const Message& m) {
+  if (m.media) return HumanMedia(*m.media);
+  return EscapeControl(m.body);
+}
+
 // "alice -> bob: hi", "bob: hi all" (group), "alice (event): {...}"
 std::string SenderAndText(const Message& m) {
   std::string line = EscapeControl(m.sender);
   if (m.kind == "event") return line + " (event): " + EscapeControl(m.event);
   if (!m.to.empty()) line += " -> " + EscapeControl(m.to);
-  return line + ": " + EscapeControl(m.body);
+  return line + ": " + Text(m);
+}
+
+std::string Dimensions(int64_t width, int64_t height) {
+  if (width <= 0 || height <= 0) return {};
+  return std::to_string(width) + "x" + std::to_string(height);
 }
 
 }  // namespace
+
+std::string FormatBytes(int64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+  double value = static_cast<double>(bytes) / 1024;
+  size_t unit = 0;
+  while (value >= 1023.95 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1f %s", value, kUnits[unit]);
+  return buf;
+}
+
+std::string HumanMedia(const MediaRef& media) {
+  std::string out = "[" + EscapeControl(media.kind.empty() ? "file" : media.kind);
+  if (!media.name.empty()) out += " " + EscapeControl(media.name);
+  if (std::string dims = Dimensions(media.width, media.height); !dims.empty()) out += " " + dims;
+  out += " " + FormatBytes(media.size) + " id=" + EscapeControl(media.id) + "]";
+  if (!media.caption.empty()) out += " " + EscapeControl(media.caption);
+  return out;
+}
+
+std::string HumanMediaInfo(const MediaInfo& media) {
+  std::string out = EscapeControl(media.type.empty() ? media.kind : media.type);
+  if (std::string dims = Dimensions(media.width, media.height); !dims.empty()) out += " " + dims;
+  return out + " " + FormatBytes(media.size) + ", id " + EscapeControl(media.id);
+}
 
 std::string HumanLine(const Message& m) {
   return "[chat " + std::to_string(m.chat_id) + " #" + std::to_string(m.seq) + "] " +
@@ -75,9 +116,8 @@ std::string HumanChat(const ChatSummary& chat) {
   if (chat.unread > 0) line += "  " + std::to_string(chat.unread) + " unread";
   if (chat.last_message) {
     const Message& m = *chat.last_message;
-    line +=
-        "  " + EscapeControl(m.sender) +
-        (m.kind == "event" ? " (event): " + EscapeControl(m.event) : ": " + EscapeControl(m.body));
+    line += "  " + EscapeControl(m.sender) +
+            (m.kind == "event" ? " (event): " + EscapeControl(m.event) : ": " + Text(m));
   }
   return line;
 }

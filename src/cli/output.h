@@ -15,8 +15,15 @@ namespace parley::cli {
 std::string EscapeControl(std::string_view text);
 
 // "[chat 12 #5] alice -> bob: hi bob"; in a group "[chat 31 #57] bob: hi all"; an event
-// "[chat 31 #3] alice (event): {"event":"members_added","by":"alice","users":["carol"]}"
+// "[chat 31 #3] alice (event): {"event":"members_added","by":"alice","users":["carol"]}";
+// media "[chat 12 #6] alice -> bob: [image cat.jpg 1024x768 47.1 KiB id=9f86d0...] our cat"
 std::string HumanLine(const Message& m);
+// "[image cat.jpg 1024x768 47.1 KiB id=<the whole id>] our cat" (no caption: no text after ']')
+std::string HumanMedia(const MediaRef& media);
+// An upload's result: "image/png 1024x768 47.1 KiB, id <the whole id>"
+std::string HumanMediaInfo(const MediaInfo& media);
+// "512 B", "47.1 KiB", "3.0 MiB", "1.2 GiB"
+std::string FormatBytes(int64_t bytes);
 // The message object plus "pts" (null for snapshot messages and large-group messages, which
 // are not in the update log) and, for snapshot messages, "snapshot":true.
 std::string JsonLine(const Message& m, std::optional<int64_t> pts, bool snapshot);

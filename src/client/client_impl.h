@@ -103,6 +103,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
 
   // Request builders (called on the caller's thread).
   std::future<SendAck> Send(const Target& to, std::string body, std::string client_msg_id);
+  std::future<SendAck> SendMedia(const Target& to, MediaSend media, std::string client_msg_id);
   std::future<HistoryPage> HistoryAfter(const Target& chat, int64_t after_seq, int limit);
   std::future<boost::json::value> Request(std::string type, boost::json::object fields);
   std::future<HistoryPage> History(const Target& chat, std::optional<int64_t> before_seq,
@@ -149,7 +150,12 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   void OnLargeMessages(const std::vector<Message>& messages);
   void OnLogEvent(const Message& m);  // an event in the update log (group became large, ...)
   void OnSyncResult(const SyncResult& result);
-  void OnOwnAck(const SendAck& ack, const Target& to, const std::string& body);
+  // A send of ours was acked: apply the message (a text rebuilt from the request; a media
+  // message, whose descriptor only the server knows, fetched by a sync or a history page).
+  void OnOwnAck(const SendAck& ack, const Target& to, const std::string& body, bool media);
+  // Text or media (exactly one of body and media).
+  std::future<SendAck> SubmitSend(const Target& to, std::string body,
+                                  std::optional<MediaSend> media, std::string client_msg_id);
   void Deliver(const std::vector<Update>& updates);
   void SaveCursor(int64_t pts);
   void Learn(const Message& m);

@@ -1,8 +1,14 @@
 // libparley against FakeServer on a loopback port: HTTP helpers, auth, live delivery, gap
 // healing, idempotent resend, reconnect with resume, fatal closes, clean stop.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <condition_variable>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -931,6 +937,426 @@ TEST(ReceiptClientTest, RequestsAndErrors) {
   ChatList bobs = client.Chats().get();
   EXPECT_EQ(bobs.unread_total, 0);
   EXPECT_EQ(bobs.chats[0].read_seq, 2);
+}
+
+// ---------------------------------------------------------------- media (docs/MEDIA.md)
+
+// A valid 8x8 RGB PNG.
+const char kPngBytes[] =
+    "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x08\x00\x00"
+    "\x00\x08\x08\x02\x00\x00\x00\x4b\x6d\x29\xdc\x00\x00\x00\x6c\x49\x44\x41\x54\x78\xda\x15"
+    "\xcd\x41\x15\x00\x51\x08\x42\x51\xa3\x18\x85\x28\x46\x79\x51\x88\x42\x14\xa2\xcc\x1f\x97"
+    "\x5c\x0e\xce\x0c\x3b\x68\xb8\x81\xc1\x43\x86\x0e\x33\xcb\x2e\x5a\x6e\x61\xf1\x92\xa5\xfb"
+    "\x40\xac\x90\x38\x81\xb0\x88\xa8\x1e\x1c\x7b\xe8\xb8\x83\xc3\x47\x8e\xde\x83\x7f\xe0\x55"
+    "\x5f\xf8\x9f\x21\xd0\xf7\x6e\xcc\x1a\x99\xf3\x1f\xdb\xc4\xd4\x0f\xc2\x06\x85\xcb\x5f\x76"
+    "\x48\x68\x1e\x94\x2d\x2a\xd7\x7f\xc2\x25\xa5\xe5\x03\xc6\x7b\x58\x01\x57\x39\x36\xf2\x00"
+    "\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
+const std::string kPng(kPngBytes, sizeof(kPngBytes) - 1);
+
+// A temporary directory, removed with its files.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/parley_media_test_XXXXXX";
+    if (mkdtemp(tmpl)) path_ = tmpl;
+  }
+  ~TempDir() {
+    std::string cmd = "rm -rf '" + path_ + "'";
+    (void)std::system(cmd.c_str());
+  }
+  std::string File(const std::string& name, const std::string& bytes) const {
+    std::string p = path_ + "/" + name;
+    std::ofstream(p, std::ios::binary) << bytes;
+    return p;
+  }
+  std::string Path(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool Exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Bytes that are not a PNG, an ELF or empty: the fake server stores them as text/plain.
+std::string Pattern(size_t n) {
+  std::string out(n, '\0');
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<char>('a' + (i * 7 + i / 1000) % 26);
+  return out;
+}
+
+TEST(MediaHttpTest, UploadDownloadRoundTrip) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  TempDir dir;
+  MediaInfo info = UploadMedia(server.url(), "ta", dir.File("cat.png", kPng));
+  EXPECT_EQ(info.id.size(), 64u);
+  EXPECT_TRUE(server.HasMedia(info.id));
+  EXPECT_EQ(info.type, "image/png");
+  EXPECT_EQ(info.kind, "image");
+  EXPECT_EQ(info.size, static_cast<int64_t>(kPng.size()));
+  EXPECT_EQ(info.width, 8);
+  EXPECT_EQ(info.height, 8);
+  ASSERT_TRUE(info.thumbnail);
+  EXPECT_EQ(info.thumbnail->type, "image/jpeg");
+  // The request: streamed with a Content-Length, 100-continue, no declared type.
+  auto seen = server.HttpRequests();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].method, "POST");
+  EXPECT_EQ(seen[0].target, "/v1/media");
+  EXPECT_EQ(seen[0].content_length, std::to_string(kPng.size()));
+  EXPECT_EQ(seen[0].expect, "100-continue");
+  EXPECT_EQ(seen[0].content_type, "");
+  EXPECT_EQ(seen[0].body_size, kPng.size());
+
+  // Same bytes again: same id (dedupe); with a declared type that matches.
+  EXPECT_EQ(UploadMedia(server.url(), "ta", dir.Path("cat.png"), "image/png").id, info.id);
+  EXPECT_EQ(server.HttpRequests().back().content_type, "image/png");
+
+  std::string out = dir.Path("copy.png");
+  MediaDownload d = DownloadMedia(server.url(), "ta", info.id, out);
+  EXPECT_EQ(d.path, out);
+  EXPECT_EQ(d.size, kPng.size());
+  EXPECT_EQ(d.received, kPng.size());
+  EXPECT_EQ(d.content_type, "image/png");
+  EXPECT_FALSE(d.resumed);
+  EXPECT_EQ(ReadFile(out), kPng);
+  EXPECT_FALSE(Exists(out + ".part"));
+  struct stat st {};
+  ASSERT_EQ(::stat(out.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // The thumbnail is an object too.
+  EXPECT_GT(DownloadMedia(server.url(), "ta", info.thumbnail->id, dir.Path("thumb.jpg")).size, 0u);
+
+  // Never over an existing file, unless asked.
+  EXPECT_EQ(ErrorCode([&] { DownloadMedia(server.url(), "ta", info.id, out); }), errc::kFileExists);
+  MediaDownloadOptions overwrite;
+  overwrite.overwrite = true;
+  overwrite.name = "my cat.png";
+  EXPECT_EQ(DownloadMedia(server.url(), "ta", info.id, out, overwrite).size, kPng.size());
+  EXPECT_EQ(server.HttpRequests().back().target, "/v1/media/" + info.id + "?name=my%20cat.png");
+
+  // bob is in no chat with a message of it: not_found, and no file is left behind.
+  std::string bobs = dir.Path("bob.png");
+  EXPECT_EQ(ErrorCode([&] { DownloadMedia(server.url(), "tb", info.id, bobs); }), "not_found");
+  EXPECT_FALSE(Exists(bobs));
+  EXPECT_FALSE(Exists(bobs + ".part"));
+  EXPECT_EQ(ErrorCode([&] { DownloadMedia(server.url(), "ta", std::string(64, '0'), bobs); }),
+            "not_found");
+  EXPECT_EQ(ErrorCode([&] { DownloadMedia(server.url(), "ta", "../account", bobs); }),
+            errc::kInvalidArgument);
+  EXPECT_EQ(ErrorCode([&] { DownloadMedia(server.url(), "ta", "", bobs); }),
+            errc::kInvalidArgument);
+  EXPECT_EQ(ErrorCode([&] { DownloadMedia(server.url(), "", info.id, bobs); }),
+            errc::kInvalidArgument);
+  EXPECT_FALSE(Exists(bobs + ".part"));
+}
+
+TEST(MediaHttpTest, UploadErrors) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  TempDir dir;
+  try {
+    UploadMedia(server.url(), "ta",
+                dir.File("true", std::string("\x7f"
+                                             "ELF\x02\x01\x01",
+                                             7)));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), "unsupported_type");
+    EXPECT_EQ(e.http_status(), 415);
+    EXPECT_NE(e.message().find("not allowed"), std::string::npos) << e.message();
+  }
+  // A declared type the bytes contradict.
+  EXPECT_EQ(
+      ErrorCode([&] { UploadMedia(server.url(), "ta", dir.File("a.txt", "hello"), "image/png"); }),
+      "unsupported_type");
+  // Over the limit: refused from the header, the body is never sent.
+  server.SetMaxUpload(1000);
+  size_t before = server.HttpRequests().size();
+  try {
+    UploadMedia(server.url(), "ta", dir.File("big.txt", Pattern(5000)));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), "too_large");
+    EXPECT_EQ(e.http_status(), 413);
+  }
+  EXPECT_EQ(server.HttpRequests().size(), before);
+  EXPECT_EQ(ErrorCode([&] { UploadMedia(server.url(), "bad-token", dir.Path("a.txt")); }),
+            "unauthorized");
+  EXPECT_EQ(server.HttpRequests().size(), before);
+  // Local trouble, found before anything is sent.
+  try {
+    UploadMedia(server.url(), "ta", dir.Path("missing.png"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), errc::kIo);
+    EXPECT_NE(e.message().find("missing.png: No such file or directory"), std::string::npos)
+        << e.message();
+  }
+  EXPECT_EQ(ErrorCode([&] { UploadMedia(server.url(), "ta", dir.File("empty", "")); }),
+            errc::kInvalidArgument);
+  EXPECT_EQ(ErrorCode([&] { UploadMedia(server.url(), "ta", dir.Path("")); }),
+            errc::kInvalidArgument);  // a directory
+  EXPECT_EQ(ErrorCode([&] { UploadMedia(server.url(), "", dir.Path("a.txt")); }),
+            errc::kInvalidArgument);
+  EXPECT_EQ(
+      ErrorCode([&] { UploadMedia(server.url(), "ta", dir.Path("a.txt"), "text/plain\r\nX: y"); }),
+      errc::kInvalidArgument);
+  EXPECT_EQ(server.HttpRequests().size(), before);
+}
+
+TEST(MediaHttpTest, LargeTransfersStreamWithProgress) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.SetMaxUpload(16 << 20);
+  TempDir dir;
+  std::string bytes = Pattern(3 << 20);
+  std::vector<std::pair<uint64_t, uint64_t>> progress;
+  HttpOptions http;
+  http.on_progress = [&](uint64_t done, uint64_t total) { progress.emplace_back(done, total); };
+  MediaInfo info = UploadMedia(server.url(), "ta", dir.File("big.txt", bytes), "", http);
+  EXPECT_EQ(info.size, static_cast<int64_t>(bytes.size()));
+  ASSERT_GT(progress.size(), 10u);
+  for (size_t i = 1; i < progress.size(); ++i) {
+    EXPECT_GE(progress[i].first, progress[i - 1].first);
+    EXPECT_EQ(progress[i].second, bytes.size());
+  }
+  EXPECT_EQ(progress.back().first, bytes.size());
+
+  progress.clear();
+  MediaDownload d = DownloadMedia(server.url(), "ta", info.id, dir.Path("copy.txt"), {}, http);
+  EXPECT_EQ(d.size, bytes.size());
+  EXPECT_EQ(ReadFile(dir.Path("copy.txt")), bytes);
+  ASSERT_GT(progress.size(), 10u);
+  EXPECT_EQ(progress.back(), std::make_pair(uint64_t{bytes.size()}, uint64_t{bytes.size()}));
+}
+
+TEST(MediaHttpTest, UploadWithoutContinueFromTheServer) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.IgnoreExpect(true);  // the client sends the body after its short wait
+  TempDir dir;
+  auto start = std::chrono::steady_clock::now();
+  MediaInfo info = UploadMedia(server.url(), "ta", dir.File("a.txt", "hello media"));
+  EXPECT_EQ(info.size, 11);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  EXPECT_EQ(server.HttpRequests().back().body_size, 11u);
+}
+
+TEST(MediaHttpTest, BrokenDownloadLeavesNothingOrResumes) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  TempDir dir;
+  std::string bytes = Pattern(200000);
+  std::string id = server.AddMedia("alice", bytes);
+  server.CutDownloads(true);
+  std::string out = dir.Path("file.txt");
+  std::string code = ErrorCode([&] { DownloadMedia(server.url(), "ta", id, out); });
+  EXPECT_TRUE(code == errc::kConnectionFailed || code == errc::kBadResponse) << code;
+  EXPECT_FALSE(Exists(out));
+  EXPECT_FALSE(Exists(out + ".part"));
+
+  // With resume the part file stays, and the next attempt asks for the rest.
+  MediaDownloadOptions resume;
+  resume.resume = true;
+  code = ErrorCode([&] { DownloadMedia(server.url(), "ta", id, out, resume); });
+  EXPECT_TRUE(code == errc::kConnectionFailed || code == errc::kBadResponse) << code;
+  EXPECT_FALSE(Exists(out));
+  ASSERT_TRUE(Exists(out + ".part"));
+  size_t have = ReadFile(out + ".part").size();
+  EXPECT_EQ(have, bytes.size() / 2);
+  server.CutDownloads(false);
+  MediaDownload d = DownloadMedia(server.url(), "ta", id, out, resume);
+  EXPECT_TRUE(d.resumed);
+  EXPECT_EQ(d.size, bytes.size());
+  EXPECT_EQ(d.received, bytes.size() - have);
+  EXPECT_EQ(server.HttpRequests().back().range, "bytes=" + std::to_string(have) + "-");
+  EXPECT_EQ(ReadFile(out), bytes);
+  EXPECT_FALSE(Exists(out + ".part"));
+
+  // A part file that already holds everything: 416 with the size, and it is just renamed.
+  std::string out2 = dir.Path("again.txt");
+  dir.File("again.txt.part", bytes);
+  d = DownloadMedia(server.url(), "ta", id, out2, resume);
+  EXPECT_EQ(d.size, bytes.size());
+  EXPECT_EQ(d.received, 0u);
+  EXPECT_EQ(ReadFile(out2), bytes);
+
+  // A part file of other bytes fails the check against the id and is removed.
+  std::string out3 = dir.Path("bad.txt");
+  dir.File("bad.txt.part", std::string(1000, 'x'));
+  EXPECT_EQ(ErrorCode([&] { DownloadMedia(server.url(), "ta", id, out3, resume); }),
+            errc::kBadResponse);
+  EXPECT_FALSE(Exists(out3));
+  EXPECT_FALSE(Exists(out3 + ".part"));
+}
+
+TEST(MediaHttpTest, SignedUrlAndAccountDeletion) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  TempDir dir;
+  MediaInfo info = UploadMedia(server.url(), "ta", dir.File("a.txt", "signed bytes"));
+  SignedMediaUrl url = SignMediaUrl(server.url(), "ta", info.id);
+  EXPECT_EQ(url.url.rfind("/v1/media/" + info.id + "?exp=", 0), 0u) << url.url;
+  EXPECT_GT(url.expires_at, 0);
+  EXPECT_EQ(ErrorCode([&] { SignMediaUrl(server.url(), "tb", info.id); }), "not_found");
+  // Anyone with the URL, no token: relative to the server, or absolute.
+  EXPECT_EQ(DownloadMediaUrl(server.url(), url.url, dir.Path("s1.txt")).size, 12u);
+  EXPECT_EQ(ReadFile(dir.Path("s1.txt")), "signed bytes");
+  EXPECT_EQ(DownloadMediaUrl("http://127.0.0.1:1", server.url() + url.url, dir.Path("s2.txt")).size,
+            12u);
+  std::string tampered = url.url;
+  tampered.back() = tampered.back() == '0' ? '1' : '0';
+  EXPECT_EQ(ErrorCode([&] { DownloadMediaUrl(server.url(), tampered, dir.Path("s3.txt")); }),
+            "forbidden");
+  EXPECT_FALSE(Exists(dir.Path("s3.txt.part")));
+
+  LoginResult login = Login(server.url(), "alice", "password");
+  EXPECT_EQ(ErrorCode([&] { DeleteAccount(server.url(), login.token, "wrong"); }),
+            "invalid_credentials");
+  DeleteAccount(server.url(), login.token, "password");
+  auto seen = server.HttpRequests();
+  EXPECT_EQ(seen.back().method, "DELETE");
+  EXPECT_EQ(seen.back().target, "/v1/account");
+  EXPECT_EQ(ErrorCode([&] { Login(server.url(), "alice", "password"); }), "invalid_credentials");
+  EXPECT_EQ(ErrorCode([&] { DeleteAccount(server.url(), login.token, "password"); }),
+            "unauthorized");
+  EXPECT_FALSE(server.HasMedia(info.id));  // only alice used it
+}
+
+TEST(MediaClientTest, SendMediaReachesThePeerWithTheServersDescriptor) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  TempDir dir;
+  MediaInfo info = UploadMedia(server.url(), "ta", dir.File("cat.png", kPng));
+
+  Recorder alice_rec;
+  ClientOptions ao = Options(server, "ta");
+  ao.cursor = 0;
+  alice_rec.Hook(ao);
+  Client alice(ao);
+  alice.Start();
+  Recorder bob_rec;
+  ClientOptions bo = Options(server, "tb");
+  bo.cursor = 0;
+  bob_rec.Hook(bo);
+  Client bob(bo);
+  bob.Start();
+  ASSERT_TRUE(bob_rec.WaitFor([](Recorder& r) { return r.Count(ConnectionState::kOnline) > 0; }));
+
+  SendAck ack =
+      alice.SendMedia(Target::User("bob"), MediaSend{info.id, "dir/cat.png", "our cat"}, "m-1")
+          .get();
+  EXPECT_EQ(ack.seq, 1);
+  EXPECT_EQ(ack.client_msg_id, "m-1");
+  auto frames = FramesOf(server, "send");
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_FALSE(frames[0].contains("body"));
+  EXPECT_EQ(frames[0]["media"],
+            boost::json::parse(R"({"id":")" + info.id +
+                               R"(","name":"dir/cat.png","caption":"our cat"})"));
+
+  auto check = [&](const Message& m) {
+    EXPECT_EQ(m.kind, "media");
+    EXPECT_EQ(m.sender, "alice");
+    EXPECT_EQ(m.to, "bob");
+    EXPECT_EQ(m.body, "");
+    ASSERT_TRUE(m.media);
+    EXPECT_EQ(m.media->id, info.id);
+    EXPECT_EQ(m.media->type, "image/png");
+    EXPECT_EQ(m.media->kind, "image");
+    EXPECT_EQ(m.media->size, static_cast<int64_t>(kPng.size()));
+    EXPECT_EQ(m.media->name, "cat.png");
+    EXPECT_EQ(m.media->caption, "our cat");
+    EXPECT_EQ(m.media->width, 8);
+    ASSERT_TRUE(m.media->thumbnail);
+    EXPECT_EQ(m.media->thumbnail->id, info.thumbnail->id);
+  };
+  ASSERT_TRUE(bob_rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+  check(bob_rec.messages_[0]);
+  // alice's own message: fetched by a sync (the descriptor is the server's), exactly once.
+  ASSERT_TRUE(alice_rec.WaitFor([](Recorder& r) { return r.messages_.size() == 1; }));
+  check(alice_rec.messages_[0]);
+  EXPECT_EQ(alice_rec.pts_[0], ack.pts);
+  ASSERT_TRUE(alice_rec.WaitFor([&](Recorder& r) { return r.cursor_ == ack.pts; }));
+
+  // The message made the object readable for bob.
+  MediaDownload d = DownloadMedia(server.url(), "tb", info.id, dir.Path("bobs.png"));
+  EXPECT_EQ(ReadFile(dir.Path("bobs.png")), kPng);
+  EXPECT_EQ(d.size, kPng.size());
+
+  // Idempotent like text: the same key answers duplicate and stores nothing.
+  SendAck again =
+      alice.SendMedia(Target::User("bob"), MediaSend{info.id, "cat.png", "our cat"}, "m-1").get();
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.seq, 1);
+  EXPECT_EQ(server.ChatMessages("alice", "bob"), 1);
+
+  // To the chat by id, a file without name or caption.
+  std::string other = server.AddMedia("alice", "some text");
+  SendAck by_chat = alice.SendMedia(Target::Chat(ack.chat_id), MediaSend{other, {}, {}}).get();
+  EXPECT_EQ(by_chat.seq, 2);
+  ASSERT_TRUE(bob_rec.WaitFor([](Recorder& r) { return r.messages_.size() == 2; }));
+  ASSERT_TRUE(bob_rec.messages_[1].media);
+  EXPECT_EQ(bob_rec.messages_[1].media->kind, "file");
+  EXPECT_EQ(bob_rec.messages_[1].media->name, "");
+  ASSERT_TRUE(alice_rec.WaitFor([](Recorder& r) { return r.messages_.size() == 2; }));
+
+  EXPECT_EQ(ErrorCode([&] {
+              alice.SendMedia(Target::User("bob"), MediaSend{std::string(64, 'f'), {}, {}}).get();
+            }),
+            "not_found");
+  EXPECT_EQ(ErrorCode([&] { alice.SendMedia(Target::User("bob"), MediaSend{}).get(); }),
+            errc::kInvalidArgument);
+  EXPECT_EQ(ErrorCode([&] {
+              alice.SendMedia(Target{}, MediaSend{info.id, {}, {}}).get();
+            }),
+            errc::kInvalidArgument);
+  alice.Stop();
+  bob.Stop();
+}
+
+TEST(MediaClientTest, SendMediaToALargeGroupIsFetchedByHistory) {
+  FakeServer server;
+  server.AddUser("alice", "ta");
+  server.AddUser("bob", "tb");
+  SendAck first = server.Inject("bob", "alice", "before");
+  server.MarkLarge(first.chat_id);
+  std::string id = server.AddMedia("alice", "large group file");
+  Recorder rec;
+  ClientOptions o = Options(server, "ta");
+  o.cursor = server.Pts("alice");
+  rec.Hook(o);
+  Client client(o);
+  client.Start();
+  SendAck ack = client.SendMedia(Target::Chat(first.chat_id), MediaSend{id, "f.txt", {}}).get();
+  EXPECT_EQ(ack.pts, 0);
+  ASSERT_TRUE(rec.WaitFor([&](Recorder& r) {
+    for (const Message& m : r.messages_) {
+      if (m.seq == ack.seq) return true;
+    }
+    return false;
+  }));
+  const Message& m = rec.messages_.back();
+  EXPECT_EQ(m.seq, ack.seq);
+  ASSERT_TRUE(m.media);
+  EXPECT_EQ(m.media->id, id);
+  EXPECT_EQ(m.media->name, "f.txt");
+  EXPECT_EQ(rec.pts_.back(), 0);
+  client.Stop();
 }
 
 TEST(ClientTest, RejectsBadUrlAndEmptyToken) {

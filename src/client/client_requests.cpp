@@ -52,10 +52,24 @@ std::string NewClientMsgId() {
 
 std::future<SendAck> Client::Impl::Send(const Target& to, std::string body,
                                         std::string client_msg_id) {
+  if (body.empty()) return Failed<SendAck>(Error(errc::kInvalidArgument, "send: empty body"));
+  return SubmitSend(to, std::move(body), std::nullopt, std::move(client_msg_id));
+}
+
+std::future<SendAck> Client::Impl::SendMedia(const Target& to, MediaSend media,
+                                             std::string client_msg_id) {
+  if (media.id.empty()) {
+    return Failed<SendAck>(Error(errc::kInvalidArgument, "send: media without an id"));
+  }
+  return SubmitSend(to, {}, std::move(media), std::move(client_msg_id));
+}
+
+std::future<SendAck> Client::Impl::SubmitSend(const Target& to, std::string body,
+                                              std::optional<MediaSend> media,
+                                              std::string client_msg_id) {
   if (!to.is_chat() && to.user.empty()) {
     return Failed<SendAck>(Error(errc::kInvalidArgument, "send: no recipient"));
   }
-  if (body.empty()) return Failed<SendAck>(Error(errc::kInvalidArgument, "send: empty body"));
   if (client_msg_id.empty()) client_msg_id = NewClientMsgId();
   if (client_msg_id.size() > 64) {
     return Failed<SendAck>(Error(errc::kInvalidArgument, "send: client_msg_id over 64 bytes"));
@@ -63,19 +77,23 @@ std::future<SendAck> Client::Impl::Send(const Target& to, std::string body,
   struct Payload {
     Target to;
     std::string body;
+    std::optional<MediaSend> media;
     std::string client_msg_id;
   };
-  auto payload = std::make_shared<const Payload>(Payload{to, std::move(body), client_msg_id});
+  auto payload = std::make_shared<const Payload>(
+      Payload{to, std::move(body), std::move(media), client_msg_id});
   auto promise = std::make_shared<std::promise<SendAck>>();
   auto future = promise->get_future();
   OpPtr op = MakeOp(Op::Kind::kSend, "send", opts_.send_timeout, promise);
   op->encode = [payload](int64_t id) {
-    return wire::EncodeSend(id, payload->to, payload->client_msg_id, payload->body);
+    return payload->media
+               ? wire::EncodeSendMedia(id, payload->to, payload->client_msg_id, *payload->media)
+               : wire::EncodeSend(id, payload->to, payload->client_msg_id, payload->body);
   };
   op->on_ok = [this, payload, promise](const json::value& v) {
     SendAck ack = wire::DecodeSendAck(v);
     ack.client_msg_id = payload->client_msg_id;
-    OnOwnAck(ack, payload->to, payload->body);
+    OnOwnAck(ack, payload->to, payload->body, payload->media.has_value());
     promise->set_value(std::move(ack));
   };
   if (!Submit(op)) op->on_error(ClosedError());
@@ -277,6 +295,11 @@ void Client::Stop() { impl_->Stop(); }
 
 std::future<SendAck> Client::Send(const Target& to, std::string body, std::string client_msg_id) {
   return impl_->Send(to, std::move(body), std::move(client_msg_id));
+}
+
+std::future<SendAck> Client::SendMedia(const Target& to, MediaSend media,
+                                       std::string client_msg_id) {
+  return impl_->SendMedia(to, std::move(media), std::move(client_msg_id));
 }
 
 std::future<HistoryPage> Client::History(const Target& chat, std::optional<int64_t> before_seq,

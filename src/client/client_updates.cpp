@@ -64,8 +64,22 @@ void Client::Impl::OnSyncResult(const SyncResult& result) {
 
 // This connection's own send: it gets no push of it, so the message is rebuilt from the
 // request and the ack and applied like one.
-void Client::Impl::OnOwnAck(const SendAck& ack, const Target& to, const std::string& body) {
+void Client::Impl::OnOwnAck(const SendAck& ack, const Target& to, const std::string& body,
+                            bool media) {
   if (!opts_.receive_updates || !auth_) return;
+  if (media) {
+    // Only the server knows the descriptor (type, size, dimensions, thumbnail): fetch the
+    // stored message instead of rebuilding it.
+    if (ack.pts == 0) {  // a large group: its history from before our message
+      if (!large_.tracking(ack.chat_id)) large_.Track(ack.chat_id, ack.seq - 1);
+      large_.Track(ack.chat_id, ack.seq);  // the server has more than we applied: fetch due
+      MaybeFetchLarge();
+      return;
+    }
+    seq_.NotePts(ack.pts);  // the update log holds it: a sync brings it
+    MaybeSync();
+    return;
+  }
   bool known = !to.is_chat();  // to a user: a direct chat with them
   std::string peer = to.user;  // "" in a group
   if (to.is_chat()) {

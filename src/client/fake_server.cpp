@@ -1,5 +1,7 @@
 #include "fake_server.h"
 
+#include <openssl/evp.h>
+
 #include <chrono>
 #include <deque>
 #include <future>
@@ -36,6 +38,59 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+std::string Sha256Hex(const std::string& bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 0xf];
+  }
+  return out;
+}
+
+uint32_t BigEndian32(const std::string& s, size_t at) {
+  return (uint32_t(uint8_t(s[at])) << 24) | (uint32_t(uint8_t(s[at + 1])) << 16) |
+         (uint32_t(uint8_t(s[at + 2])) << 8) | uint32_t(uint8_t(s[at + 3]));
+}
+
+// "a%20b" -> "a b" (enough for ?name=).
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto hex = [](char c) {
+      return c >= '0' && c <= '9'   ? c - '0'
+             : c >= 'a' && c <= 'f' ? c - 'a' + 10
+             : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                    : -1;
+    };
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// The value of `key` in a query string "a=1&b=2"; empty when absent.
+std::string QueryParam(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key && eq != std::string_view::npos) {
+      return PercentDecode(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
 }
 
 struct Conn : std::enable_shared_from_this<Conn> {
@@ -103,6 +158,15 @@ struct Positions {
   int64_t read = 0;
   int64_t delivered = 0;
 };
+struct MediaRec {
+  std::string bytes;
+  std::string type;
+  std::string kind;
+  int64_t width = 0;
+  int64_t height = 0;
+  std::string owner;
+  std::string thumb_id;  // PNG uploads get a (fake) thumbnail object
+};
 struct ChatRec {
   std::string a, b;
   std::vector<Message> messages;
@@ -137,6 +201,14 @@ struct FakeServer::State {
   int64_t next_chat = 12;
   int next_token = 1;
   int64_t activity = 0;
+  // Media (docs/MEDIA.md "HTTP API"), in memory.
+  std::map<std::string, MediaRec> media;
+  std::set<std::pair<std::string, int64_t>> media_chats;  // (id, chat) of media messages
+  std::set<std::string> deleted_users;
+  uint64_t max_upload = 1 << 20;
+  bool ignore_expect = false;
+  bool cut_downloads = false;
+  std::vector<FakeServer::HttpRequestSeen> http_seen;
 
   // ---- model
   int64_t ChatFor(const std::string& a, const std::string& b) {
@@ -156,7 +228,7 @@ struct FakeServer::State {
   };
 
   Committed Commit(const std::string& from, const std::string& to, const std::string& body,
-                   const std::string& cmid) {
+                   const std::string& cmid, const std::optional<MediaRef>& media_ref = {}) {
     int64_t chat_id = ChatFor(from, to);
     ChatRec& chat = chats[chat_id];
     chat.last_activity = ++activity;
@@ -169,6 +241,12 @@ struct FakeServer::State {
     m.body = body;
     m.ts = NowMs();
     m.client_msg_id = cmid;
+    if (media_ref) {
+      m.kind = "media";
+      m.media = media_ref;
+      media_chats.insert({media_ref->id, chat_id});
+      if (media_ref->thumbnail) media_chats.insert({media_ref->thumbnail->id, chat_id});
+    }
     chat.messages.push_back(m);
     Positions& own = positions[{from, chat_id}];
     own.read = own.delivered = m.seq;  // sending moves your positions silently
@@ -474,7 +552,44 @@ struct FakeServer::State {
     std::string body =
         o.contains("body") && o["body"].is_string() ? std::string(o["body"].as_string()) : "";
     send_requests[cmid]++;
-    if (cmid.empty() || body.empty()) return Err(*conn, id, "bad_request", "missing field");
+    std::optional<MediaRef> media_ref;
+    if (o.contains("media")) {
+      const json::value& mv = o["media"];
+      if (!body.empty() || !mv.is_object() || !mv.as_object().contains("id") ||
+          !mv.as_object().at("id").is_string()) {
+        return Err(*conn, id, "bad_request", "media needs an id, and no body");
+      }
+      const json::object& mo = mv.as_object();
+      std::string media_id(mo.at("id").as_string());
+      auto rec = media.find(media_id);
+      if (rec == media.end() || !Readable(conn->user, media_id)) {
+        return Err(*conn, id, "not_found", "no such media: " + media_id);
+      }
+      MediaRef ref;
+      ref.id = media_id;
+      ref.type = rec->second.type;
+      ref.kind = rec->second.kind;
+      ref.size = static_cast<int64_t>(rec->second.bytes.size());
+      ref.width = rec->second.width;
+      ref.height = rec->second.height;
+      auto str = [&](const char* key) {
+        return mo.contains(key) && mo.at(key).is_string() ? std::string(mo.at(key).as_string())
+                                                          : std::string();
+      };
+      ref.name = str("name");
+      if (size_t slash = ref.name.find_last_of("/\\"); slash != std::string::npos) {
+        ref.name = ref.name.substr(slash + 1);  // the server keeps the last component only
+      }
+      ref.caption = str("caption");
+      if (!rec->second.thumb_id.empty()) {
+        ref.thumbnail =
+            MediaThumbnail{rec->second.thumb_id, {}, 0, rec->second.width, rec->second.height};
+      }
+      media_ref = std::move(ref);
+    }
+    if (cmid.empty() || (body.empty() && !media_ref)) {
+      return Err(*conn, id, "bad_request", "missing field");
+    }
     const std::string& me = conn->user;
     auto answer = [&](SendAck ack) {
       if (drop_send > 0) {
@@ -508,7 +623,7 @@ struct FakeServer::State {
       if (to == me) return Err(*conn, id, "bad_request", "cannot send to yourself");
       if (!users.count(to)) return Err(*conn, id, "not_found", "no such user: " + to);
     }
-    Committed c = Commit(me, to, body, cmid);
+    Committed c = Commit(me, to, body, cmid, media_ref);
     SendAck ack{c.m.chat_id, c.m.seq, c.m.message_id, c.m.ts, c.pts_sender, false, cmid};
     idem[key] = ack;
     answer(ack);
@@ -655,22 +770,247 @@ struct FakeServer::State {
                     {"unread_chats", unread_chats}});
   }
 
+  // ---- media (docs/MEDIA.md "HTTP API")
+  bool Readable(const std::string& user, const std::string& media_id) {
+    auto it = media.find(media_id);
+    if (it == media.end()) return false;
+    if (it->second.owner == user) return true;
+    for (const auto& [id, chat_id] : media_chats) {
+      if (id != media_id) continue;
+      const ChatRec& chat = chats[chat_id];
+      if (chat.a == user || chat.b == user) return true;
+    }
+    return false;
+  }
+
+  static std::string Sign(const std::string& id, int64_t exp) {
+    return Sha256Hex("fake-signing-key\n" + id + "\n" + std::to_string(exp));
+  }
+
+  std::string BearerUser(const http::request<http::string_body>& req) {
+    std::string auth(req[http::field::authorization]);
+    std::string token = auth.rfind("Bearer ", 0) == 0 ? auth.substr(7) : "";
+    auto it = tokens.find(token);
+    return it == tokens.end() ? std::string() : it->second;
+  }
+
+  // Stores bytes as a media object; returns its id.
+  std::string Store(const std::string& bytes, const std::string& owner, std::string type,
+                    std::string kind, int64_t w, int64_t h) {
+    std::string id = Sha256Hex(bytes);
+    MediaRec& rec = media[id];
+    if (rec.bytes.empty()) {
+      rec.bytes = bytes;
+      rec.type = std::move(type);
+      rec.kind = std::move(kind);
+      rec.width = w;
+      rec.height = h;
+    }
+    if (rec.owner.empty()) rec.owner = owner;
+    return id;
+  }
+
+  struct HttpOut {
+    http::response<http::string_body> res;
+    bool cut = false;  // send only half of the body, then close (fault injection)
+  };
+
+  static http::response<http::string_body> JsonReply(unsigned version, http::status status,
+                                                     json::value body) {
+    http::response<http::string_body> res{status, version};
+    res.set(http::field::content_type, "application/json");
+    res.body() = json::serialize(body);
+    res.keep_alive(false);
+    res.prepare_payload();
+    return res;
+  }
+  static http::response<http::string_body> JsonError(unsigned version, http::status status,
+                                                     const std::string& code,
+                                                     const std::string& message) {
+    return JsonReply(version, status,
+                     json::object{{"error", json::object{{"code", code}, {"message", message}}}});
+  }
+
+  // Before the body of an upload is read (and before "100 Continue"): the token and the
+  // declared size.
+  std::optional<http::response<http::string_body>> EarlyHttp(
+      const http::request<http::string_body>& req, boost::optional<uint64_t> len) {
+    if (req.method() != http::verb::post || req.target() != "/v1/media") return std::nullopt;
+    if (BearerUser(req).empty()) {
+      return JsonError(req.version(), http::status::unauthorized, "unauthorized", "bad token");
+    }
+    if (len && *len > max_upload) {
+      return JsonError(req.version(), http::status::payload_too_large, "too_large",
+                       "upload over media.max_upload_bytes");
+    }
+    return std::nullopt;
+  }
+
+  HttpOut Upload(const http::request<http::string_body>& req) {
+    unsigned v = req.version();
+    std::string user = BearerUser(req);
+    if (user.empty())
+      return {JsonError(v, http::status::unauthorized, "unauthorized", "bad token")};
+    const std::string& bytes = req.body();
+    if (bytes.size() > max_upload) {
+      return {JsonError(v, http::status::payload_too_large, "too_large", "upload too large")};
+    }
+    std::string declared(req[http::field::content_type]);
+    std::string type = "text/plain";
+    std::string kind = "file";
+    int64_t w = 0;
+    int64_t h = 0;
+    static const std::string kPng("\x89PNG\r\n\x1a\n", 8);
+    if (bytes.empty() || bytes.rfind("\x7f"
+                                     "ELF",
+                                     0) == 0) {
+      return {
+          JsonError(v, http::status::unsupported_media_type, "unsupported_type",
+                    bytes.empty() ? "empty file" : "type application/x-executable is not allowed")};
+    }
+    if (bytes.rfind(kPng, 0) == 0 && bytes.size() >= 24) {
+      type = "image/png";
+      kind = "image";
+      w = BigEndian32(bytes, 16);
+      h = BigEndian32(bytes, 20);
+    }
+    if (!declared.empty() && declared != "application/octet-stream" &&
+        declared.substr(0, declared.find('/')) != type.substr(0, type.find('/'))) {
+      return {JsonError(v, http::status::unsupported_media_type, "unsupported_type",
+                        "declared " + declared + " but the bytes are " + type)};
+    }
+    std::string id = Store(bytes, user, type, kind, w, h);
+    json::object out{
+        {"id", id}, {"type", type}, {"kind", kind}, {"size", static_cast<int64_t>(bytes.size())}};
+    if (kind == "image") {
+      out["width"] = w;
+      out["height"] = h;
+      std::string thumb = Store("thumbnail of " + id, user, "image/jpeg", "image", w, h);
+      media[id].thumb_id = thumb;
+      out["thumbnail"] = json::object{{"id", thumb},
+                                      {"type", "image/jpeg"},
+                                      {"size", static_cast<int64_t>(media[thumb].bytes.size())},
+                                      {"width", w},
+                                      {"height", h}};
+    }
+    return {JsonReply(v, http::status::created, std::move(out))};
+  }
+
+  HttpOut Download(const http::request<http::string_body>& req, const std::string& id,
+                   std::string_view query) {
+    unsigned v = req.version();
+    std::string sig = QueryParam(query, "sig");
+    if (!sig.empty()) {
+      std::string exp = QueryParam(query, "exp");
+      int64_t e = exp.empty() ? 0 : std::stoll(exp);
+      if (sig != Sign(id, e) || e * 1000 < NowMs()) {
+        return {JsonError(v, http::status::forbidden, "forbidden", "bad signature")};
+      }
+    } else if (!Readable(BearerUser(req), id)) {
+      return {JsonError(v, http::status::not_found, "not_found", "no such media")};
+    }
+    auto it = media.find(id);
+    if (it == media.end()) return {JsonError(v, http::status::not_found, "not_found", "gone")};
+    const std::string& bytes = it->second.bytes;
+    uint64_t size = bytes.size();
+    http::response<http::string_body> res{http::status::ok, v};
+    res.set(http::field::content_type, it->second.type);
+    res.set(http::field::etag, "\"" + id + "\"");
+    res.set(http::field::accept_ranges, "bytes");
+    res.keep_alive(false);
+    std::string range(req[http::field::range]);
+    uint64_t first = 0;
+    if (range.rfind("bytes=", 0) == 0 && range.back() == '-') {
+      first = std::stoull(range.substr(6, range.size() - 7));
+      if (first >= size) {
+        http::response<http::string_body> bad{http::status::range_not_satisfiable, v};
+        bad.set(http::field::content_range, "bytes */" + std::to_string(size));
+        bad.keep_alive(false);
+        bad.prepare_payload();
+        return {std::move(bad)};
+      }
+      res.result(http::status::partial_content);
+      res.set(http::field::content_range, "bytes " + std::to_string(first) + "-" +
+                                              std::to_string(size - 1) + "/" +
+                                              std::to_string(size));
+    }
+    res.body() = bytes.substr(first);
+    res.prepare_payload();
+    return {std::move(res), cut_downloads};
+  }
+
+  HttpOut SignUrl(const http::request<http::string_body>& req, const std::string& id) {
+    unsigned v = req.version();
+    if (!Readable(BearerUser(req), id)) {
+      return {JsonError(v, http::status::not_found, "not_found", "no such media")};
+    }
+    int64_t exp = NowMs() / 1000 + 3600;
+    return {JsonReply(v, http::status::ok,
+                      json::object{{"url", "/v1/media/" + id + "?exp=" + std::to_string(exp) +
+                                               "&sig=" + Sign(id, exp)},
+                                   {"expires_at", exp}})};
+  }
+
+  HttpOut DeleteAccount(const http::request<http::string_body>& req) {
+    unsigned v = req.version();
+    std::string user = BearerUser(req);
+    if (user.empty())
+      return {JsonError(v, http::status::unauthorized, "unauthorized", "bad token")};
+    json::error_code ec;
+    json::value body = json::parse(req.body(), ec);
+    const json::value* pw =
+        !ec && body.is_object() ? body.as_object().if_contains("password") : nullptr;
+    if (!pw || !pw->is_string() || pw->as_string() != users[user].password) {
+      return {JsonError(v, http::status::unauthorized, "invalid_credentials", "wrong password")};
+    }
+    deleted_users.insert(user);
+    users[user].password.clear();
+    std::vector<std::string> revoke;
+    for (const auto& [token, owner] : tokens) {
+      if (owner == user) revoke.push_back(token);
+    }
+    for (const std::string& t : revoke) RevokeToken(t);
+    for (auto it = media.begin(); it != media.end();) {
+      it = it->second.owner == user ? media.erase(it) : std::next(it);
+    }
+    return {JsonReply(v, http::status::ok, json::object())};
+  }
+
   // ---- HTTP
-  http::response<http::string_body> HandleHttp(const http::request<http::string_body>& req) {
+  HttpOut HandleHttp(const http::request<http::string_body>& req) {
     auto reply = [&](http::status status, json::value body) {
-      http::response<http::string_body> res{status, req.version()};
-      res.set(http::field::content_type, "application/json");
-      res.body() = json::serialize(body);
-      res.keep_alive(false);
-      res.prepare_payload();
-      return res;
+      return HttpOut{JsonReply(req.version(), status, std::move(body))};
     };
     auto error = [&](http::status status, const char* code, const char* message) {
-      return reply(status,
-                   json::object{{"error", json::object{{"code", code}, {"message", message}}}});
+      return HttpOut{JsonError(req.version(), status, code, message)};
     };
+    FakeServer::HttpRequestSeen seen;
+    seen.method = std::string(req.method_string());
+    seen.target = std::string(req.target());
+    seen.content_type = std::string(req[http::field::content_type]);
+    seen.expect = std::string(req[http::field::expect]);
+    seen.range = std::string(req[http::field::range]);
+    seen.content_length = std::string(req[http::field::content_length]);
+    seen.body_size = req.body().size();
+    http_seen.push_back(seen);
+
     std::string target(req.target());
+    std::string path = target.substr(0, target.find('?'));
+    std::string query = path.size() < target.size() ? target.substr(path.size() + 1) : "";
     if (target == "/healthz") return reply(http::status::ok, json::object{{"status", "ok"}});
+    if (path == "/v1/media" && req.method() == http::verb::post) return Upload(req);
+    if (path.rfind("/v1/media/", 0) == 0) {
+      std::string rest = path.substr(10);
+      if (rest.size() > 4 && rest.compare(rest.size() - 4, 4, "/url") == 0 &&
+          req.method() == http::verb::post) {
+        return SignUrl(req, rest.substr(0, rest.size() - 4));
+      }
+      if (req.method() == http::verb::get && rest.find('/') == std::string::npos) {
+        return Download(req, rest, query);
+      }
+      return error(http::status::not_found, "not_found", "no such path");
+    }
+    if (target == "/v1/account" && req.method() == http::verb::delete_) return DeleteAccount(req);
     if (req.method() != http::verb::post) return error(http::status::not_found, "not_found", "no");
     if (target == "/v1/logout") {
       std::string auth(req[http::field::authorization]);
@@ -698,7 +1038,8 @@ struct FakeServer::State {
     }
     if (target == "/v1/login") {
       auto it = users.find(user);
-      if (it == users.end() || it->second.password != password) {
+      if (it == users.end() || it->second.password.empty() || it->second.password != password ||
+          deleted_users.count(user)) {
         return error(http::status::unauthorized, "invalid_credentials", "wrong user or password");
       }
       std::string token = "pt_fake" + std::to_string(next_token++);
@@ -736,16 +1077,43 @@ struct FakeServer::State {
   net::awaitable<void> Session(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
-    http::request<http::string_body> req;
     beast::error_code ec;
-    co_await http::async_read(stream, buffer, req, net::redirect_error(net::use_awaitable, ec));
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64 << 20);
+    co_await http::async_read_header(stream, buffer, parser,
+                                     net::redirect_error(net::use_awaitable, ec));
     if (ec) co_return;
-    if (!websocket::is_upgrade(req)) {
-      auto res = HandleHttp(req);
-      co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+    if (!websocket::is_upgrade(parser.get())) {
+      if (auto early = EarlyHttp(parser.get(),
+                                 parser.content_length())) {  // refused before the body is read
+        co_await http::async_write(stream, *early, net::redirect_error(net::use_awaitable, ec));
+        stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+        co_return;
+      }
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue") && !ignore_expect) {
+        http::response<http::empty_body> cont{http::status::continue_, 11};
+        co_await http::async_write(stream, cont, net::redirect_error(net::use_awaitable, ec));
+        if (ec) co_return;
+      }
+      co_await http::async_read(stream, buffer, parser,
+                                net::redirect_error(net::use_awaitable, ec));
+      if (ec) co_return;
+      HttpOut out = HandleHttp(parser.get());
+      if (out.cut) {  // promise the whole body, send half of it, close
+        std::string full = out.res.body();
+        out.res.body() = full.substr(0, full.size() / 2);
+        http::response_serializer<http::string_body> sr{out.res};
+        co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+        co_await net::async_write(stream, net::buffer(out.res.body()),
+                                  net::redirect_error(net::use_awaitable, ec));
+        stream.socket().close(ec);
+        co_return;
+      }
+      co_await http::async_write(stream, out.res, net::redirect_error(net::use_awaitable, ec));
       stream.socket().shutdown(tcp::socket::shutdown_both, ec);
       co_return;
     }
+    http::request<http::string_body> req = parser.release();
     if (req[http::field::sec_websocket_protocol] != "parley.v1") {
       http::response<http::string_body> res{http::status::bad_request, req.version()};
       res.body() = R"({"error":{"code":"subprotocol_required","message":"parley.v1"}})";
@@ -845,6 +1213,32 @@ std::vector<std::string> FakeServer::Frames(const std::string& type) {
 
 void FakeServer::MarkLarge(int64_t chat_id) {
   Run([&] { state_->chats[chat_id].large = true; });
+}
+
+std::string FakeServer::AddMedia(const std::string& owner, const std::string& bytes,
+                                 const std::string& type) {
+  std::string id;
+  Run([&] { id = state_->Store(bytes, owner, type, "file", 0, 0); });
+  return id;
+}
+void FakeServer::SetMaxUpload(uint64_t bytes) {
+  Run([&] { state_->max_upload = bytes; });
+}
+void FakeServer::IgnoreExpect(bool on) {
+  Run([&] { state_->ignore_expect = on; });
+}
+void FakeServer::CutDownloads(bool on) {
+  Run([&] { state_->cut_downloads = on; });
+}
+std::vector<FakeServer::HttpRequestSeen> FakeServer::HttpRequests() {
+  std::vector<HttpRequestSeen> out;
+  Run([&] { out = state_->http_seen; });
+  return out;
+}
+bool FakeServer::HasMedia(const std::string& id) {
+  bool has = false;
+  Run([&] { has = state_->media.count(id) > 0; });
+  return has;
 }
 
 void FakeServer::SetPushes(bool on) {

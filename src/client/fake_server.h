@@ -4,6 +4,7 @@
 // of libparley.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -37,6 +38,30 @@ class FakeServer {
   // Makes a chat a large group: later messages skip the update logs and are pushed without
   // pts; `chats` lists it as {"kind":"group","name":"big","large":true}.
   void MarkLarge(int64_t chat_id);
+
+  // Media (docs/MEDIA.md "HTTP API"): POST /v1/media (PNG is detected as an image with its
+  // size from the header and gets a fake thumbnail; an ELF or an empty body is refused with
+  // 415; anything else is text/plain), GET /v1/media/{id} (owner, or a member of a chat with a
+  // media message of it; Range "bytes=N-"), POST /v1/media/{id}/url, DELETE /v1/account, and
+  // `send` with `media`. Ids are the SHA-256 of the bytes.
+  // Stores an object as if `owner` had uploaded it; returns its id.
+  std::string AddMedia(const std::string& owner, const std::string& bytes,
+                       const std::string& type = "text/plain");
+  void SetMaxUpload(uint64_t bytes);  // 413 over this (default 1 MiB)
+  void IgnoreExpect(bool on);         // never answer "100 Continue"
+  void CutDownloads(bool on);         // downloads send half the body, then close
+  bool HasMedia(const std::string& id);
+  struct HttpRequestSeen {
+    std::string method;
+    std::string target;
+    std::string content_type;
+    std::string content_length;
+    std::string expect;
+    std::string range;
+    size_t body_size = 0;
+  };
+  // The HTTP requests whose body was read (not those refused before it), in order.
+  std::vector<HttpRequestSeen> HttpRequests();
 
   // Faults.
   void SetPushes(bool on);                // off: commits are not pushed (gaps)

@@ -170,6 +170,28 @@ ChatSummary DecodeChatSummary(const json::value& v) {
   return c;
 }
 
+MediaThumbnail DecodeThumbnail(const json::value& v, std::string_view what) {
+  const json::object& o = AsObject(v, what);
+  MediaThumbnail t;
+  t.id = Str(o, "id", what);
+  if (t.id.empty()) Bad(what, "empty 'id'");
+  t.type = OptStr(o, "type", what);
+  t.size = OptInt(o, "size", what, 0, 0);
+  t.width = OptInt(o, "width", what, 0, 0);
+  t.height = OptInt(o, "height", what, 0, 0);
+  return t;
+}
+
+json::object ThumbnailJson(const MediaThumbnail& t) {
+  json::object o;
+  o["id"] = t.id;
+  if (!t.type.empty()) o["type"] = t.type;
+  if (t.size > 0) o["size"] = t.size;
+  o["width"] = t.width;
+  o["height"] = t.height;
+  return o;
+}
+
 std::string Serialize(const json::object& o) { return json::serialize(o); }
 
 json::object Request(std::string_view type, int64_t id) {
@@ -203,6 +225,19 @@ std::string EncodeSend(int64_t id, const Target& to, std::string_view client_msg
   PutTarget(o, to, "to");
   o["client_msg_id"] = client_msg_id;
   o["body"] = body;
+  return Serialize(o);
+}
+
+std::string EncodeSendMedia(int64_t id, const Target& to, std::string_view client_msg_id,
+                            const MediaSend& media) {
+  json::object o = Request("send", id);
+  PutTarget(o, to, "to");
+  o["client_msg_id"] = client_msg_id;
+  json::object m;
+  m["id"] = media.id;
+  if (!media.name.empty()) m["name"] = media.name;
+  if (!media.caption.empty()) m["caption"] = media.caption;
+  o["media"] = std::move(m);
   return Serialize(o);
 }
 
@@ -396,6 +431,18 @@ Message DecodeMessage(const json::value& v) {
   } else if (m.kind == "event") {
     Bad("message", "event message without 'event'");
   }
+  if (const json::value* media = Field(o, "media")) {
+    if (m.kind == "media") {
+      m.media = DecodeMediaRef(*media);
+    } else {
+      try {  // a later kind may give `media` another shape: then it is not ours to show
+        m.media = DecodeMediaRef(*media);
+      } catch (const Error&) {
+      }
+    }
+  } else if (m.kind == "media") {
+    Bad("message", "media message without 'media'");
+  }
   m.ts = OptInt(o, "ts", "message", 0);
   m.client_msg_id = OptStr(o, "client_msg_id", "message");
   return m;
@@ -520,6 +567,45 @@ std::string DecodeRegisterResult(const json::value& v) {
   return Str(AsObject(v, "register result"), "user", "register result");
 }
 
+MediaInfo DecodeMediaInfo(const json::value& v) {
+  const json::object& o = AsObject(v, "media");
+  MediaInfo m;
+  m.id = Str(o, "id", "media");
+  if (m.id.empty()) Bad("media", "empty 'id'");
+  m.type = OptStr(o, "type", "media");
+  m.kind = OptStr(o, "kind", "media", "file");
+  m.size = OptInt(o, "size", "media", 0, 0);
+  m.width = OptInt(o, "width", "media", 0, 0);
+  m.height = OptInt(o, "height", "media", 0, 0);
+  if (const json::value* t = Field(o, "thumbnail")) m.thumbnail = DecodeThumbnail(*t, "thumbnail");
+  return m;
+}
+
+MediaRef DecodeMediaRef(const json::value& v) {
+  const json::object& o = AsObject(v, "media");
+  MediaRef m;
+  m.id = Str(o, "id", "media");
+  if (m.id.empty()) Bad("media", "empty 'id'");
+  m.type = OptStr(o, "type", "media");
+  m.kind = OptStr(o, "kind", "media", "file");
+  m.size = OptInt(o, "size", "media", 0, 0);
+  m.name = OptStr(o, "name", "media");
+  m.width = OptInt(o, "width", "media", 0, 0);
+  m.height = OptInt(o, "height", "media", 0, 0);
+  m.caption = OptStr(o, "caption", "media");
+  if (const json::value* t = Field(o, "thumbnail")) m.thumbnail = DecodeThumbnail(*t, "thumbnail");
+  return m;
+}
+
+SignedMediaUrl DecodeSignedMediaUrl(const json::value& v) {
+  const json::object& o = AsObject(v, "signed url");
+  SignedMediaUrl u;
+  u.url = Str(o, "url", "signed url");
+  if (u.url.empty()) Bad("signed url", "empty 'url'");
+  u.expires_at = OptInt(o, "expires_at", "signed url", 0, 0);
+  return u;
+}
+
 std::optional<std::pair<std::string, std::string>> DecodeHttpError(std::string_view body) {
   json::error_code ec;
   json::value v = json::parse(body, ec);
@@ -544,12 +630,14 @@ json::object ToJson(const Message& m) {
   o["sender"] = m.sender;
   if (!m.to.empty()) o["to"] = m.to;
   o["kind"] = m.kind;
-  if (m.event.empty() || !m.body.empty()) o["body"] = m.body;
+  bool other_payload = !m.event.empty() || m.media.has_value();  // events and media: no body
+  if (!other_payload || !m.body.empty()) o["body"] = m.body;
   if (!m.event.empty()) {
     json::error_code ec;
     json::value event = json::parse(m.event, ec);
     o["event"] = ec ? json::value(m.event) : std::move(event);
   }
+  if (m.media) o["media"] = ToJson(*m.media);
   o["ts"] = m.ts;
   if (!m.client_msg_id.empty()) o["client_msg_id"] = m.client_msg_id;
   return o;
@@ -672,6 +760,43 @@ json::object ToJson(const PresenceStatus& p) {
 json::object ToJson(const UserSettings& s) {
   json::object o;
   if (!s.presence.empty()) o["presence"] = s.presence;
+  return o;
+}
+
+json::object ToJson(const MediaInfo& m) {
+  json::object o;
+  o["id"] = m.id;
+  o["type"] = m.type;
+  o["kind"] = m.kind;
+  o["size"] = m.size;
+  if (m.width > 0 || m.height > 0) {
+    o["width"] = m.width;
+    o["height"] = m.height;
+  }
+  if (m.thumbnail) o["thumbnail"] = ThumbnailJson(*m.thumbnail);
+  return o;
+}
+
+json::object ToJson(const MediaRef& m) {
+  json::object o;
+  o["id"] = m.id;
+  o["type"] = m.type;
+  o["kind"] = m.kind;
+  o["size"] = m.size;
+  if (!m.name.empty()) o["name"] = m.name;
+  if (m.width > 0 || m.height > 0) {
+    o["width"] = m.width;
+    o["height"] = m.height;
+  }
+  if (!m.caption.empty()) o["caption"] = m.caption;
+  if (m.thumbnail) o["thumbnail"] = ThumbnailJson(*m.thumbnail);
+  return o;
+}
+
+json::object ToJson(const SignedMediaUrl& u) {
+  json::object o;
+  o["url"] = u.url;
+  o["expires_at"] = u.expires_at;
   return o;
 }
 

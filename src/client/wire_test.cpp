@@ -528,5 +528,144 @@ TEST(WireToJsonTest, MessageRoundTrip) {
   EXPECT_EQ(json::value(ToJson(m)), json::parse(kMessage));
 }
 
+// ---- media (docs/MEDIA.md "Media messages", "HTTP API")
+
+// The example of MEDIA.md, with full-length ids.
+const std::string kMediaId(64, 'a');
+const std::string kThumbId(64, 'b');
+
+std::string MediaPush() {
+  return R"({"type":"message","pts":51,"message":{"chat_id":12,"seq":9,"message_id":"73134",)"
+         R"("sender":"alice","to":"bob","kind":"media","ts":1732771200123,"client_msg_id":"c-42",)"
+         R"("media":{"id":")" +
+         kMediaId +
+         R"(","type":"image/jpeg","kind":"image","size":48213,)"
+         R"("name":"cat.jpg","width":1024,"height":768,"caption":"our cat",)"
+         R"("thumbnail":{"id":")" +
+         kThumbId + R"(","width":320,"height":240}}}})";
+}
+
+TEST(WireMediaTest, EncodeSendMedia) {
+  EXPECT_EQ(Parse(EncodeSendMedia(7, Target::User("bob"), "c-42",
+                                  MediaSend{kMediaId, "cat.jpg", "our cat"})),
+            Parse(R"({"type":"send","id":7,"to":"bob","client_msg_id":"c-42",)"
+                  R"("media":{"id":")" +
+                  kMediaId + R"(","name":"cat.jpg","caption":"our cat"}})"));
+  // No name, no caption: only the id; to a chat by id; never a body.
+  json::object o = Parse(EncodeSendMedia(8, Target::Chat(31), "c-43", MediaSend{kMediaId, {}, {}}));
+  EXPECT_EQ(o, Parse(R"({"type":"send","id":8,"chat_id":31,"client_msg_id":"c-43",)"
+                     R"("media":{"id":")" +
+                     kMediaId + R"("}})"));
+  EXPECT_FALSE(o.contains("body"));
+}
+
+TEST(WireMediaTest, MediaMessagePush) {
+  auto push = As<MessagePush>(MediaPush());
+  ASSERT_TRUE(push.update.message);
+  const Message& m = *push.update.message;
+  EXPECT_EQ(push.update.pts, 51);
+  EXPECT_EQ(m.kind, "media");
+  EXPECT_EQ(m.body, "");
+  ASSERT_TRUE(m.media);
+  EXPECT_EQ(m.media->id, kMediaId);
+  EXPECT_EQ(m.media->type, "image/jpeg");
+  EXPECT_EQ(m.media->kind, "image");
+  EXPECT_EQ(m.media->size, 48213);
+  EXPECT_EQ(m.media->name, "cat.jpg");
+  EXPECT_EQ(m.media->width, 1024);
+  EXPECT_EQ(m.media->height, 768);
+  EXPECT_EQ(m.media->caption, "our cat");
+  ASSERT_TRUE(m.media->thumbnail);
+  EXPECT_EQ(m.media->thumbnail->id, kThumbId);
+  EXPECT_EQ(m.media->thumbnail->width, 320);
+  EXPECT_EQ(m.media->thumbnail->height, 240);
+  EXPECT_EQ(m.media->thumbnail->type, "");
+}
+
+TEST(WireMediaTest, MinimalMediaMessageAndInHistory) {
+  // A file: no name, caption, dimensions or thumbnail.
+  std::string msg = R"({"chat_id":12,"seq":3,"message_id":"1","sender":"alice","kind":"media",)"
+                    R"("media":{"id":")" +
+                    kMediaId +
+                    R"(","type":"application/pdf","kind":"file",)"
+                    R"("size":10}})";
+  Message m = DecodeMessage(json::parse(msg));
+  ASSERT_TRUE(m.media);
+  EXPECT_EQ(m.media->kind, "file");
+  EXPECT_EQ(m.media->name, "");
+  EXPECT_EQ(m.media->width, 0);
+  EXPECT_FALSE(m.media->thumbnail);
+  HistoryPage page = DecodeHistoryPage(json::parse(R"({"chat_id":12,"messages":[)" + msg + "," +
+                                                   kMessage + R"(],"has_more":false})"));
+  ASSERT_EQ(page.messages.size(), 2u);
+  EXPECT_TRUE(page.messages[0].media);
+  EXPECT_FALSE(page.messages[1].media);
+}
+
+TEST(WireMediaTest, BadMediaMessages) {
+  auto message = [](const std::string& extra) {
+    return R"({"type":"message","pts":1,"message":{"chat_id":12,"seq":1,"message_id":"1",)"
+           R"("sender":"alice","kind":"media")" +
+           extra + "}}";
+  };
+  As<MalformedFrame>(message(""));                                       // kind media, no media
+  As<MalformedFrame>(message(R"(,"media":"x")"));                        // not an object
+  As<MalformedFrame>(message(R"(,"media":{"type":"image/png"})"));       // no id
+  As<MalformedFrame>(message(R"(,"media":{"id":""})"));                  // empty id
+  As<MalformedFrame>(message(R"(,"media":{"id":"x","size":-1})"));       // negative size
+  As<MalformedFrame>(message(R"(,"media":{"id":"x","thumbnail":{}})"));  // thumbnail without id
+  auto ok = As<MessagePush>(message(R"(,"media":{"id":"x","future":{"field":1}})"));
+  ASSERT_TRUE(ok.update.message && ok.update.message->media);
+  EXPECT_EQ(ok.update.message->media->kind, "file");  // default when not given
+}
+
+TEST(WireMediaTest, MediaMessageToJsonRoundTrip) {
+  json::object push = Parse(MediaPush());
+  const json::value& original = push["message"];
+  Message m = DecodeMessage(original);
+  json::object out = ToJson(m);
+  EXPECT_FALSE(out.contains("body"));  // media messages have no body
+  EXPECT_EQ(DecodeMessage(json::value(out)), m);
+  EXPECT_EQ(json::value(out), original);
+  // A caption-less media message with a body (a later version) keeps the body.
+  m.body = "x";
+  EXPECT_EQ(ToJson(m)["body"], "x");
+}
+
+TEST(WireMediaTest, UploadResultAndSignedUrl) {
+  MediaInfo info = DecodeMediaInfo(json::parse(
+      R"({"id":")" + kMediaId +
+      R"(","type":"image/jpeg","kind":"image","size":48213,)"
+      R"("width":1024,"height":768,"thumbnail":{"id":")" +
+      kThumbId + R"(","type":"image/jpeg","kind":"image","size":9120,"width":320,"height":240}})"));
+  EXPECT_EQ(info.id, kMediaId);
+  EXPECT_EQ(info.size, 48213);
+  EXPECT_EQ(info.width, 1024);
+  ASSERT_TRUE(info.thumbnail);
+  EXPECT_EQ(info.thumbnail->type, "image/jpeg");
+  EXPECT_EQ(info.thumbnail->size, 9120);
+  EXPECT_EQ(info.thumbnail->height, 240);
+  EXPECT_EQ(DecodeMediaInfo(json::value(ToJson(info))), info);
+
+  MediaInfo file = DecodeMediaInfo(
+      json::parse(R"({"id":")" + kMediaId + R"(","type":"text/plain","kind":"file","size":5})"));
+  EXPECT_FALSE(file.thumbnail);
+  EXPECT_EQ(file.width, 0);
+  json::object file_json = ToJson(file);
+  EXPECT_FALSE(file_json.contains("width"));
+  EXPECT_FALSE(file_json.contains("thumbnail"));
+  EXPECT_EQ(BadResponse([] { DecodeMediaInfo(json::parse(R"({"type":"text/plain"})")); }),
+            "bad_response");
+  EXPECT_EQ(BadResponse([] { DecodeMediaInfo(json::parse(R"([1])")); }), "bad_response");
+
+  SignedMediaUrl url =
+      DecodeSignedMediaUrl(json::parse(R"({"url":"/v1/media/)" + kMediaId +
+                                       R"(?exp=1764343200&sig=4c1f","expires_at":1764343200})"));
+  EXPECT_EQ(url.url, "/v1/media/" + kMediaId + "?exp=1764343200&sig=4c1f");
+  EXPECT_EQ(url.expires_at, 1764343200);
+  EXPECT_EQ(BadResponse([] { DecodeSignedMediaUrl(json::parse(R"({"expires_at":1})")); }),
+            "bad_response");
+}
+
 }  // namespace
 }  // namespace parley::wire

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "common/clock.h"
 #include "core/media_descriptor.h"
@@ -65,6 +66,8 @@ void ChatService::commit_send(store::AppendRequest append, uint64_t conn_id, Jso
     if (r->broadcast)
       router_.broadcast(r->message.chat_id,
                         std::make_shared<const std::string>(proto::chat_push(msg)), conn_id);
+    // After the live pushes, so that a device connected now counts as reached.
+    if (push_) push_->message_committed(r.value());
   });
 }
 
@@ -175,18 +178,57 @@ void ChatService::mark(const std::string& user, uint64_t conn_id, proto::MarkReq
 
 void ChatService::settings(const std::string& user, const proto::SettingsRequest& req,
                            JsonCallback done) {
-  if (!req.presence) {
+  auto answer = [this, user, done] {
     store_.get_settings(user, [done](Result<store::UserSettings> s) {
       if (!s) return done(s.error());
       done(proto::settings_json(s.value()));
     });
-    return;
-  }
-  auto vis = *req.presence;
-  store_.set_presence_visibility(user, vis, [this, user, vis, done](Status st) {
+  };
+  auto set_push = [this, user, req, answer, done] {
+    if (!req.dnd_until && !req.push_preview) return answer();
+    store_.get_settings(user, [this, user, req, answer, done](Result<store::UserSettings> s) {
+      if (!s) return done(s.error());
+      store_.set_push_settings(user, req.dnd_until.value_or(s->dnd_until),
+                               req.push_preview.value_or(s->push_preview),
+                               [answer, done](Status st) {
+                                 if (!st) return done(st.error());
+                                 answer();
+                               });
+    });
+  };
+  if (!req.presence) return set_push();
+  store_.set_presence_visibility(user, *req.presence, [this, user, set_push, done](Status st) {
     if (!st) return done(st.error());
-    done(proto::settings_json(store::UserSettings{vis, 0}));
     if (on_visibility_changed_) on_visibility_changed_(user);
+    set_push();
+  });
+}
+
+void ChatService::push_target(const std::string& user, const std::string& device_id,
+                              const proto::PushRequest& req, JsonCallback done) {
+  auto ok = [done](Status st) {
+    if (!st) return done(st.error());
+    done(std::string("{}"));
+  };
+  if (!req.register_target) return store_.remove_push_target(user, device_id, "", ok);
+  store_.set_push_target(
+      store::PushTarget{user, device_id, req.provider, req.token, req.app_id, now_ms()}, ok);
+}
+
+void ChatService::mute(const std::string& user, const proto::MuteRequest& req, JsonCallback done) {
+  int64_t until = req.until == -1 ? INT64_MAX : req.until;
+  auto apply = [this, user, until, done](store::ChatId chat) {
+    store_.set_chat_mute(user, chat, until, [chat, until, done](Status st) {
+      if (!st) return done(st.error());
+      done(fmt::format(R"({{"chat_id":{},"muted_until":{}}})", chat, until));
+    });
+  };
+  if (req.chat_id) return apply(req.chat_id);
+  store_.audience(user, 0, req.with, [apply, with = req.with, done](Result<store::Audience> a) {
+    if (!a) return done(a.error());
+    if (a->chat_id == 0)
+      return done(Error{Errc::not_found, fmt::format("no chat with {} yet", with)});
+    apply(a->chat_id);
   });
 }
 

@@ -7,6 +7,7 @@
 
 #include "common/config.h"
 #include "common/ids.h"
+#include "core/push_notifier.h"
 #include "core/router.h"
 #include "proto/frames.h"
 #include "store/store.h"
@@ -47,6 +48,12 @@ class ChatService {
   void set_on_relations_changed(std::function<void(std::vector<std::string>)> fn) {
     on_relations_changed_ = std::move(fn);
   }
+  // Push notifications (docs/PUSH.md): register or drop the device's target, mute a chat.
+  void push_target(const std::string& user, const std::string& device_id,
+                   const proto::PushRequest& req, JsonCallback done);
+  void mute(const std::string& user, const proto::MuteRequest& req, JsonCallback done);
+  // Queues pushes for recipients' offline devices after each commit; null: no pushes.
+  void set_push_notifier(PushNotifier* notifier) { push_ = notifier; }
   // Called after a message commits (typing stops when its author sends).
   void set_on_sent(std::function<void(const store::Message&)> fn) { on_sent_ = std::move(fn); }
 
@@ -60,6 +67,7 @@ class ChatService {
   SnowflakeGenerator& ids_;
   const Config& config_;
   std::function<void(const store::Message&)> on_sent_;
+  PushNotifier* push_ = nullptr;
   std::function<void(const std::string&)> on_visibility_changed_;
   std::function<void(std::vector<std::string>)> on_relations_changed_;
 };

@@ -361,8 +361,56 @@ std::variant<Request, RequestError> parse_request(std::string_view text,
       r.presence = parse_visibility(presence);
       if (!r.presence) e = bad("presence must be everyone, contacts or nobody");
     }
+    if (!e && obj->if_contains("dnd_until") && !obj->at("dnd_until").is_null()) {
+      uint64_t until = 0;
+      e = read_uint(*obj, "dnd_until", until, true, 0, kMaxSafeInt);
+      r.dnd_until = static_cast<int64_t>(until);
+    }
+    if (auto* v = obj->if_contains("push_preview"); !e && v && !v->is_null()) {
+      if (!v->is_bool())
+        e = bad("field push_preview must be true or false");
+      else
+        r.push_preview = v->get_bool();
+    }
     req.type = RequestType::settings;
     req.body = r;
+  } else if (type == "push_register" || type == "push_unregister") {
+    PushRequest r;
+    r.register_target = type == "push_register";
+    if (r.register_target) {
+      std::string provider;
+      e = read_string(*obj, "provider", provider, true, 16);
+      if (!e) {
+        if (provider == "webhook")
+          r.provider = store::PushProvider::webhook;
+        else if (provider == "fcm")
+          r.provider = store::PushProvider::fcm;
+        else if (provider == "apns")
+          r.provider = store::PushProvider::apns;
+        else
+          e = bad("provider must be apns, fcm or webhook");
+      }
+      if (!e) e = read_string(*obj, "token", r.token, true, 4096, Errc::too_large);
+      if (!e && r.token.empty()) e = bad("token must not be empty");
+      if (!e) e = read_string(*obj, "app_id", r.app_id, false, 255, Errc::too_large);
+    }
+    req.type = RequestType::push;
+    req.body = std::move(r);
+  } else if (type == "mute") {
+    MuteRequest r;
+    e = read_string(*obj, "with", r.with, false, 64);
+    if (!e) e = read_uint(*obj, "chat_id", r.chat_id, false, 1, kMaxSafeInt);
+    if (!e && r.with.empty() == (r.chat_id == 0)) e = bad("give exactly one of with, chat_id");
+    if (!e) {
+      auto* v = obj->if_contains("until");
+      if (!v || !v->is_int64() || v->get_int64() < -1 ||
+          v->get_int64() > static_cast<int64_t>(kMaxSafeInt))
+        e = bad("until must be a time in ms, 0 (unmute) or -1 (for ever)");
+      else
+        r.until = v->get_int64();
+    }
+    req.type = RequestType::mute;
+    req.body = std::move(r);
   } else {
     e = Error{Errc::unknown_type, fmt::format("unknown request type: {}", type)};
   }
@@ -590,7 +638,8 @@ std::optional<store::PresenceVisibility> parse_visibility(std::string_view name)
 }
 
 std::string settings_json(const store::UserSettings& s) {
-  return fmt::format(R"({{"presence":"{}"}})", visibility_name(s.presence));
+  return fmt::format(R"({{"presence":"{}","dnd_until":{},"push_preview":{}}})",
+                     visibility_name(s.presence), s.dnd_until, s.push_preview);
 }
 
 }  // namespace parley::proto

@@ -26,7 +26,9 @@ enum class RequestType {
   mark,
   typing,
   presence,
-  settings
+  settings,
+  push,
+  mute
 };
 
 struct AuthRequest {
@@ -92,12 +94,29 @@ struct PresenceRequest {
   bool all = false;  // unsubscribe from everyone
 };
 struct SettingsRequest {
-  std::optional<store::PresenceVisibility> presence;  // unset: only read the settings
+  std::optional<store::PresenceVisibility> presence;  // unset fields are left as they are
+  std::optional<int64_t> dnd_until;                   // ms; 0 = off
+  std::optional<bool> push_preview;
+  bool changes() const { return presence || dnd_until || push_preview; }
+};
+// push_register / push_unregister for the connection's device (docs/PUSH.md).
+struct PushRequest {
+  bool register_target = true;
+  store::PushProvider provider = store::PushProvider::webhook;
+  std::string token;
+  std::string app_id;
+};
+// Mutes a chat's push notifications for the user until `until` (ms; 0 unmutes; -1 ever).
+struct MuteRequest {
+  uint64_t chat_id = 0;
+  std::string with;
+  int64_t until = 0;
 };
 
 using RequestBody = std::variant<AuthRequest, SendRequest, SyncRequest, HistoryRequest,
                                  ChatsRequest, PingRequest, GroupRequest, GroupInfoRequest,
-                                 MarkRequest, TypingRequest, PresenceRequest, SettingsRequest>;
+                                 MarkRequest, TypingRequest, PresenceRequest, SettingsRequest,
+                                 PushRequest, MuteRequest>;
 
 struct Request {
   uint64_t id = 0;

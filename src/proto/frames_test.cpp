@@ -296,5 +296,98 @@ TEST(Frames, SerializesReceiptsAndReadState) {
             "nobody");
 }
 
+TEST(Frames, ParsesMediaSends) {
+  const std::string id(64, 'a');
+  auto m = ok(R"({"type":"send","id":1,"to":"bob","client_msg_id":"c","media":{"id":")" + id +
+              R"(","name":"cat.jpg","caption":"hi"}})");
+  const auto& s = std::get<SendRequest>(m.body);
+  ASSERT_TRUE(s.media);
+  EXPECT_EQ(s.media->id, id);
+  EXPECT_EQ(s.media->name, "cat.jpg");
+  EXPECT_EQ(s.media->caption, "hi");
+  EXPECT_TRUE(s.body.empty());
+  auto bare = ok(R"({"type":"send","id":1,"chat_id":3,"client_msg_id":"c","kind":"media","media":{"id":")" +
+                 id + R"("}})");
+  EXPECT_TRUE(std::get<SendRequest>(bare.body).media->name.empty());
+
+  auto head = std::string(R"({"type":"send","id":1,"to":"bob","client_msg_id":"c",)");
+  EXPECT_EQ(err(head + R"("media":{"id":"../x"}})").error.code, Errc::bad_request);
+  EXPECT_EQ(err(head + R"("media":{"id":")" + std::string(64, 'A') + R"("}})").error.code,
+            Errc::bad_request);  // upper case is not an id
+  EXPECT_EQ(err(head + R"("media":{"name":"x"}})").error.code, Errc::bad_request);
+  EXPECT_EQ(err(head + R"("media":"x"})").error.code, Errc::bad_request);
+  EXPECT_EQ(err(head + R"("body":"x","media":{"id":")" + id + R"("}})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(head + R"("media":{"id":")" + id + R"(","size":5}})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(head + R"("kind":"text","media":{"id":")" + id + R"("}})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(head + R"("media":{"id":")" + id + R"(","caption":")" + std::string(5000, 'c') +
+                R"("}})")
+                .error.code,
+            Errc::too_large);
+  EXPECT_EQ(err(head + R"("media":{"id":")" + id + R"(","name":"\ud800"}})").error.code,
+            Errc::invalid_utf8);
+}
+
+TEST(Frames, SerializesMediaMessages) {
+  store::Message m;
+  m.chat_id = 4;
+  m.seq = 2;
+  m.message_id = 9;
+  m.sender = "alice";
+  m.to = "bob";
+  m.kind = store::MessageKind::media;
+  m.body = R"({"id":"ab","type":"image/png","kind":"image","size":3})";
+  m.client_msg_id = "c";
+  auto v = boost::json::parse(message_json(m)).as_object();
+  EXPECT_EQ(v.at("kind").as_string(), "media");
+  EXPECT_EQ(v.at("media").as_object().at("type").as_string(), "image/png");
+  EXPECT_EQ(v.at("client_msg_id").as_string(), "c");
+  EXPECT_FALSE(v.contains("body"));
+}
+
+TEST(Frames, ParsesPushMuteAndPushSettings) {
+  auto r = ok(R"({"type":"push_register","id":1,"provider":"apns","token":"abc","app_id":"com.x"})");
+  EXPECT_EQ(r.type, RequestType::push);
+  const auto& p = std::get<PushRequest>(r.body);
+  EXPECT_TRUE(p.register_target);
+  EXPECT_EQ(p.provider, store::PushProvider::apns);
+  EXPECT_EQ(p.token, "abc");
+  EXPECT_EQ(p.app_id, "com.x");
+  auto u = ok(R"({"type":"push_unregister","id":2})");
+  EXPECT_FALSE(std::get<PushRequest>(u.body).register_target);
+  EXPECT_EQ(err(R"({"type":"push_register","id":1,"provider":"sms","token":"a"})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"push_register","id":1,"provider":"fcm","token":""})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"push_register","id":1,"provider":"fcm"})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"push_register","id":1,"provider":"fcm","token":")" +
+                std::string(5000, 't') + R"("})")
+                .error.code,
+            Errc::too_large);
+
+  auto m = ok(R"({"type":"mute","id":3,"chat_id":7,"until":-1})");
+  EXPECT_EQ(std::get<MuteRequest>(m.body).until, -1);
+  auto m2 = ok(R"({"type":"mute","id":3,"with":"bob","until":0})");
+  EXPECT_EQ(std::get<MuteRequest>(m2.body).with, "bob");
+  EXPECT_EQ(err(R"({"type":"mute","id":3,"chat_id":7})").error.code, Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"mute","id":3,"chat_id":7,"until":-2})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"mute","id":3,"until":5})").error.code, Errc::bad_request);
+
+  auto s = ok(R"({"type":"settings","id":4,"dnd_until":1000,"push_preview":true})");
+  const auto& st = std::get<SettingsRequest>(s.body);
+  EXPECT_EQ(st.dnd_until, 1000);
+  EXPECT_EQ(st.push_preview, true);
+  EXPECT_FALSE(st.presence);
+  EXPECT_TRUE(st.changes());
+  EXPECT_FALSE(std::get<SettingsRequest>(ok(R"({"type":"settings","id":4})").body).changes());
+  EXPECT_EQ(err(R"({"type":"settings","id":4,"push_preview":"yes"})").error.code,
+            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"settings","id":4,"dnd_until":-5})").error.code, Errc::bad_request);
+}
+
 }  // namespace
 }  // namespace parley::proto

@@ -104,6 +104,8 @@ void ChatSession::authenticate(uint64_t id, std::string token) {
         self->deps_.hub.add(self->user_, self->device_id_, self->transport_);
         self->deps_.registry.add(self->user_, self->deps_.node);
         self->deps_.presence.touch(self->user_, self->session_key(), now_ms());
+        // The device syncs now: pushes queued for it are moot.
+        if (self->deps_.push) self->deps_.push->device_online(self->user_, self->device_id_);
         // Large groups reach their members by subscription, not through the update log.
         self->deps_.chats.large_groups(self->user_,
                                        [self](Result<std::vector<store::ChatId>> chats) {
@@ -169,6 +171,12 @@ void ChatSession::dispatch(proto::Request req) {
       break;
     case proto::RequestType::settings:
       deps_.chats.settings(user_, std::get<proto::SettingsRequest>(req.body), answer);
+      break;
+    case proto::RequestType::push:
+      deps_.chats.push_target(user_, device_id_, std::get<proto::PushRequest>(req.body), answer);
+      break;
+    case proto::RequestType::mute:
+      deps_.chats.mute(user_, std::get<proto::MuteRequest>(req.body), answer);
       break;
     case proto::RequestType::group_info:
       deps_.chats.group_info(user_, std::get<proto::GroupInfoRequest>(req.body).chat_id, answer);

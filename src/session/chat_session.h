@@ -39,6 +39,7 @@ struct SessionDeps {
   core::TypingService& typing;
   presence::Presence& presence;
   presence::PresenceHub& presence_hub;
+  core::PushNotifier* push = nullptr;  // null: push notifications off
 };
 
 class ChatSession final : public net::WsHandler, public std::enable_shared_from_this<ChatSession> {

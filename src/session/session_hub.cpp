@@ -17,6 +17,15 @@ void SessionHub::add(const std::string& user, const std::string& device_id,
   s.users[user].push_back(Entry{device_id, std::move(t)});
 }
 
+std::vector<std::string> SessionHub::devices(const std::string& user) {
+  auto& s = shard(user);
+  std::lock_guard lock(s.mu);
+  std::vector<std::string> out;
+  if (auto it = s.users.find(user); it != s.users.end())
+    for (const auto& e : it->second) out.push_back(e.device_id);
+  return out;
+}
+
 void SessionHub::remove(const std::string& user, uint64_t conn_id) {
   {
     auto& s = shard(user);

@@ -22,6 +22,8 @@ class SessionHub {
   void remove(const std::string& user, uint64_t conn_id);  // also drops its chat subscriptions
   // Adds a live session to a chat's broadcast list (large groups).
   void subscribe(uint64_t chat_id, std::shared_ptr<net::Transport> t);
+  // The device ids of the user's live sessions on this node (a device may appear twice).
+  std::vector<std::string> devices(const std::string& user);
   // Calls fn(user, conn_id) for every live session (presence refresh). Holds one shard's
   // lock at a time: fn must not call back into the hub.
   void for_each(const std::function<void(const std::string& user, uint64_t conn_id)>& fn);

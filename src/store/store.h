@@ -36,6 +36,7 @@ class Store {
   virtual void create_device(DeviceRecord device, Callback<Unit> done) = 0;
   // unauthorized if no live device has this token hash.
   virtual void find_device_by_token(std::string token_hash, Callback<DeviceRecord> done) = 0;
+  // Also removes the device's push target and its queued pushes.
   virtual void revoke_device(UserId user, std::string device_id, Callback<Unit> done) = 0;
 
   // Messages. Errors: not_found (no such user or chat), forbidden (not a member),
@@ -82,10 +83,11 @@ class Store {
                            Callback<std::vector<std::string>> done) = 0;
 
   // Deletes a user's data (docs/MEDIA.md, "Deleting a user's data"): the account can no
-  // longer log in or be registered again, every device is revoked, the presence settings
-  // go, and the user's media marks go: uploads (owner marks) and references from the user's
-  // messages. Records nothing else refers to are removed and returned. Messages the user
-  // sent stay in their chats. not_found if the user does not exist (or is deleted).
+  // longer log in or be registered again, every device is revoked, the presence and push
+  // settings go, so do the push targets, queued pushes and chat mutes, and the user's media
+  // marks go: uploads (owner marks) and references from the user's messages. Records nothing
+  // else refers to are removed and returned. Messages the user sent stay in their chats.
+  // not_found if the user does not exist (or is deleted).
   virtual void delete_user(UserId user, Callback<DeleteUserResult> done) = 0;
 
   // Push notifications (docs/PUSH.md). Targets: one per device; set replaces, remove drops
@@ -95,13 +97,15 @@ class Store {
                                   Callback<Unit> done) = 0;
   virtual void push_targets(UserId user, Callback<std::vector<PushTarget>> done) = 0;
   // Per-chat mute for `user`: until `muted_until` (ms); 0 unmutes. forbidden unless a member.
-  virtual void set_chat_mute(UserId user, ChatId chat, int64_t muted_until, Callback<Unit> done) = 0;
+  virtual void set_chat_mute(UserId user, ChatId chat, int64_t muted_until,
+                             Callback<Unit> done) = 0;
   // Do-not-disturb (until dnd_until ms, 0 = off) and message previews in pushes.
   virtual void set_push_settings(UserId user, int64_t dnd_until, bool preview,
                                  Callback<Unit> done) = 0;
   // Creates or collapses jobs, one commit: for each item, one per target device of the user
-  // not in `connected`. Skips a chat the user muted and a user in do-not-disturb (at `now`). A collapse adds 1 to count, sets
-  // last_seq/last_sender, bumps version and keeps due_at. Returns how many were queued.
+  // not in `connected`. Skips a chat the user muted and a user in do-not-disturb (at `now`). A
+  // collapse adds 1 to count, sets last_seq/last_sender, bumps version and keeps due_at. Returns
+  // how many were queued.
   virtual void enqueue_push(std::vector<PushEnqueue> items, int64_t now,
                             Callback<uint32_t> done) = 0;
   // The device is connected again and syncs: its queued jobs go.
@@ -114,7 +118,10 @@ class Store {
   // Ends a claimed job (`job` as claimed). sent: removes it, unless its version moved (new
   // messages collapsed in while it was sent): then it stays with count = the new messages
   // only and due now. retry: due at retry_at, attempts + 1, lease cleared. dead: a
-  // dead-letter record (job + error), job removed. token_gone: target and its jobs removed.
+  // dead-letter record (job + error), job removed. token_gone: target and its jobs removed
+  // (if the device registered another token since the claim, only the job's lease is
+  // cleared, so that it goes to the new one). A job removed since the claim, or replaced by a
+  // newer one (another created_at), is left alone.
   virtual void finish_push_job(PushJob job, PushOutcome outcome, int64_t retry_at,
                                std::string error, Callback<Unit> done) = 0;
   virtual void push_queue_stats(Callback<PushQueueStats> done) = 0;

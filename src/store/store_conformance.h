@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <future>
 #include <memory>
+#include <set>
 #include <thread>
 
+#include "common/clock.h"
 #include "store/store.h"
 
 namespace parley::store {
@@ -1033,6 +1036,517 @@ TEST_P(MediaConformance, DeleteUser) {
   EXPECT_EQ(wait_for<Unit>([&](auto cb) { store_->ensure_user("alice", cb); }).error().code,
             Errc::forbidden);
   EXPECT_EQ(erase_user("alice").error().code, Errc::not_found);
+}
+
+// Push notifications: targets, mutes, do-not-disturb, the durable job queue --------------
+
+class PushConformance : public GroupConformance {
+ protected:
+  Status device(const std::string& user, const std::string& id) {
+    return wait_for<Unit>([&](auto cb) {
+      store_->create_device(DeviceRecord{user, id, "phone", "hash-" + user + "-" + id, 1, false},
+                            cb);
+    });
+  }
+  Status target(const std::string& user, const std::string& dev, const std::string& token,
+                PushProvider provider = PushProvider::fcm, const std::string& app_id = "") {
+    return wait_for<Unit>([&](auto cb) {
+      store_->set_push_target(PushTarget{user, dev, provider, token, app_id, 7}, cb);
+    });
+  }
+  // A device with a target whose token is "tok-<dev>".
+  void registered(const std::string& user, const std::string& dev) {
+    ASSERT_TRUE(device(user, dev).ok());
+    ASSERT_TRUE(target(user, dev, "tok-" + dev).ok());
+  }
+  Status remove_target(const std::string& user, const std::string& dev, const std::string& token) {
+    return wait_for<Unit>([&](auto cb) { store_->remove_push_target(user, dev, token, cb); });
+  }
+  std::vector<PushTarget> targets(const std::string& user) {
+    auto r = wait_for<std::vector<PushTarget>>([&](auto cb) { store_->push_targets(user, cb); });
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    if (!r) return {};
+    std::sort(r->begin(), r->end(),
+              [](const PushTarget& a, const PushTarget& b) { return a.device_id < b.device_id; });
+    return r.value();
+  }
+  std::vector<std::string> target_devices(const std::string& user) {
+    std::vector<std::string> out;
+    for (const auto& t : targets(user)) out.push_back(t.device_id);
+    return out;
+  }
+  static PushEnqueue item(const std::string& user, ChatId chat, uint64_t seq, int64_t due_at,
+                          std::vector<std::string> connected = {},
+                          const std::string& sender = "zed") {
+    return PushEnqueue{user, std::move(connected), chat, seq, sender, due_at};
+  }
+  uint32_t enqueue(std::vector<PushEnqueue> items, int64_t now) {
+    auto r = wait_for<uint32_t>([&](auto cb) { store_->enqueue_push(std::move(items), now, cb); });
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? r.value() : 0;
+  }
+  std::vector<PushJob> claim(int64_t now, uint32_t limit = 100, int64_t lease_until = 0) {
+    if (lease_until == 0) lease_until = now + 30000;
+    auto r = wait_for<std::vector<PushJob>>(
+        [&](auto cb) { store_->claim_push_jobs(now, limit, lease_until, cb); });
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? r.value() : std::vector<PushJob>{};
+  }
+  Status finish(const PushJob& job, PushOutcome outcome, int64_t retry_at = 0,
+                const std::string& error = "") {
+    return wait_for<Unit>(
+        [&](auto cb) { store_->finish_push_job(job, outcome, retry_at, error, cb); });
+  }
+  PushQueueStats stats() {
+    auto r = wait_for<PushQueueStats>([&](auto cb) { store_->push_queue_stats(cb); });
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? r.value() : PushQueueStats{};
+  }
+  Status mute(const std::string& user, ChatId chat, int64_t until) {
+    return wait_for<Unit>([&](auto cb) { store_->set_chat_mute(user, chat, until, cb); });
+  }
+  Status push_settings(const std::string& user, int64_t dnd_until, bool preview) {
+    return wait_for<Unit>(
+        [&](auto cb) { store_->set_push_settings(user, dnd_until, preview, cb); });
+  }
+  // "user/device/chat" of each job, in the order given.
+  static std::vector<std::string> names(const std::vector<PushJob>& jobs) {
+    std::vector<std::string> out;
+    for (const auto& j : jobs)
+      out.push_back(j.user + "/" + j.device_id + "/" + std::to_string(j.chat_id));
+    return out;
+  }
+  static constexpr int64_t kLater = INT64_MAX / 2;  // after any lease a test takes
+};
+
+TEST_P(PushConformance, TargetsSetReplaceListRemove) {
+  ASSERT_TRUE(device("alice", "p1").ok());
+  ASSERT_TRUE(device("alice", "p2").ok());
+  ASSERT_TRUE(device("alice", "old").ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->revoke_device("alice", "old", cb); }).ok());
+  EXPECT_TRUE(targets("alice").empty());
+
+  ASSERT_TRUE(target("alice", "p1", "t1", PushProvider::apns, "com.example.chat").ok());
+  ASSERT_TRUE(target("alice", "p2", "t2").ok());
+  auto t = targets("alice");
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].user, "alice");
+  EXPECT_EQ(t[0].device_id, "p1");
+  EXPECT_EQ(t[0].provider, PushProvider::apns);
+  EXPECT_EQ(t[0].token, "t1");
+  EXPECT_EQ(t[0].app_id, "com.example.chat");
+  EXPECT_EQ(t[0].created_at, 7);
+  EXPECT_EQ(t[1].device_id, "p2");
+  EXPECT_EQ(t[1].provider, PushProvider::fcm);
+  EXPECT_EQ(t[1].token, "t2");
+  EXPECT_TRUE(targets("bob").empty());
+
+  // Registering again replaces the device's target.
+  ASSERT_TRUE(target("alice", "p1", "t1b", PushProvider::webhook, "hook").ok());
+  t = targets("alice");
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].provider, PushProvider::webhook);
+  EXPECT_EQ(t[0].token, "t1b");
+  EXPECT_EQ(t[0].app_id, "hook");
+
+  // Validation.
+  EXPECT_EQ(target("nobody", "p1", "x").error().code, Errc::not_found);
+  EXPECT_EQ(target("alice", "nodev", "x").error().code, Errc::not_found);
+  EXPECT_EQ(target("alice", "old", "x").error().code, Errc::not_found);  // revoked
+  EXPECT_EQ(target("bob", "p1", "x").error().code, Errc::not_found);     // alice's device
+  EXPECT_EQ(target("alice", "p1", "").error().code, Errc::bad_request);
+  EXPECT_EQ(target("alice", "p1", std::string(4097, 'a')).error().code, Errc::bad_request);
+  EXPECT_EQ(target("alice", "p1", "x", PushProvider::apns, std::string(256, 'a')).error().code,
+            Errc::bad_request);
+  EXPECT_EQ(targets("alice")[0].token, "t1b");  // failed registrations change nothing
+  ASSERT_TRUE(
+      target("alice", "p2", std::string(4096, 'a'), PushProvider::apns, std::string(255, 'b'))
+          .ok());
+  EXPECT_EQ(targets("alice")[1].token.size(), 4096u);
+  ASSERT_TRUE(target("alice", "p2", "t2").ok());
+
+  reopen();
+  EXPECT_EQ(target_devices("alice"), (std::vector<std::string>{"p1", "p2"}));
+
+  // Removing with a token only removes that registration.
+  ASSERT_TRUE(remove_target("alice", "p2", "stale").ok());
+  EXPECT_EQ(target_devices("alice"), (std::vector<std::string>{"p1", "p2"}));
+  ASSERT_TRUE(remove_target("alice", "p2", "t2").ok());
+  EXPECT_EQ(target_devices("alice"), (std::vector<std::string>{"p1"}));
+  ASSERT_TRUE(remove_target("alice", "p1", "").ok());  // any token
+  EXPECT_TRUE(targets("alice").empty());
+  EXPECT_TRUE(remove_target("alice", "p1", "").ok());  // nothing left: still ok
+}
+
+TEST_P(PushConformance, RevokeAndDeleteUserDropTargetsAndJobs) {
+  registered("alice", "p1");
+  registered("alice", "p2");
+  registered("bob", "b1");
+  EXPECT_EQ(enqueue({item("alice", 1, 1, 100), item("bob", 1, 1, 100)}, 10), 3u);
+  EXPECT_EQ(stats().depth, 3u);
+
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->revoke_device("alice", "p1", cb); }).ok());
+  EXPECT_EQ(target_devices("alice"), (std::vector<std::string>{"p2"}));
+  EXPECT_EQ(stats().depth, 2u);
+
+  auto r = wait_for<DeleteUserResult>([&](auto cb) { store_->delete_user("alice", cb); });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(targets("alice").empty());
+  EXPECT_EQ(stats().depth, 1u);
+  EXPECT_EQ(names(claim(kLater)), (std::vector<std::string>{"bob/b1/1"}));
+  EXPECT_EQ(target_devices("bob"), (std::vector<std::string>{"b1"}));
+  // A deleted user gets no new jobs and no new targets.
+  EXPECT_EQ(enqueue({item("alice", 1, 2, 100)}, 10), 0u);
+  EXPECT_EQ(target("alice", "p2", "t").error().code, Errc::not_found);
+}
+
+TEST_P(PushConformance, EnqueueSkipsConnectedUntargetedMutedAndDnd) {
+  registered("alice", "p1");
+  registered("alice", "p2");
+  ASSERT_TRUE(device("alice", "p3").ok());  // no target
+  registered("bob", "b1");
+  auto sent = send("bob", "alice", "hi", "m1");
+  ASSERT_TRUE(sent.ok());
+  ChatId chat = sent->message.chat_id;
+
+  // Only targets of devices that are not connected.
+  EXPECT_EQ(enqueue({item("alice", chat, 1, 100, {"p1"})}, 50), 1u);
+  EXPECT_EQ(names(claim(100)), (std::vector<std::string>{"alice/p2/" + std::to_string(chat)}));
+  EXPECT_EQ(enqueue({item("alice", chat, 2, 100, {"p1", "p2"})}, 50), 0u);
+  EXPECT_EQ(enqueue({item("carol", chat, 2, 100)}, 50), 0u);  // no targets at all
+  EXPECT_EQ(stats().depth, 1u);
+
+  // A muted chat: until the time, forever, then unmuted. Only the muting user is skipped.
+  ASSERT_TRUE(mute("alice", chat, 1000).ok());
+  EXPECT_EQ(enqueue({item("alice", chat, 3, 100), item("bob", chat, 3, 100)}, 999), 1u);
+  EXPECT_EQ(enqueue({item("alice", chat, 3, 100, {"p2"})}, 1000), 1u);  // mute over
+  ASSERT_TRUE(mute("alice", chat, -1).ok());
+  EXPECT_EQ(enqueue({item("alice", chat, 4, 100)}, INT64_MAX - 1), 0u);
+  ASSERT_TRUE(mute("alice", chat, 0).ok());
+  EXPECT_EQ(enqueue({item("alice", chat, 4, 100, {"p2"})}, 50), 1u);
+  EXPECT_EQ(enqueue({item("alice", chat + 1, 1, 100, {"p2"})}, 50), 1u);  // other chats never
+
+  // Mutes need an active membership.
+  EXPECT_EQ(mute("carol", chat, 1000).error().code, Errc::forbidden);
+  EXPECT_EQ(mute("alice", 424242, 1000).error().code, Errc::not_found);
+  EXPECT_EQ(mute("nobody", chat, 1000).error().code, Errc::not_found);
+  EXPECT_EQ(mute("alice", chat, -2).error().code, Errc::bad_request);
+  auto g = op(GroupOp::create, "carol", 0, {"alice", "dave"}, "g");
+  ASSERT_TRUE(g.ok());
+  ChatId group = g->chat.chat_id;
+  EXPECT_TRUE(mute("alice", group, -1).ok());
+  EXPECT_EQ(mute("erin", group, -1).error().code, Errc::forbidden);
+  ASSERT_TRUE(op(GroupOp::remove, "carol", group, {"dave"}).ok());
+  EXPECT_EQ(mute("dave", group, -1).error().code, Errc::forbidden);  // an ex-member
+  EXPECT_EQ(enqueue({item("alice", group, 2, 100)}, 50), 0u);
+
+  // Do not disturb, until a time.
+  ASSERT_TRUE(push_settings("alice", 2000, false).ok());
+  EXPECT_EQ(enqueue({item("alice", chat, 5, 100, {"p2"}), item("bob", chat, 5, 100)}, 1999), 1u);
+  reopen();  // mutes and settings are durable
+  EXPECT_EQ(enqueue({item("alice", group, 3, 100)}, 50), 0u);
+  EXPECT_EQ(enqueue({item("alice", chat, 5, 100, {"p2"})}, 1999), 0u);
+  EXPECT_EQ(enqueue({item("alice", chat, 5, 100, {"p2"})}, 2000), 1u);  // over
+  ASSERT_TRUE(push_settings("alice", 0, false).ok());
+  EXPECT_EQ(enqueue({item("alice", chat, 6, 100, {"p2"})}, 50), 1u);
+}
+
+TEST_P(PushConformance, CollapseCountsAndKeepsDue) {
+  registered("alice", "p1");
+  EXPECT_EQ(enqueue({item("alice", 9, 1, 1000, {}, "bob")}, 100), 1u);
+  EXPECT_EQ(enqueue({item("alice", 9, 2, 5000, {}, "carol")}, 110), 1u);
+  EXPECT_EQ(enqueue({item("alice", 9, 3, 6000, {}, "bob")}, 120), 1u);
+  auto s = stats();
+  EXPECT_EQ(s.depth, 1u);
+  EXPECT_EQ(s.oldest_created_at, 100);
+
+  EXPECT_TRUE(claim(999).empty());  // still due at the first item's time
+  auto jobs = claim(1000, 10, 4000);
+  ASSERT_EQ(jobs.size(), 1u);
+  const PushJob& j = jobs[0];
+  EXPECT_EQ(j.user, "alice");
+  EXPECT_EQ(j.device_id, "p1");
+  EXPECT_EQ(j.chat_id, 9u);
+  EXPECT_EQ(j.count, 3u);
+  EXPECT_EQ(j.last_seq, 3u);
+  EXPECT_EQ(j.last_sender, "bob");
+  EXPECT_EQ(j.created_at, 100);
+  EXPECT_EQ(j.due_at, 1000);
+  EXPECT_EQ(j.attempts, 0u);
+  EXPECT_EQ(j.version, 3u);
+  EXPECT_EQ(j.lease_until, 4000);
+  EXPECT_EQ(j.target.user, "alice");
+  EXPECT_EQ(j.target.device_id, "p1");
+  EXPECT_EQ(j.target.token, "tok-p1");
+  EXPECT_EQ(j.target.provider, PushProvider::fcm);
+
+  // Another chat is another job; items of one call collapse into each other.
+  EXPECT_EQ(enqueue({item("alice", 10, 1, 1000), item("alice", 10, 2, 1000)}, 130), 2u);
+  EXPECT_EQ(stats().depth, 2u);
+  jobs = claim(1000);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].chat_id, 10u);
+  EXPECT_EQ(jobs[0].count, 2u);
+  EXPECT_EQ(jobs[0].last_seq, 2u);
+  EXPECT_EQ(jobs[0].version, 2u);
+}
+
+TEST_P(PushConformance, ClaimInDueOrderWithLimitAndLease) {
+  registered("alice", "p1");
+  registered("bob", "b1");
+  ASSERT_EQ(enqueue({item("alice", 1, 1, 300), item("bob", 1, 1, 100), item("alice", 2, 1, 200),
+                     item("bob", 2, 1, 5000)},
+                    0),
+            4u);
+  EXPECT_TRUE(claim(50).empty());
+  auto first = claim(300, 2, 1000);
+  EXPECT_EQ(names(first), (std::vector<std::string>{"bob/b1/1", "alice/p1/2"}));
+  for (const auto& j : first) EXPECT_EQ(j.lease_until, 1000);
+  EXPECT_EQ(names(claim(400, 10, 1000)), (std::vector<std::string>{"alice/p1/1"}));
+  EXPECT_TRUE(claim(999, 10, 2000).empty());  // all leased; bob/2 not due
+  EXPECT_TRUE(claim(300, 0, 2000).empty());
+  // The leases ran out: claimed again, still in due order.
+  EXPECT_EQ(names(claim(1000, 10, 3000)),
+            (std::vector<std::string>{"bob/b1/1", "alice/p1/2", "alice/p1/1"}));
+  EXPECT_EQ(names(claim(INT64_MAX, 10, INT64_MAX)),
+            (std::vector<std::string>{"bob/b1/1", "alice/p1/2", "alice/p1/1", "bob/b1/2"}));
+  EXPECT_TRUE(claim(INT64_MAX - 1, 10, INT64_MAX).empty());
+
+  // Registering again keeps the device's jobs: they go to the new token.
+  registered("carol", "c1");
+  ASSERT_EQ(enqueue({item("carol", 1, 1, 100)}, 0), 1u);
+  EXPECT_EQ(stats().depth, 5u);
+  ASSERT_TRUE(target("carol", "c1", "tok-new").ok());
+  auto carol = claim(100);
+  EXPECT_EQ(names(carol), (std::vector<std::string>{"carol/c1/1"}));
+  ASSERT_EQ(carol.size(), 1u);
+  EXPECT_EQ(carol[0].target.token, "tok-new");
+}
+
+TEST_P(PushConformance, ConcurrentClaimsNeverShareAJob) {
+  registered("alice", "p1");
+  std::vector<PushEnqueue> items;
+  for (ChatId chat = 1; chat <= 60; ++chat) items.push_back(item("alice", chat, 1, 100));
+  ASSERT_EQ(enqueue(items, 0), 60u);
+  std::vector<std::vector<PushJob>> got(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i)
+    threads.emplace_back([&, i] {
+      for (int round = 0; round < 100; ++round) {  // bounded: 60 jobs need 20 claims at most
+        auto r = wait_for<std::vector<PushJob>>(
+            [&](auto cb) { store_->claim_push_jobs(100, 3, 10000, cb); });
+        if (!r.ok() || r->empty()) break;
+        got[i].insert(got[i].end(), r->begin(), r->end());
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::set<ChatId> seen;
+  size_t total = 0;
+  for (const auto& jobs : got)
+    for (const auto& j : jobs) {
+      seen.insert(j.chat_id);
+      ++total;
+    }
+  EXPECT_EQ(total, 60u);
+  EXPECT_EQ(seen.size(), 60u);
+}
+
+TEST_P(PushConformance, FinishSentAndCollapsedWhileSending) {
+  registered("alice", "p1");
+  ASSERT_EQ(enqueue({item("alice", 1, 1, 100)}, 10), 1u);
+  auto jobs = claim(100);
+  ASSERT_EQ(jobs.size(), 1u);
+  ASSERT_TRUE(finish(jobs[0], PushOutcome::sent).ok());
+  EXPECT_EQ(stats().depth, 0u);
+  EXPECT_TRUE(claim(kLater).empty());
+  ASSERT_TRUE(finish(jobs[0], PushOutcome::sent).ok());  // gone already: ok
+
+  // Two more messages while the first notification was being sent: the job stays for them.
+  ASSERT_EQ(enqueue({item("alice", 2, 1, 100)}, 10), 1u);
+  jobs = claim(100);
+  ASSERT_EQ(jobs.size(), 1u);
+  ASSERT_EQ(enqueue({item("alice", 2, 2, 100), item("alice", 2, 3, 100)}, 150), 2u);
+  int64_t before = now_ms();
+  ASSERT_TRUE(finish(jobs[0], PushOutcome::sent).ok());
+  EXPECT_EQ(stats().depth, 1u);
+  EXPECT_TRUE(claim(before - 1).empty());  // due now, not at its old time
+  auto again = claim(kLater);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].count, 2u);
+  EXPECT_EQ(again[0].last_seq, 3u);
+  EXPECT_EQ(again[0].version, 3u);
+  EXPECT_EQ(again[0].attempts, 0u);
+  EXPECT_EQ(again[0].created_at, 10);
+  EXPECT_GE(again[0].due_at, before);
+  EXPECT_LE(again[0].due_at, now_ms());
+  ASSERT_TRUE(finish(again[0], PushOutcome::sent).ok());
+  EXPECT_EQ(stats().depth, 0u);
+
+  // A job removed and queued anew since the claim is another job: left alone.
+  ASSERT_EQ(enqueue({item("alice", 3, 1, 100)}, 10), 1u);
+  jobs = claim(100);
+  ASSERT_EQ(jobs.size(), 1u);
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->drop_device_pushes("alice", "p1", cb); }).ok());
+  ASSERT_EQ(enqueue({item("alice", 3, 2, 100)}, 20), 1u);
+  ASSERT_TRUE(finish(jobs[0], PushOutcome::sent).ok());
+  auto fresh = claim(100);
+  ASSERT_EQ(fresh.size(), 1u);
+  EXPECT_EQ(fresh[0].last_seq, 2u);
+  EXPECT_EQ(fresh[0].created_at, 20);
+}
+
+TEST_P(PushConformance, FinishRetryAndDead) {
+  registered("alice", "p1");
+  ASSERT_EQ(enqueue({item("alice", 1, 1, 100)}, 10), 1u);
+  auto jobs = claim(100, 10, 500);
+  ASSERT_EQ(jobs.size(), 1u);
+  ASSERT_TRUE(finish(jobs[0], PushOutcome::retry, 700, "HTTP 503").ok());
+  EXPECT_TRUE(claim(699).empty());
+  ASSERT_EQ(enqueue({item("alice", 1, 2, 100)}, 650), 1u);  // stays in the count
+  jobs = claim(700, 10, 800);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].attempts, 1u);
+  EXPECT_EQ(jobs[0].due_at, 700);
+  EXPECT_EQ(jobs[0].count, 2u);
+  EXPECT_EQ(jobs[0].lease_until, 800);
+  ASSERT_TRUE(finish(jobs[0], PushOutcome::retry, 750).ok());
+  jobs = claim(750);  // due again before its lease (800) ran out: the lease was cleared
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].attempts, 2u);
+  EXPECT_EQ(jobs[0].created_at, 10);
+
+  // Dead: a dead letter, the job gone, the target kept.
+  ASSERT_TRUE(finish(jobs[0], PushOutcome::dead, 0, "HTTP 400 BadDeviceToken").ok());
+  auto s = stats();
+  EXPECT_EQ(s.depth, 0u);
+  EXPECT_EQ(s.dead_letters, 1u);
+  EXPECT_EQ(s.oldest_created_at, 0);
+  EXPECT_TRUE(claim(kLater).empty());
+  EXPECT_EQ(target_devices("alice"), (std::vector<std::string>{"p1"}));
+  ASSERT_TRUE(finish(jobs[0], PushOutcome::dead, 0, "again").ok());  // gone: nothing
+  EXPECT_EQ(stats().dead_letters, 1u);
+
+  ASSERT_EQ(enqueue({item("alice", 2, 1, 100)}, 10), 1u);
+  jobs = claim(100);
+  ASSERT_EQ(jobs.size(), 1u);
+  ASSERT_TRUE(finish(jobs[0], PushOutcome::dead, 0, "HTTP 403").ok());
+  reopen();
+  s = stats();
+  EXPECT_EQ(s.depth, 0u);
+  EXPECT_EQ(s.dead_letters, 2u);
+}
+
+TEST_P(PushConformance, TokenGoneRemovesTargetAndJobs) {
+  registered("alice", "p1");
+  registered("alice", "p2");
+  ASSERT_EQ(enqueue({item("alice", 1, 1, 100), item("alice", 2, 1, 100)}, 10), 4u);
+  auto jobs = claim(100, 10, 1000);
+  ASSERT_EQ(jobs.size(), 4u);
+  auto of = [&](const std::string& dev, ChatId chat) {
+    for (const auto& j : jobs)
+      if (j.device_id == dev && j.chat_id == chat) return j;
+    ADD_FAILURE() << "no job " << dev << "/" << chat;
+    return PushJob{};
+  };
+  ASSERT_TRUE(finish(of("p1", 1), PushOutcome::token_gone, 0, "410 Unregistered").ok());
+  EXPECT_EQ(target_devices("alice"), (std::vector<std::string>{"p2"}));
+  EXPECT_EQ(stats().depth, 2u);  // p1's other job went too
+  EXPECT_EQ(names(claim(1000)), (std::vector<std::string>{"alice/p2/1", "alice/p2/2"}));
+
+  // The device registered a new token since the claim: the target stays and the job goes
+  // out again, to the new token.
+  jobs = claim(kLater, 10, kLater + 1000);
+  ASSERT_EQ(jobs.size(), 2u);
+  ASSERT_TRUE(target("alice", "p2", "fresh").ok());
+  ASSERT_TRUE(finish(of("p2", 1), PushOutcome::token_gone).ok());
+  EXPECT_EQ(targets("alice").at(0).token, "fresh");
+  auto again = claim(kLater);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].chat_id, 1u);
+  EXPECT_EQ(again[0].target.token, "fresh");
+  EXPECT_EQ(stats().depth, 2u);
+}
+
+TEST_P(PushConformance, DropDevicePushesAndRemoveTarget) {
+  registered("alice", "p1");
+  registered("alice", "p2");
+  ASSERT_EQ(enqueue({item("alice", 1, 1, 100), item("alice", 2, 1, 100)}, 10), 4u);
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->drop_device_pushes("alice", "p1", cb); }).ok());
+  EXPECT_EQ(stats().depth, 2u);
+  EXPECT_EQ(target_devices("alice"), (std::vector<std::string>{"p1", "p2"}));  // kept
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->drop_device_pushes("alice", "p1", cb); }).ok());
+  ASSERT_TRUE(remove_target("alice", "p2", "wrong").ok());
+  EXPECT_EQ(stats().depth, 2u);
+  ASSERT_TRUE(remove_target("alice", "p2", "tok-p2").ok());
+  EXPECT_EQ(stats().depth, 0u);
+  EXPECT_TRUE(claim(kLater).empty());
+  EXPECT_EQ(enqueue({item("alice", 1, 2, 100)}, 10), 1u);  // p1 still has its target
+  EXPECT_EQ(names(claim(100)), (std::vector<std::string>{"alice/p1/1"}));
+}
+
+TEST_P(PushConformance, QueueStats) {
+  auto s = stats();
+  EXPECT_EQ(s.depth, 0u);
+  EXPECT_EQ(s.oldest_created_at, 0);
+  EXPECT_EQ(s.dead_letters, 0u);
+  registered("alice", "p1");
+  ASSERT_EQ(enqueue({item("alice", 1, 1, 100)}, 300), 1u);
+  ASSERT_EQ(enqueue({item("alice", 2, 1, 100)}, 200), 1u);
+  ASSERT_EQ(enqueue({item("alice", 3, 1, 100)}, 400), 1u);
+  ASSERT_EQ(enqueue({item("alice", 2, 2, 100)}, 500), 1u);  // a collapse: still the oldest
+  s = stats();
+  EXPECT_EQ(s.depth, 3u);
+  EXPECT_EQ(s.oldest_created_at, 200);
+  auto jobs = claim(100);
+  ASSERT_EQ(jobs.size(), 3u);
+  for (const auto& j : jobs) {
+    if (j.chat_id == 2) {
+      ASSERT_TRUE(finish(j, PushOutcome::sent).ok());
+    }
+  }
+  reopen();
+  s = stats();
+  EXPECT_EQ(s.depth, 2u);
+  EXPECT_EQ(s.oldest_created_at, 300);
+}
+
+TEST_P(PushConformance, PushSettingsRoundTrip) {
+  auto get = [&](const char* user) {
+    return wait_for<UserSettings>([&](auto cb) { store_->get_settings(user, cb); });
+  };
+  auto s = get("alice");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->dnd_until, 0);
+  EXPECT_FALSE(s->push_preview);
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store_->set_presence_visibility("alice", PresenceVisibility::nobody, cb);
+              }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->set_last_seen("alice", 5000, cb); }).ok());
+  ASSERT_TRUE(push_settings("alice", 9000, true).ok());
+  s = get("alice");
+  EXPECT_EQ(s->presence, PresenceVisibility::nobody);
+  EXPECT_EQ(s->last_seen, 5000);
+  EXPECT_EQ(s->dnd_until, 9000);
+  EXPECT_TRUE(s->push_preview);
+  // The presence writes keep the push settings, and the other way round.
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store_->set_presence_visibility("alice", PresenceVisibility::contacts, cb);
+              }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->set_last_seen("alice", 6000, cb); }).ok());
+  reopen();
+  s = get("alice");
+  EXPECT_EQ(s->presence, PresenceVisibility::contacts);
+  EXPECT_EQ(s->last_seen, 6000);
+  EXPECT_EQ(s->dnd_until, 9000);
+  EXPECT_TRUE(s->push_preview);
+  ASSERT_TRUE(push_settings("alice", 0, false).ok());
+  s = get("alice");
+  EXPECT_EQ(s->presence, PresenceVisibility::contacts);
+  EXPECT_EQ(s->last_seen, 6000);
+  EXPECT_EQ(s->dnd_until, 0);
+  EXPECT_FALSE(s->push_preview);
+  EXPECT_EQ(get("bob")->dnd_until, 0);
+  EXPECT_EQ(push_settings("nobody", 1, true).error().code, Errc::not_found);
 }
 
 }  // namespace parley::store

@@ -4,7 +4,6 @@
 // thumbnails (and a corrupt image refused), housekeeping and deleting a user's data.
 #include <gtest/gtest.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,7 +12,6 @@
 #include <boost/asio/write.hpp>
 #include <chrono>
 #include <filesystem>
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -25,6 +23,7 @@
 #include "support/chat_helpers.h"
 #include "support/http_client.h"
 #include "support/json_util.h"
+#include "support/media_helpers.h"
 #include "support/server_process.h"
 #include "support/ws_client.h"
 
@@ -40,81 +39,6 @@ constexpr uint64_t kMaxUpload = 2 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Test files
-
-uint32_t crc32(const std::string& bytes) {
-  uint32_t c = 0xffffffffu;
-  for (unsigned char b : bytes) {
-    c ^= b;
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
-  }
-  return c ^ 0xffffffffu;
-}
-
-void put_be32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xff);
-}
-
-void png_chunk(std::string& out, const char* type, const std::string& data) {
-  put_be32(out, static_cast<uint32_t>(data.size()));
-  std::string body = std::string(type, 4) + data;
-  out += body;
-  put_be32(out, crc32(body));
-}
-
-// A valid RGB PNG of w x h with a pattern that depends on `seed`, written with stored
-// (uncompressed) deflate blocks so that the test needs no zlib. 640 x 480 is ~900 KiB: many
-// chunks on the way in and out.
-std::string make_png(uint32_t w, uint32_t h, uint8_t seed = 0) {
-  std::string raw;
-  for (uint32_t y = 0; y < h; ++y) {
-    raw += '\0';  // filter: none
-    for (uint32_t x = 0; x < w; ++x) {
-      raw += static_cast<char>((x * 255 / w + seed) & 0xff);
-      raw += static_cast<char>((y * 255 / h) & 0xff);
-      raw += static_cast<char>(((x / 40 + y / 40) % 2) * 200);
-    }
-  }
-  std::string z = "\x78\x01";
-  for (size_t pos = 0; pos < raw.size() || pos == 0;) {
-    size_t n = std::min<size_t>(65535, raw.size() - pos);
-    bool last = pos + n == raw.size();
-    z += static_cast<char>(last ? 1 : 0);
-    z += static_cast<char>(n & 0xff);
-    z += static_cast<char>(n >> 8);
-    z += static_cast<char>(~n & 0xff);
-    z += static_cast<char>((~n >> 8) & 0xff);
-    z += raw.substr(pos, n);
-    pos += n;
-    if (last) break;
-  }
-  uint32_t a = 1, b = 0;
-  for (unsigned char c : raw) {
-    a = (a + c) % 65521;
-    b = (b + a) % 65521;
-  }
-  put_be32(z, (b << 16) | a);
-  std::string ihdr;
-  put_be32(ihdr, w);
-  put_be32(ihdr, h);
-  ihdr += std::string("\x08\x02\x00\x00\x00", 5);
-  std::string png = "\x89PNG\r\n\x1a\n";
-  png_chunk(png, "IHDR", ihdr);
-  png_chunk(png, "IDAT", z);
-  png_chunk(png, "IEND", "");
-  return png;
-}
-
-std::string sha256_hex(const std::string& bytes) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), d);
-  std::string out;
-  for (unsigned char c : d) {
-    static const char* hex = "0123456789abcdef";
-    out += hex[c >> 4];
-    out += hex[c & 15];
-  }
-  return out;
-}
 
 std::string hmac_hex(const std::string& key, const std::string& msg) {
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -133,111 +57,6 @@ std::string hmac_hex(const std::string& key, const std::string& msg) {
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// Files under DATA_DIR/media/<sub> (objects, or uploads in progress in tmp).
-size_t count_files(const fs::path& dir) {
-  size_t n = 0;
-  std::error_code ec;
-  if (!fs::exists(dir, ec)) return 0;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator();
-       it.increment(ec))
-    if (it->is_regular_file()) ++n;
-  return n;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Requests
-
-struct Account {
-  std::string name;
-  std::string token;
-};
-
-Account new_account(std::uint16_t port, std::string_view prefix) {
-  Account a{unique_username(prefix), {}};
-  register_user(port, a.name);
-  a.token = login(port, a.name).token;
-  return a;
-}
-
-HttpResponse upload(std::uint16_t port, const std::string& token, const std::string& bytes,
-                    const std::string& content_type = "") {
-  HttpRequestOptions o;
-  o.method = "POST";
-  o.target = "/v1/media";
-  o.body = bytes;
-  o.content_type = content_type;
-  o.bearer = token;
-  o.timeout = std::chrono::seconds(30);
-  return http_request(port, o);
-}
-
-std::string upload_ok(std::uint16_t port, const std::string& token, const std::string& bytes,
-                      const std::string& content_type = "") {
-  auto r = upload(port, token, bytes, content_type);
-  EXPECT_EQ(r.status, 201u) << r.body << r.transport_error;
-  if (r.status != 201) return "";
-  return str_field(r.object(), "id");
-}
-
-HttpResponse download(std::uint16_t port, const std::optional<std::string>& token,
-                      const std::string& target,
-                      std::map<std::string, std::string> headers = {},
-                      const std::string& method = "GET") {
-  HttpRequestOptions o;
-  o.method = method;
-  o.target = target;
-  o.bearer = token;
-  o.extra_headers = std::move(headers);
-  return http_request(port, o);
-}
-
-json::object media_send(std::string_view to, std::string_view id, std::string_view name = "",
-                        std::string_view caption = "") {
-  json::object media{{"id", id}};
-  if (!name.empty()) media["name"] = name;
-  if (!caption.empty()) media["caption"] = caption;
-  return json::object{{"type", "send"},
-                      {"to", to},
-                      {"client_msg_id", next_client_msg_id()},
-                      {"media", media}};
-}
-
-// One chunk of a chunked transfer encoding.
-std::string fmt_chunk(const std::string& data) {
-  char size[32];
-  std::snprintf(size, sizeof size, "%zx\r\n", data.size());
-  return size + data + "\r\n";
-}
-
-// Sends raw bytes on a fresh connection and returns what the server answered (until it
-// closes or `wait` passes).
-std::string raw_exchange(std::uint16_t port, const std::string& bytes, bool close_after_send,
-                         std::chrono::milliseconds wait = std::chrono::milliseconds(3000)) {
-  boost::asio::io_context ioc;
-  tcp::socket s(ioc);
-  s.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port));
-  boost::asio::write(s, boost::asio::buffer(bytes));
-  if (close_after_send) {
-    s.close();
-    return "";
-  }
-  std::string out;
-  s.non_blocking(true);
-  auto until = std::chrono::steady_clock::now() + wait;
-  char buf[4096];
-  while (std::chrono::steady_clock::now() < until) {
-    boost::system::error_code ec;
-    size_t n = s.read_some(boost::asio::buffer(buf), ec);
-    if (n) out.append(buf, n);
-    if (ec == boost::asio::error::would_block) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      continue;
-    }
-    if (ec) break;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,16 +87,8 @@ TEST_F(MediaTest, ImageUploadIsContentAddressedWithThumbnailAndDownloadsIntact) 
   auto r = upload(port(), alice.token, png, "image/png");
   ASSERT_EQ(r.status, 201u) << r.body;
   const auto& o = r.object();
-  EXPECT_EQ(str_field(o, "id"), sha256_hex(png));
-  EXPECT_EQ(str_field(o, "type"), "image/png");
-  EXPECT_EQ(str_field(o, "kind"), "image");
-  EXPECT_EQ(int_field(o, "size"), static_cast<int64_t>(png.size()));
-  EXPECT_EQ(int_field(o, "width"), 640);
-  EXPECT_EQ(int_field(o, "height"), 480);
+  expect_png_upload(o, png, 640, 480, 320, 240);
   const auto& thumb = obj_field(o, "thumbnail");
-  EXPECT_EQ(str_field(thumb, "type"), "image/jpeg");
-  EXPECT_EQ(int_field(thumb, "width"), 320);
-  EXPECT_EQ(int_field(thumb, "height"), 240);
 
   auto d = download(port(), alice.token, "/v1/media/" + str_field(o, "id"));
   ASSERT_EQ(d.status, 200u) << d.body;
@@ -388,11 +199,8 @@ TEST_F(MediaTest, MediaMessageSharesTheObjectWithTheChatOnly) {
   auto b = connect_authed(port(), bob.token);
   auto res = a->request(media_send(bob.name, id, "../holiday/\x01pic\x7f.png", "our cat"));
   ASSERT_EQ(str_field(res, "type"), "ok") << to_string(res);
-  auto push = b->wait_for([](const WsClient::Frame& f) { return str_field(f, "type") == "message"; });
-  ASSERT_TRUE(push);
-  const auto& m = obj_field(*push, "message");
-  EXPECT_EQ(str_field(m, "kind"), "media");
-  const auto& media = obj_field(m, "media");
+  const auto media = receive_media_message(*b);
+  ASSERT_FALSE(media.empty());
   EXPECT_EQ(str_field(media, "id"), id);
   EXPECT_EQ(str_field(media, "type"), "image/png");
   EXPECT_EQ(str_field(media, "kind"), "image");
@@ -433,15 +241,16 @@ TEST_F(MediaTest, GroupMembersReadAndRemovedMembersDoNot) {
       {"type", "group_create"}, {"name", "pics"}, {"members", json::array{json::value(bob.name)}}});
   ASSERT_EQ(str_field(created, "type"), "ok") << to_string(created);
   int64_t chat = int_field(obj_field(obj_field(created, "result"), "chat"), "chat_id");
-  std::string id = upload_ok(port(), alice.token, "group file " + unique_username("g"), "text/plain");
+  std::string id =
+      upload_ok(port(), alice.token, "group file " + unique_username("g"), "text/plain");
   auto sent = a->request(json::object{{"type", "send"},
                                       {"chat_id", chat},
                                       {"client_msg_id", next_client_msg_id()},
                                       {"media", json::object{{"id", id}, {"name", "notes.txt"}}}});
   ASSERT_EQ(str_field(sent, "type"), "ok") << to_string(sent);
   EXPECT_EQ(download(port(), bob.token, "/v1/media/" + id).status, 200u);
-  auto removed = a->request(
-      json::object{{"type", "group_remove"}, {"chat_id", chat}, {"user", bob.name}});
+  auto removed =
+      a->request(json::object{{"type", "group_remove"}, {"chat_id", chat}, {"user", bob.name}});
   ASSERT_EQ(str_field(removed, "type"), "ok") << to_string(removed);
   EXPECT_EQ(download(port(), bob.token, "/v1/media/" + id).status, 404u);
 }
@@ -464,7 +273,7 @@ TEST_F(MediaTest, BadMediaSendsAreRefused) {
   // Nothing of that reached bob's chat.
   auto hist = a->request(json::object{{"type", "history"}, {"with", bob.name}});
   EXPECT_TRUE(is_error(hist, "not_found") ||
-                  arr_field(obj_field(hist, "result"), "messages").empty())
+              arr_field(obj_field(hist, "result"), "messages").empty())
       << to_string(hist);
 }
 
@@ -506,14 +315,14 @@ TEST_F(MediaTest, SignedUrlsWorkWithoutSessionUntilTheyExpire) {
                      "/v1/media/" + id + "?exp=" + std::to_string(exp) + "&sig=" + flipped)
                 .status,
             403u);
-  EXPECT_EQ(download(port(), std::nullopt, "/v1/media/" + id + "?exp=" + std::to_string(exp))
-                .status,
-            403u);
+  EXPECT_EQ(
+      download(port(), std::nullopt, "/v1/media/" + id + "?exp=" + std::to_string(exp)).status,
+      403u);
   // Expired: a correct signature over a time in the past.
   int64_t past = now_ms() / 1000 - 5;
   std::string old_sig = hmac_hex(kSigningKey, id + "\n" + std::to_string(past));
-  auto expired = download(
-      port(), std::nullopt, "/v1/media/" + id + "?exp=" + std::to_string(past) + "&sig=" + old_sig);
+  auto expired = download(port(), std::nullopt,
+                          "/v1/media/" + id + "?exp=" + std::to_string(past) + "&sig=" + old_sig);
   EXPECT_EQ(expired.status, 403u);
   // Only who may read it gets a URL.
   o.bearer = bob.token;
@@ -529,14 +338,7 @@ TEST_F(MediaTest, OversizedAndWrongTypeUploadsStoreNothingCorruptImagesHaveNoThu
   EXPECT_EQ(big.status, 413u) << big.body << big.transport_error;
   EXPECT_EQ(big.error_code(), "too_large");
   // Over the limit with chunked encoding: found while streaming.
-  std::string head = "POST /v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice.token +
-                     "\r\nTransfer-Encoding: chunked\r\n\r\n";
-  std::string chunked = head;
-  std::string piece(256 * 1024, 'b');
-  for (uint64_t sent = 0; sent <= kMaxUpload; sent += piece.size())
-    chunked += fmt_chunk(piece);
-  chunked += "0\r\n\r\n";
-  std::string answer = raw_exchange(port(), chunked, false);
+  std::string answer = chunked_upload(port(), alice.token, kMaxUpload + 1);
   EXPECT_NE(answer.find(" 413 "), std::string::npos) << answer.substr(0, 200);
 
   // The bytes decide the type: an ELF binary, text declared as PNG, an empty file.
@@ -586,7 +388,8 @@ TEST_F(MediaTest, InterruptedUploadsLeaveNothingBehind) {
   EXPECT_EQ(count_files(media_dir() / "tmp"), 0u);
   EXPECT_EQ(count_files(media_dir() / "objects"), objects);
   // And the user's upload slots are free again.
-  for (int i = 0; i < 3; ++i) upload_ok(port(), alice.token, "again " + unique_username("i"), "text/plain");
+  for (int i = 0; i < 3; ++i)
+    upload_ok(port(), alice.token, "again " + unique_username("i"), "text/plain");
 }
 
 TEST_F(MediaTest, TooManyUploadsAtOnceAreRateLimited) {
@@ -623,7 +426,8 @@ TEST(MediaHousekeeping, UnreferencedUploadsAreRemovedReferencedOnesStay) {
   ServerProcess server(config);
   auto alice = new_account(server.port(), "hka");
   auto bob = new_account(server.port(), "hkb");
-  std::string kept = upload_ok(server.port(), alice.token, "kept " + unique_username("k"), "text/plain");
+  std::string kept =
+      upload_ok(server.port(), alice.token, "kept " + unique_username("k"), "text/plain");
   auto a = connect_authed(server.port(), alice.token);
   ASSERT_EQ(str_field(a->request(media_send(bob.name, kept)), "type"), "ok");
   std::string orphan =
@@ -647,9 +451,12 @@ TEST(MediaAccountDeletion, RemovesMediaOnlyThatUserReferenced) {
   auto alice = new_account(server.port(), "dla");
   auto bob = new_account(server.port(), "dlb");
   auto carol = new_account(server.port(), "dlc");
-  std::string only_alice = upload_ok(server.port(), alice.token, "mine " + unique_username("d"), "text/plain");
-  std::string shared = upload_ok(server.port(), alice.token, "shared " + unique_username("d"), "text/plain");
-  std::string unsent = upload_ok(server.port(), alice.token, "unsent " + unique_username("d"), "text/plain");
+  std::string only_alice =
+      upload_ok(server.port(), alice.token, "mine " + unique_username("d"), "text/plain");
+  std::string shared =
+      upload_ok(server.port(), alice.token, "shared " + unique_username("d"), "text/plain");
+  std::string unsent =
+      upload_ok(server.port(), alice.token, "unsent " + unique_username("d"), "text/plain");
   auto a = connect_authed(server.port(), alice.token);
   auto b = connect_authed(server.port(), bob.token);
   ASSERT_EQ(str_field(a->request(media_send(bob.name, only_alice)), "type"), "ok");

@@ -209,6 +209,103 @@ std::optional<std::pair<int64_t, std::string>> decode_media_pending_key(std::str
   return std::make_pair(ts, std::move(id));
 }
 
+namespace {
+constexpr uint8_t kPushTarget = 't', kPushJob = 'j', kPushDue = 'd', kPushCreated = 'c',
+                  kPushDead = 'x', kPushMute = 'm', kPushCounter = 'n';
+int64_t unordered(uint64_t v) { return static_cast<int64_t>(v ^ (uint64_t{1} << 63)); }
+std::string push_timed_key(uint8_t kind, int64_t ts, std::string_view user, std::string_view device,
+                           ChatId chat) {
+  return Encoder().u8(kind).u64be(ordered(ts)).key_str(user).key_str(device).u64be(chat).take();
+}
+std::optional<PushKey> decode_push_timed_key(uint8_t kind, std::string_view key) {
+  Decoder d(key);
+  if (d.u8() != kind) return std::nullopt;
+  PushKey k;
+  k.ts = unordered(d.u64be());
+  k.user = d.key_str();
+  k.device = d.key_str();
+  k.chat = d.u64be();
+  if (!d.done()) return std::nullopt;
+  return k;
+}
+}  // namespace
+
+std::string push_target_key(std::string_view user, std::string_view device) {
+  return Encoder().u8(kPushTarget).key_str(user).key_str(device).take();
+}
+std::string push_target_prefix(std::string_view user) {
+  return Encoder().u8(kPushTarget).key_str(user).take();
+}
+std::string push_job_key(std::string_view user, std::string_view device, ChatId chat) {
+  return Encoder().u8(kPushJob).key_str(user).key_str(device).u64be(chat).take();
+}
+std::string push_job_prefix(std::string_view user) {
+  return Encoder().u8(kPushJob).key_str(user).take();
+}
+std::string push_job_prefix(std::string_view user, std::string_view device) {
+  return Encoder().u8(kPushJob).key_str(user).key_str(device).take();
+}
+std::string push_due_key(int64_t due_at, std::string_view user, std::string_view device,
+                         ChatId chat) {
+  return push_timed_key(kPushDue, due_at, user, device, chat);
+}
+std::string push_due_bound(int64_t due_at) {
+  return Encoder().u8(kPushDue).u64be(ordered(due_at)).take();
+}
+std::string push_due_prefix() { return Encoder().u8(kPushDue).take(); }
+std::string push_created_key(int64_t created_at, std::string_view user, std::string_view device,
+                             ChatId chat) {
+  return push_timed_key(kPushCreated, created_at, user, device, chat);
+}
+std::string push_created_prefix() { return Encoder().u8(kPushCreated).take(); }
+std::string push_dead_key(int64_t failed_at, std::string_view user, std::string_view device,
+                          ChatId chat) {
+  return push_timed_key(kPushDead, failed_at, user, device, chat);
+}
+std::string push_mute_key(std::string_view user, ChatId chat) {
+  return Encoder().u8(kPushMute).key_str(user).u64be(chat).take();
+}
+std::string push_mute_prefix(std::string_view user) {
+  return Encoder().u8(kPushMute).key_str(user).take();
+}
+std::string push_job_count_key() { return Encoder().u8(kPushCounter).u8(kPushJob).take(); }
+std::string push_dead_count_key() { return Encoder().u8(kPushCounter).u8(kPushDead).take(); }
+
+std::optional<PushKey> decode_push_target_key(std::string_view key) {
+  Decoder d(key);
+  if (d.u8() != kPushTarget) return std::nullopt;
+  PushKey k;
+  k.user = d.key_str();
+  k.device = d.key_str();
+  if (!d.done()) return std::nullopt;
+  return k;
+}
+std::optional<PushKey> decode_push_job_key(std::string_view key) {
+  Decoder d(key);
+  if (d.u8() != kPushJob) return std::nullopt;
+  PushKey k;
+  k.user = d.key_str();
+  k.device = d.key_str();
+  k.chat = d.u64be();
+  if (!d.done()) return std::nullopt;
+  return k;
+}
+std::optional<PushKey> decode_push_due_key(std::string_view key) {
+  return decode_push_timed_key(kPushDue, key);
+}
+std::optional<PushKey> decode_push_created_key(std::string_view key) {
+  return decode_push_timed_key(kPushCreated, key);
+}
+std::optional<PushKey> decode_push_mute_key(std::string_view key) {
+  Decoder d(key);
+  if (d.u8() != kPushMute) return std::nullopt;
+  PushKey k;
+  k.user = d.key_str();
+  k.chat = d.u64be();
+  if (!d.done()) return std::nullopt;
+  return k;
+}
+
 // Version 2 added the flags byte (1: deleted); version 1 rows read as live users.
 std::string encode(const UserRecord& v) { return encode(UserRow{v, false}); }
 std::string encode(const UserRow& v) {
@@ -367,21 +464,29 @@ std::optional<UpdateRecord> decode_update(std::string_view in) {
   return r;
 }
 
+// Version 2 added the push settings (dnd_until, flags: 1 push_preview); version 1 rows read
+// as dnd off and no previews.
 std::string encode(const UserSettings& v) {
   return Encoder()
-      .u8(kVersion)
+      .u8(2)
       .u8(static_cast<uint8_t>(v.presence))
       .varint(static_cast<uint64_t>(v.last_seen))
+      .varint(static_cast<uint64_t>(v.dnd_until))
+      .u8(v.push_preview ? 1 : 0)
       .take();
 }
 std::optional<UserSettings> decode_settings(std::string_view in) {
   Decoder d(in);
   UserSettings r;
-  d.u8();
+  uint8_t version = d.u8();
   uint8_t p = d.u8();
   if (p > static_cast<uint8_t>(PresenceVisibility::nobody)) return std::nullopt;
   r.presence = static_cast<PresenceVisibility>(p);
   r.last_seen = static_cast<int64_t>(d.varint());
+  if (version >= 2) {
+    r.dnd_until = static_cast<int64_t>(d.varint());
+    r.push_preview = (d.u8() & 1) != 0;
+  }
   if (!d.ok()) return std::nullopt;
   return r;
 }
@@ -416,6 +521,108 @@ std::optional<MediaRecord> decode_media(std::string_view id, std::string_view in
   r.uploaded_at = static_cast<int64_t>(d.varint());
   if (!d.ok()) return std::nullopt;
   return r;
+}
+
+std::string encode(const PushTarget& v) {
+  return Encoder()
+      .u8(kVersion)
+      .u8(static_cast<uint8_t>(v.provider))
+      .str(v.token)
+      .str(v.app_id)
+      .varint(static_cast<uint64_t>(v.created_at))
+      .take();
+}
+std::optional<PushTarget> decode_push_target(std::string_view user, std::string_view device,
+                                             std::string_view in) {
+  Decoder d(in);
+  PushTarget t;
+  t.user = user;
+  t.device_id = device;
+  d.u8();
+  uint8_t provider = d.u8();
+  if (provider < static_cast<uint8_t>(PushProvider::webhook) ||
+      provider > static_cast<uint8_t>(PushProvider::apns))
+    return std::nullopt;
+  t.provider = static_cast<PushProvider>(provider);
+  t.token = d.str();
+  t.app_id = d.str();
+  t.created_at = static_cast<int64_t>(d.varint());
+  if (!d.ok()) return std::nullopt;
+  return t;
+}
+
+namespace {
+void encode_job_fields(Encoder& e, const PushJob& v) {
+  e.varint(v.count)
+      .varint(v.last_seq)
+      .str(v.last_sender)
+      .varint(static_cast<uint64_t>(v.created_at))
+      .varint(static_cast<uint64_t>(v.due_at))
+      .varint(v.attempts)
+      .varint(v.version)
+      .varint(static_cast<uint64_t>(v.lease_until));
+}
+void decode_job_fields(Decoder& d, PushJob& r) {
+  r.count = static_cast<uint32_t>(d.varint());
+  r.last_seq = d.varint();
+  r.last_sender = d.str();
+  r.created_at = static_cast<int64_t>(d.varint());
+  r.due_at = static_cast<int64_t>(d.varint());
+  r.attempts = static_cast<uint32_t>(d.varint());
+  r.version = d.varint();
+  r.lease_until = static_cast<int64_t>(d.varint());
+}
+}  // namespace
+
+std::string encode(const PushJob& v) {
+  Encoder e;
+  e.u8(kVersion);
+  encode_job_fields(e, v);
+  return e.take();
+}
+std::optional<PushJob> decode_push_job(std::string_view user, std::string_view device, ChatId chat,
+                                       std::string_view in) {
+  Decoder d(in);
+  PushJob r;
+  r.user = user;
+  r.device_id = device;
+  r.chat_id = chat;
+  d.u8();
+  decode_job_fields(d, r);
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode(const PushDeadLetter& v) {
+  Encoder e;
+  e.u8(kVersion);
+  encode_job_fields(e, v.job);
+  e.str(v.error);
+  return e.take();
+}
+std::optional<PushDeadLetter> decode_push_dead_letter(const PushKey& key, std::string_view in) {
+  Decoder d(in);
+  PushDeadLetter r;
+  r.job.user = key.user;
+  r.job.device_id = key.device;
+  r.job.chat_id = key.chat;
+  r.failed_at = key.ts;
+  d.u8();
+  decode_job_fields(d, r.job);
+  r.error = d.str();
+  if (!d.ok()) return std::nullopt;
+  return r;
+}
+
+std::string encode_mute(int64_t muted_until) {
+  return Encoder().u8(kVersion).varint(static_cast<uint64_t>(muted_until)).take();
+}
+std::optional<int64_t> decode_mute(std::string_view in) {
+  Decoder d(in);
+  d.u8();
+  auto v = static_cast<int64_t>(d.varint());
+  if (!d.ok()) return std::nullopt;
+  return v;
 }
 
 std::string encode(const IdemRecord& v) {

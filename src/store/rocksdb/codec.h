@@ -99,6 +99,57 @@ std::optional<std::pair<std::string, UserId>> decode_media_owner_key(std::string
 std::optional<std::pair<UserId, std::string>> decode_media_user_key(std::string_view key);
 std::optional<std::pair<int64_t, std::string>> decode_media_pending_key(std::string_view key);
 
+// Push notifications (the `push` family, docs/PUSH.md). One byte says what a row is:
+//   't' user device                      target: PushTarget (provider, token, app_id,
+//                                        created_at); one per device
+//   'j' user device chat_id              job: PushJob without its target (count, last_seq,
+//                                        last_sender, created_at, due_at, attempts, version,
+//                                        lease_until)
+//   'd' due_at user device chat_id       due index (empty value): claim_push_jobs scans it
+//                                        from the start while due_at <= now
+//   'c' created_at user device chat_id   age index (empty value): the oldest job for stats
+//   'x' failed_at user device chat_id    dead letter: the job's fields (attempts including
+//                                        the last one) + the last error
+//   'm' user chat_id                     mute: muted_until (ms; INT64_MAX = forever); no row
+//                                        = not muted
+//   'n' 'j' / 'n' 'x'                    counters (8 big-endian bytes): jobs / dead letters
+// Times in keys are 8 big-endian bytes with the sign bit flipped, so they sort as numbers.
+// Invariants (kept by the writer): a 'j' row exists iff its 'd' row at its due_at and its
+// 'c' row at its created_at do; 'n' 'j' is the number of 'j' rows, 'n' 'x' of 'x' rows; a
+// job exists only while its device has a target (removing, revoking or deleting the target
+// removes the jobs).
+std::string push_target_key(std::string_view user, std::string_view device);
+std::string push_target_prefix(std::string_view user);
+std::string push_job_key(std::string_view user, std::string_view device, ChatId chat);
+std::string push_job_prefix(std::string_view user);
+std::string push_job_prefix(std::string_view user, std::string_view device);
+std::string push_due_key(int64_t due_at, std::string_view user, std::string_view device,
+                         ChatId chat);
+std::string push_due_bound(int64_t due_at);  // sorts before every due key at due_at
+std::string push_due_prefix();
+std::string push_created_key(int64_t created_at, std::string_view user, std::string_view device,
+                             ChatId chat);
+std::string push_created_prefix();
+std::string push_dead_key(int64_t failed_at, std::string_view user, std::string_view device,
+                          ChatId chat);
+std::string push_mute_key(std::string_view user, ChatId chat);
+std::string push_mute_prefix(std::string_view user);
+std::string push_job_count_key();
+std::string push_dead_count_key();
+// The parts of a push key: `ts` is 0 for target, job and mute keys, `device` empty for
+// mute keys, `chat` 0 for target keys. nullopt for a key of another kind or a malformed one.
+struct PushKey {
+  int64_t ts = 0;
+  UserId user;
+  std::string device;
+  ChatId chat = 0;
+};
+std::optional<PushKey> decode_push_target_key(std::string_view key);
+std::optional<PushKey> decode_push_job_key(std::string_view key);
+std::optional<PushKey> decode_push_due_key(std::string_view key);
+std::optional<PushKey> decode_push_created_key(std::string_view key);
+std::optional<PushKey> decode_push_mute_key(std::string_view key);
+
 // Values.
 // A user row: version 2 added flags (1: deleted). A deleted user keeps its row, so that its
 // name stays taken, but no longer exists for reads, logins and new chats.
@@ -137,6 +188,12 @@ struct IdemRecord {
   uint64_t seq = 0;
   uint64_t sender_pts = 0;
 };
+// A job given up on (finish_push_job dead): the job as it stood, and why.
+struct PushDeadLetter {
+  PushJob job;  // without its target; attempts: the sends tried, the last one included
+  int64_t failed_at = 0;
+  std::string error;
+};
 
 std::string encode(const UserRecord& v);  // a live user
 std::string encode(const UserRow& v);
@@ -148,7 +205,11 @@ std::string encode(const UpdateRecord& v);
 std::string encode(const IdemRecord& v);
 std::string encode(const Member& v);
 std::string encode(const UserSettings& v);
-std::string encode(const MediaRecord& v);  // all but id (in the key) and referenced
+std::string encode(const MediaRecord& v);     // all but id (in the key) and referenced
+std::string encode(const PushTarget& v);      // all but user and device (in the key)
+std::string encode(const PushJob& v);         // all but the key's parts and the target
+std::string encode(const PushDeadLetter& v);  // all but the key's parts
+std::string encode_mute(int64_t muted_until);
 std::string encode_token(std::string_view user, std::string_view device);
 
 std::optional<UserRow> decode_user(std::string_view user, std::string_view in);
@@ -161,6 +222,12 @@ std::optional<IdemRecord> decode_idem(std::string_view in);
 std::optional<Member> decode_member(std::string_view user, std::string_view in);
 std::optional<UserSettings> decode_settings(std::string_view in);
 std::optional<MediaRecord> decode_media(std::string_view id, std::string_view in);
+std::optional<PushTarget> decode_push_target(std::string_view user, std::string_view device,
+                                             std::string_view in);
+std::optional<PushJob> decode_push_job(std::string_view user, std::string_view device, ChatId chat,
+                                       std::string_view in);
+std::optional<PushDeadLetter> decode_push_dead_letter(const PushKey& key, std::string_view in);
+std::optional<int64_t> decode_mute(std::string_view in);
 std::optional<std::pair<UserId, std::string>> decode_token(std::string_view in);
 uint64_t decode_u64be(std::string_view in);  // trailing 8 bytes of a key
 

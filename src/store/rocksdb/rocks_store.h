@@ -60,6 +60,20 @@ class RocksStore final : public Store {
   void sweep_media(int64_t uploaded_before, uint32_t limit,
                    Callback<std::vector<std::string>> done) override;
   void delete_user(UserId user, Callback<DeleteUserResult> done) override;
+  void set_push_target(PushTarget target, Callback<Unit> done) override;
+  void remove_push_target(UserId user, std::string device_id, std::string token,
+                          Callback<Unit> done) override;
+  void push_targets(UserId user, Callback<std::vector<PushTarget>> done) override;
+  void set_chat_mute(UserId user, ChatId chat, int64_t muted_until, Callback<Unit> done) override;
+  void set_push_settings(UserId user, int64_t dnd_until, bool preview,
+                         Callback<Unit> done) override;
+  void enqueue_push(std::vector<PushEnqueue> items, int64_t now, Callback<uint32_t> done) override;
+  void drop_device_pushes(UserId user, std::string device_id, Callback<Unit> done) override;
+  void claim_push_jobs(int64_t now, uint32_t limit, int64_t lease_until,
+                       Callback<std::vector<PushJob>> done) override;
+  void finish_push_job(PushJob job, PushOutcome outcome, int64_t retry_at, std::string error,
+                       Callback<Unit> done) override;
+  void push_queue_stats(Callback<PushQueueStats> done) override;
   void close() override;
 
   enum Cf : size_t {
@@ -75,6 +89,7 @@ class RocksStore final : public Store {
     kIdem,
     kMembers,
     kMedia,
+    kPush,
     kCfCount
   };
 
