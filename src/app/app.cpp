@@ -25,9 +25,9 @@
 #include "media_service/media_service.h"
 #include "net/server.h"
 #include "presence/local_presence.h"
+#include "presence/presence_hub.h"
 #include "push/providers.h"
 #include "push/push_worker.h"
-#include "presence/presence_hub.h"
 #include "registry/local_registry.h"
 #include "session/chat_session.h"
 #include "session/session_hub.h"
@@ -213,10 +213,9 @@ int run(const Config& config) {
   }
 
   // Push: queue jobs for offline devices when a provider is configured (docs/PUSH.md).
-  const bool push_on = config.push.enabled &&
-                       (!config.push.webhook_url.empty() ||
-                        !config.push.fcm_service_account_file.empty() ||
-                        !config.push.apns_key_file.empty());
+  const bool push_on = config.push.enabled && (!config.push.webhook_url.empty() ||
+                                               !config.push.fcm_service_account_file.empty() ||
+                                               !config.push.apns_key_file.empty());
   std::unique_ptr<core::PushNotifier> push_notifier;
   std::unique_ptr<push::PushWorker> push_worker;
   if (push_on) {
@@ -236,9 +235,9 @@ int run(const Config& config) {
   proto::ParseLimits limits{config.limits.max_message_bytes, config.limits.max_sync_page,
                             config.limits.max_history_page,  config.limits.max_chats_page,
                             config.groups.max_name_bytes,    1000};
-  session::SessionService sessions(session::SessionDeps{
-      config, limits, hub, registry, node, accounts, chats, typing, presence, presence_hub,
-      push_notifier.get()});
+  session::SessionService sessions(session::SessionDeps{config, limits, hub, registry, node,
+                                                        accounts, chats, typing, presence,
+                                                        presence_hub, push_notifier.get()});
   http::ApiRoutes routes(accounts, router, media.get(), media_routes.get());
 
   net::ServerOptions opts;

@@ -138,29 +138,31 @@ void AccountService::delete_account(
     std::string token, std::string password,
     store::Callback<std::pair<Identity, store::DeleteUserResult>> done) {
   if (password.size() > kMaxPasswordBytes) return done(invalid_credentials());
-  authenticate(std::move(token), [this, password = std::move(password),
-                                  done](Result<Identity> who) mutable {
-    if (!who) return done(who.error());
-    auto erase = [this, id = who.value(), done] {
-      store_.delete_user(id.user, [id, done](Result<store::DeleteUserResult> r) {
-        if (!r) return done(r.error());
-        done(std::make_pair(id, std::move(r.value())));
-      });
-    };
-    store_.get_user(who->user, [this, password = std::move(password), erase,
-                                done](Result<store::UserRecord> user) mutable {
-      if (!user) return done(user.error());
-      if (user->password_hash.empty()) return erase();  // a JWT identity: the token suffices
-      if (!start_hash_job()) return done(Error{Errc::rate_limited, "too many requests in progress"});
-      boost::asio::post(pool_, [this, hash = user->password_hash, password = std::move(password),
-                                erase, done] {
-        bool ok = verify_password(hash, password);
-        --pending_hashes_;
-        if (!ok) return done(invalid_credentials());
-        erase();
-      });
-    });
-  });
+  authenticate(std::move(token),
+               [this, password = std::move(password), done](Result<Identity> who) mutable {
+                 if (!who) return done(who.error());
+                 auto erase = [this, id = who.value(), done] {
+                   store_.delete_user(id.user, [id, done](Result<store::DeleteUserResult> r) {
+                     if (!r) return done(r.error());
+                     done(std::make_pair(id, std::move(r.value())));
+                   });
+                 };
+                 store_.get_user(who->user, [this, password = std::move(password), erase,
+                                             done](Result<store::UserRecord> user) mutable {
+                   if (!user) return done(user.error());
+                   if (user->password_hash.empty())
+                     return erase();  // a JWT identity: the token suffices
+                   if (!start_hash_job())
+                     return done(Error{Errc::rate_limited, "too many requests in progress"});
+                   boost::asio::post(pool_, [this, hash = user->password_hash,
+                                             password = std::move(password), erase, done] {
+                     bool ok = verify_password(hash, password);
+                     --pending_hashes_;
+                     if (!ok) return done(invalid_credentials());
+                     erase();
+                   });
+                 });
+               });
 }
 
 }  // namespace parley::auth

@@ -82,17 +82,17 @@ struct TypingConfig {
 // Attachments (docs/MEDIA.md).
 struct MediaConfig {
   bool enabled = true;
-  std::string backend = "fs";                    // "fs" (DATA_DIR/media) or "s3"
-  uint64_t max_upload_bytes = 100ull << 20;      // per upload
-  std::vector<std::string> allowed_types;        // empty: the built-in list (MEDIA.md)
-  uint32_t thumbnail_px = 320;                   // thumbnails fit in this square
-  uint64_t max_image_pixels = 50'000'000;        // width * height of an uploaded image
-  uint32_t threads = 2;                          // blocking storage and image work
-  uint32_t max_uploads_per_user = 4;             // in progress at once
-  uint32_t max_uploads = 64;                     // in progress at once on the node
+  std::string backend = "fs";                // "fs" (DATA_DIR/media) or "s3"
+  uint64_t max_upload_bytes = 100ull << 20;  // per upload
+  std::vector<std::string> allowed_types;    // empty: the built-in list (MEDIA.md)
+  uint32_t thumbnail_px = 320;               // thumbnails fit in this square
+  uint64_t max_image_pixels = 50'000'000;    // width * height of an uploaded image
+  uint32_t threads = 2;                      // blocking storage and image work
+  uint32_t max_uploads_per_user = 4;         // in progress at once
+  uint32_t max_uploads = 64;                 // in progress at once on the node
   uint32_t signed_url_ttl_s = 300;
-  std::string url_signing_key;                   // empty: random per process (one node only)
-  uint32_t orphan_ttl_s = 86400;                 // unreferenced uploads live this long
+  std::string url_signing_key;    // empty: random per process (one node only)
+  uint32_t orphan_ttl_s = 86400;  // unreferenced uploads live this long
   uint32_t sweep_interval_s = 3600;
   // backend = "s3"
   std::string s3_endpoint;
@@ -108,15 +108,15 @@ struct MediaConfig {
 // credentials are set.
 struct PushConfig {
   bool enabled = true;
-  uint32_t collapse_ms = 1000;       // a job waits this long for more messages of its chat
-  uint32_t lease_s = 60;             // a claimed job returns to the queue after this
-  uint32_t poll_ms = 200;            // how often workers look for due jobs
-  uint32_t concurrency = 8;          // requests in flight per provider
-  uint32_t timeout_ms = 10000;       // per request
+  uint32_t collapse_ms = 1000;  // a job waits this long for more messages of its chat
+  uint32_t lease_s = 60;        // a claimed job returns to the queue after this
+  uint32_t poll_ms = 200;       // how often workers look for due jobs
+  uint32_t concurrency = 8;     // requests in flight per provider
+  uint32_t timeout_ms = 10000;  // per request
   uint32_t max_attempts = 8;
   uint32_t backoff_base_ms = 1000;
   uint32_t backoff_max_ms = 300000;
-  uint32_t stats_interval_s = 60;    // queue depth and counters to the log
+  uint32_t stats_interval_s = 60;  // queue depth and counters to the log
   // Webhook
   std::string webhook_url;
   std::string webhook_secret;
@@ -131,8 +131,8 @@ struct PushConfig {
   std::string apns_key_file;  // the .p8 EC private key
   std::string apns_key_id;
   std::string apns_team_id;
-  std::string apns_topic;     // default bundle id when a device gives none
-  std::string ca_file;        // extra CA bundle for provider endpoints (tests); "" = system
+  std::string apns_topic;  // default bundle id when a device gives none
+  std::string ca_file;     // extra CA bundle for provider endpoints (tests); "" = system
 };
 
 struct Config {

@@ -28,21 +28,21 @@ void ChatService::send(const std::string& sender, uint64_t conn_id, proto::SendR
   // forwarding one from a chat it is in); the descriptor comes from the upload's record.
   auto media = std::make_shared<proto::MediaSend>(std::move(*req.media));
   auto pending = std::make_shared<store::AppendRequest>(std::move(append));
-  store_.media_access(sender, media->id, [this, sender, conn_id, media, pending,
-                                          done](Result<bool> allowed) {
-    if (!allowed) return done(allowed.error());
-    if (!allowed.value())
-      return done(Error{Errc::not_found, fmt::format("no media {}", media->id)});
-    store_.get_media(media->id, [this, conn_id, media, pending,
-                                 done](Result<store::MediaRecord> rec) {
-      if (!rec) return done(rec.error());
-      pending->kind = store::MessageKind::media;
-      pending->body = media_descriptor_json(rec.value(), *media);
-      pending->media_ids.push_back(rec->id);
-      if (!rec->thumb_id.empty()) pending->media_ids.push_back(rec->thumb_id);
-      commit_send(std::move(*pending), conn_id, done);
-    });
-  });
+  store_.media_access(
+      sender, media->id, [this, sender, conn_id, media, pending, done](Result<bool> allowed) {
+        if (!allowed) return done(allowed.error());
+        if (!allowed.value())
+          return done(Error{Errc::not_found, fmt::format("no media {}", media->id)});
+        store_.get_media(media->id,
+                         [this, conn_id, media, pending, done](Result<store::MediaRecord> rec) {
+                           if (!rec) return done(rec.error());
+                           pending->kind = store::MessageKind::media;
+                           pending->body = media_descriptor_json(rec.value(), *media);
+                           pending->media_ids.push_back(rec->id);
+                           if (!rec->thumb_id.empty()) pending->media_ids.push_back(rec->thumb_id);
+                           commit_send(std::move(*pending), conn_id, done);
+                         });
+      });
 }
 
 void ChatService::commit_send(store::AppendRequest append, uint64_t conn_id, JsonCallback done) {

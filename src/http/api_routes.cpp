@@ -147,9 +147,8 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)>
           router_.close_device(who.user, who.device_id, kCloseRevoked);  // JWT devices too
           size_t media = removed.removed_media.size();
           if (media_) media_->remove_objects(std::move(removed.removed_media));
-          done(json_response(bhttp::status::ok,
-                             fmt::format(R"({{"user":{},"removed_media":{}}})", quoted(who.user),
-                                         media)));
+          done(json_response(bhttp::status::ok, fmt::format(R"({{"user":{},"removed_media":{}}})",
+                                                            quoted(who.user), media)));
         });
     return;
   }

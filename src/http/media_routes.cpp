@@ -1,6 +1,7 @@
 #include "http/media_routes.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <boost/beast/http/field.hpp>
 #include <charconv>
@@ -19,6 +20,20 @@ constexpr std::string_view kPrefix = "/v1/media";
 constexpr size_t kDownloadChunk = 64 * 1024;
 constexpr int64_t kPrivateMaxAge = 31536000;  // a year: the bytes behind an id never change
 
+// Storage trouble is logged in full and answered in general terms: its details (backend,
+// object ids, hosts) are the operator's business, not the client's.
+net::HttpResponse media_error(const Error& e) {
+  if (e.code == Errc::unavailable) {
+    spdlog::warn("media: {}", e.message);
+    return error_response({e.code, "media storage is unavailable, retry later"});
+  }
+  if (e.code == Errc::internal) {
+    spdlog::error("media: {}", e.message);
+    return error_response({e.code, "internal error"});
+  }
+  return error_response(e);
+}
+
 std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 // The request body of an upload, fed to the upload job one chunk at a time.
@@ -29,12 +44,12 @@ class UploadSink final : public net::BodySink {
              std::function<void(std::optional<net::HttpResponse>)> next) override {
     job_->write(chunk, [next = std::move(next)](Status st) {
       if (st) return next(std::nullopt);
-      next(error_response(st.error()));
+      next(media_error(st.error()));
     });
   }
   void finish(std::function<void(net::HttpResponse)> done) override {
     job_->finish([done = std::move(done)](Result<std::string> r) {
-      if (!r) return done(error_response(r.error()));
+      if (!r) return done(media_error(r.error()));
       done(json_response(bhttp::status::created, std::move(r.value())));
     });
   }
@@ -143,7 +158,7 @@ void MediaRoutes::open_stream(net::HttpRequestHeader header,
                               std::function<void(net::StreamStart)> done) {
   auto refuse = [done](const Error& e) {
     net::StreamStart start;
-    start.refusal = error_response(e);
+    start.refusal = media_error(e);
     done(std::move(start));
   };
   std::string token = bearer_token(header);
@@ -164,7 +179,7 @@ void MediaRoutes::open_stream(net::HttpRequestHeader header,
 void MediaRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)> done) {
   std::string_view path = path_of(req.target());
   if (path == kPrefix)  // POST is streamed (open_stream); anything else lands here
-    return done(error_response({Errc::method_not_allowed, "use POST to upload"}));
+    return done(media_error({Errc::method_not_allowed, "use POST to upload"}));
   std::string_view rest = path.substr(kPrefix.size() + 1);
   auto slash = rest.find('/');
   std::string id(rest.substr(0, slash));
@@ -172,23 +187,23 @@ void MediaRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply
 
   if (sub == "/url") {
     if (req.method() != bhttp::verb::post)
-      return done(error_response({Errc::method_not_allowed, "use POST"}));
+      return done(media_error({Errc::method_not_allowed, "use POST"}));
     std::string token = bearer_token(req);
     if (token.empty())
-      return done(error_response({Errc::unauthorized, "missing Authorization: Bearer token"}));
+      return done(media_error({Errc::unauthorized, "missing Authorization: Bearer token"}));
     accounts_.authenticate(std::move(token), [this, id, done](Result<auth::Identity> who) {
-      if (!who) return done(error_response(who.error()));
+      if (!who) return done(media_error(who.error()));
       media_.sign(who->user, id, [done](Result<std::string> r) {
-        if (!r) return done(error_response(r.error()));
+        if (!r) return done(media_error(r.error()));
         done(json_response(bhttp::status::ok, std::move(r.value())));
       });
     });
     return;
   }
   if (!sub.empty())
-    return done(error_response({Errc::not_found, fmt::format("no route for {}", path)}));
+    return done(media_error({Errc::not_found, fmt::format("no route for {}", path)}));
   if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head)
-    return done(error_response({Errc::method_not_allowed, "use GET or HEAD"}));
+    return done(media_error({Errc::method_not_allowed, "use GET or HEAD"}));
   download(std::move(req), std::move(id), std::move(done));
 }
 
@@ -199,7 +214,7 @@ void MediaRoutes::download(net::HttpRequest req, std::string id,
   std::string token = bearer_token(req);
   auto respond = [this, req = std::make_shared<net::HttpRequest>(std::move(req)), done](
                      Result<store::MediaRecord> rec, std::string cache_control) {
-    if (!rec) return done(error_response(rec.error()));
+    if (!rec) return done(media_error(rec.error()));
     const auto& r = rec.value();
     net::HttpResponseHeader h;
     h.version(11);
@@ -234,8 +249,8 @@ void MediaRoutes::download(net::HttpRequest req, std::string id,
       }
       case RangeKind::partial:
         h.result(bhttp::status::partial_content);
-        h.set(bhttp::field::content_range, fmt::format("bytes {}-{}/{}", range.offset,
-                                                       range.offset + range.length - 1, r.size));
+        h.set(bhttp::field::content_range,
+              fmt::format("bytes {}-{}/{}", range.offset, range.offset + range.length - 1, r.size));
         break;
       case RangeKind::whole:
         h.result(bhttp::status::ok);
@@ -246,7 +261,7 @@ void MediaRoutes::download(net::HttpRequest req, std::string id,
       return done(net::StreamedResponse{std::move(h), nullptr});
     media_.open(r, range.offset, range.length,
                 [this, h = std::move(h), done](Result<media_service::Download> d) mutable {
-                  if (!d) return done(error_response(d.error()));
+                  if (!d) return done(media_error(d.error()));
                   auto source = std::make_shared<DownloadSource>(media_, std::move(d->reader));
                   done(net::StreamedResponse{std::move(h), std::move(source)});
                 });
@@ -254,7 +269,7 @@ void MediaRoutes::download(net::HttpRequest req, std::string id,
 
   if (exp || sig) {  // a signed URL: no session
     if (auto st = media_.verify_signature(id, exp.value_or(""), sig.value_or("")); !st)
-      return done(error_response(st.error()));
+      return done(media_error(st.error()));
     int64_t when = 0;
     std::from_chars(exp->data(), exp->data() + exp->size(), when);
     int64_t max_age = std::max<int64_t>(0, when - now_ms() / 1000);
@@ -264,8 +279,8 @@ void MediaRoutes::download(net::HttpRequest req, std::string id,
     });
   }
   if (token.empty())
-    return done(error_response(
-        {Errc::unauthorized, "missing Authorization: Bearer token or a signed URL"}));
+    return done(
+        media_error({Errc::unauthorized, "missing Authorization: Bearer token or a signed URL"}));
   accounts_.authenticate(std::move(token), [this, id, respond](Result<auth::Identity> who) {
     if (!who) return respond(who.error(), "");
     media_.authorize(who->user, id, [respond](Result<store::MediaRecord> rec) {

@@ -29,8 +29,7 @@ Result<T> wait_for(Call&& call) {
 }
 
 bool decodable_image(const std::string& mime) {
-  return mime == "image/jpeg" || mime == "image/png" || mime == "image/gif" ||
-         mime == "image/webp";
+  return mime == "image/jpeg" || mime == "image/png" || mime == "image/gif" || mime == "image/webp";
 }
 
 Error not_found(const std::string& id) {
@@ -54,19 +53,19 @@ UploadJob::~UploadJob() {
 }
 
 void UploadJob::write(std::string_view chunk, std::function<void(Status)> done) {
-  boost::asio::post(service_.pool_, [this, self = shared_from_this(), chunk,
-                                     done = std::move(done)] {
-    Status st = [&]() -> Status {
-      std::lock_guard lock(mu_);
-      if (!upload_) return Error{Errc::bad_request, "upload already ended"};
-      auto written = upload_->write(chunk);
-      if (!written && written.error().code == Errc::too_large)
-        return Error{Errc::too_large, fmt::format("upload over {} bytes",
-                                                  service_.config_.max_upload_bytes)};
-      return written;
-    }();
-    done(std::move(st));
-  });
+  boost::asio::post(
+      service_.pool_, [this, self = shared_from_this(), chunk, done = std::move(done)] {
+        Status st = [&]() -> Status {
+          std::lock_guard lock(mu_);
+          if (!upload_) return Error{Errc::bad_request, "upload already ended"};
+          auto written = upload_->write(chunk);
+          if (!written && written.error().code == Errc::too_large)
+            return Error{Errc::too_large,
+                         fmt::format("upload over {} bytes", service_.config_.max_upload_bytes)};
+          return written;
+        }();
+        done(std::move(st));
+      });
 }
 
 void UploadJob::finish(std::function<void(Result<std::string>)> done) {
@@ -89,8 +88,7 @@ Result<std::string> UploadJob::complete() {
   if (!upload_) return Error{Errc::bad_request, "upload already ended"};
   media::Upload& up = *upload_;
   if (up.size() == 0) return Error{Errc::unsupported_type, "the file is empty"};
-  auto type =
-      media_inspect::check_type(up.spool_path(), declared_type_, service_.allowed_types_);
+  auto type = media_inspect::check_type(up.spool_path(), declared_type_, service_.allowed_types_);
   if (!type) {
     if (type.error().code == Errc::bad_request)
       return Error{Errc::unsupported_type, type.error().message};
@@ -187,8 +185,7 @@ void MediaService::upload_ended(const std::string& user) {
 
 Status MediaService::put_record(store::MediaRecord record, const std::string& user) {
   record.uploaded_at = now_ms();
-  return wait_for<Unit>(
-      [&](auto cb) { store_.put_media(std::move(record), user, std::move(cb)); });
+  return wait_for<Unit>([&](auto cb) { store_.put_media(std::move(record), user, std::move(cb)); });
 }
 
 // Makes, stores and records the thumbnail of the image at `source`; returns the thumbnail's

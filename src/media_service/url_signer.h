@@ -21,8 +21,7 @@ class UrlSigner {
   // The relative URL: /v1/media/<id>?exp=<exp>&sig=<signature>
   std::string url(std::string_view id, int64_t exp) const;
   // ok, or forbidden (expired, tampered, malformed). `now` in Unix seconds.
-  Status verify(std::string_view id, std::string_view exp, std::string_view sig,
-                int64_t now) const;
+  Status verify(std::string_view id, std::string_view exp, std::string_view sig, int64_t now) const;
 
  private:
   std::string key_;

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <optional>
 #include <variant>
 
 #include "common/errc.h"
@@ -43,7 +43,7 @@ class BodySink {
 
 // What open_stream decides for a request whose body is to be streamed.
 struct StreamStart {
-  std::shared_ptr<BodySink> sink;  // set: read the body into it
+  std::shared_ptr<BodySink> sink;       // set: read the body into it
   std::optional<HttpResponse> refusal;  // else: answer this without reading the body (the
                                         // connection is closed afterwards)
   uint64_t max_bytes = 0;               // with a sink: more than this is a 413 and abort()

@@ -113,10 +113,10 @@ struct MuteRequest {
   int64_t until = 0;
 };
 
-using RequestBody = std::variant<AuthRequest, SendRequest, SyncRequest, HistoryRequest,
-                                 ChatsRequest, PingRequest, GroupRequest, GroupInfoRequest,
-                                 MarkRequest, TypingRequest, PresenceRequest, SettingsRequest,
-                                 PushRequest, MuteRequest>;
+using RequestBody =
+    std::variant<AuthRequest, SendRequest, SyncRequest, HistoryRequest, ChatsRequest, PingRequest,
+                 GroupRequest, GroupInfoRequest, MarkRequest, TypingRequest, PresenceRequest,
+                 SettingsRequest, PushRequest, MuteRequest>;
 
 struct Request {
   uint64_t id = 0;

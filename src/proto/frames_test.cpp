@@ -306,8 +306,9 @@ TEST(Frames, ParsesMediaSends) {
   EXPECT_EQ(s.media->name, "cat.jpg");
   EXPECT_EQ(s.media->caption, "hi");
   EXPECT_TRUE(s.body.empty());
-  auto bare = ok(R"({"type":"send","id":1,"chat_id":3,"client_msg_id":"c","kind":"media","media":{"id":")" +
-                 id + R"("}})");
+  auto bare =
+      ok(R"({"type":"send","id":1,"chat_id":3,"client_msg_id":"c","kind":"media","media":{"id":")" +
+         id + R"("}})");
   EXPECT_TRUE(std::get<SendRequest>(bare.body).media->name.empty());
 
   auto head = std::string(R"({"type":"send","id":1,"to":"bob","client_msg_id":"c",)");
@@ -322,10 +323,10 @@ TEST(Frames, ParsesMediaSends) {
             Errc::bad_request);
   EXPECT_EQ(err(head + R"("kind":"text","media":{"id":")" + id + R"("}})").error.code,
             Errc::bad_request);
-  EXPECT_EQ(err(head + R"("media":{"id":")" + id + R"(","caption":")" + std::string(5000, 'c') +
-                R"("}})")
-                .error.code,
-            Errc::too_large);
+  EXPECT_EQ(
+      err(head + R"("media":{"id":")" + id + R"(","caption":")" + std::string(5000, 'c') + R"("}})")
+          .error.code,
+      Errc::too_large);
   EXPECT_EQ(err(head + R"("media":{"id":")" + id + R"(","name":"\ud800"}})").error.code,
             Errc::invalid_utf8);
 }
@@ -348,7 +349,8 @@ TEST(Frames, SerializesMediaMessages) {
 }
 
 TEST(Frames, ParsesPushMuteAndPushSettings) {
-  auto r = ok(R"({"type":"push_register","id":1,"provider":"apns","token":"abc","app_id":"com.x"})");
+  auto r =
+      ok(R"({"type":"push_register","id":1,"provider":"apns","token":"abc","app_id":"com.x"})");
   EXPECT_EQ(r.type, RequestType::push);
   const auto& p = std::get<PushRequest>(r.body);
   EXPECT_TRUE(p.register_target);
@@ -373,8 +375,7 @@ TEST(Frames, ParsesPushMuteAndPushSettings) {
   auto m2 = ok(R"({"type":"mute","id":3,"with":"bob","until":0})");
   EXPECT_EQ(std::get<MuteRequest>(m2.body).with, "bob");
   EXPECT_EQ(err(R"({"type":"mute","id":3,"chat_id":7})").error.code, Errc::bad_request);
-  EXPECT_EQ(err(R"({"type":"mute","id":3,"chat_id":7,"until":-2})").error.code,
-            Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"mute","id":3,"chat_id":7,"until":-2})").error.code, Errc::bad_request);
   EXPECT_EQ(err(R"({"type":"mute","id":3,"until":5})").error.code, Errc::bad_request);
 
   auto s = ok(R"({"type":"settings","id":4,"dnd_until":1000,"push_preview":true})");

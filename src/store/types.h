@@ -257,13 +257,13 @@ struct ChatList {
 // Media objects (docs/MEDIA.md). The bytes live in the MediaStore; the Store keeps what the
 // server worked out about them, who uploaded them and which messages refer to them.
 struct MediaRecord {
-  std::string id;           // SHA-256 hex of the bytes (the MediaStore id)
-  std::string mime;         // detected from the bytes
-  std::string kind;         // "image", "video", "audio", "file"
-  uint64_t size = 0;        // bytes
-  int32_t width = 0;        // images: as displayed; else 0
+  std::string id;     // SHA-256 hex of the bytes (the MediaStore id)
+  std::string mime;   // detected from the bytes
+  std::string kind;   // "image", "video", "audio", "file"
+  uint64_t size = 0;  // bytes
+  int32_t width = 0;  // images: as displayed; else 0
   int32_t height = 0;
-  std::string thumb_id;     // images: the thumbnail's MediaRecord id; else empty
+  std::string thumb_id;  // images: the thumbnail's MediaRecord id; else empty
   int32_t thumb_width = 0;
   int32_t thumb_height = 0;
   int64_t uploaded_at = 0;  // ms of the latest upload of these bytes (any user)
@@ -306,15 +306,15 @@ struct PushJob {
   UserId user;
   std::string device_id;
   ChatId chat_id = 0;
-  uint32_t count = 0;      // messages in this notification
-  uint64_t last_seq = 0;   // the latest of them
+  uint32_t count = 0;     // messages in this notification
+  uint64_t last_seq = 0;  // the latest of them
   UserId last_sender;
-  int64_t created_at = 0;  // ms, first message
-  int64_t due_at = 0;      // ms, next attempt
-  uint32_t attempts = 0;   // sends tried so far
-  uint64_t version = 0;    // bumped by every collapse: a finish of an older version re-queues
-  int64_t lease_until = 0; // ms; claimed by a worker until then
-  PushTarget target;       // the device's target when claimed
+  int64_t created_at = 0;   // ms, first message
+  int64_t due_at = 0;       // ms, next attempt
+  uint32_t attempts = 0;    // sends tried so far
+  uint64_t version = 0;     // bumped by every collapse: a finish of an older version re-queues
+  int64_t lease_until = 0;  // ms; claimed by a worker until then
+  PushTarget target;        // the device's target when claimed
 };
 
 enum class PushOutcome : uint8_t {

@@ -122,7 +122,8 @@ TEST(Push, NoPushWhileOnlineOrOnceTheDeviceCameBack) {
   {
     auto b = connect_authed(server.port(), bob.token);
     send_ok(*a, bob.user, "while online");
-    ASSERT_TRUE(b->wait_for([](const WsClient::Frame& f) { return str_field(f, "type") == "message"; }));
+    ASSERT_TRUE(
+        b->wait_for([](const WsClient::Frame& f) { return str_field(f, "type") == "message"; }));
   }
   std::this_thread::sleep_for(200ms);  // the server sees bob's device go
   send_ok(*a, bob.user, "while offline");
@@ -160,8 +161,7 @@ TEST(Push, MutedChatsAndDoNotDisturbSendNothingPreviewsWhenAsked) {
   // Do not disturb for an hour: nothing; previews on, DND off: the text comes along.
   {
     auto b = connect_authed(server.port(), bob.token);
-    auto dnd = b->request(
-        json::object{{"type", "settings"}, {"dnd_until", now_ms() + 3'600'000}});
+    auto dnd = b->request(json::object{{"type", "settings"}, {"dnd_until", now_ms() + 3'600'000}});
     ASSERT_EQ(str_field(dnd, "type"), "ok") << to_string(dnd);
   }
   std::this_thread::sleep_for(200ms);
@@ -169,7 +169,8 @@ TEST(Push, MutedChatsAndDoNotDisturbSendNothingPreviewsWhenAsked) {
   expect_no_more(receiver, 3, 1000ms);
   {
     auto b = connect_authed(server.port(), bob.token);
-    auto s = b->request(json::object{{"type", "settings"}, {"dnd_until", 0}, {"push_preview", true}});
+    auto s =
+        b->request(json::object{{"type", "settings"}, {"dnd_until", 0}, {"push_preview", true}});
     ASSERT_EQ(str_field(s, "type"), "ok") << to_string(s);
     EXPECT_TRUE(bool_field(obj_field(s, "result"), "push_preview"));
   }
