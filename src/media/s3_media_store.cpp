@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/text.h"
 #include "media/sigv4.h"
 #include "media/spool.h"
 
@@ -25,23 +26,6 @@ namespace {
 constexpr size_t kMaxResponseBody = 8u << 20;  // a list page (1000 keys) is well under this
 constexpr size_t kMaxErrorBody = 64u << 10;
 constexpr uint32_t kMaxKeysPerList = 1000;  // S3's own limit per ListObjectsV2 page
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -163,11 +147,12 @@ struct Response {
       size_t sp = line.find(' ');
       status =
           sp == std::string_view::npos ? 0 : std::atol(std::string(line.substr(sp + 1)).c_str());
-    } else if (trim(line).empty()) {
+    } else if (trim_header_value(line).empty()) {
       if (status >= 200) headers_done = true;
       return headers_done;
     } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-      headers[lower(trim(line.substr(0, colon)))] = std::string(trim(line.substr(colon + 1)));
+      headers[ascii_lower(trim_header_value(line.substr(0, colon)))] =
+          std::string(trim_header_value(line.substr(colon + 1)));
     }
     return false;
   }
@@ -686,7 +671,7 @@ Result<std::unique_ptr<S3MediaStore>> S3MediaStore::open(S3Config config) {
   const size_t sep = ep.find("://");
   if (sep == std::string::npos) return bad("endpoint must be http://host[:port] or https://...");
   auto impl = std::make_shared<Impl>(config);
-  impl->scheme = lower(ep.substr(0, sep));
+  impl->scheme = ascii_lower(ep.substr(0, sep));
   std::string rest = ep.substr(sep + 3);
   const size_t slash = rest.find('/');
   impl->authority = rest.substr(0, slash);

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "common/text.h"
+
 namespace parley::push {
 
 namespace {
@@ -16,23 +18,6 @@ constexpr size_t kMaxIdleHandles = 64;
 
 std::once_flag g_curl_once;
 CURLcode g_curl_init = CURLE_OK;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 struct Collector {
   HttpResponse* r;
@@ -47,7 +32,8 @@ size_t on_header(char* p, size_t size, size_t n, void* ud) {
   if (line.substr(0, 5) == "HTTP/") {
     c->r->headers.clear();
   } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-    c->r->headers[lower(trim(line.substr(0, colon)))] = std::string(trim(line.substr(colon + 1)));
+    c->r->headers[ascii_lower(trim_header_value(line.substr(0, colon)))] =
+        std::string(trim_header_value(line.substr(colon + 1)));
   }
   return size * n;
 }
@@ -71,7 +57,7 @@ bool h2c_reuse_broken() {
 }
 
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
+  return s.size() >= prefix.size() && ascii_lower(s.substr(0, prefix.size())) == prefix;
 }
 
 }  // namespace
@@ -178,7 +164,7 @@ HttpResponse HttpClient::perform(const HttpRequest& req) {
 }
 
 std::optional<int64_t> parse_retry_after(std::string_view value, int64_t now_ms) {
-  value = trim(value);
+  value = trim_header_value(value);
   if (value.empty()) return std::nullopt;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     int64_t seconds = 0;
@@ -231,7 +217,7 @@ std::string url_escape(std::string_view s) {
 }
 
 std::string body_excerpt(std::string_view body, size_t max) {
-  body = trim(body);
+  body = trim_header_value(body);
   if (body.size() <= max) return std::string(body);
   return std::string(body.substr(0, max)) + "...";
 }

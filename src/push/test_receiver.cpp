@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "push/http_client.h"
+#include "support/programs.h"
 
 #ifndef PARLEY_TESTS_PUSH_DIR
 #error "PARLEY_TESTS_PUSH_DIR must name tests/push"
@@ -24,20 +25,6 @@ namespace parley::push::test {
 namespace json = boost::json;
 
 namespace {
-
-std::string find_in_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t pos = 0;
-  while (pos <= dirs.size()) {
-    size_t end = dirs.find(':', pos);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = dirs.substr(pos, end - pos) + "/" + name;
-    if (end > pos && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-    pos = end + 1;
-  }
-  return {};
-}
 
 HttpClient& control_client() {
   static HttpClient client(HttpOptions{5000, "", HttpOptions::Http2::off});
@@ -69,7 +56,7 @@ Status Receiver::ensure_started() {
 }
 
 Status Receiver::start() {
-  const std::string node = find_in_path("node");
+  const std::string node = parley::test::find_in_path("node");
   if (node.empty()) {
     skip_reason_ = "node is not installed: the push tests need it for tests/push/receiver.js";
     return ok_status();

@@ -3,7 +3,6 @@
 // oversized / truncated / wrong-type uploads that store nothing, harmless file names,
 // thumbnails (and a corrupt image refused), housekeeping and deleting a user's data.
 #include <gtest/gtest.h>
-#include <openssl/hmac.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -39,20 +38,6 @@ constexpr uint64_t kMaxUpload = 2 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Test files
-
-std::string hmac_hex(const std::string& key, const std::string& msg) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    static const char* hex = "0123456789abcdef";
-    out += hex[mac[i] >> 4];
-    out += hex[mac[i] & 15];
-  }
-  return out;
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -320,7 +305,7 @@ TEST_F(MediaTest, SignedUrlsWorkWithoutSessionUntilTheyExpire) {
       403u);
   // Expired: a correct signature over a time in the past.
   int64_t past = now_ms() / 1000 - 5;
-  std::string old_sig = hmac_hex(kSigningKey, id + "\n" + std::to_string(past));
+  std::string old_sig = hmac_sha256_hex(kSigningKey, id + "\n" + std::to_string(past));
   auto expired = download(port(), std::nullopt,
                           "/v1/media/" + id + "?exp=" + std::to_string(past) + "&sig=" + old_sig);
   EXPECT_EQ(expired.status, 403u);

@@ -4,7 +4,6 @@
 // or once it came online; muted chats and do-not-disturb send none; a restart with jobs
 // queued sends them once; the webhook signature verifies; a 410 removes the target.
 #include <gtest/gtest.h>
-#include <openssl/hmac.h>
 
 #include <chrono>
 #include <string>
@@ -24,20 +23,6 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 
 constexpr char kSecret[] = "push-test-webhook-secret";
-
-std::string hmac_hex(const std::string& key, const std::string& msg) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    static const char* hex = "0123456789abcdef";
-    out += hex[mac[i] >> 4];
-    out += hex[mac[i] & 15];
-  }
-  return out;
-}
 
 TomlConfig push_config(const HttpReceiver& receiver, int collapse_ms) {
   auto config = TomlConfig::test_defaults();
@@ -101,7 +86,7 @@ TEST(Push, OneSignedPushPerChatBurstWithCountAndBadge) {
   // X-Parley-Signature: sha256=HMAC(secret, "<timestamp>.<body>")
   std::string ts = req.headers.at("x-parley-timestamp");
   EXPECT_EQ(req.headers.at("x-parley-signature"),
-            "sha256=" + hmac_hex(kSecret, ts + "." + req.body));
+            "sha256=" + hmac_sha256_hex(kSecret, ts + "." + req.body));
   expect_no_more(receiver, 1);
 
   // A second burst, later: a second push, badge counting everything unread.

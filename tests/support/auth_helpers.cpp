@@ -117,4 +117,18 @@ std::int64_t now_ms() {
       .count();
 }
 
+std::string hmac_sha256_hex(const std::string& key, const std::string& msg) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), mac, &len);
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    static const char* hex = "0123456789abcdef";
+    out += hex[mac[i] >> 4];
+    out += hex[mac[i] & 15];
+  }
+  return out;
+}
+
 }  // namespace parley::test

@@ -39,6 +39,8 @@ std::unique_ptr<WsClient> connect_authed(std::uint16_t port, const std::string& 
 
 // Base64url without padding (RFC 7515 §2).
 std::string base64url(std::string_view bytes);
+// Lowercase hex HMAC-SHA256 of `msg` with `key` (webhook and signed-URL checks).
+std::string hmac_sha256_hex(const std::string& key, const std::string& msg);
 // header.payload.signature with HMAC-SHA256 over "header.payload" (header and payload are
 // JSON text, encoded as given, so tests can forge odd headers).
 std::string sign_jwt_hs256(std::string_view secret, std::string_view header_json,

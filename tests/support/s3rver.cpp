@@ -1,5 +1,7 @@
 #include "support/s3rver.h"
 
+#include "support/programs.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,20 +22,6 @@ namespace parley::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string find_in_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t pos = 0;
-  while (pos <= dirs.size()) {
-    size_t end = dirs.find(':', pos);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = dirs.substr(pos, end - pos) + "/" + name;
-    if (end > pos && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-    pos = end + 1;
-  }
-  return {};
-}
 
 // `npm ci` in tests/s3 when s3rver is not installed there, under a lock so that two test
 // processes never install at once. "" on success.
