@@ -7,33 +7,44 @@ LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./data
 CTEST_J    ?= 2
 
-.PHONY: all deps build run test test-unit test-asan bench format format-check clean
+.PHONY: all deps test-deps build run test test-unit test-asan test-browser screenshots bench format format-check clean
 
 all: build
 
 deps:
 	@bash tools/deps.sh
 
+test-deps:
+	@bash tools/deps.sh --test
+
 build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
 	@cmake --build $(BUILD)
 
 run: build
-	$(BUILD)/src/parleyd/parleyd --listen $(LISTEN) --data-dir $(DATA_DIR)
+	$(BUILD)/src/parleyd/parleyd --listen $(LISTEN) --data-dir $(DATA_DIR) --web-root web
 
 # Every test, then every test again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: build
+test: test-deps build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_J)
 	@$(MAKE) --no-print-directory test-asan
 
 test-unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(CTEST_J) -L unit
 
-test-asan: deps
+test-asan: test-deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPARLEY_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(CTEST_J)
+
+# The browser tests alone (headless Chromium against the web client).
+test-browser: test-deps build
+	ctest --test-dir $(BUILD) --output-on-failure -L browser
+
+# Regenerates docs/screenshots/ from the browser tests.
+screenshots: test-deps build
+	PARLEY_UPDATE_SCREENSHOTS=1 ctest --test-dir $(BUILD) --output-on-failure -L browser
 
 # Reproduces docs/BENCHMARKS.md (Release build in build-release/, curves in docs/bench/).
 bench: deps

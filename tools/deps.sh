@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Parley needs to build, run and test, if any is missing.
+# Installs the Debian 12 packages Parley needs to build and run, if any is missing; with
+# --test also what the tests need (Chromium for the browser tests).
 set -euo pipefail
 PKGS=(
   g++ cmake ninja-build pkg-config make git clang-format
@@ -10,6 +11,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libmagic-dev libvips-dev
 )
+[ "${1:-}" = "--test" ] && PKGS+=(chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -238,7 +238,19 @@ int run(const Config& config) {
   session::SessionService sessions(session::SessionDeps{config, limits, hub, registry, node,
                                                         accounts, chats, typing, presence,
                                                         presence_hub, push_notifier.get()});
-  http::ApiRoutes routes(accounts, router, media.get(), media_routes.get());
+  // The web client (docs/WEB.md), read once from server.web_root.
+  std::unique_ptr<http::StaticFiles> web;
+  if (!config.server.web_root.empty()) {
+    auto loaded = http::StaticFiles::load(
+        config.server.web_root, {config.server.web_max_bytes, config.server.web_max_files});
+    if (!loaded) {
+      spdlog::error("web client: {}", loaded.error().message);
+      return 2;
+    }
+    web = std::move(loaded.value());
+    spdlog::info("web client: {} files from {}", web->size(), config.server.web_root);
+  }
+  http::ApiRoutes routes(accounts, router, media.get(), media_routes.get(), web.get());
 
   net::ServerOptions opts;
   opts.host = hp->first;

@@ -65,6 +65,8 @@ std::map<std::string, Setter> setters(Config& c) {
       {"server.node_id", uint_field(&c.server.node_id, 0, 1023)},
       {"server.data_dir", string_field(&c.server.data_dir)},
       {"server.web_root", string_field(&c.server.web_root)},
+      {"server.web_max_bytes", uint_field(&c.server.web_max_bytes, 1024, 1ull << 32)},
+      {"server.web_max_files", uint_field(&c.server.web_max_files, 1, 1u << 20)},
       {"ws.max_frame_bytes", uint_field(&c.ws.max_frame_bytes, 1024, 64u << 20)},
       {"ws.max_send_queue_bytes", uint_field(&c.ws.max_send_queue_bytes, 4096, 1u << 30)},
       {"ws.idle_timeout_s", uint_field(&c.ws.idle_timeout_s, 2, 86400)},

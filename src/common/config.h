@@ -14,7 +14,9 @@ struct ServerConfig {
   uint32_t threads = 0;  // 0 = one per core
   uint32_t node_id = 0;
   std::string data_dir = "./data";
-  std::string web_root;  // static files (web client); empty = none
+  std::string web_root;                  // static files (web client); empty = none
+  uint64_t web_max_bytes = 32ull << 20;  // all of web_root, held in memory
+  uint32_t web_max_files = 2000;
 };
 
 struct WsConfig {

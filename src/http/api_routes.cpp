@@ -152,6 +152,9 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)>
         });
     return;
   }
+  if (web_ && !path.starts_with("/v1/")) {
+    if (auto file = web_->serve(req)) return done(std::move(*file));
+  }
   done(error_response({Errc::not_found, fmt::format("no route for {}", path)}));
 }
 

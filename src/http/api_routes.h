@@ -7,16 +7,23 @@
 #include "auth/account_service.h"
 #include "core/router.h"
 #include "http/media_routes.h"
+#include "http/static_files.h"
 #include "net/transport.h"
 
 namespace parley::http {
 
 class ApiRoutes final : public net::HttpHandler {
  public:
-  // `media` and `media_routes` are null when media is disabled.
+  // `media` and `media_routes` are null when media is disabled, `web` when no web client
+  // is served (server.web_root unset).
   ApiRoutes(auth::AccountService& accounts, core::Router& router,
-            media_service::MediaService* media, MediaRoutes* media_routes)
-      : accounts_(accounts), router_(router), media_(media), media_routes_(media_routes) {}
+            media_service::MediaService* media, MediaRoutes* media_routes,
+            const StaticFiles* web = nullptr)
+      : accounts_(accounts),
+        router_(router),
+        media_(media),
+        media_routes_(media_routes),
+        web_(web) {}
 
   void handle(net::HttpRequest request, std::function<void(net::HttpReply)> done) override;
   bool streams(const net::HttpRequestHeader& header) const override;
@@ -31,6 +38,7 @@ class ApiRoutes final : public net::HttpHandler {
   core::Router& router_;
   media_service::MediaService* media_;
   MediaRoutes* media_routes_;
+  const StaticFiles* web_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

@@ -8,12 +8,13 @@
 
 int main(int argc, char** argv) {
   CLI::App cli{"parleyd: the Parley chat server"};
-  std::string config_file, listen, data_dir, log_level;
+  std::string config_file, listen, data_dir, log_level, web_root;
   uint32_t threads = 0;
   cli.add_option("--config", config_file, "TOML configuration file (docs/CONFIG.md)");
   cli.add_option("--listen", listen,
                  "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 = any)");
   cli.add_option("--data-dir", data_dir, "data directory (default ./data)");
+  cli.add_option("--web-root", web_root, "serve the web client from this directory");
   cli.add_option("--threads", threads, "I/O threads (default: one per core)");
   cli.add_option("--log-level", log_level, "trace|debug|info|warn|error");
   CLI11_PARSE(cli, argc, argv);
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   }
   if (!listen.empty()) config.server.listen = listen;
   if (!data_dir.empty()) config.server.data_dir = data_dir;
+  if (!web_root.empty()) config.server.web_root = web_root;
   if (threads) config.server.threads = threads;
   if (!log_level.empty()) config.log_level = log_level;
   auto level = spdlog::level::from_str(config.log_level);
