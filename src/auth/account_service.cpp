@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 
 #include "auth/password.h"
@@ -93,12 +94,66 @@ void AccountService::login(std::string username, std::string password, std::stri
                 user.ok() && !user->password_hash.empty();
       --pending_hashes_;
       if (!ok) return done(invalid_credentials());
-      LoginResult result{username, new_device_id(), new_token()};
-      store::DeviceRecord dev{
-          username, result.device_id, device_name, token_hash(result.token), now_ms(), false};
-      store_.create_device(std::move(dev), [result = std::move(result), done](Status st) {
+      create_device(username, std::move(device_name), done);
+    });
+  });
+}
+
+void AccountService::create_device(std::string user, std::string device_name,
+                                   store::Callback<LoginResult> done) {
+  LoginResult result{user, new_device_id(), new_token()};
+  store::DeviceRecord dev{std::move(user),          result.device_id, std::move(device_name),
+                          token_hash(result.token), now_ms(),         false};
+  store_.create_device(std::move(dev), config_.max_devices_per_user,
+                       [result = std::move(result), done](Status st) {
+                         if (!st) return done(st.error());
+                         done(result);
+                       });
+}
+
+void AccountService::link_device(std::string token, std::string device_name,
+                                 store::Callback<LoginResult> done) {
+  if (device_name.size() > 64)
+    return done(Error{Errc::bad_request, "device_name is longer than 64 bytes"});
+  if (looks_like_jwt(token))
+    return done(Error{Errc::bad_request, "a JWT names its device itself; link with a login token"});
+  authenticate(std::move(token),
+               [this, device_name = std::move(device_name), done](Result<Identity> who) mutable {
+                 if (!who) return done(who.error());
+                 create_device(who->user, std::move(device_name), done);
+               });
+}
+
+void AccountService::list_devices(
+    std::string token,
+    store::Callback<std::pair<Identity, std::vector<store::DeviceRecord>>> done) {
+  authenticate(std::move(token), [this, done](Result<Identity> who) {
+    if (!who) return done(who.error());
+    store_.list_devices(who->user,
+                        [id = who.value(), done](Result<std::vector<store::DeviceRecord>> r) {
+                          if (!r) return done(r.error());
+                          done(std::make_pair(id, std::move(r.value())));
+                        });
+  });
+}
+
+void AccountService::revoke_device(std::string token, std::string device_id,
+                                   store::Callback<Identity> done) {
+  authenticate(std::move(token), [this, device_id = std::move(device_id),
+                                  done](Result<Identity> who) mutable {
+    if (!who) return done(who.error());
+    // Only a live device of the caller's own user: a device id of someone else is "not
+    // found", never "forbidden", so that ids of other users' devices cannot be probed.
+    store_.list_devices(who->user, [this, user = who->user, device_id = std::move(device_id),
+                                    done](Result<std::vector<store::DeviceRecord>> r) mutable {
+      if (!r) return done(r.error());
+      bool mine = std::any_of(r->begin(), r->end(), [&](const store::DeviceRecord& d) {
+        return d.device_id == device_id;
+      });
+      if (!mine) return done(Error{Errc::not_found, "no such device"});
+      store_.revoke_device(user, device_id, [user, device_id, done](Status st) {
         if (!st) return done(st.error());
-        done(result);
+        done(Identity{user, device_id});
       });
     });
   });

@@ -37,6 +37,16 @@ class AccountService {
   // A login token or a JWT. JWT users are created on first use.
   void authenticate(std::string token, store::Callback<Identity> done);
 
+  // Devices of the token's own user (docs/PROTOCOL.md §2, "Devices"). link_device creates a
+  // new device with its own token without the password (a second browser tab, a new phone
+  // paired from a logged-in one); only a login token may link, not a JWT (whose issuer
+  // names the devices). revoke_device revokes one of the user's own live devices (not_found
+  // for anything else) and returns who it belonged to.
+  void link_device(std::string token, std::string device_name, store::Callback<LoginResult> done);
+  void list_devices(std::string token,
+                    store::Callback<std::pair<Identity, std::vector<store::DeviceRecord>>> done);
+  void revoke_device(std::string token, std::string device_id, store::Callback<Identity> done);
+
   // Deletes the token's account (docs/MEDIA.md, "Deleting a user's data"). Accounts with a
   // password must give it again (invalid_credentials otherwise); JWT-only accounts need only
   // the token. Returns the store's result (devices to close, media objects to remove).
@@ -47,6 +57,7 @@ class AccountService {
 
  private:
   bool start_hash_job();  // false when too many hashes are queued (rate_limited)
+  void create_device(std::string user, std::string device_name, store::Callback<LoginResult> done);
 
   store::Store& store_;
   AuthConfig config_;

@@ -86,6 +86,7 @@ std::map<std::string, Setter> setters(Config& c) {
       {"auth.min_password_length", uint_field(&c.auth.min_password_length, 1, 1024)},
       {"auth.argon2_opslimit", uint_field(&c.auth.argon2_opslimit, 1, 100)},
       {"auth.argon2_memlimit_kib", uint_field(&c.auth.argon2_memlimit_kib, 8, 4u << 20)},
+      {"auth.max_devices_per_user", uint_field(&c.auth.max_devices_per_user, 0, 1u << 20)},
       {"auth.hash_threads", uint_field(&c.auth.hash_threads, 1, 64)},
       {"auth.jwt_hs256_secret", string_field(&c.auth.jwt_hs256_secret)},
       {"auth.jwt_rs256_public_key_file", string_field(&c.auth.jwt_rs256_public_key_file)},

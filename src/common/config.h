@@ -46,6 +46,7 @@ struct AuthConfig {
   uint64_t argon2_opslimit = 2;          // crypto_pwhash_OPSLIMIT_INTERACTIVE
   uint64_t argon2_memlimit_kib = 65536;  // crypto_pwhash_MEMLIMIT_INTERACTIVE
   uint32_t hash_threads = 2;
+  uint32_t max_devices_per_user = 100;  // live devices (logins, linked devices); 0 = no limit
   std::string jwt_hs256_secret;
   std::string jwt_rs256_public_key_file;
 };

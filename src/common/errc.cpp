@@ -44,6 +44,8 @@ std::string_view errc_name(Errc code) {
       return "method_not_allowed";
     case Errc::unsupported_type:
       return "unsupported_type";
+    case Errc::too_many_devices:
+      return "too_many_devices";
   }
   return "internal";
 }

@@ -30,6 +30,7 @@ enum class Errc {
   registration_closed,
   method_not_allowed,
   unsupported_type,  // media: a content type that is not allowed (HTTP 415)
+  too_many_devices,  // auth.max_devices_per_user live devices already (HTTP 409)
 };
 
 // Stable machine name of a code, as sent on the wire.

@@ -62,6 +62,63 @@ void ApiRoutes::open_stream(net::HttpRequestHeader header,
   net::HttpHandler::open_stream(std::move(header), std::move(done));
 }
 
+// POST /v1/devices (link a new device), GET /v1/devices (list), DELETE /v1/devices/{id}.
+void ApiRoutes::handle_devices(net::HttpRequest req, std::string_view path,
+                               std::function<void(net::HttpReply)> done) {
+  std::string token = bearer_token(req);
+  const auto method = req.method();
+  if (path == "/v1/devices") {
+    if (method != bhttp::verb::post && method != bhttp::verb::get)
+      return done(error_response({Errc::method_not_allowed, "use GET or POST"}));
+    if (token.empty())
+      return done(error_response({Errc::unauthorized, "missing Authorization: Bearer token"}));
+    if (method == bhttp::verb::post) {
+      std::string name;
+      if (!req.body().empty()) {
+        auto f = string_fields(req.body(), {}, {"device_name"});
+        if (!f) return done(error_response(f.error()));
+        name = std::move(f.value()[0]);
+      }
+      accounts_.link_device(std::move(token), std::move(name), [done](Result<auth::LoginResult> r) {
+        if (!r) return done(error_response(r.error()));
+        done(json_response(bhttp::status::created,
+                           fmt::format(R"({{"user":{},"device_id":{},"token":{}}})",
+                                       quoted(r->user), quoted(r->device_id), quoted(r->token))));
+      });
+      return;
+    }
+    accounts_.list_devices(
+        std::move(token),
+        [done](Result<std::pair<auth::Identity, std::vector<store::DeviceRecord>>> r) {
+          if (!r) return done(error_response(r.error()));
+          const auto& [who, devices] = r.value();
+          std::string body = R"({"devices":[)";
+          for (size_t i = 0; i < devices.size(); ++i) {
+            const auto& d = devices[i];
+            body += fmt::format(R"({}{{"device_id":{},"name":{},"created_at":{},"current":{}}})",
+                                i ? "," : "", quoted(d.device_id), quoted(d.name), d.created_at,
+                                d.device_id == who.device_id);
+          }
+          body += "]}";
+          done(json_response(bhttp::status::ok, std::move(body)));
+        });
+    return;
+  }
+  std::string_view device = path.substr(std::string_view("/v1/devices/").size());
+  if (device.empty() || device.size() > 64 || device.find('/') != std::string_view::npos)
+    return done(error_response({Errc::not_found, "no such device"}));
+  if (method != bhttp::verb::delete_)
+    return done(error_response({Errc::method_not_allowed, "use DELETE"}));
+  if (token.empty())
+    return done(error_response({Errc::unauthorized, "missing Authorization: Bearer token"}));
+  accounts_.revoke_device(std::move(token), std::string(device),
+                          [this, done](Result<auth::Identity> who) {
+                            if (!who) return done(error_response(who.error()));
+                            router_.close_device(who->user, who->device_id, kCloseRevoked);
+                            done(json_response(bhttp::status::ok, "{}"));
+                          });
+}
+
 void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)> done) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
@@ -152,6 +209,8 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)>
         });
     return;
   }
+  if (path == "/v1/devices" || path.starts_with("/v1/devices/"))
+    return handle_devices(std::move(req), path, std::move(done));
   if (web_ && !path.starts_with("/v1/")) {
     if (auto file = web_->serve(req)) return done(std::move(*file));
   }

@@ -34,6 +34,9 @@ class ApiRoutes final : public net::HttpHandler {
   void set_draining() { draining_ = true; }
 
  private:
+  void handle_devices(net::HttpRequest req, std::string_view path,
+                      std::function<void(net::HttpReply)> done);
+
   auth::AccountService& accounts_;
   core::Router& router_;
   media_service::MediaService* media_;

@@ -24,6 +24,7 @@ bhttp::status status_of(Errc code) {
     case Errc::not_found:
       return bhttp::status::not_found;
     case Errc::username_taken:
+    case Errc::too_many_devices:
       return bhttp::status::conflict;
     case Errc::invalid_username:
     case Errc::weak_password:

@@ -79,7 +79,8 @@ class PushWorkerTest : public ::testing::Test {
     }
     ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
                   store_->create_device(
-                      store::DeviceRecord{"bob", "phone", "phone", "hash-bob-phone", 1, false}, cb);
+                      store::DeviceRecord{"bob", "phone", "phone", "hash-bob-phone", 1, false}, 0,
+                      cb);
                 }).ok());
     set_target(PushProvider::webhook);
   }

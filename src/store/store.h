@@ -33,9 +33,13 @@ class Store {
   virtual void get_user(UserId id, Callback<UserRecord> done) = 0;  // not_found
   // Creates a user with no password if missing (JWT identities); ok if it exists.
   virtual void ensure_user(UserId id, Callback<Unit> done) = 0;
-  virtual void create_device(DeviceRecord device, Callback<Unit> done) = 0;
+  // too_many_devices when the user has `max_devices` live (not revoked) devices already
+  // (0: no limit); the count and the insert are one commit.
+  virtual void create_device(DeviceRecord device, uint32_t max_devices, Callback<Unit> done) = 0;
   // unauthorized if no live device has this token hash.
   virtual void find_device_by_token(std::string token_hash, Callback<DeviceRecord> done) = 0;
+  // The user's live devices, by device id; empty for an unknown user.
+  virtual void list_devices(UserId user, Callback<std::vector<DeviceRecord>> done) = 0;
   // Also removes the device's push target and its queued pushes.
   virtual void revoke_device(UserId user, std::string device_id, Callback<Unit> done) = 0;
 

@@ -235,7 +235,7 @@ TEST_P(StoreConformance, SurvivesReopen) {
 
 TEST_P(StoreConformance, DevicesAndTokens) {
   DeviceRecord d{"alice", "d1", "laptop", "hash1", 5, false};
-  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->create_device(d, cb); }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->create_device(d, 0, cb); }).ok());
   auto found = wait_for<DeviceRecord>([&](auto cb) { store_->find_device_by_token("hash1", cb); });
   ASSERT_TRUE(found.ok());
   EXPECT_EQ(found->device_id, "d1");
@@ -243,8 +243,51 @@ TEST_P(StoreConformance, DevicesAndTokens) {
   found = wait_for<DeviceRecord>([&](auto cb) { store_->find_device_by_token("hash1", cb); });
   EXPECT_EQ(found.error().code, Errc::unauthorized);
   store_->close();
-  auto after = wait_for<Unit>([&](auto cb) { store_->create_device(d, cb); });
+  auto after = wait_for<Unit>([&](auto cb) { store_->create_device(d, 0, cb); });
   EXPECT_EQ(after.error().code, Errc::unavailable);
+}
+
+TEST_P(StoreConformance, DeviceListAndLimit) {
+  auto create = [&](const std::string& user, const std::string& id, uint32_t max) {
+    return wait_for<Unit>([&](auto cb) {
+      store_->create_device(DeviceRecord{user, id, "name-" + id, "hash-" + user + id, 7, false},
+                            max, cb);
+    });
+  };
+  auto list = [&](const std::string& user) {
+    auto r = wait_for<std::vector<DeviceRecord>>([&](auto cb) { store_->list_devices(user, cb); });
+    EXPECT_TRUE(r.ok());
+    std::vector<std::string> ids;
+    if (r)
+      for (const auto& d : r.value()) ids.push_back(d.device_id);
+    return ids;
+  };
+  EXPECT_TRUE(list("alice").empty());
+  ASSERT_TRUE(create("alice", "b", 2).ok());
+  ASSERT_TRUE(create("alice", "a", 2).ok());
+  ASSERT_TRUE(create("alicex", "z", 2).ok());  // a user whose id extends alice's is not hers
+  auto third = create("alice", "c", 2);
+  EXPECT_EQ(third.error().code, Errc::too_many_devices);
+  EXPECT_EQ(list("alice"), (std::vector<std::string>{"a", "b"}));
+  auto found =
+      wait_for<DeviceRecord>([&](auto cb) { store_->find_device_by_token("hash-alicec", cb); });
+  EXPECT_EQ(found.error().code, Errc::unauthorized);  // the refused device left nothing
+
+  auto full =
+      wait_for<std::vector<DeviceRecord>>([&](auto cb) { store_->list_devices("alice", cb); });
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->at(0).name, "name-a");
+  EXPECT_EQ(full->at(0).created_at, 7);
+
+  // A revoked device no longer counts nor shows.
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->revoke_device("alice", "b", cb); }).ok());
+  EXPECT_EQ(list("alice"), std::vector<std::string>{"a"});
+  ASSERT_TRUE(create("alice", "c", 2).ok());
+  EXPECT_EQ(list("alice"), (std::vector<std::string>{"a", "c"}));
+  EXPECT_TRUE(create("alice", "d", 0).ok());  // 0: no limit
+  reopen();
+  EXPECT_EQ(list("alice"), (std::vector<std::string>{"a", "c", "d"}));
+  EXPECT_EQ(list("alicex"), std::vector<std::string>{"z"});
 }
 
 // Groups ------------------------------------------------------------------------------
@@ -940,17 +983,17 @@ TEST_P(MediaConformance, SweepAndAppendsAreOrdered) {
 
 TEST_P(MediaConformance, DeleteUser) {
   ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
-                store_->create_device(DeviceRecord{"alice", "d1", "phone", "h1", 1, false}, cb);
+                store_->create_device(DeviceRecord{"alice", "d1", "phone", "h1", 1, false}, 0, cb);
               }).ok());
   ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
-                store_->create_device(DeviceRecord{"alice", "d2", "old", "h2", 1, false}, cb);
+                store_->create_device(DeviceRecord{"alice", "d2", "old", "h2", 1, false}, 0, cb);
               }).ok());
   ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
-                store_->create_device(DeviceRecord{"alice", "d3", "laptop", "h3", 1, false}, cb);
+                store_->create_device(DeviceRecord{"alice", "d3", "laptop", "h3", 1, false}, 0, cb);
               }).ok());
   ASSERT_TRUE(wait_for<Unit>([&](auto cb) { store_->revoke_device("alice", "d2", cb); }).ok());
   ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
-                store_->create_device(DeviceRecord{"bob", "b1", "phone", "hb", 1, false}, cb);
+                store_->create_device(DeviceRecord{"bob", "b1", "phone", "hb", 1, false}, 0, cb);
               }).ok());
   ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
                 store_->set_presence_visibility("alice", PresenceVisibility::nobody, cb);
@@ -1044,7 +1087,7 @@ class PushConformance : public GroupConformance {
  protected:
   Status device(const std::string& user, const std::string& id) {
     return wait_for<Unit>([&](auto cb) {
-      store_->create_device(DeviceRecord{user, id, "phone", "hash-" + user + "-" + id, 1, false},
+      store_->create_device(DeviceRecord{user, id, "phone", "hash-" + user + "-" + id, 1, false}, 0,
                             cb);
     });
   }

@@ -1,6 +1,7 @@
 // HTTP endpoints of parleyd (PROTOCOL.md §2): register, login, logout, health, errors.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <regex>
 #include <string>
@@ -220,6 +221,125 @@ TEST_F(HttpTest, LogoutWithBadTokenIs401) {
   EXPECT_TRUE(is_http_error(http_post_raw(port(), "/v1/logout", "", "pt_not_a_real_token"), 401,
                             "unauthorized"));
   EXPECT_TRUE(is_http_error(http_post_raw(port(), "/v1/logout", ""), 401, "unauthorized"));
+}
+
+HttpResponse devices_request(std::uint16_t port, const std::string& method,
+                             const std::string& target, std::optional<std::string> bearer,
+                             std::string body = "") {
+  HttpRequestOptions o;
+  o.method = method;
+  o.target = target;
+  o.bearer = std::move(bearer);
+  o.body = std::move(body);
+  return http_request(port, o);
+}
+
+std::vector<std::string> device_ids(const HttpResponse& list) {
+  std::vector<std::string> ids;
+  for (const auto& d : list.object().at("devices").as_array())
+    ids.push_back(std::string(d.as_object().at("device_id").as_string()));
+  return ids;
+}
+
+TEST_F(HttpTest, LinkedDevicesHaveTheirOwnTokens) {
+  const auto name = unique_username("linker");
+  auto first = register_and_login(port(), name);
+  auto linked =
+      devices_request(port(), "POST", "/v1/devices", first.token, R"({"device_name":"tab 2"})");
+  ASSERT_EQ(linked.status, 201u) << linked.body;
+  EXPECT_EQ(str_field(linked.object(), "user"), name);
+  const auto second_id = str_field(linked.object(), "device_id");
+  const auto second_token = str_field(linked.object(), "token");
+  EXPECT_NE(second_id, first.device_id);
+  EXPECT_NE(second_token, first.token);
+
+  // Both devices authenticate as themselves, at once.
+  WsClient a(port()), b(port());
+  ASSERT_TRUE(is_ok(a.auth(first.token)));
+  auto res = b.auth(second_token);
+  ASSERT_TRUE(is_ok(res)) << to_string(res);
+  EXPECT_EQ(str_field(obj_field(res, "result"), "device_id"), second_id);
+
+  // The list shows both, marks the caller's own, and never shows token hashes.
+  auto list = devices_request(port(), "GET", "/v1/devices", second_token);
+  ASSERT_EQ(list.status, 200u) << list.body;
+  auto ids = device_ids(list);
+  std::sort(ids.begin(), ids.end());
+  auto expected = std::vector<std::string>{first.device_id, second_id};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(ids, expected);
+  for (const auto& d : list.object().at("devices").as_array()) {
+    const auto& o = d.as_object();
+    EXPECT_EQ(o.at("current").as_bool(), o.at("device_id").as_string() == second_id);
+    EXPECT_FALSE(o.contains("token_hash"));
+    if (o.at("device_id").as_string() == second_id) {
+      EXPECT_EQ(o.at("name").as_string(), "tab 2");
+    }
+  }
+  EXPECT_EQ(list.body.find(second_token), std::string::npos);
+
+  // Revoking the first device from the second closes its socket with 4003 and ends its token.
+  auto revoked = devices_request(port(), "DELETE", "/v1/devices/" + first.device_id, second_token);
+  ASSERT_EQ(revoked.status, 200u) << revoked.body;
+  EXPECT_EQ(a.wait_close(std::chrono::seconds(10)), std::optional<std::uint16_t>(4003));
+  EXPECT_TRUE(is_http_error(devices_request(port(), "GET", "/v1/devices", first.token), 401,
+                            "unauthorized"));
+  EXPECT_EQ(device_ids(devices_request(port(), "GET", "/v1/devices", second_token)),
+            std::vector<std::string>{second_id});
+  EXPECT_FALSE(b.closed());
+}
+
+TEST_F(HttpTest, DevicesOfOtherUsersAreNotFoundAndBadRequestsChangeNothing) {
+  auto alice = register_and_login(port(), unique_username("alice"));
+  auto bob = register_and_login(port(), unique_username("bob"));
+  // Bob cannot revoke (or probe) alice's device: the same answer as for a device that
+  // does not exist.
+  EXPECT_TRUE(
+      is_http_error(devices_request(port(), "DELETE", "/v1/devices/" + alice.device_id, bob.token),
+                    404, "not_found"));
+  EXPECT_TRUE(
+      is_http_error(devices_request(port(), "DELETE", "/v1/devices/dffffffffffffffff", bob.token),
+                    404, "not_found"));
+  EXPECT_EQ(device_ids(devices_request(port(), "GET", "/v1/devices", alice.token)),
+            std::vector<std::string>{alice.device_id});
+
+  EXPECT_TRUE(is_http_error(devices_request(port(), "POST", "/v1/devices", std::nullopt), 401,
+                            "unauthorized"));
+  EXPECT_TRUE(is_http_error(devices_request(port(), "POST", "/v1/devices", "pt_nope"), 401,
+                            "unauthorized"));
+  EXPECT_TRUE(is_http_error(devices_request(port(), "GET", "/v1/devices", std::nullopt), 401,
+                            "unauthorized"));
+  EXPECT_TRUE(
+      is_http_error(devices_request(port(), "POST", "/v1/devices", alice.token, "{not json"), 400,
+                    "bad_request"));
+  EXPECT_TRUE(is_http_error(devices_request(port(), "POST", "/v1/devices", alice.token,
+                                            R"({"device_name":")" + std::string(65, 'x') + "\"}"),
+                            400, "bad_request"));
+  EXPECT_TRUE(is_http_error(devices_request(port(), "PUT", "/v1/devices", alice.token), 405,
+                            "method_not_allowed"));
+  EXPECT_TRUE(
+      is_http_error(devices_request(port(), "GET", "/v1/devices/" + alice.device_id, alice.token),
+                    405, "method_not_allowed"));
+  EXPECT_TRUE(is_http_error(devices_request(port(), "DELETE", "/v1/devices/a/b", alice.token), 404,
+                            "not_found"));
+  EXPECT_EQ(device_ids(devices_request(port(), "GET", "/v1/devices", alice.token)),
+            std::vector<std::string>{alice.device_id});
+}
+
+TEST(HttpDeviceLimitTest, LoginsAndLinksStopAtTheLimitUntilADeviceGoes) {
+  ServerProcess server(TomlConfig::test_defaults().set("auth", "max_devices_per_user", "2"));
+  const auto name = unique_username("limited");
+  auto first = register_and_login(server.port(), name);
+  auto second = login(server.port(), name);
+  auto third = http_post_json(server.port(), "/v1/login",
+                              json::object{{"username", name}, {"password", kPassword}});
+  EXPECT_TRUE(is_http_error(third, 409, "too_many_devices"));
+  EXPECT_TRUE(is_http_error(devices_request(server.port(), "POST", "/v1/devices", first.token), 409,
+                            "too_many_devices"));
+  ASSERT_EQ(http_post_raw(server.port(), "/v1/logout", "", second.token).status, 200u);
+  auto linked = devices_request(server.port(), "POST", "/v1/devices", first.token);
+  EXPECT_EQ(linked.status, 201u) << linked.body;
+  EXPECT_TRUE(server.alive());
 }
 
 TEST(HttpRegistrationClosedTest, RegisterIs403WhenRegistrationIsClosed) {

@@ -1075,10 +1075,21 @@ void RocksStore::get_user(UserId id, Callback<UserRecord> done) {
   done(std::move(rec->user));
 }
 
-void RocksStore::create_device(DeviceRecord device, Callback<Unit> done) {
+void RocksStore::create_device(DeviceRecord device, uint32_t max_devices, Callback<Unit> done) {
   auto op = std::make_unique<FnOp>();
   op->done = done;
-  op->fn = [device = std::move(device)](WriteTxn& txn) -> Status {
+  op->fn = [device = std::move(device), max_devices](WriteTxn& txn) -> Status {
+    if (max_devices > 0) {
+      std::string prefix = user_prefix(device.user);
+      uint32_t live = 0;
+      for (const auto& [key, value] : txn.scan(kDevices, prefix, prefix_end(prefix))) {
+        auto dev = decode_device(value);
+        if (dev && !dev->revoked) ++live;
+      }
+      if (live >= max_devices)
+        return Error{Errc::too_many_devices,
+                     fmt::format("{} devices already: revoke one first", live)};
+    }
     txn.put(kDevices, device_key(device.user, device.device_id), encode(device));
     txn.put(kTokens, token_key(device.token_hash), encode_token(device.user, device.device_id));
     return ok_status();
@@ -1098,6 +1109,23 @@ void RocksStore::find_device_by_token(std::string token_hash, Callback<DeviceRec
   auto dev = decode_device(v);
   if (!dev || dev->revoked) return done(Error{Errc::unauthorized, "token revoked"});
   done(std::move(*dev));
+}
+
+void RocksStore::list_devices(UserId user, Callback<std::vector<DeviceRecord>> done) {
+  std::string prefix = user_prefix(user);
+  std::string end = prefix_end(prefix);
+  rocksdb::ReadOptions ro;
+  rocksdb::Slice upper(end);
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kDevices]));
+  std::vector<DeviceRecord> devices;
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    auto dev = decode_device(std::string_view(it->value().data(), it->value().size()));
+    if (!dev) return done(Error{Errc::internal, "corrupt device record"});
+    if (!dev->revoked) devices.push_back(std::move(*dev));
+  }
+  if (!it->status().ok()) return done(Error{Errc::unavailable, it->status().ToString()});
+  done(std::move(devices));
 }
 
 void RocksStore::revoke_device(UserId user, std::string device_id, Callback<Unit> done) {

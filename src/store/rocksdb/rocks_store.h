@@ -34,8 +34,9 @@ class RocksStore final : public Store {
   void create_user(UserRecord user, Callback<Unit> done) override;
   void get_user(UserId id, Callback<UserRecord> done) override;
   void ensure_user(UserId id, Callback<Unit> done) override;
-  void create_device(DeviceRecord device, Callback<Unit> done) override;
+  void create_device(DeviceRecord device, uint32_t max_devices, Callback<Unit> done) override;
   void find_device_by_token(std::string token_hash, Callback<DeviceRecord> done) override;
+  void list_devices(UserId user, Callback<std::vector<DeviceRecord>> done) override;
   void revoke_device(UserId user, std::string device_id, Callback<Unit> done) override;
   void append_message(AppendRequest req, Callback<AppendResult> done) override;
   void group_op(GroupRequest req, Callback<GroupResult> done) override;
