@@ -1,0 +1,79 @@
+// Who is signed in, per tab. Each tab is its own device (docs/WEB.md, "Tabs and devices"):
+// sessionStorage holds this tab's device token and cursor; localStorage holds the account's
+// first token, used only to mint a device for a new tab (POST /v1/devices).
+import { linkDevice, login, logout, register } from '../parley-client.js';
+
+const TAB = 'parley.tab';
+const ACCOUNT = 'parley.account';
+
+function read(storage, key) {
+  try { return JSON.parse(storage.getItem(key) || 'null'); } catch { return null; }
+}
+
+function write(storage, key, value) {
+  try {
+    if (value === null) storage.removeItem(key); else storage.setItem(key, JSON.stringify(value));
+  } catch { /* storage full or disabled: the tab still works until it is closed */ }
+}
+
+function deviceName() {
+  const ua = navigator.userAgent;
+  const browser = /Firefox\//.test(ua) ? 'Firefox' : /Edg\//.test(ua) ? 'Edge' : /Chrom/.test(ua) ? 'Chromium' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
+  return `${browser} tab`;
+}
+
+export function tabSession() { return read(sessionStorage, TAB); }
+
+export function saveCursor(pts) {
+  const s = tabSession();
+  if (s && typeof pts === 'number') write(sessionStorage, TAB, { ...s, cursor: pts });
+}
+
+// The tab's session, or a new device minted from the account token, or null (sign in).
+export async function resumeSession(server) {
+  const tab = tabSession();
+  if (tab && tab.token) return tab;
+  const account = read(localStorage, ACCOUNT);
+  if (!account || !account.token) return null;
+  try {
+    const d = await linkDevice(server, account.token, { deviceName: deviceName() });
+    const s = { user: d.user, deviceId: d.device_id, token: d.token, cursor: null };
+    write(sessionStorage, TAB, s);
+    return s;
+  } catch (err) {
+    // 404: a server without POST /v1/devices; 401: the account token was revoked.
+    if (err.code === 'unauthorized') write(localStorage, ACCOUNT, null);
+    return null;
+  }
+}
+
+export async function signIn(server, username, password) {
+  const r = await login(server, username, password, { deviceName: deviceName() });
+  write(localStorage, ACCOUNT, { user: r.user, token: r.token });
+  let tab = { user: r.user, deviceId: r.device_id, token: r.token, cursor: null };
+  // The login token stays the account's; this tab gets a device of its own when it can.
+  try {
+    const d = await linkDevice(server, r.token, { deviceName: deviceName() });
+    tab = { user: d.user, deviceId: d.device_id, token: d.token, cursor: null };
+  } catch { /* no POST /v1/devices: the tab uses the login device */ }
+  write(sessionStorage, TAB, tab);
+  return tab;
+}
+
+export async function signUp(server, username, password) {
+  await register(server, username, password);
+  return signIn(server, username, password);
+}
+
+// Signs out this tab's device and the account token; other tabs keep their own devices.
+export async function signOut(server) {
+  const tab = tabSession();
+  const account = read(localStorage, ACCOUNT);
+  write(sessionStorage, TAB, null);
+  write(localStorage, ACCOUNT, null);
+  const tokens = new Set([tab && tab.token, account && account.token].filter(Boolean));
+  await Promise.all([...tokens].map((t) => logout(server, t).catch(() => {})));
+}
+
+// The tab's token stopped working (revoked): forget it, keep the account token.
+export function dropTab() { write(sessionStorage, TAB, null); }
