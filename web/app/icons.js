@@ -15,7 +15,7 @@ const PATHS = {
 export function icon(name, cls = '') {
   const svg = document.createElementNS(NS, 'svg');
   svg.setAttribute('viewBox', '0 0 24 24');
-  svg.setAttribute('class', `icon ${cls}`.trim());
+  svg.setAttribute('class', `ico ${cls}`.trim());
   svg.setAttribute('aria-hidden', 'true');
   const path = document.createElementNS(NS, 'path');
   path.setAttribute('d', PATHS[name]);

@@ -106,6 +106,14 @@ export class Store {
       if (m.client_msg_id) this.removePending(c, m.client_msg_id);
     } else {
       c.typing.delete(m.sender);
+      // The sender's own positions moved to this message when it was sent, and the server
+      // sends no receipt for that (PROTOCOL.md §3.11): infer it, as chats would report it.
+      if (c.kind === 'direct') {
+        c.peerReadSeq = Math.max(c.peerReadSeq, m.seq);
+        c.peerDeliveredSeq = Math.max(c.peerDeliveredSeq, m.seq);
+      } else {
+        this._movePosition(c, m.sender, 'read', m.seq, m.seq);
+      }
     }
     this.changed();
     return c;
@@ -121,7 +129,7 @@ export class Store {
     if (ev.event === 'group_deleted') c.member = false;
     if ((ev.event === 'members_added' || ev.event === 'created') && (ev.users || ev.members || []).includes(this.me)) c.member = true;
     for (const u of ev.users || ev.members || []) if (u !== this.me && !c.reads.has(u)) c.reads.set(u, { read_seq: 0, delivered_seq: 0 });
-    this.groups.delete(c.id); // member list is stale: views fetch group_info again
+    c.groupStale = true; // views fetch group_info again
   }
 
   applyHistory(chatId, page, older) {

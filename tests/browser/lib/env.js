@@ -49,8 +49,9 @@ export async function screenshot(page, name) {
   return file;
 }
 
-// Console noise that is not a client bug: the browser logs every non-2xx fetch.
-const BENIGN = [/Failed to load resource/];
+// Console noise that is not a client bug: the browser logs every non-2xx fetch and every
+// WebSocket that cannot connect (the offline tests cut the network on purpose).
+const BENIGN = [/Failed to load resource/, /WebSocket connection to .* failed/];
 
 class Env {
   constructor(opts) {
@@ -146,10 +147,11 @@ export function scenario(name, opts, fn) {
       env.assertNoPageErrors();
     } catch (err) {
       env.dump(err);
-      if (!err.diagnosed) {
-        const shot = env.pages[env.pages.length - 1];
-        if (shot) await screenshot(shot, `failure-${name.replace(/\W+/g, '-').slice(0, 50)}`).catch(() => {});
+      const base = `failure-${name.replace(/\W+/g, '-').slice(0, 40)}`;
+      for (const p of env.pages) {
+        if (!p.isClosed()) await screenshot(p, `${base}-${p.label.replace(/\W+/g, '-')}`).catch(() => {});
       }
+      console.error(`# screenshots of the pages: ${screenshotDir}/${base}-*.png`);
       throw err;
     } finally {
       await env.close();

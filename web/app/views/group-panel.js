@@ -1,6 +1,6 @@
 // Group details: members with roles and presence; owners and admins add, remove, promote
 // and rename (the server checks the role table, PROTOCOL.md §3.9); anyone may leave.
-import { h } from '../dom.js';
+import { h, replaceChildren } from '../dom.js';
 import { lastSeen } from '../format.js';
 import { avatar } from './avatar.js';
 import { icon } from '../icons.js';
@@ -20,9 +20,14 @@ export class GroupPanel {
         h('button', { class: 'btn icon', testid: 'group-panel-close', 'aria-label': 'Close', on: { click: () => onClose() } }, icon('close'))),
       this.error, this.content);
     this._sig = '';
+    // Inputs live across renders, so typing is not lost when the member list changes.
+    this.nameInput = h('input', { testid: 'group-name-input', 'aria-label': 'Group name', maxlength: '128' });
+    this.addInput = h('input', { testid: 'add-member-input', placeholder: 'username', 'aria-label': 'Username to add', autocapitalize: 'none', spellcheck: 'false' });
   }
 
   open(chatId) {
+    this.nameInput.value = '';
+    this.addInput.value = '';
     this.chatId = chatId;
     this.error.hidden = true;
     this._sig = '';
@@ -47,17 +52,19 @@ export class GroupPanel {
     const sig = JSON.stringify([info, c && c.member, info && info.members.map((m) => store.presence.get(m.user))]);
     if (sig === this._sig) return;
     this._sig = sig;
-    if (!c) { this.content.replaceChildren(); return; }
+    if (!c) { replaceChildren(this.content); return; }
     if (!c.member) {
-      this.content.replaceChildren(h('p', { class: 'muted' }, 'You are no longer a member of this group.'));
+      replaceChildren(this.content, h('p', { class: 'muted' }, 'You are no longer a member of this group.'));
       return;
     }
-    if (!info) { this.content.replaceChildren(h('p', { class: 'muted' }, 'Loading…')); return; }
+    if (!info) { replaceChildren(this.content, h('p', { class: 'muted' }, 'Loading…')); return; }
     const me = info.members.find((m) => m.user === store.me);
     const myRank = me ? ROLE_RANK[me.role] : 0;
     const canManage = myRank >= 2;
 
-    const nameInput = h('input', { value: info.name, testid: 'group-name-input', 'aria-label': 'Group name', disabled: !canManage, maxlength: '128' });
+    const nameInput = this.nameInput;
+    if (document.activeElement !== nameInput) nameInput.value = info.name;
+    nameInput.disabled = !canManage;
     const rename = h('form', { class: 'inline-form' }, nameInput,
       canManage ? h('button', { class: 'btn small', testid: 'group-rename-button' }, 'Rename') : null);
     rename.addEventListener('submit', (e) => {
@@ -89,7 +96,7 @@ export class GroupPanel {
         h('span', { class: 'member-actions' }, actions));
     });
 
-    const addInput = h('input', { testid: 'add-member-input', placeholder: 'username', 'aria-label': 'Username to add', autocapitalize: 'none', spellcheck: 'false' });
+    const addInput = this.addInput;
     const add = h('form', { class: 'inline-form' }, addInput, h('button', { class: 'btn small primary', testid: 'add-member-button' }, 'Add'));
     add.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -99,7 +106,7 @@ export class GroupPanel {
 
     const leave = h('button', { class: 'btn danger', testid: 'leave-group', on: { click: () => this._act('groupLeave') } }, 'Leave group');
 
-    this.content.replaceChildren(
+    replaceChildren(this.content, 
       h('label', { class: 'small muted' }, 'Name'), rename,
       h('h3', {}, `${info.member_count} members`),
       h('ul', { class: 'member-list', testid: 'member-list' }, rows),
