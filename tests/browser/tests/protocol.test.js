@@ -94,9 +94,10 @@ describe('protocol module', { timeout: 60000 }, () => {
     const c = await registerUser(server, 'carol');
     const d = await registerUser(server, 'dave');
     const carol = track(await nodeClient(server, c));
-    let dave = await nodeClient(server, d);
+    let dave = track(await nodeClient(server, d));
+    const one = waitEvent(dave, 'message', (m) => m.body === 'one');
     await carol.send('dave', 'one');
-    await waitEvent(dave, 'message', (m) => m.body === 'one');
+    await one;
     const cursor = dave.cursor;
     dave.stop();
     for (const body of ['two', 'three', 'four']) await carol.send('dave', body);
