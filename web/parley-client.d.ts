@@ -9,7 +9,7 @@ export type ErrorCode =
   | 'bad_request' | 'unknown_type' | 'invalid_utf8' | 'too_large' | 'unauthorized' | 'token_expired'
   | 'already_authenticated' | 'not_found' | 'forbidden' | 'conflict' | 'rate_limited' | 'unavailable'
   | 'internal' | 'unsupported_type' | 'invalid_credentials' | 'username_taken' | 'invalid_username'
-  | 'weak_password' | 'registration_closed' | 'method_not_allowed'
+  | 'weak_password' | 'registration_closed' | 'method_not_allowed' | 'too_many_devices'
   | 'connection_failed' | 'timeout' | 'disconnected' | 'stopped' | 'bad_response' | 'invalid_argument'
   | 'token_revoked' | 'aborted' | 'cursor_reset' | 'callback'
   | (string & {});
@@ -127,6 +127,10 @@ export function register(server: string | undefined, username: string, password:
 export function login(server: string | undefined, username: string, password: string, options?: HttpOptions & { deviceName?: string }): Promise<LoginResult>;
 /** POST /v1/devices: a new device of the same user, authorised by an existing device's token. */
 export function linkDevice(server: string | undefined, token: string, options?: HttpOptions & { deviceName?: string }): Promise<LoginResult>;
+export interface DeviceInfo { device_id: string; name: string; created_at: number; current: boolean; }
+export function listDevices(server: string | undefined, token: string, options?: HttpOptions): Promise<{ devices: DeviceInfo[] }>;
+/** Revokes one of the user's own devices (404 for any other). */
+export function revokeDevice(server: string | undefined, token: string, deviceId: string, options?: HttpOptions): Promise<Record<string, never>>;
 export function logout(server: string | undefined, token: string, options?: HttpOptions): Promise<Record<string, never>>;
 export function deleteAccount(server: string | undefined, token: string, password?: string, options?: HttpOptions): Promise<{ user: string; removed_media: number }>;
 

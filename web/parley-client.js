@@ -109,6 +109,16 @@ export function linkDevice(server, token, options = {}) {
   return httpJson(server, 'POST', '/v1/devices', { ...options, token, body });
 }
 
+// GET /v1/devices: {devices: [{device_id, name, created_at, current}]}.
+export function listDevices(server, token, options = {}) {
+  return httpJson(server, 'GET', '/v1/devices', { ...options, token });
+}
+
+// DELETE /v1/devices/{id}: revokes one of the user's devices (its sockets close with 4003).
+export function revokeDevice(server, token, deviceId, options = {}) {
+  return httpJson(server, 'DELETE', `/v1/devices/${encodeURIComponent(deviceId)}`, { ...options, token });
+}
+
 export function logout(server, token, options = {}) {
   return httpJson(server, 'POST', '/v1/logout', { ...options, token });
 }

@@ -7,6 +7,7 @@ const TEXT = {
   invalid_username: 'Usernames are 3 to 32 characters: a–z, 0–9, "_", "." or "-", starting with a letter or digit.',
   weak_password: 'That password is too short: use at least 8 characters.',
   registration_closed: 'New accounts cannot be created on this server.',
+  too_many_devices: 'Too many devices are signed in to this account. Sign out on one of them first.',
   rate_limited: 'You are going too fast. Wait a moment and try again.',
   unsupported_type: 'This kind of file cannot be sent.',
   unauthorized: 'Your session has ended. Please sign in again.',

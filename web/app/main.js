@@ -1,13 +1,14 @@
 // Entry point: resume this tab's session or show the sign-in screen, then run the app.
 import { describeError } from './errors.js';
 import { Controller } from './controller.js';
-import { dropTab, resumeSession, signIn, signOut, signUp } from './session.js';
+import { dropTab, resumeSession, signIn, signOut, signUp, startHeartbeat } from './session.js';
 import { loginView } from './views/login.js';
 import { Shell } from './views/shell.js';
 
 const server = location.origin;
 const root = document.getElementById('app');
 let controller = null;
+let stopHeartbeat = () => {};
 
 async function boot(message) {
   const session = await resumeSession(server);
@@ -31,6 +32,8 @@ function showLogin(message) {
 }
 
 function startApp(session) {
+  stopHeartbeat();
+  stopHeartbeat = startHeartbeat();
   controller = new Controller(server, session, {
     onSignedOut: (code) => {
       controller.stop();

@@ -1,10 +1,16 @@
 // Who is signed in, per tab. Each tab is its own device (docs/WEB.md, "Tabs and devices"):
 // sessionStorage holds this tab's device token and cursor; localStorage holds the account's
 // first token, used only to mint a device for a new tab (POST /v1/devices).
-import { linkDevice, login, logout, register } from '../parley-client.js';
+import { linkDevice, login, logout, register, revokeDevice } from '../parley-client.js';
 
 const TAB = 'parley.tab';
 const ACCOUNT = 'parley.account';
+// Tab devices this browser made, with when each tab was last alive: a tab that is closed
+// leaves its device behind, and the next new tab revokes it (the server allows at most
+// auth.max_devices_per_user live devices).
+const TABS = 'parley.tabs';
+const HEARTBEAT_MS = 60000;
+const CLOSED_AFTER_MS = 10 * 60000;
 
 function read(storage, key) {
   try { return JSON.parse(storage.getItem(key) || 'null'); } catch { return null; }
@@ -36,9 +42,11 @@ export async function resumeSession(server) {
   const account = read(localStorage, ACCOUNT);
   if (!account || !account.token) return null;
   try {
+    await pruneClosedTabs(server, account.token);
     const d = await linkDevice(server, account.token, { deviceName: deviceName() });
     const s = { user: d.user, deviceId: d.device_id, token: d.token, cursor: null };
     write(sessionStorage, TAB, s);
+    markAlive(s.deviceId);
     return s;
   } catch (err) {
     // 404: a server without POST /v1/devices; 401: the account token was revoked.
@@ -53,11 +61,42 @@ export async function signIn(server, username, password) {
   let tab = { user: r.user, deviceId: r.device_id, token: r.token, cursor: null };
   // The login token stays the account's; this tab gets a device of its own when it can.
   try {
+    await pruneClosedTabs(server, r.token);
     const d = await linkDevice(server, r.token, { deviceName: deviceName() });
     tab = { user: d.user, deviceId: d.device_id, token: d.token, cursor: null };
+    markAlive(tab.deviceId);
   } catch { /* no POST /v1/devices: the tab uses the login device */ }
   write(sessionStorage, TAB, tab);
   return tab;
+}
+
+function markAlive(deviceId) {
+  const tabs = read(localStorage, TABS) || {};
+  tabs[deviceId] = Date.now();
+  write(localStorage, TABS, tabs);
+}
+
+// Keeps this tab's entry fresh while it is open; returns a function that stops it.
+export function startHeartbeat() {
+  const beat = () => { const s = tabSession(); if (s && s.deviceId) markAlive(s.deviceId); };
+  beat();
+  const timer = setInterval(beat, HEARTBEAT_MS);
+  return () => clearInterval(timer);
+}
+
+async function pruneClosedTabs(server, accountToken) {
+  const tabs = read(localStorage, TABS) || {};
+  const now = Date.now();
+  const closed = Object.keys(tabs).filter((id) => now - tabs[id] > CLOSED_AFTER_MS);
+  for (const id of closed) {
+    try {
+      await revokeDevice(server, accountToken, id);
+    } catch (err) {
+      if (err.code !== 'not_found') continue; // try again next time
+    }
+    delete tabs[id];
+  }
+  if (closed.length) write(localStorage, TABS, tabs);
 }
 
 export async function signUp(server, username, password) {
@@ -71,6 +110,11 @@ export async function signOut(server) {
   const account = read(localStorage, ACCOUNT);
   write(sessionStorage, TAB, null);
   write(localStorage, ACCOUNT, null);
+  if (tab && tab.deviceId) {
+    const tabs = read(localStorage, TABS) || {};
+    delete tabs[tab.deviceId];
+    write(localStorage, TABS, tabs);
+  }
   const tokens = new Set([tab && tab.token, account && account.token].filter(Boolean));
   await Promise.all([...tokens].map((t) => logout(server, t).catch(() => {})));
 }

@@ -76,16 +76,10 @@ describe('offline and back', () => {
     const alice = await env.user('alice');
     const tab1 = await env.user('bob');
     const tab2 = await env.page(tab1.context(), 'bob tab 2');
-    // With POST /v1/devices the second tab gets a device of its own from the account
-    // token; without it (older servers) it asks to sign in, which also makes a new device.
-    const first = await Promise.race([
-      tab2.getByTestId('chat-list').waitFor().then(() => 'linked'),
-      tab2.getByTestId('login-form').waitFor().then(() => 'login'),
-    ]);
-    if (first === 'login') {
-      console.log('# POST /v1/devices is not available: the second tab signs in with the password');
-      await env.signIn(tab2, 'bob');
-    }
+    // The second tab gets a device of its own from the account token (POST /v1/devices),
+    // without asking for the password.
+    await tab2.getByTestId('chat-list').waitFor();
+    assert.equal(await tab2.getByTestId('login-form').count(), 0);
     const device = (p) => p.evaluate(() => JSON.parse(sessionStorage.getItem('parley.tab')).deviceId);
     const [d1, d2] = [await device(tab1), await device(tab2)];
     assert.notEqual(d1, d2);
@@ -109,5 +103,36 @@ describe('offline and back', () => {
     await tab2.reload();
     await tab2.getByTestId('chat-list').waitFor();
     assert.equal(await device(tab2), d2);
+
+    // a closed tab leaves its device; once it has been silent long enough, the next new tab
+    // revokes it (here "long enough" is made to have passed by editing the heartbeat)
+    await tab2.close();
+    await tab1.evaluate((id) => {
+      const tabs = JSON.parse(localStorage.getItem('parley.tabs'));
+      tabs[id] = Date.now() - 3600000;
+      localStorage.setItem('parley.tabs', JSON.stringify(tabs));
+    }, d2);
+    const tab3 = await env.page(tab1.context(), 'bob tab 3');
+    await tab3.getByTestId('chat-list').waitFor();
+    const live = await tab3.evaluate(async () => {
+      const { listDevices } = await import('/parley-client.js');
+      const account = JSON.parse(localStorage.getItem('parley.account'));
+      return (await listDevices(undefined, account.token)).devices.map((d) => d.device_id);
+    });
+    assert.ok(live.includes(d1) && live.includes(await device(tab3)));
+    assert.ok(!live.includes(d2), 'the closed tab\'s device was revoked');
+  });
+
+  scenario('a server without POST /v1/devices: a second tab asks to sign in', async (env) => {
+    const tab1 = await env.user('bob');
+    await tab1.context().route('**/v1/devices', (route) => route.fulfill({
+      status: 404, contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'not_found', message: 'no route for /v1/devices' } }),
+    }));
+    const tab2 = await env.page(tab1.context(), 'bob tab 2');
+    await tab2.getByTestId('login-form').waitFor();
+    await env.signIn(tab2, 'bob');
+    const device = (p) => p.evaluate(() => JSON.parse(sessionStorage.getItem('parley.tab')).deviceId);
+    assert.notEqual(await device(tab1), await device(tab2));
   });
 });
