@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { PASSWORD } from './api.js';
+import { PASSWORD, registerUser } from './api.js';
 import { repoRoot, startServer } from './server.js';
 
 export const DESKTOP = { width: 1280, height: 800 };
@@ -67,12 +67,16 @@ class Env {
   }
 
   // A new browser context (a new browser profile: own storage) with one page on the app.
-  async open(label, { viewport = DESKTOP } = {}) {
+  async open(label, opts) {
+    return this.page(await this.context(opts), label);
+  }
+
+  async context({ viewport = DESKTOP } = {}) {
     const b = await browser();
     const context = await b.newContext({ viewport, deviceScaleFactor: 1, locale: 'en-GB', timezoneId: 'UTC' });
     context.setDefaultTimeout(10000);
     this.contexts.push(context);
-    return this.page(context, label);
+    return context;
   }
 
   // Another tab in an existing context (shares localStorage, not sessionStorage).
@@ -111,10 +115,19 @@ class Env {
     await page.getByTestId('chat-list').waitFor();
   }
 
-  // A signed-up user in a context of its own.
+  // A user in a context of its own, signed in. Registered over HTTP; the browser profile is
+  // seeded with the account token only, so the page takes the path of a new tab of a
+  // signed-in browser (POST /v1/devices). The sign-in form has tests of its own.
   async user(username, opts) {
-    const page = await this.open(username, opts);
-    await this.signUp(page, username);
+    const s = await registerUser(this.server, username);
+    const context = await this.context(opts);
+    await context.addInitScript((account) => {
+      if (localStorage.getItem('parley.seeded')) return;
+      localStorage.setItem('parley.seeded', '1');
+      localStorage.setItem('parley.account', JSON.stringify(account));
+    }, { user: s.user, token: s.token });
+    const page = await this.page(context, username);
+    await page.getByTestId('me').filter({ hasText: username }).waitFor();
     return page;
   }
 
