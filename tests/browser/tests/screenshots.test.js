@@ -74,6 +74,8 @@ describe('screenshots', () => {
       await alice.getByTestId('chat-item').filter({ hasText: 'carol' }).getByTestId('unread-badge').filter({ hasText: '2' }).waitFor();
       await alice.getByTestId('chat-item').filter({ hasText: 'dave' }).locator('[data-online="false"]').waitFor();
       await alice.getByTestId('chat-item').filter({ hasText: 'bob' }).locator('[data-online="true"]').waitFor();
+      // newest activity first
+      assert.deepEqual(await alice.getByTestId('chat-name').allTextContents(), ['carol', 'Weekend trip', 'bob', 'dave']);
       await both(alice, 'chat-list');
 
       // the direct chat, bob typing
