@@ -47,9 +47,7 @@ need cmake cmake
 need ninja ninja-build
 
 echo "== building Release in $BUILD"
-# -Wno-error=restrict: GCC 12 reports a false -Wrestrict in std::string at -O3 (GCC PR 105329).
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CXX_FLAGS="-Wno-error=restrict" >/dev/null
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 # PARLEYD=/path/to/parleyd benchmarks that binary instead of building one.
 if [[ -n ${PARLEYD:-} ]]; then
   nice -n 10 ninja -C "$BUILD" parley-bench

@@ -443,7 +443,10 @@ export class ParleyClient {
     ws.onmessage = (e) => {
       if (gen !== this._gen) return;
       this._lastRx = Date.now();
-      this._onFrame(typeof e.data === 'string' ? e.data : String(e.data));
+      // The client asks for batching at auth: a message may hold several frames, one per
+      // line (PROTOCOL.md §3.1); a server frame never contains a raw newline.
+      const text = typeof e.data === 'string' ? e.data : String(e.data);
+      for (const line of text.split('\n')) if (line) this._onFrame(line);
     };
     ws.onclose = (e) => {
       if (gen !== this._gen) return;
@@ -460,7 +463,7 @@ export class ParleyClient {
   async _authenticate(gen) {
     let result;
     try {
-      result = await this._raw('auth', { token: this.options.token }, this.options.connectTimeoutMs);
+      result = await this._raw('auth', { token: this.options.token, batch: true }, this.options.connectTimeoutMs);
     } catch (err) {
       if (gen !== this._gen) return;
       if (err.code === 'unauthorized' || err.code === 'token_expired') this._final(err, 4001);

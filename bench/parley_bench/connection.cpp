@@ -79,8 +79,8 @@ void Connection::on_handshake(error_code ec) {
   if (state_ != State::opening) return;
   if (ec) return go_down(ConnectionListener::Down::failed, "upgrade: " + ec.message());
   out_.clear();
-  fmt::format_to(std::back_inserter(out_), R"({{"type":"auth","id":{},"token":"{}"}})", kAuthId,
-                 listener_.token(*this));
+  fmt::format_to(std::back_inserter(out_), R"({{"type":"auth","id":{},"token":"{}","batch":true}})",
+                 kAuthId, listener_.token(*this));
   ws_.async_write(asio::buffer(out_), [this](error_code e, size_t) { on_auth_written(e); });
 }
 
@@ -129,15 +129,21 @@ void Connection::on_read(error_code ec) {
             : "read: " + ec.message();
     return go_down(ConnectionListener::Down::dropped, why);
   }
+  // With batching (asked for at auth) a message holds one frame per line (PROTOCOL.md §3.1).
   auto data = in_.cdata();
-  const auto* v =
-      worker_.json().parse(std::string_view(static_cast<const char*>(data.data()), data.size()));
-  in_.consume(in_.size());
-  if (v && v->is_object()) {
-    listener_.on_frame(*this, v->get_object());
-  } else {
-    worker_.counters().bad_frames.add();
+  std::string_view message(static_cast<const char*>(data.data()), data.size());
+  while (!message.empty() && state_ == State::ready) {
+    size_t nl = message.find('\n');
+    std::string_view frame = message.substr(0, nl);
+    message = nl == std::string_view::npos ? std::string_view() : message.substr(nl + 1);
+    const auto* v = worker_.json().parse(frame);
+    if (v && v->is_object()) {
+      listener_.on_frame(*this, v->get_object());
+    } else {
+      worker_.counters().bad_frames.add();
+    }
   }
+  in_.consume(in_.size());
   if (state_ == State::ready) read_next();
 }
 

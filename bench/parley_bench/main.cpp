@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
   direct->add_option("--duration", direct_o.duration_s, "seconds of sending");
   direct->add_option("--size", direct_o.size, "body bytes (at least the stamp, ~24)");
   direct->add_option("--window", direct_o.window, "sends in flight per sender");
+  direct
+      ->add_option("--batch", direct_o.batch,
+                   "most sends per WebSocket message, one per line (1: one each)")
+      ->check(CLI::Range(1, 1000));
   direct->add_option("--warmup", direct_o.warmup_s, "seconds not counted in latency");
   direct->add_option("--drain", direct_o.drain_s, "seconds to wait for the last deliveries");
 

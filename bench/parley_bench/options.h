@@ -47,6 +47,7 @@ struct DirectOptions {
   double duration_s = 10;
   uint32_t size = 64;
   uint32_t window = 64;  // sends in flight per sender
+  uint32_t batch = 64;   // sends per WebSocket message at most (1: one each)
   double warmup_s = 1;   // latency of messages sent before this is not recorded
   double drain_s = 10;   // after the last send, wait at most this long for acks and deliveries
 };

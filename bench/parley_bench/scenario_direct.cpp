@@ -157,20 +157,26 @@ class Pairs final : public ConnectionListener {
   void pump(Connection& c) {
     if (!c.writable() || c.index() % 2 || !running_on_[c.worker().id()]) return;
     auto& s = senders_[c.index() / 2];
-    if (s.issued - s.answered >= o_.window) return;
     uint64_t now = now_ns();
-    if (s.issued >= due(s, now)) return;
-    uint64_t id = ++s.issued;
-    s.sent_ns[id & s.mask] = now;
     auto& out = c.out();
     out.clear();
-    out += R"({"type":"send","id":)";
-    fmt::format_to(std::back_inserter(out), R"({},"to":"{}","client_msg_id":"{}","body":)", id,
-                   s.to, id);
-    append_body(out, now, id, o_.size);
-    out += '}';
+    // Every send that is due and fits in the window goes in one message, one per line
+    // (PROTOCOL.md §3.1), up to --batch: what a client with a backlog does.
+    uint32_t n = 0;
+    const uint64_t due_now = due(s, now);
+    while (n < o_.batch && s.issued - s.answered < o_.window && s.issued < due_now) {
+      uint64_t id = ++s.issued;
+      s.sent_ns[id & s.mask] = now;
+      if (n++) out += '\n';
+      out += R"({"type":"send","id":)";
+      fmt::format_to(std::back_inserter(out), R"({},"to":"{}","client_msg_id":"{}","body":)", id,
+                     s.to, id);
+      append_body(out, now, id, o_.size);
+      out += '}';
+    }
+    if (n == 0) return;
     c.write();
-    c.worker().counters().sent.add();
+    c.worker().counters().sent.add(n);
   }
 
   void on_sender_frame(Connection& c, const boost::json::object& f) {

@@ -72,6 +72,7 @@ std::map<std::string, Setter> setters(Config& c) {
       {"ws.idle_timeout_s", uint_field(&c.ws.idle_timeout_s, 2, 86400)},
       {"ws.handshake_timeout_s", uint_field(&c.ws.handshake_timeout_s, 1, 3600)},
       {"ws.auth_timeout_s", uint_field(&c.ws.auth_timeout_s, 1, 3600)},
+      {"ws.max_batch_bytes", uint_field(&c.ws.max_batch_bytes, 1024, 16u << 20)},
       {"limits.max_message_bytes", uint_field(&c.limits.max_message_bytes, 1, 1u << 20)},
       {"limits.requests_per_second", uint_field(&c.limits.requests_per_second, 1, k32)},
       {"limits.burst", uint_field(&c.limits.burst, 1, k32)},

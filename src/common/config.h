@@ -25,6 +25,7 @@ struct WsConfig {
   uint32_t idle_timeout_s = 60;
   uint32_t handshake_timeout_s = 10;
   uint32_t auth_timeout_s = 10;
+  uint32_t max_batch_bytes = 64 * 1024;  // one batched message (clients that ask, §3.1)
 };
 
 struct LimitsConfig {

@@ -1,5 +1,6 @@
 // net/ on its own, with an echo service instead of the chat layer (like Dragonfly's
 // ok_main.cc): proves the transport has no chat dependencies and checks its bounds.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
@@ -34,6 +35,15 @@ class EchoHandler final : public WsHandler {
       return;
     }
     if (text == "bye") return t_->close(4000, "bye");
+    if (text.starts_with("burst ") || text.starts_with("batch ")) {
+      // "batch N": N frames at once with batching on; "burst N": the same without.
+      if (text.starts_with("batch ")) t_->set_batching(true);
+      int n = std::stoi(std::string(text.substr(6)));
+      for (int i = 0; i < n; ++i)
+        t_->send(
+            std::make_shared<const std::string>(fmt::format("{:05}{}", i, std::string(95, 'x'))));
+      return;
+    }
     t_->send(std::make_shared<const std::string>(text));
   }
   void on_close() override { t_.reset(); }
@@ -302,6 +312,7 @@ class NetEchoTest : public ::testing::Test {
     opts.max_connections = 8;
     opts.ws.max_frame_bytes = 4096;
     opts.ws.max_send_queue_bytes = 1 << 20;
+    opts.ws.max_batch_bytes = 2048;
     opts.http.body_limit = 1024;
     opts.http.timeout_s = 2;
     server_ = std::make_unique<Server>(opts, http_, echo_);
@@ -377,6 +388,51 @@ TEST_F(NetEchoTest, EchoesTextFrames) {
   ws->read(buf);
   EXPECT_EQ(beast::buffers_to_string(buf.data()), "hello");
   ws->close(websocket::close_code::normal);
+}
+
+// Reads messages until `frames` lines arrived; returns the messages.
+std::vector<std::string> read_lines(websocket::stream<tcp::socket>& ws, size_t frames,
+                                    std::vector<std::string>& lines) {
+  std::vector<std::string> messages;
+  while (lines.size() < frames) {
+    beast::flat_buffer buf;
+    ws.read(buf);
+    messages.push_back(beast::buffers_to_string(buf.data()));
+    std::string_view m = messages.back();
+    for (size_t start = 0;;) {
+      size_t nl = m.find('\n', start);
+      lines.emplace_back(m.substr(start, nl == std::string_view::npos ? nl : nl - start));
+      if (nl == std::string_view::npos) break;
+      start = nl + 1;
+    }
+  }
+  return messages;
+}
+
+TEST_F(NetEchoTest, BatchingGathersQueuedFramesInOrderWithinTheBound) {
+  auto ws = connect();
+  ws->write(asio::buffer(std::string("batch 300")));
+  std::vector<std::string> lines;
+  auto messages = read_lines(*ws, 300, lines);
+  ASSERT_EQ(lines.size(), 300u);
+  for (int i = 0; i < 300; ++i)
+    EXPECT_EQ(lines[i], fmt::format("{:05}{}", i, std::string(95, 'x')));
+  EXPECT_LT(messages.size(), 300u);  // frames queued behind a write went out together
+  for (const auto& m : messages) EXPECT_LE(m.size(), 2048u);  // ws.max_batch_bytes
+  // Still a working connection afterwards.
+  ws->write(asio::buffer(std::string("hello")));
+  beast::flat_buffer buf;
+  ws->read(buf);
+  EXPECT_EQ(beast::buffers_to_string(buf.data()), "hello");
+}
+
+TEST_F(NetEchoTest, WithoutBatchingEveryFrameIsItsOwnMessage) {
+  auto ws = connect();
+  ws->write(asio::buffer(std::string("burst 50")));
+  std::vector<std::string> lines;
+  auto messages = read_lines(*ws, 50, lines);
+  EXPECT_EQ(messages.size(), 50u);
+  EXPECT_EQ(lines.size(), 50u);
 }
 
 TEST_F(NetEchoTest, RequiresSubprotocol) {

@@ -83,6 +83,10 @@ class Transport {
   virtual void send(std::shared_ptr<const std::string> frame) = 0;
   // Sends what is queued, then the close frame.
   virtual void close(uint16_t code, std::string reason) = 0;
+  // From now on, frames queued together may go out as one WebSocket message holding them
+  // separated by '\n' (docs/PROTOCOL.md §3.1: a client opts in at auth). Each frame must be
+  // one line of JSON (no raw newline), as every serializer of proto/ produces.
+  virtual void set_batching(bool on) = 0;
   // Unique per process.
   virtual uint64_t id() const = 0;
   // The connection's thread: post here to run alongside its handler.

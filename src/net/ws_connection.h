@@ -2,12 +2,14 @@
 // handler, and a bounded send queue with one write in flight (Beast chat-multi pattern).
 #pragma once
 
+#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <deque>
 #include <optional>
+#include <vector>
 
 #include "net/transport.h"
 
@@ -20,6 +22,9 @@ struct WsOptions {
   uint32_t max_send_queue_bytes = 4 * 1024 * 1024;
   uint32_t idle_timeout_s = 60;
   uint32_t handshake_timeout_s = 10;
+  // With batching on, one message carries queued frames up to this many bytes (a larger
+  // frame goes alone) and at most kMaxBatchFrames of them.
+  uint32_t max_batch_bytes = 64 * 1024;
 };
 
 class WsConnection final : public Transport, public std::enable_shared_from_this<WsConnection> {
@@ -36,6 +41,7 @@ class WsConnection final : public Transport, public std::enable_shared_from_this
 
   void send(std::shared_ptr<const std::string> frame) override;
   void close(uint16_t code, std::string reason) override;
+  void set_batching(bool on) override { batching_.store(on, std::memory_order_relaxed); }
   uint64_t id() const override { return id_; }
   // Drops the connection at once, without a close handshake. Only on the connection's
   // thread, or once the I/O threads have stopped.
@@ -62,6 +68,11 @@ class WsConnection final : public Transport, public std::enable_shared_from_this
   std::shared_ptr<WsHandler> handler_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   size_t queued_bytes_ = 0;
+  // The message being written: the first `in_flight_` frames of queue_, copied into
+  // `batch_` (frame "\n" frame ...) when there are several. Empty while idle.
+  std::string batch_;
+  size_t in_flight_ = 0;
+  std::atomic<bool> batching_{false};
   bool writing_ = false;
   bool closing_ = false;  // a close frame is queued or sent: no more frames
   bool finished_ = false;

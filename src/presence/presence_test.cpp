@@ -30,6 +30,7 @@ class FakeTransport final : public net::Transport {
     frames_.push_back(*frame);
   }
   void close(uint16_t, std::string) override {}
+  void set_batching(bool) override {}
   uint64_t id() const override { return id_; }
   boost::asio::any_io_executor executor() const override { return ex_; }
   std::vector<std::string> take() {

@@ -150,6 +150,43 @@ std::string quoted(std::string_view s) {
 
 }  // namespace
 
+void split_requests(std::string_view message, const std::function<void(std::string_view)>& each) {
+  auto blank = [](std::string_view s) {
+    return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+  };
+  size_t start = 0, pieces = 0;
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < message.size(); ++i) {
+    char c = message[i];
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      if (depth > 0) --depth;
+    } else if (c == '\n' && depth == 0) {
+      std::string_view piece = message.substr(start, i - start);
+      if (!blank(piece)) each(piece), ++pieces;
+      start = i + 1;
+    }
+  }
+  std::string_view rest = message.substr(start);
+  if (!blank(rest))
+    each(rest);
+  else if (pieces == 0)
+    each(message);  // nothing but whitespace: one (malformed) request, answered as such
+}
+
 std::variant<Request, RequestError> parse_request(std::string_view text,
                                                   const ParseLimits& limits) {
   json::parse_options opts;
@@ -187,6 +224,12 @@ std::variant<Request, RequestError> parse_request(std::string_view text,
   if (type == "auth") {
     AuthRequest r;
     e = read_string(*obj, "token", r.token, true, 8192);
+    if (auto* v = obj->if_contains("batch"); !e && v && !v->is_null()) {
+      if (!v->is_bool())
+        e = bad("field batch must be true or false");
+      else
+        r.batch = v->get_bool();
+    }
     req.type = RequestType::auth;
     req.body = std::move(r);
   } else if (type == "send") {

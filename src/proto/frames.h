@@ -4,6 +4,7 @@
 
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,7 @@ enum class RequestType {
 
 struct AuthRequest {
   std::string token;
+  bool batch = false;  // the client reads messages holding several frames (§3.1)
 };
 // A media attachment of a send (docs/MEDIA.md, "Media messages"): what the client may say;
 // the server fills in the rest from the upload.
@@ -141,6 +143,13 @@ struct RequestError {
 };
 
 std::variant<Request, RequestError> parse_request(std::string_view text, const ParseLimits& limits);
+
+// The requests of one WebSocket message (§3.1): JSON texts separated by a newline outside
+// any string and outside any object or array, so that a pretty-printed object is one
+// request. Pieces holding only whitespace are skipped (a message of nothing else is one
+// piece); a malformed text stays one piece (parse_request then says why). Calls `each` with
+// every piece in order.
+void split_requests(std::string_view message, const std::function<void(std::string_view)>& each);
 
 // Serialization. `result` is a JSON object text (e.g. from serialize_*).
 std::string ok_frame(uint64_t id, std::string_view result_json);

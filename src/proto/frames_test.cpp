@@ -392,3 +392,45 @@ TEST(Frames, ParsesPushMuteAndPushSettings) {
 
 }  // namespace
 }  // namespace parley::proto
+
+namespace parley::proto {
+namespace {
+
+std::vector<std::string> split(std::string_view message) {
+  std::vector<std::string> out;
+  split_requests(message, [&](std::string_view piece) { out.emplace_back(piece); });
+  return out;
+}
+
+TEST(Frames, SplitsAMessageIntoOneRequestPerLine) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(split(R"({"a":1})"), V{R"({"a":1})"});
+  EXPECT_EQ(split("{\"a\":1}\n{\"b\":2}\n"), (V{R"({"a":1})", R"({"b":2})"}));
+  EXPECT_EQ(split("{\"a\":1}\r\n\n  \n{\"b\":2}"), (V{"{\"a\":1}\r", R"({"b":2})"}));
+  // Newlines inside an object (pretty-printed) or escaped in a string do not split.
+  EXPECT_EQ(split("{\n  \"type\": \"ping\",\n  \"id\": 1\n}"),
+            V{"{\n  \"type\": \"ping\",\n  \"id\": 1\n}"});
+  EXPECT_EQ(split("{\"body\":\"a\\\\\"}\n{\"body\":\"}\\n{\"}"),
+            (V{"{\"body\":\"a\\\\\"}", "{\"body\":\"}\\n{\"}"}));
+  EXPECT_EQ(split("[{\"a\":[1,\n2]}]\n{}"), (V{"[{\"a\":[1,\n2]}]", "{}"}));
+  // Malformed text stays one piece per line; whitespace alone is one (malformed) piece.
+  EXPECT_EQ(split("{\"a\":\n{not json"), V{"{\"a\":\n{not json"});
+  EXPECT_EQ(split("}}\n{\"a\":1}"), (V{"}}", R"({"a":1})"}));
+  EXPECT_EQ(split(""), V{""});
+  EXPECT_EQ(split(" \n "), V{" \n "});
+  // Each piece parses on its own.
+  auto pieces = split("{\"type\":\"ping\",\"id\":1}\n{\"type\":\"ping\",\"id\":2}");
+  ASSERT_EQ(pieces.size(), 2u);
+  EXPECT_EQ(ok(pieces[1]).id, 2u);
+}
+
+TEST(Frames, AuthMayAskForBatches) {
+  EXPECT_FALSE(std::get<AuthRequest>(ok(R"({"type":"auth","id":1,"token":"t"})").body).batch);
+  EXPECT_TRUE(
+      std::get<AuthRequest>(ok(R"({"type":"auth","id":1,"token":"t","batch":true})").body).batch);
+  EXPECT_EQ(err(R"({"type":"auth","id":1,"token":"t","batch":"yes"})").error.code,
+            Errc::bad_request);
+}
+
+}  // namespace
+}  // namespace parley::proto

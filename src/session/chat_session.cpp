@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/clock.h"
+#include "common/post_batch.h"
 
 namespace parley::session {
 
@@ -29,7 +30,7 @@ std::function<void(T)> ChatSession::on_my_thread(
     std::function<void(std::shared_ptr<ChatSession>, T)> fn) {
   return [self = shared_from_this(), fn = std::move(fn)](T value) mutable {
     auto exec = self->transport_->executor();
-    boost::asio::post(
+    PostBatch::post(
         exec, [self = std::move(self), fn = std::move(fn), value = std::move(value)]() mutable {
           if (!self->closed_) fn(self, std::move(value));
         });
@@ -38,12 +39,18 @@ std::function<void(T)> ChatSession::on_my_thread(
 
 void ChatSession::on_frame(std::string_view text, bool binary) {
   if (closed_) return;
-  // Parse first (frames are bounded by ws.max_frame_bytes), so that every answer, also a
-  // rate-limit refusal, carries the request's id.
-  auto parsed = binary ? proto::RequestError{std::nullopt,
-                                             {Errc::bad_request,
-                                              "binary frames are not supported; send JSON text"}}
-                       : proto::parse_request(text, deps_.limits);
+  if (binary)
+    return on_request(proto::RequestError{
+        std::nullopt, {Errc::bad_request, "binary frames are not supported; send JSON text"}});
+  // A message may carry several requests, one per line (PROTOCOL.md §3.1); each is
+  // answered, rate-limited and counted on its own. Parse first (messages are bounded by
+  // ws.max_frame_bytes), so that every answer, also a rate-limit refusal, carries its id.
+  proto::split_requests(text, [this](std::string_view request) {
+    if (!closed_) on_request(proto::parse_request(request, deps_.limits));
+  });
+}
+
+void ChatSession::on_request(std::variant<proto::Request, proto::RequestError> parsed) {
   auto* err = std::get_if<proto::RequestError>(&parsed);
   auto* req = std::get_if<proto::Request>(&parsed);
   std::optional<uint64_t> id = err ? err->id : std::optional<uint64_t>(req->id);
@@ -68,7 +75,8 @@ void ChatSession::on_frame(std::string_view text, bool binary) {
       reply_error(req->id, {Errc::unauthorized, "authentication in progress"});
       return rejected();
     }
-    return authenticate(req->id, std::move(std::get<proto::AuthRequest>(req->body).token));
+    auto& auth = std::get<proto::AuthRequest>(req->body);
+    return authenticate(req->id, std::move(auth.token), auth.batch);
   }
   dispatch(std::move(*req));
 }
@@ -82,44 +90,46 @@ void ChatSession::rejected() {
   }
 }
 
-void ChatSession::authenticate(uint64_t id, std::string token) {
+void ChatSession::authenticate(uint64_t id, std::string token, bool batch) {
   authenticating_ = true;
   deps_.accounts.authenticate(
-      std::move(token), on_my_thread<Result<auth::Identity>>([id](std::shared_ptr<ChatSession> self,
-                                                                  Result<auth::Identity> who) {
-        self->authenticating_ = false;
-        if (!who) {
-          self->reply_error(id, who.error());
-          self->transport_->close(kCloseUnauthorized, std::string(errc_name(who.error().code)));
-          self->closed_ = true;
-          return;
-        }
-        self->authenticated_ = true;
-        self->rejects_in_a_row_ = 0;
-        self->auth_timer_.cancel();
-        self->user_ = who->user;
-        self->device_id_ = who->device_id;
-        // Register before reading pts: whatever commits after the read is pushed, whatever
-        // committed before it is at or below the advertised pts.
-        self->deps_.hub.add(self->user_, self->device_id_, self->transport_);
-        self->deps_.registry.add(self->user_, self->deps_.node);
-        self->deps_.presence.touch(self->user_, self->session_key(), now_ms());
-        // The device syncs now: pushes queued for it are moot.
-        if (self->deps_.push) self->deps_.push->device_online(self->user_, self->device_id_);
-        // Large groups reach their members by subscription, not through the update log.
-        self->deps_.chats.large_groups(self->user_,
-                                       [self](Result<std::vector<store::ChatId>> chats) {
-                                         if (!chats) return;
-                                         for (auto chat : chats.value())
-                                           self->deps_.hub.subscribe(chat, self->transport_);
-                                       });
-        self->deps_.chats.current_pts(self->user_, [self, id](Result<uint64_t> pts) {
-          std::string result =
-              fmt::format(R"({{"user":"{}","device_id":"{}","pts":{}}})", self->user_,
-                          self->device_id_, pts.ok() ? pts.value() : 0);
-          self->reply(id, std::move(result));
-        });
-      }));
+      std::move(token),
+      on_my_thread<Result<auth::Identity>>(
+          [id, batch](std::shared_ptr<ChatSession> self, Result<auth::Identity> who) {
+            self->authenticating_ = false;
+            if (!who) {
+              self->reply_error(id, who.error());
+              self->transport_->close(kCloseUnauthorized, std::string(errc_name(who.error().code)));
+              self->closed_ = true;
+              return;
+            }
+            self->authenticated_ = true;
+            self->rejects_in_a_row_ = 0;
+            if (batch) self->transport_->set_batching(true);
+            self->auth_timer_.cancel();
+            self->user_ = who->user;
+            self->device_id_ = who->device_id;
+            // Register before reading pts: whatever commits after the read is pushed, whatever
+            // committed before it is at or below the advertised pts.
+            self->deps_.hub.add(self->user_, self->device_id_, self->transport_);
+            self->deps_.registry.add(self->user_, self->deps_.node);
+            self->deps_.presence.touch(self->user_, self->session_key(), now_ms());
+            // The device syncs now: pushes queued for it are moot.
+            if (self->deps_.push) self->deps_.push->device_online(self->user_, self->device_id_);
+            // Large groups reach their members by subscription, not through the update log.
+            self->deps_.chats.large_groups(self->user_,
+                                           [self](Result<std::vector<store::ChatId>> chats) {
+                                             if (!chats) return;
+                                             for (auto chat : chats.value())
+                                               self->deps_.hub.subscribe(chat, self->transport_);
+                                           });
+            self->deps_.chats.current_pts(self->user_, [self, id](Result<uint64_t> pts) {
+              std::string result =
+                  fmt::format(R"({{"user":"{}","device_id":"{}","pts":{}}})", self->user_,
+                              self->device_id_, pts.ok() ? pts.value() : 0);
+              self->reply(id, std::move(result));
+            });
+          }));
 }
 
 void ChatSession::dispatch(proto::Request req) {

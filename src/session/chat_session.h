@@ -52,7 +52,8 @@ class ChatSession final : public net::WsHandler, public std::enable_shared_from_
 
  private:
   void dispatch(proto::Request req);
-  void authenticate(uint64_t id, std::string token);
+  void on_request(std::variant<proto::Request, proto::RequestError> parsed);
+  void authenticate(uint64_t id, std::string token, bool batch);
   void reply(uint64_t id, Result<std::string> result);
   void reply_error(std::optional<uint64_t> id, const Error& error,
                    std::optional<uint64_t> retry_after = {});

@@ -403,6 +403,62 @@ TEST_F(DeliveryTest, RetryWithSameClientMsgIdIsIdempotent) {
   EXPECT_NE(str_field(bobs, "message_id"), str_field(first, "message_id"));
 }
 
+// PROTOCOL.md §3.1: a message may carry several requests, one per line, each answered on its
+// own; a client that asked for batching at auth gets frames gathered into fewer messages.
+TEST_F(DeliveryTest, SeveralRequestsPerMessageAndBatchedPushes) {
+  const auto alice = unique_username("alice");
+  const auto bob = unique_username("bob");
+  register_user(port(), alice);
+  register_user(port(), bob);
+  auto a = connect_authed(port(), login(port(), alice).token);
+  WsClient b(port());
+  ASSERT_TRUE(is_ok(b.auth(login(port(), bob).token, /*batch=*/true)));
+
+  constexpr int kSends = 200;
+  std::string message;
+  for (int i = 1; i <= kSends; ++i) {
+    if (i > 1) message += '\n';
+    message += json::serialize(json::object{{"type", "send"},
+                                            {"id", i},
+                                            {"to", bob},
+                                            {"client_msg_id", "batch-" + std::to_string(i)},
+                                            {"body", "m" + std::to_string(i)}});
+  }
+  // A pretty-printed request (newlines inside the object), a malformed line and a blank line
+  // in the same message: each line is its own request.
+  message += "\n{\n  \"type\": \"ping\",\n  \"id\": 900\n}\n\n{not json\n";
+  ASSERT_FALSE(a->send_text(message));
+  for (int i = 1; i <= kSends; ++i) {
+    auto r = a->wait_response(i);
+    ASSERT_TRUE(r) << "no answer to send " << i;
+    ASSERT_TRUE(is_ok(*r)) << to_string(*r);
+    EXPECT_EQ(int_field(obj_field(*r, "result"), "seq"), i);
+  }
+  auto pong = a->wait_response(900);
+  ASSERT_TRUE(pong);
+  EXPECT_TRUE(is_ok(*pong)) << to_string(*pong);
+  auto bad = a->wait_for([](const WsClient::Frame& f) {
+    return str_field(f, "type") == "error" && f.at("id").is_null();
+  });
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(str_field(*bad, "code"), "bad_request");
+
+  // Bob gets every message once, in order, with gapless pts, in fewer WebSocket messages.
+  std::vector<json::object> pushes;
+  while (pushes.size() < kSends) {
+    auto p = b.next_push(std::chrono::seconds(10));
+    ASSERT_TRUE(p) << "after " << pushes.size() << " pushes";
+    if (str_field(*p, "type") == "message") pushes.push_back(*p);
+  }
+  for (int i = 0; i < kSends; ++i) {
+    EXPECT_EQ(int_field(obj_field(pushes[i], "message"), "seq"), i + 1);
+    if (i) {
+      EXPECT_EQ(int_field(pushes[i], "pts"), int_field(pushes[i - 1], "pts") + 1);
+    }
+  }
+  EXPECT_LE(b.messages(), b.received().size());
+}
+
 // Several connections of both members send into one chat at once (also racing to create
 // the chat). Every device of both users must see seq 1..N gapless and in order.
 TEST_F(DeliveryTest, ConcurrentSendersYieldOneGaplessOrder) {

@@ -130,20 +130,34 @@ void WsClient::on_read(beast::error_code ec) {
     }
     return;
   }
-  std::string text = beast::buffers_to_string(read_buffer_.data());
+  std::string message = beast::buffers_to_string(read_buffer_.data());
   read_buffer_.consume(read_buffer_.size());
-  json::error_code jec;
-  auto value = json::parse(text, jec);
-  if (jec || !value.is_object()) {
-    ADD_FAILURE() << "server sent a frame that is not a JSON object: " << text;
-    Frame bad;
-    bad["type"] = "<unparsable>";
-    bad["raw"] = text;
-    received_.push_back(bad);
-    inbox_.push_back(std::move(bad));
-  } else {
-    received_.push_back(value.as_object());
-    inbox_.push_back(std::move(value.as_object()));
+  ++messages_;
+  // A message holds one frame, or several, one per line, once batching was asked for at auth
+  // (PROTOCOL.md §3.1). A newline in a message that did not ask for it is a failure.
+  std::vector<std::string> lines;
+  for (size_t start = 0;;) {
+    size_t nl = message.find('\n', start);
+    lines.push_back(message.substr(start, nl == std::string::npos ? nl : nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  if (lines.size() > 1 && !batching_)
+    ADD_FAILURE() << "several frames in one message without batching: " << message;
+  for (const auto& text : lines) {
+    json::error_code jec;
+    auto value = json::parse(text, jec);
+    if (jec || !value.is_object()) {
+      ADD_FAILURE() << "server sent a frame that is not a JSON object: " << text;
+      Frame bad;
+      bad["type"] = "<unparsable>";
+      bad["raw"] = text;
+      received_.push_back(bad);
+      inbox_.push_back(std::move(bad));
+    } else {
+      received_.push_back(value.as_object());
+      inbox_.push_back(std::move(value.as_object()));
+    }
   }
   start_read();
 }
@@ -262,8 +276,13 @@ WsClient::Frame WsClient::request(Frame req, std::chrono::milliseconds timeout) 
   return *res;
 }
 
-WsClient::Frame WsClient::auth(const std::string& token) {
-  return request({{"type", "auth"}, {"token", token}});
+WsClient::Frame WsClient::auth(const std::string& token, bool batch) {
+  Frame req{{"type", "auth"}, {"token", token}};
+  if (batch) {
+    req["batch"] = true;
+    batching_ = true;
+  }
+  return request(std::move(req));
 }
 
 std::optional<WsClient::Frame> WsClient::next_push(std::chrono::milliseconds timeout) {

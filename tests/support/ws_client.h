@@ -81,8 +81,11 @@ class WsClient {
                                      std::chrono::milliseconds timeout = kDefaultTimeout);
   // send_request + wait_response; throws std::runtime_error if no response arrives.
   Frame request(Frame request, std::chrono::milliseconds timeout = kDefaultTimeout);
-  // request({"type":"auth","token":token}).
-  Frame auth(const std::string& token);
+  // request({"type":"auth","token":token}); with `batch`, asks for batched messages
+  // (several frames per message, one per line: PROTOCOL.md §3.1).
+  Frame auth(const std::string& token, bool batch = false);
+  // WebSocket messages received so far (with batching, fewer than frames).
+  size_t messages() const { return messages_; }
 
   // Removes and returns the first frame without an `id` field (a push).
   std::optional<Frame> next_push(std::chrono::milliseconds timeout = kDefaultTimeout);
@@ -133,6 +136,8 @@ class WsClient {
   std::int64_t next_id_ = 1;
   bool reading_ = false;
   bool closed_ = false;
+  bool batching_ = false;
+  size_t messages_ = 0;
   std::optional<std::uint16_t> close_code_;
   std::string close_reason_;
   boost::beast::error_code read_error_;
