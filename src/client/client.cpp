@@ -172,7 +172,16 @@ net::awaitable<void> Client::Impl::ConnectOnce() {
     conn->Abort();
   } else if (opened) {
     SendAuth();
-    info = co_await conn->ReadLoop([this](std::string_view frame) { OnFrame(frame); });
+    // The client asks for batching at auth: a message may hold several frames, one per line
+    // (PROTOCOL.md §3.1); a server frame never contains a raw newline.
+    info = co_await conn->ReadLoop([this](std::string_view message) {
+      while (!message.empty()) {
+        size_t nl = message.find('\n');
+        std::string_view frame = message.substr(0, nl);
+        message = nl == std::string_view::npos ? std::string_view() : message.substr(nl + 1);
+        if (!frame.empty()) OnFrame(frame);
+      }
+    });
   }
   conn_.reset();
   OnConnectionEnded(info, opened);

@@ -216,6 +216,7 @@ void PutTarget(json::object& o, const Target& t, std::string_view user_key) {
 std::string EncodeAuth(int64_t id, std::string_view token) {
   json::object o = Request("auth", id);
   o["token"] = token;
+  o["batch"] = true;  // the client reads messages holding several frames (PROTOCOL.md §3.1)
   return Serialize(o);
 }
 
