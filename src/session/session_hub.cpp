@@ -4,6 +4,8 @@
 #include <boost/asio/post.hpp>
 #include <functional>
 
+#include "common/post_batch.h"
+
 namespace parley::session {
 
 SessionHub::Shard& SessionHub::shard(const std::string& user) {
@@ -104,8 +106,10 @@ void SessionHub::broadcast(const Envelope& env) {
     if (it == by_thread.end()) it = by_thread.insert(by_thread.end(), {exec, {}});
     it->second.push_back(std::move(t));
   }
+  // Through the commit's PostBatch when there is one: the sender's ack and the pushes of the
+  // same commit then reach each I/O thread in one task, in commit (seq) order.
   for (auto& [exec, targets] : by_thread)
-    boost::asio::post(exec, [targets = std::move(targets), frame = env.frame] {
+    PostBatch::post(exec, [targets = std::move(targets), frame = env.frame] {
       for (const auto& t : targets) t->send(frame);
     });
 }
