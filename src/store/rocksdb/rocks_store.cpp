@@ -36,6 +36,51 @@ constexpr size_t kCacheLimit = 1 << 20;  // entries per writer cache before it i
 
 Error unavailable() { return Error{Errc::unavailable, "store is closed"}; }
 
+// The last row under `prefix` in `cf` at `snap` (nullptr: the latest state), if any.
+std::optional<std::pair<std::string, std::string>> last_under(rocksdb::DB& db,
+                                                              rocksdb::ColumnFamilyHandle* cf,
+                                                              const rocksdb::Snapshot* snap,
+                                                              const std::string& prefix) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string upper = prefix_end(prefix);
+  rocksdb::Slice lower_slice(prefix), upper_slice(upper);
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(ro, cf));
+  it->SeekToLast();
+  if (!it->Valid()) return std::nullopt;
+  return std::make_pair(it->key().ToString(), it->value().ToString());
+}
+
+// Counters are not written per message: a chat's last seq and ts come from its last message,
+// a user's pts from the last entry of the update log (the record or meta row written before
+// this rule, if higher, still counts). That keeps two to three keys per message out of every
+// commit.
+void apply_last_message(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* messages,
+                        const rocksdb::Snapshot* snap, ChatId chat, ChatRecord& rec) {
+  auto last = last_under(db, messages, snap, Encoder().u64be(chat).take());
+  if (!last) return;
+  uint64_t seq = decode_u64be(std::string_view(last->first).substr(8));
+  if (seq <= rec.last_seq) return;
+  rec.last_seq = seq;
+  if (auto m = decode_message(chat, seq, last->second)) rec.last_ts = std::max(rec.last_ts, m->ts);
+}
+
+uint64_t last_pts(rocksdb::DB& db, rocksdb::ColumnFamilyHandle* updates,
+                  rocksdb::ColumnFamilyHandle* meta, const rocksdb::Snapshot* snap,
+                  const UserId& user) {
+  uint64_t pts = 0;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string v;
+  if (db.Get(ro, meta, user_pts_key(user), &v).ok()) pts = decode_u64be(v);
+  std::string prefix = user_prefix(user);
+  if (auto last = last_under(db, updates, snap, prefix))
+    pts = std::max(pts, decode_u64be(std::string_view(last->first).substr(prefix.size())));
+  return pts;
+}
+
 // Keys of the append-heavy families end in an 8-byte big-endian number after their owner
 // (messages: chat | seq; updates: user | pts; user_chats: user | chat), and each owner's
 // keys arrive in increasing order or repeat: with the owner as a hint prefix, a memtable
@@ -101,7 +146,6 @@ struct RocksStore::WriterState {
   std::unordered_map<ChatId, std::unordered_map<UserId, Member>> group_members;
   // Dirty in the current batch: written once at the end of it.
   std::unordered_set<ChatId> dirty_chats;
-  std::unordered_set<UserId> dirty_pts;
   bool next_chat_id_dirty = false;
 
   void drop_caches() {
@@ -291,6 +335,8 @@ class WriteTxn {
     if (!raw) return nullptr;
     auto rec = decode_chat(*raw);
     if (!rec) throw std::runtime_error(fmt::format("corrupt chat record {}", id));
+    // Loaded before this batch wrote anything of the chat: the database has its messages.
+    apply_last_message(*s_.db_, s_.cf_[RocksStore::kMessages], nullptr, id, *rec);
     return &st.chats.emplace(id, std::move(*rec)).first->second;
   }
 
@@ -298,27 +344,22 @@ class WriteTxn {
     auto& st = state();
     auto it = st.pts.find(user);
     if (it == st.pts.end()) {
-      uint64_t cur = 0;
-      if (auto raw = get(RocksStore::kMeta, user_pts_key(user))) cur = decode_u64be(*raw);
+      uint64_t cur =
+          last_pts(*s_.db_, s_.cf_[RocksStore::kUpdates], s_.cf_[RocksStore::kMeta], nullptr, user);
       it = st.pts.emplace(user, cur).first;
     }
-    st.dirty_pts.insert(user);
     return ++it->second;
   }
 
-  // Writes the dirty counters once per batch, then the batch itself.
+  // Writes the chat records whose metadata changed once per batch, then the batch itself.
   rocksdb::Status commit(const rocksdb::WriteOptions& wo) {
     auto& st = state();
     for (ChatId id : st.dirty_chats)
       batch_.Put(s_.cf_[RocksStore::kChats], chat_key(id), encode(st.chats[id]));
-    for (const auto& user : st.dirty_pts)
-      batch_.Put(s_.cf_[RocksStore::kMeta], user_pts_key(user),
-                 Encoder().u64be(st.pts[user]).take());
     if (st.next_chat_id_dirty)
       batch_.Put(s_.cf_[RocksStore::kMeta], kNextChatIdKey,
                  Encoder().u64be(st.next_chat_id).take());
     st.dirty_chats.clear();
-    st.dirty_pts.clear();
     st.next_chat_id_dirty = false;
     if (batch_.Count() == 0) return rocksdb::Status::OK();
     return s_.db_->Write(wo, &batch_);
@@ -520,6 +561,7 @@ struct AppendOp final : RocksStore::Op {
         rec.created_at = req.ts;
         rec.members = {req.sender, req.to_user};
         st.chats.emplace(chat_id, std::move(rec));
+        st.dirty_chats.insert(chat_id);
         txn.put(RocksStore::kPairs, pk, Encoder().u64be(chat_id).take());
         st.pairs.emplace(pk, chat_id);
         txn.put_user_chat(req.sender, chat_id, UserChatRecord{ChatKind::direct, req.to_user});
@@ -542,8 +584,7 @@ struct AppendOp final : RocksStore::Op {
     AppendResult r;
     Message& m = r.message;
     m.chat_id = chat_id;
-    m.seq = ++chat->last_seq;
-    st.dirty_chats.insert(chat_id);
+    m.seq = ++chat->last_seq;  // the record is not rewritten for this (apply_last_message)
     m.message_id = req.message_id;
     m.ts = req.ts;
     m.sender = req.sender;
@@ -983,8 +1024,27 @@ Result<std::unique_ptr<RocksStore>> RocksStore::open(const std::string& dir,
   std::string v;
   if (s->db_->Get(rocksdb::ReadOptions(), s->cf_[kMeta], kNextChatIdKey, &v).ok())
     s->ws_->next_chat_id = decode_u64be(v);
+  s->view_ = s->take_snapshot();  // what recovery found is durable
   s->writer_ = std::thread([p = s.get()] { p->writer_loop(); });
+  s->completer_ = std::thread([p = s.get()] { p->completion_loop(); });
   return s;
+}
+
+std::shared_ptr<const rocksdb::Snapshot> RocksStore::take_snapshot() {
+  rocksdb::DB* db = db_.get();
+  return std::shared_ptr<const rocksdb::Snapshot>(
+      db->GetSnapshot(), [db](const rocksdb::Snapshot* snap) { db->ReleaseSnapshot(snap); });
+}
+
+std::shared_ptr<const rocksdb::Snapshot> RocksStore::read_view() {
+  std::lock_guard lock(view_mu_);
+  return view_;
+}
+
+RocksStore::DurableRead RocksStore::durable_read() {
+  DurableRead r{read_view(), {}};
+  r.options.snapshot = r.view.get();
+  return r;
 }
 
 RocksStore::~RocksStore() { close(); }
@@ -996,7 +1056,12 @@ void RocksStore::close() {
     closing_ = true;
   }
   cv_.notify_all();
-  if (writer_.joinable()) writer_.join();
+  if (writer_.joinable()) writer_.join();  // drains the queue, then ends the completer
+  if (completer_.joinable()) completer_.join();
+  {
+    std::lock_guard lock(view_mu_);
+    view_.reset();  // readers are gone by now: the last snapshot goes before the database
+  }
   std::lock_guard lock(mu_);
   for (auto* h : cf_) db_->DestroyColumnFamilyHandle(h);
   cf_.clear();
@@ -1019,14 +1084,22 @@ void RocksStore::enqueue(std::unique_ptr<Op> op, const std::function<void()>& on
 
 void RocksStore::writer_loop() {
   rocksdb::WriteOptions wo;
-  wo.sync = store_cfg_.durability == Durability::fsync;
+  // With fsync durability the completion thread syncs the WAL (completion_loop), so that
+  // the writer applies the next batch while the disk works on this one.
+  wo.sync = false;
   wo.disableWAL = store_cfg_.durability == Durability::none;
   std::vector<std::unique_ptr<Op>> batch;
   for (;;) {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // closing and drained
+      if (queue_.empty()) {  // closing and drained
+        lock.unlock();
+        std::lock_guard wl(written_mu_);
+        writer_done_ = true;
+        written_cv_.notify_all();
+        return;
+      }
       while (!queue_.empty() && batch.size() < store_cfg_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -1047,18 +1120,54 @@ void RocksStore::writer_loop() {
       ws_->drop_caches();
     if (!committed) {
       ws_->dirty_chats.clear();
-      ws_->dirty_pts.clear();
       std::string v;
       if (db_->Get(rocksdb::ReadOptions(), cf_[kMeta], kNextChatIdKey, &v).ok())
         ws_->next_chat_id = decode_u64be(v);
     }
+    Written w{std::move(batch), committed, committed ? take_snapshot() : nullptr};
+    batch.clear();  // moved from: make it empty
+    std::unique_lock wl(written_mu_);
+    written_cv_.wait(wl, [&] { return written_.size() < kMaxWritten; });
+    written_.push_back(std::move(w));
+    written_cv_.notify_all();
+  }
+}
+
+void RocksStore::completion_loop() {
+  const bool fsync = store_cfg_.durability == Durability::fsync;
+  for (;;) {
+    std::deque<Written> ready;
     {
-      // The completions hand their answers and pushes to I/O threads: one post per thread
-      // for the whole commit (common/post_batch.h).
-      PostBatch hand_offs;
-      for (auto& op : batch) op->finish(committed);  // in commit order, on this thread
+      std::unique_lock lock(written_mu_);
+      written_cv_.wait(lock, [&] { return writer_done_ || !written_.empty(); });
+      if (written_.empty()) return;  // the writer is done and everything was completed
+      ready.swap(written_);
+      written_cv_.notify_all();  // room for the writer again
     }
-    batch.clear();
+    // One fsync covers every batch written so far (group commit across batches).
+    bool any =
+        std::any_of(ready.begin(), ready.end(), [](const Written& w) { return w.committed; });
+    if (fsync && any) {
+      auto st = db_->SyncWAL();
+      if (!st.ok()) {
+        spdlog::error("store: WAL sync failed: {}; {} batches fail", st.ToString(), ready.size());
+        for (auto& w : ready) w.committed = false;
+      }
+    }
+    // Publish first, then answer: whoever learns of a commit can read it, and a device
+    // that authenticates after the publish reads a pts that includes it.
+    for (auto it = ready.rbegin(); it != ready.rend(); ++it) {
+      if (!it->committed) continue;
+      std::lock_guard lock(view_mu_);
+      view_ = std::move(it->view);
+      break;
+    }
+    for (auto& w : ready) {
+      // The completions hand their answers and pushes to I/O threads: one post per thread
+      // for the whole batch (common/post_batch.h).
+      PostBatch hand_offs;
+      for (auto& op : w.ops) op->finish(w.committed);  // in commit order, on this thread
+    }
   }
 }
 
@@ -1086,7 +1195,7 @@ Status existing_user(const UserId& id, std::string_view raw) {
 
 void RocksStore::ensure_user(UserId id, Callback<Unit> done) {
   std::string v;
-  if (!closing_ && db_->Get(rocksdb::ReadOptions(), cf_[kUsers], user_key(id), &v).ok())
+  if (!closing_ && db_->Get(durable_read(), cf_[kUsers], user_key(id), &v).ok())
     return done(existing_user(id, v));
   auto op = std::make_unique<FnOp>();
   op->done = done;
@@ -1101,7 +1210,7 @@ void RocksStore::ensure_user(UserId id, Callback<Unit> done) {
 
 void RocksStore::get_user(UserId id, Callback<UserRecord> done) {
   std::string v;
-  auto st = db_->Get(rocksdb::ReadOptions(), cf_[kUsers], user_key(id), &v);
+  auto st = db_->Get(durable_read(), cf_[kUsers], user_key(id), &v);
   if (st.IsNotFound()) return done(Error{Errc::not_found, "no such user"});
   if (!st.ok()) return done(Error{Errc::unavailable, st.ToString()});
   auto rec = decode_user(id, v);
@@ -1134,12 +1243,12 @@ void RocksStore::create_device(DeviceRecord device, uint32_t max_devices, Callba
 
 void RocksStore::find_device_by_token(std::string token_hash, Callback<DeviceRecord> done) {
   std::string v;
-  auto st = db_->Get(rocksdb::ReadOptions(), cf_[kTokens], token_key(token_hash), &v);
+  auto st = db_->Get(durable_read(), cf_[kTokens], token_key(token_hash), &v);
   if (st.IsNotFound()) return done(Error{Errc::unauthorized, "invalid token"});
   if (!st.ok()) return done(Error{Errc::unavailable, st.ToString()});
   auto ref = decode_token(v);
   if (!ref) return done(Error{Errc::internal, "corrupt token record"});
-  st = db_->Get(rocksdb::ReadOptions(), cf_[kDevices], device_key(ref->first, ref->second), &v);
+  st = db_->Get(durable_read(), cf_[kDevices], device_key(ref->first, ref->second), &v);
   if (!st.ok()) return done(Error{Errc::unauthorized, "invalid token"});
   auto dev = decode_device(v);
   if (!dev || dev->revoked) return done(Error{Errc::unauthorized, "token revoked"});
@@ -1149,7 +1258,9 @@ void RocksStore::find_device_by_token(std::string token_hash, Callback<DeviceRec
 void RocksStore::list_devices(UserId user, Callback<std::vector<DeviceRecord>> done) {
   std::string prefix = user_prefix(user);
   std::string end = prefix_end(prefix);
+  auto view = read_view();
   rocksdb::ReadOptions ro;
+  ro.snapshot = view.get();
   rocksdb::Slice upper(end);
   ro.iterate_upper_bound = &upper;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kDevices]));
@@ -1189,15 +1300,12 @@ void RocksStore::append_message(AppendRequest req, Callback<AppendResult> done) 
 }
 
 uint64_t RocksStore::read_pts(const rocksdb::Snapshot* snap, const UserId& user) {
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap;
-  std::string v;
-  if (!db_->Get(ro, cf_[kMeta], user_pts_key(user), &v).ok()) return 0;
-  return decode_u64be(v);
+  return last_pts(*db_, cf_[kUpdates], cf_[kMeta], snap, user);
 }
 
 void RocksStore::current_pts(UserId user, Callback<uint64_t> done) {
-  done(read_pts(nullptr, user));
+  auto view = read_view();
+  done(read_pts(view.get(), user));
 }
 
 std::optional<Message> RocksStore::read_message(const rocksdb::Snapshot* snap, ChatId chat,
@@ -1229,7 +1337,8 @@ std::vector<Message> RocksStore::read_range(const rocksdb::Snapshot* snap, ChatI
 
 void RocksStore::read_updates(UserId user, uint64_t after_pts, uint32_t limit,
                               Callback<UpdatesPage> done) {
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   UpdatesPage page;
   uint64_t current = read_pts(snap, user);
   page.pts = after_pts;
@@ -1266,7 +1375,6 @@ void RocksStore::read_updates(UserId user, uint64_t after_pts, uint32_t limit,
       page.has_more = page.pts < current;
     }
   }
-  db_->ReleaseSnapshot(snap);
   done(std::move(page));
 }
 
@@ -1279,6 +1387,7 @@ Result<RocksStore::Visible> RocksStore::visible_range(const rocksdb::Snapshot* s
     return Error{Errc::not_found, fmt::format("no such chat: {}", chat)};
   auto rec = decode_chat(v);
   if (!rec) return Error{Errc::internal, "corrupt chat record"};
+  apply_last_message(*db_, cf_[kMessages], snap, chat, *rec);
   Visible vis;
   vis.last = rec->last_seq;
   if (rec->kind == ChatKind::direct) {
@@ -1329,6 +1438,7 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
     if (!db_->Get(ro, cf_[kChats], chat_key(c.chat_id), &v).ok()) continue;
     auto rec = decode_chat(v);
     if (!rec) continue;
+    apply_last_message(*db_, cf_[kMessages], snap, c.chat_id, *rec);
     c.name = rec->name;
     c.large = rec->large;
     c.last_seq = rec->last_seq;
@@ -1376,15 +1486,16 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
 }
 
 void RocksStore::list_chats(UserId user, uint32_t limit, Callback<ChatList> done) {
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   auto r = list_chats_at(snap, user, limit);
-  db_->ReleaseSnapshot(snap);
   done(std::move(r));
 }
 
 void RocksStore::snapshot(UserId user, uint32_t max_chats, uint32_t messages_per_chat,
                           Callback<Snapshot> done) {
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   auto list = list_chats_at(snap, user, max_chats);
   Snapshot s;
   if (list) {
@@ -1401,19 +1512,16 @@ void RocksStore::snapshot(UserId user, uint32_t max_chats, uint32_t messages_per
       s.chats.push_back(std::move(w));
     }
   }
-  db_->ReleaseSnapshot(snap);
   if (!list) return done(list.error());
   done(std::move(s));
 }
 
 void RocksStore::history(HistoryQuery q, Callback<HistoryPage> done) {
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<HistoryPage> r) {
-    db_->ReleaseSnapshot(snap);
-    done(std::move(r));
-  };
+  auto finish = [&](Result<HistoryPage> r) { done(std::move(r)); };
   HistoryPage page;
   std::string v;
   if (q.chat_id == 0) {
@@ -1453,7 +1561,8 @@ void RocksStore::group_op(GroupRequest req, Callback<GroupResult> done) {
 }
 
 void RocksStore::member_groups(UserId user, bool large_only, Callback<std::vector<ChatId>> done) {
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
   std::vector<ChatId> out;
@@ -1472,22 +1581,20 @@ void RocksStore::member_groups(UserId user, bool large_only, Callback<std::vecto
     auto m = decode_member(user, v);
     if (m && !m->left_seq) out.push_back(chat);
   }
-  db_->ReleaseSnapshot(snap);
   done(std::move(out));
 }
 
 void RocksStore::group_info(UserId user, ChatId chat, Callback<ChatInfo> done) {
   constexpr size_t kMaxListed = 1000;  // a larger group lists its first 1000 members
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<ChatInfo> r) {
-    db_->ReleaseSnapshot(snap);
-    done(std::move(r));
-  };
+  auto finish = [&](Result<ChatInfo> r) { done(std::move(r)); };
   std::string v;
   std::optional<ChatRecord> rec;
   if (db_->Get(ro, cf_[kChats], chat_key(chat), &v).ok()) rec = decode_chat(v);
+  if (rec) apply_last_message(*db_, cf_[kMessages], snap, chat, *rec);
   if (!rec || rec->kind != ChatKind::group || rec->deleted)
     return finish(Error{Errc::not_found, fmt::format("no such group: {}", chat)});
   auto vis = visible_range(snap, chat, user);
@@ -1516,13 +1623,11 @@ void RocksStore::mark(ReceiptRequest req, Callback<ReceiptResult> done) {
 }
 
 void RocksStore::audience(UserId user, ChatId chat, UserId with, Callback<Audience> done) {
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<Audience> r) {
-    db_->ReleaseSnapshot(snap);
-    done(std::move(r));
-  };
+  auto finish = [&](Result<Audience> r) { done(std::move(r)); };
   std::string v;
   Audience a;
   if (chat == 0) {
@@ -1568,11 +1673,10 @@ void RocksStore::audience(UserId user, ChatId chat, UserId with, Callback<Audien
 void RocksStore::get_settings(UserId user, Callback<UserSettings> done) {
   std::string v;
   std::optional<UserRow> row;
-  if (db_->Get(rocksdb::ReadOptions(), cf_[kUsers], user_key(user), &v).ok())
-    row = decode_user(user, v);
+  if (db_->Get(durable_read(), cf_[kUsers], user_key(user), &v).ok()) row = decode_user(user, v);
   if (!row || row->deleted)
     return done(Error{Errc::not_found, fmt::format("no such user: {}", user)});
-  if (!db_->Get(rocksdb::ReadOptions(), cf_[kMeta], settings_key(user), &v).ok())
+  if (!db_->Get(durable_read(), cf_[kMeta], settings_key(user), &v).ok())
     return done(UserSettings{});
   auto s = decode_settings(v);
   if (!s) return done(Error{Errc::internal, "corrupt settings record"});
@@ -1616,7 +1720,8 @@ void RocksStore::set_last_seen(UserId user, int64_t ts, Callback<Unit> done) {
 }
 
 void RocksStore::shares_chat(UserId a, UserId b, Callback<bool> done) {
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
   std::string v;
@@ -1636,7 +1741,6 @@ void RocksStore::shares_chat(UserId a, UserId b, Callback<bool> done) {
     shared = active(a) && active(b);
   }
   it.reset();
-  db_->ReleaseSnapshot(snap);
   done(shared);
 }
 
@@ -1690,13 +1794,11 @@ void RocksStore::put_media(MediaRecord record, UserId uploader, Callback<Unit> d
 
 void RocksStore::get_media(std::string id, Callback<MediaRecord> done) {
   if (!valid_media_id(id)) return done(no_media(id));
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<MediaRecord> r) {
-    db_->ReleaseSnapshot(snap);
-    done(std::move(r));
-  };
+  auto finish = [&](Result<MediaRecord> r) { done(std::move(r)); };
   std::string v;
   auto st = db_->Get(ro, cf_[kMedia], media_key(id), &v);
   if (st.IsNotFound()) return finish(no_media(id));
@@ -1709,13 +1811,11 @@ void RocksStore::get_media(std::string id, Callback<MediaRecord> done) {
 
 void RocksStore::media_access(UserId user, std::string id, Callback<bool> done) {
   if (!valid_media_id(id)) return done(false);
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<bool> r) {
-    db_->ReleaseSnapshot(snap);
-    done(std::move(r));
-  };
+  auto finish = [&](Result<bool> r) { done(std::move(r)); };
   std::string v;
   auto st = db_->Get(ro, cf_[kMedia], media_key(id), &v);
   if (st.IsNotFound()) return finish(false);
@@ -1925,7 +2025,10 @@ void RocksStore::remove_push_target(UserId user, std::string device_id, std::str
 void RocksStore::push_targets(UserId user, Callback<std::vector<PushTarget>> done) {
   std::vector<PushTarget> out;
   std::string prefix = push_target_prefix(user);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf_[kPush]));
+  auto view = read_view();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = view.get();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kPush]));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     auto k = decode_push_target_key(it->key().ToStringView());
     if (!k) continue;
@@ -2125,7 +2228,8 @@ void RocksStore::finish_push_job(PushJob job, PushOutcome outcome, int64_t retry
 }
 
 void RocksStore::push_queue_stats(Callback<PushQueueStats> done) {
-  const rocksdb::Snapshot* snap = db_->GetSnapshot();
+  auto view = read_view();
+  const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
   PushQueueStats stats;
@@ -2139,7 +2243,6 @@ void RocksStore::push_queue_stats(Callback<PushQueueStats> done) {
   if (it->Valid() && it->key().starts_with(prefix))
     if (auto k = decode_push_created_key(it->key().ToStringView())) stats.oldest_created_at = k->ts;
   it.reset();
-  db_->ReleaseSnapshot(snap);
   done(stats);
 }
 

@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <rocksdb/options.h>
+
 #include "common/config.h"
 #include "store/store.h"
 
@@ -94,8 +96,8 @@ class RocksStore final : public Store {
     kCfCount
   };
 
-  // A queued write. apply() runs on the writer thread inside a batch; finish() runs after
-  // the batch committed (ok = true) or failed.
+  // A queued write. apply() runs on the writer thread inside a batch; finish() runs on the
+  // completion thread once the batch is durable (ok = true) or failed, in commit order.
   struct Op {
     virtual ~Op() = default;
     virtual void apply(WriteTxn& txn) = 0;
@@ -105,7 +107,29 @@ class RocksStore final : public Store {
  private:
   RocksStore() = default;
   void enqueue(std::unique_ptr<Op> op, const std::function<void()>& on_closed);
+  // The commit pipeline: the writer applies a batch and writes it (WAL + memtable, no
+  // fsync), then hands it to the completion thread and goes on with the next batch; the
+  // completion thread fsyncs the WAL once for every batch handed over meanwhile, publishes
+  // the new durable view and only then runs the batches' callbacks.
   void writer_loop();
+  void completion_loop();
+  struct Written {
+    std::vector<std::unique_ptr<Op>> ops;
+    bool committed = false;
+    std::shared_ptr<const rocksdb::Snapshot> view;  // the database right after this batch
+  };
+  // What readers see: the last durable batch and everything before it, never a batch whose
+  // fsync has not finished (so nothing is shown that a crash could take back).
+  std::shared_ptr<const rocksdb::Snapshot> read_view();
+  std::shared_ptr<const rocksdb::Snapshot> take_snapshot();
+  // Read options of one point read at the durable view (the temporary keeps it alive
+  // until the end of the full expression: not for iterators).
+  struct DurableRead {
+    std::shared_ptr<const rocksdb::Snapshot> view;
+    rocksdb::ReadOptions options;
+    operator const rocksdb::ReadOptions&() const { return options; }  // NOLINT
+  };
+  DurableRead durable_read();
   // A user's (read_seq, delivered_seq) in a chat; zeros if it has no row.
   std::pair<uint64_t, uint64_t> read_positions(const rocksdb::Snapshot* snap, const UserId& user,
                                                ChatId chat);
@@ -132,6 +156,18 @@ class RocksStore final : public Store {
   bool closing_ = false;
   bool closed_ = false;
   std::thread writer_;
+
+  // Writer -> completion thread. At most kMaxWritten batches wait for their fsync, so that
+  // the writer cannot run arbitrarily far ahead of the disk.
+  static constexpr size_t kMaxWritten = 4;
+  std::mutex written_mu_;
+  std::condition_variable written_cv_;
+  std::deque<Written> written_;
+  bool writer_done_ = false;
+  std::thread completer_;
+
+  std::mutex view_mu_;
+  std::shared_ptr<const rocksdb::Snapshot> view_;
 
   friend class WriteTxn;
   friend struct AppendOp;
