@@ -28,7 +28,10 @@ struct Sender {
   uint64_t issued = 0;    // sends written (ids 1 .. issued)
   uint64_t answered = 0;  // acks + errors
   uint64_t acked = 0;
-  uint64_t limit = 0;             // most sends this run (rate * duration, or unbounded)
+  uint64_t limit = 0;  // most sends this run (rate * duration, or unbounded)
+  // Where in its period this sender's sends fall, in (0, 1]: spread evenly over the senders,
+  // so that the offered load arrives smoothly instead of in one burst per period.
+  double phase = 1;
   std::vector<uint64_t> sent_ns;  // ring, indexed by id & mask
   uint64_t mask = 0;
 };
@@ -54,6 +57,7 @@ class Pairs final : public ConnectionListener {
       s.mask = ring - 1;
       s.limit = o.rate > 0 ? static_cast<uint64_t>(std::floor(per_sender_rate_ * o.duration_s))
                            : UINT64_MAX;
+      s.phase = static_cast<double>(i + 1) / o.pairs;
       receivers_.emplace_back();
     }
   }
@@ -149,8 +153,8 @@ class Pairs final : public ConnectionListener {
     if (now < start_ns_) return 0;
     if (now >= stop_ns_) return s.issued;  // a backlog is reported, not sent late
     if (o_.rate <= 0) return UINT64_MAX;
-    auto n =
-        static_cast<uint64_t>(static_cast<double>(now - start_ns_) / 1e9 * per_sender_rate_) + 1;
+    auto n = static_cast<uint64_t>(static_cast<double>(now - start_ns_) / 1e9 * per_sender_rate_ +
+                                   s.phase);
     return std::min(n, s.limit);
   }
 
