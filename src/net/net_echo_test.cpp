@@ -10,6 +10,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -433,6 +434,58 @@ TEST_F(NetEchoTest, WithoutBatchingEveryFrameIsItsOwnMessage) {
   auto messages = read_lines(*ws, 50, lines);
   EXPECT_EQ(messages.size(), 50u);
   EXPECT_EQ(lines.size(), 50u);
+}
+
+// The server reads a message a little at a time (net/ws_connection.cpp, read_next): the
+// handler still gets each message whole, however it was framed on the wire.
+TEST_F(NetEchoTest, LargeFragmentedAndBackToBackMessagesArriveWhole) {
+  auto ws = connect();
+  auto echo = [&] {
+    beast::flat_buffer buf;
+    ws->read(buf);
+    return beast::buffers_to_string(buf.data());
+  };
+  std::string large(4000, 'L');  // past the first read, under ws.max_frame_bytes (4096)
+  for (size_t i = 0; i < large.size(); i += 97) large[i] = static_cast<char>('a' + i % 26);
+  ws->write(asio::buffer(large));
+  EXPECT_EQ(echo(), large);
+  // One message in three frames, and a multi-byte character split between two of them.
+  const std::string euro = "\xe2\x82\xac";
+  ws->auto_fragment(false);
+  ws->write_some(false, asio::buffer(std::string(300, 'x') + euro.substr(0, 1)));
+  ws->write_some(false, asio::buffer(euro.substr(1) + std::string(300, 'y')));
+  ws->write_some(true, asio::buffer(std::string("end")));
+  EXPECT_EQ(echo(), std::string(300, 'x') + euro + std::string(300, 'y') + "end");
+  // Several messages in one TCP write: each its own frame for the handler.
+  {
+    std::string wire;
+    for (const char* m : {"one", "two", "three"}) {
+      wire += static_cast<char>(0x81);                   // FIN, text
+      wire += static_cast<char>(0x80 | std::strlen(m));  // masked, length
+      wire += std::string(4, '\0');                      // mask 0: payload as is
+      wire += m;
+    }
+    asio::write(ws->next_layer(), asio::buffer(wire));
+  }
+  EXPECT_EQ(echo(), "one");
+  EXPECT_EQ(echo(), "two");
+  EXPECT_EQ(echo(), "three");
+  ws->close(websocket::close_code::normal);
+}
+
+TEST_F(NetEchoTest, FragmentsAddingUpPastTheLimitClose1009) {
+  auto ws = connect();
+  ws->auto_fragment(false);
+  for (int i = 0; i < 4; ++i) ws->write_some(false, asio::buffer(std::string(1500, 'a')));
+  EXPECT_EQ(read_until_closed(*ws), 1009);
+}
+
+TEST_F(NetEchoTest, InvalidUtf8InALaterFragmentCloses1007) {
+  auto ws = connect();
+  ws->auto_fragment(false);
+  ws->write_some(false, asio::buffer(std::string(600, 'a')));
+  ws->write_some(true, asio::buffer(std::string("ok\xff")));
+  EXPECT_EQ(read_until_closed(*ws), 1007);
 }
 
 TEST_F(NetEchoTest, RequiresSubprotocol) {

@@ -21,6 +21,8 @@ constexpr auto kCloseGrace = std::chrono::seconds(5);
 // Frames in one batched message: bounds the gather list (and a client's parse of one message).
 constexpr size_t kMaxBatchFrames = 256;
 constexpr char kNewline = '\n';
+// What the first read of a message asks for (see read_next).
+constexpr size_t kFirstReadBytes = 256;
 }  // namespace
 
 WsConnection::WsConnection(asio::ip::tcp::socket&& socket, const WsOptions& options,
@@ -56,7 +58,12 @@ void WsConnection::on_accept(beast::error_code ec) {
 }
 
 void WsConnection::read_next() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&WsConnection::on_read, shared_from_this()));
+  // Beast prepares the buffer before it waits for data: an idle connection holds what the
+  // first read asks for. Asking for a little (most requests fit) and then for the rest
+  // keeps that small; the message size limit and UTF-8 checks apply to the whole message.
+  const size_t limit = buffer_.size() == 0 ? kFirstReadBytes : 0;  // 0: Beast's own hint
+  ws_.async_read_some(buffer_, limit,
+                      beast::bind_front_handler(&WsConnection::on_read, shared_from_this()));
 }
 
 void WsConnection::on_read(beast::error_code ec, size_t bytes) {
@@ -68,6 +75,8 @@ void WsConnection::on_read(beast::error_code ec, size_t bytes) {
       spdlog::debug("ws {}: read: {}", id_, ec.message());
     return finish();
   }
+  if (!ws_.is_message_done()) return read_next();  // the rest of this message
+  bytes = buffer_.size();
   if (handler_ && !closing_) {
     auto data = buffer_.cdata();
     handler_->on_frame(std::string_view(static_cast<const char*>(data.data()), bytes),
@@ -169,8 +178,11 @@ void WsConnection::on_write(beast::error_code ec, size_t) {
     queued_bytes_ -= queue_.front()->size();
     queue_.pop_front();
   }
-  // An idle connection keeps no batch buffer (per-connection memory).
-  if (queue_.empty() && batch_.capacity() > 0) batch_ = std::string();
+  // An idle connection keeps no batch buffer and no queue storage (per-connection memory).
+  if (queue_.empty()) {
+    if (batch_.capacity() > 0) batch_ = std::string();
+    if (queue_.capacity() > 0) queue_ = {};
+  }
   if (ec) return finish();
   write_next();
 }

@@ -7,7 +7,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
-#include <deque>
+#include <boost/container/devector.hpp>
 #include <optional>
 #include <vector>
 
@@ -66,7 +66,9 @@ class WsConnection final : public Transport, public std::enable_shared_from_this
   ConnectionTracker& tracker_;
   uint64_t id_;
   std::shared_ptr<WsHandler> handler_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
+  // Not a std::deque: libstdc++'s allocates ~600 bytes on construction, for every idle
+  // connection; a devector allocates on first use and is freed when it drains.
+  boost::container::devector<std::shared_ptr<const std::string>> queue_;
   size_t queued_bytes_ = 0;
   // The message being written: the first `in_flight_` frames of queue_, copied into
   // `batch_` (frame "\n" frame ...) when there are several. Empty while idle.

@@ -99,11 +99,14 @@ void LocalPresence::expire(int64_t now_ms) {
         continue;
       }
       int64_t newest_gone = 0;
-      std::erase_if(u.sessions, [&](const auto& kv) {
-        if (now_ms - kv.second <= ttl_ms_) return false;
-        newest_gone = std::max(newest_gone, kv.second);
-        return true;
-      });
+      for (auto s_it = u.sessions.begin(); s_it != u.sessions.end();) {
+        if (now_ms - s_it->second <= ttl_ms_) {
+          ++s_it;
+          continue;
+        }
+        newest_gone = std::max(newest_gone, s_it->second);
+        s_it = u.sessions.erase(s_it);
+      }
       if (u.sessions.empty()) {
         // Last seen when its node last refreshed it, not when we noticed it was gone.
         u.last_seen = newest_gone;

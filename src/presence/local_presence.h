@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <boost/container/flat_map.hpp>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -33,9 +34,11 @@ class LocalPresence final : public Presence {
  private:
   using Callback = std::function<void(const Status&)>;
   struct User {
-    std::unordered_map<std::string, int64_t> sessions;  // session key -> last touch (ms)
-    int64_t last_seen = 0;                              // when it last went offline
-    uint32_t unreported = 0;                            // transitions queued, not yet delivered
+    // session key -> last touch (ms); a user has a session or a few: a flat map allocates
+    // one small array instead of a hash table's buckets and a node per session.
+    boost::container::flat_map<std::string, int64_t> sessions;
+    int64_t last_seen = 0;    // when it last went offline
+    uint32_t unreported = 0;  // transitions queued, not yet delivered
   };
   struct Shard {
     mutable std::mutex mu;

@@ -1,6 +1,7 @@
 // Registry for a single node: a counted set in process memory.
 #pragma once
 
+#include <boost/container/flat_map.hpp>
 #include <mutex>
 #include <unordered_map>
 
@@ -16,7 +17,8 @@ class LocalRegistry final : public Registry {
 
  private:
   std::mutex mu_;
-  std::unordered_map<std::string, std::unordered_map<NodeId, uint32_t>> sessions_;
+  // user -> node -> sessions there; a flat map per user: one or a few nodes each.
+  std::unordered_map<std::string, boost::container::flat_map<NodeId, uint32_t>> sessions_;
 };
 
 }  // namespace parley
