@@ -38,7 +38,8 @@ std::string BadResponse(const std::function<void()>& fn) {
 // ---- requests
 
 TEST(WireEncodeTest, Auth) {
-  EXPECT_EQ(Parse(EncodeAuth(1, "pt_x")), Parse(R"({"type":"auth","id":1,"token":"pt_x","batch":true})"));
+  EXPECT_EQ(Parse(EncodeAuth(1, "pt_x")),
+            Parse(R"({"type":"auth","id":1,"token":"pt_x","batch":true})"));
 }
 
 TEST(WireEncodeTest, SendToUserAndChat) {

@@ -118,7 +118,7 @@ TEST_F(StaticFilesTest, OtherMethodsAre405) {
 TEST_F(StaticFilesTest, LimitsAndAMissingRootAreErrors) {
   EXPECT_FALSE(StaticFiles::load((root_ / "missing").string(), {}));
   EXPECT_FALSE(StaticFiles::load((root_ / "index.html").string(), {}));
-  EXPECT_FALSE(StaticFiles::load(root_.string(), {10, 2000}));  // bytes
+  EXPECT_FALSE(StaticFiles::load(root_.string(), {10, 2000}));    // bytes
   EXPECT_FALSE(StaticFiles::load(root_.string(), {1 << 20, 2}));  // files
   EXPECT_TRUE(StaticFiles::load(root_.string(), {1 << 20, 3}));
 }
