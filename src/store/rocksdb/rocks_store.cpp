@@ -1521,19 +1521,18 @@ void RocksStore::history(HistoryQuery q, Callback<HistoryPage> done) {
   const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<HistoryPage> r) { done(std::move(r)); };
   HistoryPage page;
   std::string v;
   if (q.chat_id == 0) {
     if (!db_->Get(ro, cf_[kPairs], pair_key(q.user, q.with), &v).ok()) {
       if (!db_->Get(ro, cf_[kUsers], user_key(q.with), &v).ok())
-        return finish(Error{Errc::not_found, fmt::format("no such user: {}", q.with)});
-      return finish(std::move(page));  // no chat yet: empty history
+        return done(Error{Errc::not_found, fmt::format("no such user: {}", q.with)});
+      return done(std::move(page));  // no chat yet: empty history
     }
     q.chat_id = decode_u64be(v);
   }
   auto vis = visible_range(snap, q.chat_id, q.user);
-  if (!vis) return finish(vis.error());
+  if (!vis) return done(vis.error());
   page.chat_id = q.chat_id;
   uint64_t first, last;
   if (q.after_seq) {  // forwards: per-chat sync
@@ -1550,7 +1549,7 @@ void RocksStore::history(HistoryQuery q, Callback<HistoryPage> done) {
     page.messages = read_range(snap, q.chat_id, first, last);
   else
     page.has_more = false;
-  finish(std::move(page));
+  done(std::move(page));
 }
 
 void RocksStore::group_op(GroupRequest req, Callback<GroupResult> done) {
@@ -1590,16 +1589,15 @@ void RocksStore::group_info(UserId user, ChatId chat, Callback<ChatInfo> done) {
   const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<ChatInfo> r) { done(std::move(r)); };
   std::string v;
   std::optional<ChatRecord> rec;
   if (db_->Get(ro, cf_[kChats], chat_key(chat), &v).ok()) rec = decode_chat(v);
   if (rec) apply_last_message(*db_, cf_[kMessages], snap, chat, *rec);
   if (!rec || rec->kind != ChatKind::group || rec->deleted)
-    return finish(Error{Errc::not_found, fmt::format("no such group: {}", chat)});
+    return done(Error{Errc::not_found, fmt::format("no such group: {}", chat)});
   auto vis = visible_range(snap, chat, user);
-  if (!vis) return finish(vis.error());
-  if (!vis->member) return finish(Error{Errc::forbidden, "not a member of this group"});
+  if (!vis) return done(vis.error());
+  if (!vis->member) return done(Error{Errc::forbidden, "not a member of this group"});
   ChatInfo info = info_of(chat, *rec);
   std::string prefix = chat_prefix(chat);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kMembers]));
@@ -1612,7 +1610,7 @@ void RocksStore::group_info(UserId user, ChatId chat, Callback<ChatInfo> done) {
     std::tie(m->read_seq, m->delivered_seq) = read_positions(snap, m->user, chat);
     info.members.push_back(std::move(*m));
   }
-  finish(std::move(info));
+  done(std::move(info));
 }
 
 void RocksStore::mark(ReceiptRequest req, Callback<ReceiptResult> done) {
@@ -1627,37 +1625,36 @@ void RocksStore::audience(UserId user, ChatId chat, UserId with, Callback<Audien
   const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<Audience> r) { done(std::move(r)); };
   std::string v;
   Audience a;
   if (chat == 0) {
-    if (with == user) return finish(Error{Errc::bad_request, "that is you"});
+    if (with == user) return done(Error{Errc::bad_request, "that is you"});
     if (!db_->Get(ro, cf_[kPairs], pair_key(user, with), &v).ok()) {
       if (!db_->Get(ro, cf_[kUsers], user_key(with), &v).ok())
-        return finish(Error{Errc::not_found, fmt::format("no such user: {}", with)});
+        return done(Error{Errc::not_found, fmt::format("no such user: {}", with)});
       a.members = {user, with};  // no message yet: the chat does not exist
-      return finish(std::move(a));
+      return done(std::move(a));
     }
     chat = decode_u64be(v);
   }
   if (!db_->Get(ro, cf_[kChats], chat_key(chat), &v).ok())
-    return finish(Error{Errc::not_found, fmt::format("no such chat: {}", chat)});
+    return done(Error{Errc::not_found, fmt::format("no such chat: {}", chat)});
   auto rec = decode_chat(v);
-  if (!rec) return finish(Error{Errc::internal, "corrupt chat record"});
+  if (!rec) return done(Error{Errc::internal, "corrupt chat record"});
   a.chat_id = chat;
   a.kind = rec->kind;
   a.large = rec->large;
   if (rec->kind == ChatKind::direct) {
     if (std::find(rec->members.begin(), rec->members.end(), user) == rec->members.end())
-      return finish(Error{Errc::forbidden, "not a member of this chat"});
+      return done(Error{Errc::forbidden, "not a member of this chat"});
     a.members = rec->members;
-    return finish(std::move(a));
+    return done(std::move(a));
   }
-  if (rec->deleted) return finish(Error{Errc::not_found, fmt::format("no such group: {}", chat)});
+  if (rec->deleted) return done(Error{Errc::not_found, fmt::format("no such group: {}", chat)});
   if (!db_->Get(ro, cf_[kMembers], member_key(chat, user), &v).ok())
-    return finish(Error{Errc::forbidden, "not a member of this chat"});
+    return done(Error{Errc::forbidden, "not a member of this chat"});
   auto me = decode_member(user, v);
-  if (!me || me->left_seq) return finish(Error{Errc::forbidden, "not a member of this chat"});
+  if (!me || me->left_seq) return done(Error{Errc::forbidden, "not a member of this chat"});
   if (!rec->large) {
     std::string prefix = chat_prefix(chat);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kMembers]));
@@ -1667,7 +1664,7 @@ void RocksStore::audience(UserId user, ChatId chat, UserId with, Callback<Audien
       if (m && !m->left_seq) a.members.push_back(std::move(m->user));
     }
   }
-  finish(std::move(a));
+  done(std::move(a));
 }
 
 void RocksStore::get_settings(UserId user, Callback<UserSettings> done) {
@@ -1798,15 +1795,14 @@ void RocksStore::get_media(std::string id, Callback<MediaRecord> done) {
   const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<MediaRecord> r) { done(std::move(r)); };
   std::string v;
   auto st = db_->Get(ro, cf_[kMedia], media_key(id), &v);
-  if (st.IsNotFound()) return finish(no_media(id));
-  if (!st.ok()) return finish(Error{Errc::unavailable, st.ToString()});
+  if (st.IsNotFound()) return done(no_media(id));
+  if (!st.ok()) return done(Error{Errc::unavailable, st.ToString()});
   auto rec = decode_media(id, v);
-  if (!rec) return finish(Error{Errc::internal, "corrupt media record"});
+  if (!rec) return done(Error{Errc::internal, "corrupt media record"});
   rec->referenced = has_prefix(*db_, cf_[kMedia], ro, media_ref_prefix(id));
-  finish(std::move(*rec));
+  done(std::move(*rec));
 }
 
 void RocksStore::media_access(UserId user, std::string id, Callback<bool> done) {
@@ -1815,14 +1811,13 @@ void RocksStore::media_access(UserId user, std::string id, Callback<bool> done) 
   const rocksdb::Snapshot* snap = view.get();
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
-  auto finish = [&](Result<bool> r) { done(std::move(r)); };
   std::string v;
   auto st = db_->Get(ro, cf_[kMedia], media_key(id), &v);
-  if (st.IsNotFound()) return finish(false);
-  if (!st.ok()) return finish(Error{Errc::unavailable, st.ToString()});
+  if (st.IsNotFound()) return done(false);
+  if (!st.ok()) return done(Error{Errc::unavailable, st.ToString()});
   st = db_->Get(ro, cf_[kMedia], media_owner_key(id, user), &v);
-  if (st.ok()) return finish(true);
-  if (!st.IsNotFound()) return finish(Error{Errc::unavailable, st.ToString()});
+  if (st.ok()) return done(true);
+  if (!st.IsNotFound()) return done(Error{Errc::unavailable, st.ToString()});
   // An active member of a chat where a message refers to it.
   bool allowed = false;
   std::unordered_set<ChatId> checked;
@@ -1835,7 +1830,7 @@ void RocksStore::media_access(UserId user, std::string id, Callback<bool> done) 
     allowed = vis && vis->member;
   }
   it.reset();
-  finish(allowed);
+  done(allowed);
 }
 
 void RocksStore::sweep_media(int64_t uploaded_before, uint32_t limit,
