@@ -5,6 +5,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -16,6 +17,7 @@
 #include <charconv>
 
 #include "net/connection_tracker.h"
+#include "net/ws_handshake.h"
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -182,10 +184,19 @@ void HttpSession::upgrade(HttpRequest req) {
     return respond(
         json_error(req.version(), http::status::bad_request, "subprotocol_required",
                    fmt::format("offer the WebSocket subprotocol {}", http_.ws_subprotocol)));
+  if (auto refusal = ws::check_upgrade(req)) {
+    auto res = json_error(req.version(), refusal->status, refusal->code, refusal->message);
+    if (refusal->status == http::status::upgrade_required)
+      res.set(http::field::sec_websocket_version, "13");
+    return respond(std::move(res));
+  }
   handed_over_ = true;
   stream_.expires_never();
+  // Bytes the client sent after its request (it should wait for the answer, but may not).
+  std::string early = beast::buffers_to_string(buffer_.data());
   auto ws = std::make_shared<WsConnection>(stream_.release_socket(), ws_, ws_service_, tracker_);
-  ws->start(std::move(req));
+  ws->start(ws::switching_protocols(req[http::field::sec_websocket_key], http_.ws_subprotocol),
+            std::move(early));
 }
 
 // ---- Streamed request bodies ----

@@ -305,6 +305,9 @@ class TestHttp final : public HttpHandler {
 
 class NetEchoTest : public ::testing::Test {
  protected:
+  // A fixture may change the options before the server starts.
+  virtual void configure(ServerOptions&) {}
+
   void SetUp() override {
     ServerOptions opts;
     opts.host = "127.0.0.1";
@@ -316,6 +319,7 @@ class NetEchoTest : public ::testing::Test {
     opts.ws.max_batch_bytes = 2048;
     opts.http.body_limit = 1024;
     opts.http.timeout_s = 2;
+    configure(opts);
     server_ = std::make_unique<Server>(opts, http_, echo_);
     auto p = server_->listen();
     ASSERT_TRUE(p.ok());
@@ -843,6 +847,145 @@ TEST_F(NetEchoTest, StoppingTheServerMidUploadAborts) {
   EXPECT_EQ(c.aborts, 1);
   EXPECT_EQ(c.finishes, 0);
   EXPECT_EQ(c.bad_calls, 0);
+}
+
+// ---- WebSocket protocol details (net/ws_connection, net/ws_frame) ----
+
+// A client frame as a raw client would write it: masked.
+std::string masked_frame(uint8_t first_byte, std::string_view payload) {
+  std::string f;
+  f += static_cast<char>(first_byte);
+  f += static_cast<char>(0x80 | payload.size());  // short payloads only
+  const char mask[4] = {0x11, 0x22, 0x33, 0x44};
+  f.append(mask, 4);
+  for (size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+  return f;
+}
+
+constexpr std::string_view kUpgradeRequest =
+    "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: parley.v1\r\n";
+
+// Reads until `n` bytes are in `got` (or the connection ends).
+void read_at_least(tcp::socket& s, std::string& got, size_t n) {
+  beast::error_code ec;
+  while (got.size() < n && !ec) {
+    char buf[512];
+    size_t k = s.read_some(asio::buffer(buf), ec);
+    got.append(buf, k);
+  }
+}
+
+TEST_F(NetEchoTest, HandshakeAnswersWithTheAcceptKey) {
+  auto s = http_connect();
+  asio::write(s, asio::buffer(std::string(kUpgradeRequest) + "Sec-WebSocket-Version: 13\r\n\r\n" +
+                              masked_frame(0x81, "early")));  // sent before the answer
+  std::string got;
+  size_t end = asio::read_until(s, asio::dynamic_buffer(got), "\r\n\r\n");
+  std::string head = got.substr(0, end);
+  EXPECT_TRUE(head.starts_with("HTTP/1.1 101 ")) << head;
+  EXPECT_NE(head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), std::string::npos);
+  EXPECT_NE(head.find("Sec-WebSocket-Protocol: parley.v1"), std::string::npos);
+  got.erase(0, end);
+  read_at_least(s, got, 7);
+  EXPECT_EQ(got,
+            "\x81\x05"
+            "early");  // the frame that came with the request, echoed
+}
+
+TEST_F(NetEchoTest, HandshakeNeedsVersion13AndAValidKey) {
+  {
+    auto s = http_connect();
+    asio::write(s, asio::buffer(std::string(kUpgradeRequest) + "Sec-WebSocket-Version: 8\r\n\r\n"));
+    beast::flat_buffer buf;
+    auto res = read_response(s, buf);
+    EXPECT_EQ(res.result(), http::status::upgrade_required);
+    EXPECT_EQ(res[http::field::sec_websocket_version], "13");
+  }
+  auto s = http_connect();
+  std::string request(kUpgradeRequest);
+  request.replace(request.find("dGhl"), 4, "*Ghl");
+  asio::write(s, asio::buffer(request + "Sec-WebSocket-Version: 13\r\n\r\n"));
+  beast::flat_buffer buf;
+  auto res = read_response(s, buf);
+  EXPECT_EQ(res.result(), http::status::bad_request);
+}
+
+TEST_F(NetEchoTest, UnmaskedFrameCloses1002) {
+  auto ws = connect();
+  asio::write(ws->next_layer(), asio::buffer(std::string("\x81\x02hi", 4)));
+  EXPECT_EQ(read_until_closed(*ws), 1002);
+}
+
+TEST_F(NetEchoTest, PingIsAnsweredWithItsPayloadAndTheClientsCloseCodeIsEchoed) {
+  auto ws = connect();
+  std::vector<std::string> pongs;
+  ws->control_callback([&](websocket::frame_type kind, beast::string_view payload) {
+    if (kind == websocket::frame_type::pong) pongs.emplace_back(payload);
+  });
+  ws->ping("abc");
+  ws->write(asio::buffer(std::string("after")));
+  beast::flat_buffer buf;
+  ws->read(buf);  // the pong comes first; the callback sees it during this read
+  EXPECT_EQ(beast::buffers_to_string(buf.data()), "after");
+  EXPECT_EQ(pongs, std::vector<std::string>{"abc"});
+  ws->close(websocket::close_reason(static_cast<websocket::close_code>(4321), "done"));
+  EXPECT_EQ(ws->reason().code, 4321);
+}
+
+TEST_F(NetEchoTest, ManyFramesInOneWriteAreEchoedInOrder) {
+  // Many small frames in one TCP write: the echoes queue up and leave in gathered writes.
+  auto ws = connect();
+  std::string wire;
+  for (int i = 0; i < 2000; ++i) wire += masked_frame(0x81, fmt::format("m{:04}", i));
+  asio::write(ws->next_layer(), asio::buffer(wire));
+  for (int i = 0; i < 2000; ++i) {
+    beast::flat_buffer buf;
+    ws->read(buf);
+    ASSERT_EQ(beast::buffers_to_string(buf.data()), fmt::format("m{:04}", i));
+  }
+}
+
+class NetEchoIdleTest : public NetEchoTest {
+ protected:
+  void configure(ServerOptions& opts) override { opts.ws.idle_timeout_s = 2; }
+};
+
+TEST_F(NetEchoIdleTest, AnsweredPingsKeepAQuietConnectionOpen) {
+  auto ws = connect();
+  int pings = 0;
+  ws->control_callback([&](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::ping) ++pings;
+  });
+  beast::flat_buffer buf;
+  bool read_done = false;
+  beast::error_code read_ec;
+  ws->async_read(buf, [&](beast::error_code ec, size_t) {
+    read_ec = ec;
+    read_done = true;
+  });
+  ioc_.run_for(std::chrono::milliseconds(4500));  // over twice the idle timeout, in silence
+  EXPECT_FALSE(read_done) << read_ec.message();
+  EXPECT_GE(pings, 2);  // one per half timeout, each answered by Beast's read
+  ws->async_write(asio::buffer(std::string("still here")), [](beast::error_code, size_t) {});
+  ioc_.restart();
+  while (!read_done && ioc_.run_one_for(std::chrono::seconds(5)) > 0) {
+  }
+  ASSERT_TRUE(read_done);
+  EXPECT_FALSE(read_ec) << read_ec.message();
+  EXPECT_EQ(beast::buffers_to_string(buf.data()), "still here");
+}
+
+TEST_F(NetEchoIdleTest, ASilentPeerIsPingedThenClosed1001) {
+  auto ws = connect();
+  // Read nothing for 3 s: the ping (at 1 s) and the close (at 2 s) wait in the socket.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  std::string got;
+  read_at_least(ws->next_layer(), got, 2 + 2 + 2 + 12);
+  EXPECT_EQ(got.substr(0, 2), std::string("\x89\x00", 2));  // ping, empty
+  EXPECT_EQ(got.substr(2), std::string("\x88\x0e\x03\xe9"
+                                       "idle timeout",
+                                       16));
 }
 
 }  // namespace

@@ -4,94 +4,140 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/beast/core/bind_handler.hpp>
-#include <boost/beast/websocket/error.hpp>
 
 #include "common/post_batch.h"
 #include "net/connection_tracker.h"
 
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 namespace asio = boost::asio;
 
 namespace parley::net {
 namespace {
 constexpr uint16_t kCloseSlowConsumer = 4008;
 constexpr auto kCloseGrace = std::chrono::seconds(5);
-// Frames in one batched message: bounds the gather list (and a client's parse of one message).
+// Frames in one batched message: bounds a client's parse of one message.
 constexpr size_t kMaxBatchFrames = 256;
 constexpr char kNewline = '\n';
-// What the first read of a message asks for (see read_next).
-constexpr size_t kFirstReadBytes = 256;
+// Bytes serialised for one write; what is left waits for the next write of the same flush.
+constexpr size_t kMaxWriteBytes = 256 * 1024;
+// Reads (or writes) of one connection in a row before the thread's other connections get
+// their turn: a busy peer cannot hold the thread.
+constexpr int kMaxInARow = 4;
+
+std::string_view reason_for(uint16_t code) {
+  switch (code) {
+    case ws::kCloseProtocolError:
+      return "protocol error";
+    case ws::kCloseInvalidPayload:
+      return "invalid UTF-8";
+    case ws::kCloseTooBig:
+      return "message too big";
+    default:
+      return "";
+  }
+}
+
+bool would_block(const boost::system::error_code& ec) {
+  return ec == asio::error::would_block || ec == asio::error::try_again;
+}
 }  // namespace
 
 WsConnection::WsConnection(asio::ip::tcp::socket&& socket, const WsOptions& options,
                            WsService& service, ConnectionTracker& tracker)
-    : ws_(std::move(socket)),
-      executor_(ws_.get_executor()),
+    : socket_(std::move(socket)),
+      executor_(*socket_.get_executor().target<asio::io_context::executor_type>()),
+      loop_(WsLoop::of(socket_.get_executor())),
       options_(options),
       service_(service),
       tracker_(tracker),
-      id_(tracker.next_id()) {}
+      id_(tracker.next_id()),
+      reader_(options.max_frame_bytes) {}
 
 WsConnection::~WsConnection() { tracker_.closed(); }
 
-void WsConnection::start(HttpRequest request) {
-  websocket::stream_base::timeout timeouts{std::chrono::seconds(options_.handshake_timeout_s),
-                                           std::chrono::seconds(options_.idle_timeout_s), true};
-  ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-    res.set(beast::http::field::server, "parleyd");
-    res.set(beast::http::field::sec_websocket_protocol, "parley.v1");
-  }));
-  ws_.read_message_max(options_.max_frame_bytes);
-  ws_.auto_fragment(false);
-  ws_.async_accept(request,
-                   beast::bind_front_handler(&WsConnection::on_accept, shared_from_this()));
-}
+asio::any_io_executor WsConnection::executor() const { return executor_; }
 
-void WsConnection::on_accept(beast::error_code ec) {
+void WsConnection::start(std::string handshake, std::string early) {
+  boost::system::error_code ec;
+  // Reads and writes are attempted at once and return would_block rather than wait.
+  socket_.non_blocking(true, ec);
   if (ec) return finish();
+  const auto now = WsClock::now();
+  last_read_ = now;
+  deadline_ = now + std::chrono::seconds(options_.handshake_timeout_s);
+  loop_.schedule(*this, deadline_);
+  queued_bytes_ = handshake.size();
+  out_ = std::move(handshake);
   tracker_.add_ws(id_, weak_from_this());
   handler_ = service_.on_open(shared_from_this());
-  read_next();
+  flush();
+  if (finished_) return;
+  if (!early.empty()) {
+    if (uint16_t error = reader_.feed(early.data(), early.size(), *this); error != 0)
+      begin_close(error, reason_for(error));
+    if (finished_) return;
+  }
+  // Data that arrived before the first wait signals no new readiness (edge-triggered):
+  // read first, wait afterwards.
+  read_available();
 }
 
-void WsConnection::read_next() {
-  // Beast prepares the buffer before it waits for data: an idle connection holds what the
-  // first read asks for. Asking for a little (most requests fit) and then for the rest
-  // keeps that small; the message size limit and UTF-8 checks apply to the whole message.
-  const size_t limit = buffer_.size() == 0 ? kFirstReadBytes : 0;  // 0: Beast's own hint
-  ws_.async_read_some(buffer_, limit,
-                      beast::bind_front_handler(&WsConnection::on_read, shared_from_this()));
+// ---- Reading ----
+
+void WsConnection::wait_readable() {
+  socket_.async_wait(asio::socket_base::wait_read,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                       if (self->finished_) return;
+                       if (ec) return self->finish();
+                       self->read_available();
+                     });
 }
 
-void WsConnection::on_read(beast::error_code ec, size_t bytes) {
-  if (ec) {
-    // Beast has already sent the close frame for protocol errors (1007 invalid UTF-8,
-    // 1009 too big) and answered a client's close.
-    if (ec != websocket::error::closed && ec != asio::error::operation_aborted &&
-        ec != asio::error::eof)
-      spdlog::debug("ws {}: read: {}", id_, ec.message());
-    return finish();
+void WsConnection::read_available() {
+  char* buffer = loop_.read_buffer();
+  for (int i = 0; i < kMaxInARow; ++i) {
+    boost::system::error_code ec;
+    const size_t n = socket_.read_some(asio::buffer(buffer, WsLoop::kReadBufferBytes), ec);
+    if (would_block(ec)) return wait_readable();
+    if (ec) {
+      if (ec != asio::error::eof && ec != asio::error::connection_reset)
+        spdlog::debug("ws {}: read: {}", id_, ec.message());
+      return finish();
+    }
+    last_read_ = WsClock::now();
+    ping_sent_ = false;
+    if (uint16_t error = reader_.feed(buffer, n, *this); error != 0)
+      begin_close(error, reason_for(error));
+    if (finished_) return;
+    // A short read drained the socket: the next data is a new readiness edge.
+    if (n < WsLoop::kReadBufferBytes) return wait_readable();
   }
-  if (!ws_.is_message_done()) return read_next();  // the rest of this message
-  bytes = buffer_.size();
-  if (handler_ && !closing_) {
-    auto data = buffer_.cdata();
-    handler_->on_frame(std::string_view(static_cast<const char*>(data.data()), bytes),
-                       !ws_.got_text());
-  }
-  buffer_.consume(bytes);
-  // An idle connection keeps no read buffer: most connections are idle most of the time,
-  // and a small allocation per frame costs less than a buffer held by every connection.
-  if (buffer_.size() == 0) buffer_.shrink_to_fit();
-  if (!finished_) read_next();
+  // Not drained, but others wait: read on in a later turn (the data signals nothing new).
+  asio::post(executor_, [self = shared_from_this()] {
+    if (!self->finished_) self->read_available();
+  });
 }
+
+bool WsConnection::on_message(std::string_view payload, bool binary) {
+  if (closing() || !handler_) return false;
+  handler_->on_frame(payload, binary);
+  return !closing() && !finished_;
+}
+
+void WsConnection::on_ping(std::string_view payload) {
+  if (!closing()) queue_control(ws::kPong, payload);
+}
+
+void WsConnection::on_close_frame(uint16_t code, std::string_view) {
+  close_received_ = true;
+  if (!closing()) return begin_close(code, "");  // echo the client's code (RFC 6455 §5.5.1)
+  // Our close frame went first: once it is written, the handshake is complete.
+  if (close_sent_ && out_.empty() && !waiting_write_) finish();
+}
+
+// ---- Writing ----
 
 void WsConnection::send(std::shared_ptr<const std::string> frame) {
-  auto* ioc_exec = executor_.target<asio::io_context::executor_type>();
-  if (ioc_exec && ioc_exec->running_in_this_thread()) return enqueue(std::move(frame));
+  if (executor_.running_in_this_thread()) return enqueue(std::move(frame));
   PostBatch::post(executor_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
     self->enqueue(std::move(frame));
   });
@@ -100,107 +146,194 @@ void WsConnection::send(std::shared_ptr<const std::string> frame) {
 void WsConnection::close(uint16_t code, std::string reason) {
   asio::dispatch(executor_,
                  [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
-                   self->begin_close(code, std::move(reason));
+                   self->begin_close(code, reason);
                  });
 }
 
 void WsConnection::enqueue(std::shared_ptr<const std::string> frame) {
-  if (closing_ || finished_) return;
-  queued_bytes_ += frame->size();
-  if (queued_bytes_ > options_.max_send_queue_bytes) {
-    spdlog::info("ws {}: slow consumer, {} bytes queued; closing", id_, queued_bytes_);
-    // Drop everything not yet on the wire; the client will resync from its cursor.
-    while (queue_.size() > (writing_ ? in_flight_ : 0u)) {
-      queued_bytes_ -= queue_.back()->size();
-      queue_.pop_back();
-    }
+  if (closing() || finished_) return;
+  if (queued_bytes_ + frame->size() > options_.max_send_queue_bytes) {
+    spdlog::info("ws {}: slow consumer, {} bytes queued; closing", id_,
+                 queued_bytes_ + frame->size());
+    // Drop every frame not yet on the wire (the client will resync from its cursor); the
+    // tail of a message partly written stays, so that the close frame follows a whole one.
+    for (const auto& queued : queue_) queued_bytes_ -= queued->size();
+    queue_ = {};
     return begin_close(kCloseSlowConsumer, "slow consumer");
   }
+  queued_bytes_ += frame->size();
   queue_.push_back(std::move(frame));
-  if (!writing_) write_next();
+  schedule_flush();
 }
 
-void WsConnection::begin_close(uint16_t code, std::string reason) {
-  if (closing_ || finished_) return;
-  closing_ = true;
-  pending_close_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
-  // A peer that stops reading would hold the close forever: cut the socket after a grace.
-  kill_timer_ = std::make_unique<asio::steady_timer>(executor_, kCloseGrace);
-  kill_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (!ec) self->ws_.next_layer().close(ec);
+void WsConnection::queue_control(ws::Opcode opcode, std::string_view payload) {
+  const size_t before = out_.size();
+  ws::append_frame(out_, opcode, payload);
+  queued_bytes_ += out_.size() - before;
+  // A peer that sends pings but never reads gets the same bound as any slow reader.
+  if (queued_bytes_ > options_.max_send_queue_bytes)
+    return begin_close(kCloseSlowConsumer, "slow consumer");
+  schedule_flush();
+}
+
+void WsConnection::schedule_flush() {
+  if (flush_posted_ || waiting_write_ || finished_) return;
+  flush_posted_ = true;
+  // Once per turn of the event loop: everything queued until then goes out in one write.
+  asio::post(executor_, [self = shared_from_this()] {
+    self->flush_posted_ = false;
+    self->flush();
   });
-  if (!writing_) write_next();
 }
 
-void WsConnection::write_next() {
-  if (finished_) return;
-  if (queue_.empty()) {
-    if (pending_close_) {
-      writing_ = true;
-      auto reason = *pending_close_;
-      pending_close_.reset();
-      ws_.async_close(reason,
-                      [self = shared_from_this()](beast::error_code) { self->writing_ = false; });
+void WsConnection::flush() {
+  if (finished_ || waiting_write_) return;
+  bool drained = false;
+  for (int i = 0; i < kMaxInARow && !drained; ++i) {
+    if (!out_.empty()) {
+      if (!write_out(out_.data(), out_.size(), true)) return;
+      continue;
     }
-    return;
-  }
-  writing_ = true;
-  // Under load many frames wait here (acks of one group commit, pushes of a burst): one
-  // message, one write and one system call for all of them, instead of one each.
-  size_t bytes = queue_.front()->size();
-  in_flight_ = 1;
-  if (batching_.load(std::memory_order_relaxed)) {
-    while (in_flight_ < queue_.size() && in_flight_ < kMaxBatchFrames &&
-           bytes + 1 + queue_[in_flight_]->size() <= options_.max_batch_bytes) {
-      bytes += 1 + queue_[in_flight_]->size();
-      ++in_flight_;
+    std::string& buffer = loop_.write_buffer();
+    if (!serialize(buffer)) {
+      drained = true;
+      break;
     }
+    if (!write_out(buffer.data(), buffer.size(), false)) return;
   }
-  if (in_flight_ == 1)
-    return ws_.async_write(asio::buffer(*queue_.front()),
-                           beast::bind_front_handler(&WsConnection::on_write, shared_from_this()));
-  // One contiguous copy: a gather list would be split into writes of 64 buffers each by
-  // Asio, and copying a few KiB costs less than a system call.
-  batch_.clear();
-  batch_.reserve(bytes);
-  for (size_t i = 0; i < in_flight_; ++i) {
-    if (i) batch_ += kNewline;
-    batch_ += *queue_[i];
+  if (!drained) return schedule_flush();  // more to write, in a later turn
+  if (!open_) {
+    open_ = true;                            // the 101 answer is out
+    if (!closing()) on_due(WsClock::now());  // starts the idle checks
   }
-  ws_.async_write(asio::buffer(batch_),
-                  beast::bind_front_handler(&WsConnection::on_write, shared_from_this()));
+  if (close_sent_ && close_received_) return finish();  // the close handshake is complete
+  if (close_sent_ && reader_.framing_lost() && !shut_down_) {
+    // The client's answer cannot be parsed any more: end our side now (clients wait for the
+    // server to close the TCP connection first), then read to the end of the stream.
+    shut_down_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+  }
+  if (queue_.capacity() > 0) queue_ = {};  // an idle connection keeps no queue storage
 }
 
-void WsConnection::on_write(beast::error_code ec, size_t) {
-  writing_ = false;
+// Writes what it can at once; keeps the rest in out_ and waits until the socket takes more.
+// False if the caller must stop: a short write is waiting, or the connection failed.
+bool WsConnection::write_out(const char* data, size_t size, bool from_out) {
+  boost::system::error_code ec;
+  size_t n = socket_.write_some(asio::buffer(data, size), ec);
+  if (would_block(ec)) {
+    n = 0;
+    ec = {};
+  }
+  if (ec) {
+    spdlog::debug("ws {}: write: {}", id_, ec.message());
+    finish();
+    return false;
+  }
+  if (from_out) {
+    out_.erase(0, n);
+    queued_bytes_ -= n;
+    if (out_.empty()) out_ = std::string();  // keeps no capacity while idle
+  } else if (n < size) {
+    out_.assign(data + n, size - n);
+    queued_bytes_ += size - n;
+  }
+  if (out_.empty()) return true;
+  wait_writable();
+  return false;
+}
+
+void WsConnection::wait_writable() {
+  waiting_write_ = true;
+  socket_.async_wait(asio::socket_base::wait_write,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                       self->waiting_write_ = false;
+                       if (self->finished_) return;
+                       if (ec) return self->finish();
+                       self->flush();
+                     });
+}
+
+// Moves queued frames into `out` as wire bytes, then the close frame once they are all out.
+bool WsConnection::serialize(std::string& out) {
+  out.clear();
+  if (close_sent_) return false;
+  const bool batching = batching_.load(std::memory_order_relaxed);
+  while (!queue_.empty() && out.size() < kMaxWriteBytes) {
+    // With batching, frames queued together become one message, one per line.
+    size_t frames = 1;
+    size_t bytes = queue_.front()->size();
+    if (batching) {
+      while (frames < queue_.size() && frames < kMaxBatchFrames &&
+             bytes + 1 + queue_[frames]->size() <= options_.max_batch_bytes) {
+        bytes += 1 + queue_[frames]->size();
+        ++frames;
+      }
+    }
+    char header[ws::kMaxServerHeaderBytes];
+    out.append(header, ws::encode_header(header, ws::kText, bytes));
+    for (size_t i = 0; i < frames; ++i) {
+      if (i > 0) out += kNewline;
+      out += *queue_.front();
+      queued_bytes_ -= queue_.front()->size();
+      queue_.pop_front();
+    }
+  }
+  if (queue_.empty() && closing()) {
+    ws::append_close(out, close_code_, close_reason_);
+    close_sent_ = true;
+    close_reason_ = std::string();
+  }
+  return !out.empty();
+}
+
+// ---- Closing and timeouts ----
+
+void WsConnection::begin_close(uint16_t code, std::string_view reason) {
+  if (closing() || finished_) return;
+  close_code_ = code;
+  close_reason_ = reason;
+  // A peer that stops reading, or never answers, would hold the close forever.
+  deadline_ = WsClock::now() + kCloseGrace;
+  loop_.schedule(*this, deadline_);
+  schedule_flush();
+}
+
+void WsConnection::on_due(WsClock::time_point now) {
   if (finished_) return;
-  for (; in_flight_ > 0; --in_flight_) {
-    queued_bytes_ -= queue_.front()->size();
-    queue_.pop_front();
+  auto self = shared_from_this();  // finish() may drop the last other reference
+  if (closing() || !open_) {
+    if (now >= deadline_) return finish();  // the close grace, or the handshake, ran out
+    return loop_.schedule(*this, deadline_);
   }
-  // An idle connection keeps no batch buffer and no queue storage (per-connection memory).
-  if (queue_.empty()) {
-    if (batch_.capacity() > 0) batch_ = std::string();
-    if (queue_.capacity() > 0) queue_ = {};
+  if (options_.idle_timeout_s == 0) return;
+  // Any bytes from the client count as activity; a ping at half the timeout asks for some.
+  const auto idle = std::chrono::seconds(options_.idle_timeout_s);
+  const auto quiet = now - last_read_;
+  if (quiet >= idle) return begin_close(ws::kCloseGoingAway, "idle timeout");
+  if (quiet >= idle / 2 && !ping_sent_) {
+    ping_sent_ = true;
+    queue_control(ws::kPing, {});
+    if (closing()) return;
   }
-  if (ec) return finish();
-  write_next();
+  loop_.schedule(*this, last_read_ + (ping_sent_ ? idle : idle / 2));
 }
 
 void WsConnection::finish() {
   if (finished_) return;
   finished_ = true;
-  if (kill_timer_) kill_timer_->cancel();
+  loop_.cancel(*this);
   tracker_.remove_ws(id_);
   if (handler_) {
     handler_->on_close();
     handler_.reset();  // breaks the handler -> transport cycle
   }
-  queue_.clear();
+  queue_ = {};
+  out_ = std::string();
   queued_bytes_ = 0;
-  in_flight_ = 0;
-  beast::error_code ignored;
-  ws_.next_layer().close(ignored);
+  boost::system::error_code ignored;
+  socket_.close(ignored);  // pending waits complete with operation_aborted
 }
 
 }  // namespace parley::net

@@ -1,17 +1,21 @@
-// A WebSocket connection pinned to one I/O thread: a read loop that hands frames to its
-// handler, and a bounded send queue with one write in flight (Beast chat-multi pattern).
+// A WebSocket connection pinned to one I/O thread, on RFC 6455 framing of our own
+// (net/ws_frame.h) rather than Beast's stream: while idle it holds no buffer and no timer.
+// Reads wait for readiness and then read into the thread's buffer (WsLoop), handing whole
+// messages to the handler in place; writes are gathered: a flush posted once per turn of
+// the event loop serialises every queued frame into the thread's buffer and writes them
+// with one system call, keeping only an unwritten tail. Timeouts (handshake, idle ping and
+// close, close grace) run on the thread's timing wheel.
 #pragma once
 
 #include <atomic>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/container/devector.hpp>
-#include <optional>
-#include <vector>
+#include <memory>
+#include <string>
 
 #include "net/transport.h"
+#include "net/ws_frame.h"
+#include "net/ws_loop.h"
 
 namespace parley::net {
 
@@ -27,17 +31,19 @@ struct WsOptions {
   uint32_t max_batch_bytes = 64 * 1024;
 };
 
-class WsConnection final : public Transport, public std::enable_shared_from_this<WsConnection> {
+class WsConnection final : public Transport,
+                           public std::enable_shared_from_this<WsConnection>,
+                           private ws::FrameReader::Events,
+                           private WsTimed {
  public:
-  // Takes the socket of an HTTP session whose request asked for the upgrade. A plain socket,
-  // not a tcp_stream: the websocket's own timeouts replace the stream's timers, which saves
-  // their memory on every idle connection.
+  // Takes the socket of an HTTP session whose upgrade request it has checked.
   WsConnection(boost::asio::ip::tcp::socket&& socket, const WsOptions& options, WsService& service,
                ConnectionTracker& tracker);
   ~WsConnection() override;
 
-  // Completes the upgrade of `request` (already read) and starts reading.
-  void start(HttpRequest request);
+  // Sends `handshake` (the 101 answer) and starts reading; `early` holds bytes the client
+  // sent after its request that the HTTP session had already read.
+  void start(std::string handshake, std::string early);
 
   void send(std::shared_ptr<const std::string> frame) override;
   void close(uint16_t code, std::string reason) override;
@@ -46,40 +52,57 @@ class WsConnection final : public Transport, public std::enable_shared_from_this
   // Drops the connection at once, without a close handshake. Only on the connection's
   // thread, or once the I/O threads have stopped.
   void abort() { finish(); }
-  boost::asio::any_io_executor executor() const override { return executor_; }
+  boost::asio::any_io_executor executor() const override;
 
  private:
-  void on_accept(boost::beast::error_code ec);
-  void read_next();
-  void on_read(boost::beast::error_code ec, size_t bytes);
+  // Reading.
+  void wait_readable();
+  void read_available();
+  bool on_message(std::string_view payload, bool binary) override;
+  void on_ping(std::string_view payload) override;
+  void on_close_frame(uint16_t code, std::string_view reason) override;
+  // Writing.
   void enqueue(std::shared_ptr<const std::string> frame);
-  void begin_close(uint16_t code, std::string reason);
-  void write_next();
-  void on_write(boost::beast::error_code ec, size_t bytes);
+  void queue_control(ws::Opcode opcode, std::string_view payload);
+  void schedule_flush();
+  void flush();
+  bool serialize(std::string& out);
+  bool write_out(const char* data, size_t size, bool from_out);
+  void wait_writable();
+  // Closing and timeouts.
+  void begin_close(uint16_t code, std::string_view reason);
+  void on_due(WsClock::time_point now) override;
   void finish();
+  bool closing() const { return close_code_ != 0; }
 
-  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
-  boost::asio::any_io_executor executor_;
-  boost::beast::flat_buffer buffer_;
+  boost::asio::ip::tcp::socket socket_;
+  const boost::asio::io_context::executor_type executor_;  // the socket's, without the wrapper
+  WsLoop& loop_;
   const WsOptions& options_;
   WsService& service_;
   ConnectionTracker& tracker_;
-  uint64_t id_;
+  const uint64_t id_;
   std::shared_ptr<WsHandler> handler_;
-  // Not a std::deque: libstdc++'s allocates ~600 bytes on construction, for every idle
-  // connection; a devector allocates on first use and is freed when it drains.
+  ws::FrameReader reader_;
+  // Frames not yet serialised. Not a std::deque: libstdc++'s allocates ~600 bytes on
+  // construction; a devector allocates on first use and is freed when it drains.
   boost::container::devector<std::shared_ptr<const std::string>> queue_;
-  size_t queued_bytes_ = 0;
-  // The message being written: the first `in_flight_` frames of queue_, copied into
-  // `batch_` (frame "\n" frame ...) when there are several. Empty while idle.
-  std::string batch_;
-  size_t in_flight_ = 0;
+  // Wire bytes not yet written: the handshake, control frames, the tail of a short write.
+  std::string out_;
+  size_t queued_bytes_ = 0;  // frames in queue_ plus out_
+  std::string close_reason_;
+  WsClock::time_point last_read_;
+  WsClock::time_point deadline_;  // of the handshake, then (once closing) of the close
+  uint16_t close_code_ = 0;       // set once the server decided to close
   std::atomic<bool> batching_{false};
-  bool writing_ = false;
-  bool closing_ = false;  // a close frame is queued or sent: no more frames
+  bool open_ = false;  // the handshake is written
+  bool flush_posted_ = false;
+  bool waiting_write_ = false;
+  bool ping_sent_ = false;       // since the last read
+  bool close_sent_ = false;      // our close frame is serialised
+  bool close_received_ = false;  // the client's close frame arrived
+  bool shut_down_ = false;       // our side of the TCP connection is shut
   bool finished_ = false;
-  std::optional<boost::beast::websocket::close_reason> pending_close_;
-  std::unique_ptr<boost::asio::steady_timer> kill_timer_;  // only while closing
 };
 
 }  // namespace parley::net
