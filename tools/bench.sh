@@ -11,7 +11,7 @@
 # Knobs (environment): HOLD_LARGE (60) HOLD_SMALL (15) DURATION (20) PAIRS (100)
 # SYNC_DEVICES (10000) SYNC_MISSED (100) CONN_COUNTS ("1000 5000 19000")
 # DIRECT_RATES ("5000 20000 50000 0") BENCH_THREADS (0 = parley-bench's default)
-# GROUP_SIZES ("10 100 1000") PRESENCE_USERS (5000) PRESENCE_CONTACTS (20)
+# GROUP_SIZES ("10 100 1000") GROUP_WINDOWS ("2 4": extra 100-member runs) PRESENCE_USERS (5000) PRESENCE_CONTACTS (20)
 # PRESENCE_CHURN (200) PARLEYD (a prebuilt server binary instead of building one)
 set -euo pipefail
 
@@ -20,6 +20,7 @@ BUILD=${BUILD:-$ROOT/build-release}
 OUT=${OUT:-$ROOT/docs/bench}
 ONLY=${ONLY:-connections direct sync group presence}
 GROUP_SIZES=${GROUP_SIZES:-10 100 1000}
+GROUP_WINDOWS=${GROUP_WINDOWS:-2 4}
 PRESENCE_USERS=${PRESENCE_USERS:-5000}
 PRESENCE_CONTACTS=${PRESENCE_CONTACTS:-20}
 PRESENCE_CHURN=${PRESENCE_CHURN:-200}
@@ -139,6 +140,10 @@ for family in $ONLY; do
     for m in $GROUP_SIZES; do
       g=$(( m >= 1000 ? 1 : 1000 / m )); ((g > 10)) && g=10
       bench "group-$m" group --groups "$g" --members "$m" --rate 0 --duration "$DURATION" --senders 4 --window 16
+    done
+    # The latency side of the target: 100 members with fewer messages in flight per group.
+    for w in $GROUP_WINDOWS; do
+      bench "group-100-w$w" group --groups 10 --members 100 --rate 0 --duration "$DURATION" --senders 4 --window "$w"
     done ;;
   presence)
     # N users watching K contacts each: a steady churn of R reconnects/s, then (a separate
@@ -156,7 +161,7 @@ done
 jq -r 'select(.scenario=="direct") | [(if .offered_rate==0 then .throughput else .offered_rate end)/1000,
   .throughput/1000, .e2e_p50_ms, .e2e_p90_ms, .e2e_p99_ms, .e2e_p999_ms, .ack_p99_ms] | @tsv' \
   "$RESULTS" | sort -n >"$WORK/direct.dat"
-jq -r 'select(.scenario=="group") | [.members, .throughput/1000, .e2e_p50_ms, .e2e_p99_ms] | @tsv' \
+jq -r 'select(.scenario=="group" and .window==16) | [.members, .throughput/1000, .e2e_p50_ms, .e2e_p99_ms] | @tsv' \
   "$RESULTS" | sort -n >"$WORK/group.dat"
 jq -r 'select(.scenario=="connections") | [.connections, .server_rss_held_kib/1024,
   .server_kib_per_conn, .connect_rate] | @tsv' "$RESULTS" | sort -n >"$WORK/conn.dat"

@@ -25,7 +25,8 @@ std::string common_fields(const store::MediaRecord& r) {
 }  // namespace
 
 std::string media_descriptor_json(const store::MediaRecord& record, const proto::MediaSend& send) {
-  std::string out = "{" + common_fields(record);
+  std::string out = "{";
+  out += common_fields(record);
   if (!send.name.empty())
     out += fmt::format(R"(,"name":{})", quoted(media_inspect::sanitize_file_name(send.name)));
   if (!send.caption.empty()) out += fmt::format(R"(,"caption":{})", quoted(send.caption));
@@ -37,7 +38,8 @@ std::string media_descriptor_json(const store::MediaRecord& record, const proto:
 }
 
 std::string upload_result_json(const store::MediaRecord& record, const store::MediaRecord* thumb) {
-  std::string out = "{" + common_fields(record);
+  std::string out = "{";
+  out += common_fields(record);
   if (thumb) out += R"(,"thumbnail":{)" + common_fields(*thumb) + "}";
   out += '}';
   return out;

@@ -116,7 +116,9 @@ Result<std::unique_ptr<StaticFiles>> StaticFiles::load(const std::string& root, 
       return Error{Errc::too_large, fmt::format("web root {} holds more than {} bytes", root,
                                                 limits.max_total_bytes)};
     file.etag = etag_of(file.body);
-    files->files_.emplace("/" + relative.generic_string(), std::move(file));
+    std::string path = "/";
+    path += relative.generic_string();
+    files->files_.emplace(std::move(path), std::move(file));
   }
   return files;
 }

@@ -92,8 +92,10 @@ std::string xml_unescape(std::string_view s) {
 // in S3 responses).
 std::vector<std::string_view> xml_elements(std::string_view xml, std::string_view tag) {
   std::vector<std::string_view> out;
-  const std::string open = "<" + std::string(tag) + ">";
-  const std::string close = "</" + std::string(tag) + ">";
+  std::string open = "<";
+  open.append(tag).append(">");
+  std::string close = "</";
+  close.append(tag).append(">");
   size_t pos = 0;
   for (;;) {
     size_t a = xml.find(open, pos);

@@ -37,7 +37,10 @@ std::map<std::string, std::string> header_map(const Pairs& headers) {
   std::map<std::string, std::string> m;
   for (const auto& [name, value] : headers) {
     auto [it, fresh] = m.try_emplace(lower(name), canonical_value(value));
-    if (!fresh) it->second += "," + canonical_value(value);
+    if (!fresh) {
+      it->second += ',';
+      it->second += canonical_value(value);
+    }
   }
   return m;
 }
@@ -103,7 +106,10 @@ std::string canonical_request(const Request& req) {
   std::string out =
       req.method + "\n" + canonical_uri(req.path) + "\n" + canonical_query(req.query) + "\n";
   for (const auto& [name, value] : header_map(req.headers)) out += name + ":" + value + "\n";
-  out += "\n" + signed_headers(req.headers) + "\n" + req.payload_hash;
+  out += '\n';
+  out += signed_headers(req.headers);
+  out += '\n';
+  out += req.payload_hash;
   return out;
 }
 

@@ -632,7 +632,10 @@ std::string q(std::string_view v) {
 
 std::string users_json(const std::vector<UserId>& users) {
   std::string out = "[";
-  for (size_t i = 0; i < users.size(); ++i) out += (i ? "," : "") + q(users[i]);
+  for (size_t i = 0; i < users.size(); ++i) {
+    if (i) out += ',';
+    out += q(users[i]);
+  }
   return out + "]";
 }
 
