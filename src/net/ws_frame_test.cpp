@@ -4,8 +4,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <cstring>
+#include <random>
 #include <vector>
 
+#include "common/utf8.h"
 #include "net/ws_frame.h"
 #include "net/ws_handshake.h"
 #include "net/ws_loop.h"
@@ -198,6 +200,48 @@ TEST(WsFrameReader, AHandlerThatStopsGetsNoMoreMessagesButTheClose) {
   EXPECT_TRUE(events.pings.empty());
   ASSERT_EQ(events.closes.size(), 1u);
   EXPECT_EQ(events.closes[0].first, 4000);
+}
+
+// Arbitrary bytes, cut anywhere: the reader never reads out of bounds (run under ASan), never
+// reports a message over the limit or invalid text, and any error is one of its three codes.
+TEST(WsFrameReader, ArbitraryBytesNeverBreakTheReader) {
+  std::mt19937 rng(20261204);
+  const std::vector<std::string> pieces = {client_frame(kText, "hello"),
+                                           client_frame(kText, "frag", false),
+                                           client_frame(kContinuation, "ment"),
+                                           client_frame(kContinuation, "x", false),
+                                           client_frame(kPing, "p"),
+                                           client_frame(kBinary, std::string(200, 'b')),
+                                           client_frame(kText, std::string(3000, 't')),
+                                           client_frame(kClose, close_payload(1000)),
+                                           std::string("\x81\xfe\x01", 3),
+                                           std::string("\xff", 1),
+                                           std::string("\x80", 1)};
+  for (int round = 0; round < 2000; ++round) {
+    std::string wire;
+    const int parts = 1 + static_cast<int>(rng() % 6);
+    for (int i = 0; i < parts; ++i) {
+      if (rng() % 3 == 0) {
+        std::string junk(rng() % 40, '\0');
+        for (auto& c : junk) c = static_cast<char>(rng());
+        wire += junk;
+      } else {
+        wire += pieces[rng() % pieces.size()];
+      }
+    }
+    FrameReader reader(2048);
+    Recorder events;
+    const uint16_t error = feed(reader, wire, events, 1 + rng() % 64);
+    EXPECT_TRUE(error == 0 || error == kCloseProtocolError || error == kCloseInvalidPayload ||
+                error == kCloseTooBig)
+        << error;
+    for (size_t i = 0; i < events.messages.size(); ++i) {
+      EXPECT_LE(events.messages[i].size(), 2048u);
+      if (!events.binary[i]) {
+        EXPECT_TRUE(parley::valid_utf8(events.messages[i]));
+      }
+    }
+  }
 }
 
 TEST(WsFrameEncoder, HeadersUseTheShortestLength) {
