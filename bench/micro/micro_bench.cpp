@@ -1,5 +1,6 @@
-// Micro-benchmarks of the pieces on the message path: parsing a send frame, encoding a
-// push, parley-bench's histogram, and RocksStore::append_message per durability mode.
+// Micro-benchmarks of the pieces on the message path: reading WebSocket frames, parsing a
+// send frame, encoding a push, parley-bench's histogram, and RocksStore::append_message
+// per durability mode.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -10,6 +11,7 @@
 
 #include "common/config.h"
 #include "histogram.h"
+#include "net/ws_frame.h"
 #include "proto/frames.h"
 #include "store/rocksdb/rocks_store.h"
 
@@ -26,6 +28,39 @@ void BM_ParseSend(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * frame.size()));
 }
 BENCHMARK(BM_ParseSend)->Arg(64)->Arg(1024);
+
+// A 64 KiB read of masked client frames of range(0) bytes each, unmasked, checked (UTF-8)
+// and handed over as whole messages: what one read costs the server's I/O thread.
+void BM_WsReadFrames(benchmark::State& state) {
+  const size_t size = static_cast<size_t>(state.range(0));
+  const std::string payload(size, 'x');
+  std::string wire;
+  while (wire.size() + size + 14 <= 64 * 1024) {
+    char header[14];
+    size_t n = net::ws::encode_header(header, net::ws::kText, size);
+    header[1] = static_cast<char>(header[1] | 0x80);  // masked, as from a client
+    wire.append(header, n);
+    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    wire.append(mask, 4);
+    for (size_t i = 0; i < size; ++i) wire += static_cast<char>(payload[i] ^ mask[i % 4]);
+  }
+  struct Count final : net::ws::FrameReader::Events {
+    size_t messages = 0;
+    bool on_message(std::string_view, bool) override { return ++messages > 0; }
+    void on_ping(std::string_view) override {}
+    void on_close_frame(uint16_t, std::string_view) override {}
+  } events;
+  net::ws::FrameReader reader(64 * 1024);
+  std::string chunk;
+  for (auto _ : state) {
+    chunk = wire;  // unmasked in place: a fresh copy each time, as a read would be
+    benchmark::DoNotOptimize(reader.feed(chunk.data(), chunk.size(), events));
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * wire.size()));
+  state.counters["messages"] =
+      benchmark::Counter(static_cast<double>(events.messages), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_WsReadFrames)->Arg(100)->Arg(4096);
 
 void BM_MessagePush(benchmark::State& state) {
   store::Message m;

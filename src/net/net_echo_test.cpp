@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "common/post_batch.h"
 #include "net/server.h"
 
 namespace beast = boost::beast;
@@ -36,6 +37,17 @@ class EchoHandler final : public WsHandler {
       return;
     }
     if (text == "bye") return t_->close(4000, "bye");
+    if (text == "throw") throw std::runtime_error("handler bug");
+    if (text == "from-elsewhere") {
+      // Another thread sends and then closes inside one PostBatch (as a store commit does):
+      // the close must not overtake the send.
+      std::thread([t = t_] {
+        PostBatch batch;
+        t->send(std::make_shared<const std::string>("last words"));
+        t->close(4001, "done");
+      }).detach();
+      return;
+    }
     if (text.starts_with("burst ") || text.starts_with("batch ")) {
       // "batch N": N frames at once with batching on; "burst N": the same without.
       if (text.starts_with("batch ")) t_->set_batching(true);
@@ -944,6 +956,37 @@ TEST_F(NetEchoTest, ManyFramesInOneWriteAreEchoedInOrder) {
     ws->read(buf);
     ASSERT_EQ(beast::buffers_to_string(buf.data()), fmt::format("m{:04}", i));
   }
+}
+
+TEST_F(NetEchoTest, ACloseFromAnotherThreadFollowsItsSends) {
+  auto ws = connect();
+  ws->write(asio::buffer(std::string("from-elsewhere")));
+  beast::flat_buffer buf;
+  ws->read(buf);
+  EXPECT_EQ(beast::buffers_to_string(buf.data()), "last words");
+  EXPECT_EQ(read_until_closed(*ws), 4001);
+}
+
+TEST_F(NetEchoTest, AHandlerThatThrowsClosesItsConnection1011AndNoOther) {
+  auto other = connect();
+  auto ws = connect();
+  ws->write(asio::buffer(std::string("throw")));
+  EXPECT_EQ(read_until_closed(*ws), 1011);
+  other->write(asio::buffer(std::string("fine")));
+  beast::flat_buffer buf;
+  other->read(buf);
+  EXPECT_EQ(beast::buffers_to_string(buf.data()), "fine");
+}
+
+TEST_F(NetEchoTest, AnErrorIsTheCloseCodeEvenWithTheClientsCloseInTheSameRead) {
+  auto ws = connect();
+  std::string close_payload("\x03\xe8", 2);  // 1000
+  asio::write(ws->next_layer(),
+              asio::buffer(masked_frame(0x81, "bad \xff") + masked_frame(0x88, close_payload)));
+  std::string got;
+  read_at_least(ws->next_layer(), got, 4);
+  EXPECT_EQ(got.substr(0, 4), std::string("\x88\x0f\x03\xef", 4));  // 1007 "invalid UTF-8"
+  EXPECT_TRUE(closed_by_server(ws->next_layer()));
 }
 
 class NetEchoIdleTest : public NetEchoTest {

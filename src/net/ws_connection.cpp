@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
 #include "common/post_batch.h"
@@ -22,6 +21,7 @@ constexpr size_t kMaxWriteBytes = 256 * 1024;
 // Reads (or writes) of one connection in a row before the thread's other connections get
 // their turn: a busy peer cannot hold the thread.
 constexpr int kMaxInARow = 4;
+constexpr uint16_t kCloseInternalError = 1011;
 
 std::string_view reason_for(uint16_t code) {
   switch (code) {
@@ -105,11 +105,13 @@ void WsConnection::read_available() {
     }
     last_read_ = WsClock::now();
     ping_sent_ = false;
-    if (uint16_t error = reader_.feed(buffer, n, *this); error != 0)
+    if (uint16_t error = reader_.feed(buffer, n, *this); error != 0) {
       begin_close(error, reason_for(error));
+      shut_down_if_unparseable();
+    }
     if (finished_) return;
-    // A short read drained the socket: the next data is a new readiness edge.
-    if (n < WsLoop::kReadBufferBytes) return wait_readable();
+    // Read on until would_block even after a short read: an end of stream that came with
+    // the data shows only on the next read, and signals no new readiness.
   }
   // Not drained, but others wait: read on in a later turn (the data signals nothing new).
   asio::post(executor_, [self = shared_from_this()] {
@@ -119,7 +121,13 @@ void WsConnection::read_available() {
 
 bool WsConnection::on_message(std::string_view payload, bool binary) {
   if (closing() || !handler_) return false;
-  handler_->on_frame(payload, binary);
+  try {
+    handler_->on_frame(payload, binary);
+  } catch (const std::exception& e) {
+    // One connection's failure stays its own: it is closed, the thread reads on.
+    spdlog::error("ws {}: handler failed: {}", id_, e.what());
+    begin_close(kCloseInternalError, "internal error");
+  }
   return !closing() && !finished_;
 }
 
@@ -129,7 +137,12 @@ void WsConnection::on_ping(std::string_view payload) {
 
 void WsConnection::on_close_frame(uint16_t code, std::string_view) {
   close_received_ = true;
-  if (!closing()) return begin_close(code, "");  // echo the client's code (RFC 6455 §5.5.1)
+  // Echo the client's code (RFC 6455 §5.5.1), unless its stream broke the protocol first
+  // (an error in the same read, reported once feed() returns): that code goes instead.
+  if (!closing()) {
+    const uint16_t error = reader_.error();
+    return begin_close(error != 0 ? error : code, error != 0 ? reason_for(error) : "");
+  }
   // Our close frame went first: once it is written, the handshake is complete.
   if (close_sent_ && out_.empty() && !waiting_write_) finish();
 }
@@ -144,10 +157,11 @@ void WsConnection::send(std::shared_ptr<const std::string> frame) {
 }
 
 void WsConnection::close(uint16_t code, std::string reason) {
-  asio::dispatch(executor_,
-                 [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
-                   self->begin_close(code, reason);
-                 });
+  if (executor_.running_in_this_thread()) return begin_close(code, reason);
+  // The same path as send(): a close after a send from this thread never overtakes it.
+  PostBatch::post(executor_, [self = shared_from_this(), code, reason = std::move(reason)] {
+    self->begin_close(code, reason);
+  });
 }
 
 void WsConnection::enqueue(std::shared_ptr<const std::string> frame) {
@@ -207,14 +221,19 @@ void WsConnection::flush() {
     if (!closing()) on_due(WsClock::now());  // starts the idle checks
   }
   if (close_sent_ && close_received_) return finish();  // the close handshake is complete
-  if (close_sent_ && reader_.framing_lost() && !shut_down_) {
-    // The client's answer cannot be parsed any more: end our side now (clients wait for the
-    // server to close the TCP connection first), then read to the end of the stream.
-    shut_down_ = true;
-    boost::system::error_code ignored;
-    socket_.shutdown(asio::socket_base::shutdown_send, ignored);
-  }
+  shut_down_if_unparseable();
   if (queue_.capacity() > 0) queue_ = {};  // an idle connection keeps no queue storage
+}
+
+void WsConnection::shut_down_if_unparseable() {
+  if (!close_sent_ || !out_.empty() || waiting_write_ || shut_down_ || !reader_.framing_lost())
+    return;
+  // Our close frame is out and the client's answer cannot be parsed any more: end our side
+  // now (clients wait for the server to close the TCP connection first), then read to the
+  // end of the stream.
+  shut_down_ = true;
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::socket_base::shutdown_send, ignored);
 }
 
 // Writes what it can at once; keeps the rest in out_ and waits until the socket takes more.
@@ -292,7 +311,11 @@ bool WsConnection::serialize(std::string& out) {
 
 void WsConnection::begin_close(uint16_t code, std::string_view reason) {
   if (closing() || finished_) return;
-  close_code_ = code;
+  closing_ = true;
+  // 1005 (echoing a close without a code) goes as an empty close frame; other codes a peer
+  // may not see on the wire (0, 1004, 1006, 1015, ...) as 1011.
+  close_code_ =
+      code == ws::kCloseNoStatus || ws::valid_close_code(code) ? code : kCloseInternalError;
   close_reason_ = reason;
   // A peer that stops reading, or never answers, would hold the close forever.
   deadline_ = WsClock::now() + kCloseGrace;
@@ -325,15 +348,19 @@ void WsConnection::finish() {
   finished_ = true;
   loop_.cancel(*this);
   tracker_.remove_ws(id_);
-  if (handler_) {
-    handler_->on_close();
-    handler_.reset();  // breaks the handler -> transport cycle
-  }
   queue_ = {};
   out_ = std::string();
   queued_bytes_ = 0;
   boost::system::error_code ignored;
   socket_.close(ignored);  // pending waits complete with operation_aborted
+  // Last, and from a local: the handler -> transport cycle is broken even if it throws.
+  if (auto handler = std::move(handler_)) {
+    try {
+      handler->on_close();
+    } catch (const std::exception& e) {
+      spdlog::error("ws {}: handler failed on close: {}", id_, e.what());
+    }
+  }
 }
 
 }  // namespace parley::net

@@ -73,7 +73,8 @@ class WsConnection final : public Transport,
   void begin_close(uint16_t code, std::string_view reason);
   void on_due(WsClock::time_point now) override;
   void finish();
-  bool closing() const { return close_code_ != 0; }
+  void shut_down_if_unparseable();
+  bool closing() const { return closing_; }
 
   boost::asio::ip::tcp::socket socket_;
   const boost::asio::io_context::executor_type executor_;  // the socket's, without the wrapper
@@ -93,9 +94,10 @@ class WsConnection final : public Transport,
   std::string close_reason_;
   WsClock::time_point last_read_;
   WsClock::time_point deadline_;  // of the handshake, then (once closing) of the close
-  uint16_t close_code_ = 0;       // set once the server decided to close
+  uint16_t close_code_ = 0;       // what our close frame carries
   std::atomic<bool> batching_{false};
-  bool open_ = false;  // the handshake is written
+  bool open_ = false;     // the handshake is written
+  bool closing_ = false;  // the server decided to close: no more frames either way
   bool flush_posted_ = false;
   bool waiting_write_ = false;
   bool ping_sent_ = false;       // since the last read

@@ -82,6 +82,9 @@ class FrameReader {
   bool stopped() const { return stopped_; }
   // True once nothing more can be parsed (after a header error or a close frame).
   bool framing_lost() const { return broken_; }
+  // The close code of the first protocol error so far, or 0: what feed() returns, known
+  // already while it still reports a close frame that followed the error.
+  uint16_t error() const { return error_; }
   // True if nothing is buffered: no partial header, no partial message (an idle reader
   // holds no heap memory).
   bool idle() const { return header_bytes_ == 0 && message_.empty() && !in_payload_; }
@@ -114,6 +117,7 @@ class FrameReader {
   bool skipping_ = false;  // after an error or close frame: payloads are dropped
   bool broken_ = false;    // after a header error: everything is dropped
   bool stopped_ = false;
+  uint16_t error_ = 0;
 };
 
 }  // namespace parley::net::ws

@@ -68,7 +68,15 @@ void WsLoop::on_tick() {
     while (!due.empty()) {
       WsTimed& entry = due.front();
       due.pop_front();
-      entry.on_due(now);  // may schedule itself again, in a later slot
+      try {
+        entry.on_due(now);  // may schedule itself again, in a later slot
+      } catch (...) {
+        // The I/O thread logs it and runs on: keep the wheel turning for the others.
+        slots_[next_tick_ % kSlots].splice(slots_[next_tick_ % kSlots].end(), due);
+        armed_ = false;
+        arm();
+        throw;
+      }
     }
   }
   // Still armed while the slots ran, so that schedule() kept next_tick_; now re-armed only

@@ -367,6 +367,10 @@ TEST_F(MediaTest, InterruptedUploadsLeaveNothingBehind) {
   std::string head = "POST /v1/media HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + alice.token +
                      "\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n";
   raw_exchange(port(), head + std::string(40000, 't'), true);  // then the connection drops
+  // The spool file may not exist yet (the upload is authorised on another thread): wait a
+  // little for it to appear, so that the wait below does not pass before it is created.
+  for (int i = 0; i < 50 && count_files(media_dir() / "tmp") == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   // The server notices the reset and drops the spool file.
   for (int i = 0; i < 50 && count_files(media_dir() / "tmp") != 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
