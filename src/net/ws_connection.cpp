@@ -193,11 +193,14 @@ void WsConnection::queue_control(ws::Opcode opcode, std::string_view payload) {
 void WsConnection::schedule_flush() {
   if (flush_posted_ || waiting_write_ || finished_) return;
   flush_posted_ = true;
-  // Once per turn of the event loop: everything queued until then goes out in one write.
-  asio::post(executor_, [self = shared_from_this()] {
-    self->flush_posted_ = false;
-    self->flush();
-  });
+  // Once per turn of the event loop: everything queued until then goes out in one write,
+  // and one task of the thread's loop flushes every connection that asked.
+  loop_.request_flush(std::shared_ptr<WsFlushable>(shared_from_this(), this));
+}
+
+void WsConnection::flush_now() {
+  flush_posted_ = false;
+  flush();
 }
 
 void WsConnection::flush() {

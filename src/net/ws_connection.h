@@ -34,7 +34,8 @@ struct WsOptions {
 class WsConnection final : public Transport,
                            public std::enable_shared_from_this<WsConnection>,
                            private ws::FrameReader::Events,
-                           private WsTimed {
+                           private WsTimed,
+                           private WsFlushable {
  public:
   // Takes the socket of an HTTP session whose upgrade request it has checked.
   WsConnection(boost::asio::ip::tcp::socket&& socket, const WsOptions& options, WsService& service,
@@ -66,6 +67,7 @@ class WsConnection final : public Transport,
   void queue_control(ws::Opcode opcode, std::string_view payload);
   void schedule_flush();
   void flush();
+  void flush_now() override;
   bool serialize(std::string& out);
   bool write_out(const char* data, size_t size, bool from_out);
   void wait_writable();

@@ -1,6 +1,7 @@
 #include "net/ws_loop.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cassert>
 
 namespace asio = boost::asio;
@@ -28,6 +29,30 @@ void WsLoop::shutdown() {
   // with the handlers that held them) and the pending tick.
   for (auto& slot : slots_) slot.clear();
   armed_ = false;
+  flushes_.clear();
+  flushing_.clear();
+}
+
+void WsLoop::request_flush(std::shared_ptr<WsFlushable> entry) {
+  if (flushes_.empty())
+    asio::post(static_cast<asio::io_context&>(context()), [this] { run_flushes(); });
+  flushes_.push_back(std::move(entry));
+}
+
+void WsLoop::run_flushes() {
+  // Swapped out first: a flush that cannot finish in this turn asks again, for the next.
+  flushing_.swap(flushes_);
+  for (size_t i = 0; i < flushing_.size(); ++i) {
+    try {
+      flushing_[i]->flush_now();
+    } catch (...) {
+      // Keep the rest: they are flushed in the next turn.
+      for (size_t j = i + 1; j < flushing_.size(); ++j) request_flush(std::move(flushing_[j]));
+      flushing_.clear();
+      throw;
+    }
+  }
+  flushing_.clear();
 }
 
 uint64_t WsLoop::tick_of(WsClock::time_point t) {

@@ -34,6 +34,15 @@ class WsTimed {
       hook_;
 };
 
+// Something that writes what it has queued when the loop asks it to.
+class WsFlushable {
+ public:
+  virtual void flush_now() = 0;
+
+ protected:
+  virtual ~WsFlushable() = default;
+};
+
 // An io_context service: one per I/O thread's io_context. Every method runs on that thread.
 class WsLoop final : public boost::asio::io_context::service {
  public:
@@ -58,6 +67,10 @@ class WsLoop final : public boost::asio::io_context::service {
   void schedule(WsTimed& entry, WsClock::time_point due);
   void cancel(WsTimed& entry) { entry.hook_.unlink(); }
 
+  // Calls `entry->flush_now()` once the tasks queued so far have run: every connection that
+  // queued frames in this turn of the event loop is flushed by one posted task, not one each.
+  void request_flush(std::shared_ptr<WsFlushable> entry);
+
  private:
   using Hook = boost::intrusive::member_hook<WsTimed, decltype(WsTimed::hook_), &WsTimed::hook_>;
   using Slot = boost::intrusive::list<WsTimed, Hook, boost::intrusive::constant_time_size<false>>;
@@ -67,6 +80,7 @@ class WsLoop final : public boost::asio::io_context::service {
   static uint64_t tick_of(WsClock::time_point t);
   void arm();
   void on_tick();
+  void run_flushes();
 
   std::unique_ptr<char[]> read_buffer_;
   std::string write_buffer_;
@@ -74,6 +88,8 @@ class WsLoop final : public boost::asio::io_context::service {
   uint64_t next_tick_ = 0;  // the next tick whose slot has not been run
   boost::asio::steady_timer timer_;
   bool armed_ = false;
+  std::vector<std::shared_ptr<WsFlushable>> flushes_;  // requested since the last run
+  std::vector<std::shared_ptr<WsFlushable>> flushing_;
 };
 
 }  // namespace parley::net
