@@ -199,7 +199,7 @@ set ylabel "server RSS, MiB"
 set y2label "KiB per connection"
 set ytics nomirror
 set y2tics
-set y2range [0:*]
+set y2range [0:8]
 set grid
 set key top left
 plot "$WORK/conn.dat" using 1:2 with linespoints title "RSS (MiB)", \
