@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "histogram.h"
 #include "net/ws_frame.h"
+#include "net/ws_test_frames.h"
 #include "proto/frames.h"
 #include "store/rocksdb/rocks_store.h"
 
@@ -34,16 +35,9 @@ BENCHMARK(BM_ParseSend)->Arg(64)->Arg(1024);
 void BM_WsReadFrames(benchmark::State& state) {
   const size_t size = static_cast<size_t>(state.range(0));
   const std::string payload(size, 'x');
+  const std::string frame = net::ws::client_frame(net::ws::kText, payload);
   std::string wire;
-  while (wire.size() + size + 14 <= 64 * 1024) {
-    char header[14];
-    size_t n = net::ws::encode_header(header, net::ws::kText, size);
-    header[1] = static_cast<char>(header[1] | 0x80);  // masked, as from a client
-    wire.append(header, n);
-    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
-    wire.append(mask, 4);
-    for (size_t i = 0; i < size; ++i) wire += static_cast<char>(payload[i] ^ mask[i % 4]);
-  }
+  while (wire.size() + frame.size() <= 64 * 1024) wire += frame;
   struct Count final : net::ws::FrameReader::Events {
     size_t messages = 0;
     bool on_message(std::string_view, bool) override { return ++messages > 0; }

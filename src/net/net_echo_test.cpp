@@ -18,6 +18,7 @@
 
 #include "common/post_batch.h"
 #include "net/server.h"
+#include "net/ws_test_frames.h"
 
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
@@ -866,17 +867,6 @@ TEST_F(NetEchoTest, StoppingTheServerMidUploadAborts) {
 
 // ---- WebSocket protocol details (net/ws_connection, net/ws_frame) ----
 
-// A client frame as a raw client would write it: masked.
-std::string masked_frame(uint8_t first_byte, std::string_view payload) {
-  std::string f;
-  f += static_cast<char>(first_byte);
-  f += static_cast<char>(0x80 | payload.size());  // short payloads only
-  const char mask[4] = {0x11, 0x22, 0x33, 0x44};
-  f.append(mask, 4);
-  for (size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
-  return f;
-}
-
 constexpr std::string_view kUpgradeRequest =
     "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: parley.v1\r\n";
@@ -894,7 +884,7 @@ void read_at_least(tcp::socket& s, std::string& got, size_t n) {
 TEST_F(NetEchoTest, HandshakeAnswersWithTheAcceptKey) {
   auto s = http_connect();
   asio::write(s, asio::buffer(std::string(kUpgradeRequest) + "Sec-WebSocket-Version: 13\r\n\r\n" +
-                              masked_frame(0x81, "early")));  // sent before the answer
+                              ws::client_frame(ws::kText, "early")));  // sent before the answer
   std::string got;
   size_t end = asio::read_until(s, asio::dynamic_buffer(got), "\r\n\r\n");
   std::string head = got.substr(0, end);
@@ -952,7 +942,7 @@ TEST_F(NetEchoTest, ManyFramesInOneWriteAreEchoedInOrder) {
   // Many small frames in one TCP write: the echoes queue up and leave in gathered writes.
   auto ws = connect();
   std::string wire;
-  for (int i = 0; i < 2000; ++i) wire += masked_frame(0x81, fmt::format("m{:04}", i));
+  for (int i = 0; i < 2000; ++i) wire += ws::client_frame(ws::kText, fmt::format("m{:04}", i));
   asio::write(ws->next_layer(), asio::buffer(wire));
   for (int i = 0; i < 2000; ++i) {
     beast::flat_buffer buf;
@@ -983,9 +973,9 @@ TEST_F(NetEchoTest, AHandlerThatThrowsClosesItsConnection1011AndNoOther) {
 
 TEST_F(NetEchoTest, AnErrorIsTheCloseCodeEvenWithTheClientsCloseInTheSameRead) {
   auto ws = connect();
-  std::string close_payload("\x03\xe8", 2);  // 1000
   asio::write(ws->next_layer(),
-              asio::buffer(masked_frame(0x81, "bad \xff") + masked_frame(0x88, close_payload)));
+              asio::buffer(ws::client_frame(ws::kText, "bad \xff") +
+                           ws::client_frame(ws::kClose, ws::close_payload(1000))));
   std::string got;
   read_at_least(ws->next_layer(), got, 4);
   EXPECT_EQ(got.substr(0, 4), std::string("\x88\x0f\x03\xef", 4));  // 1007 "invalid UTF-8"
@@ -1003,7 +993,7 @@ TEST_F(NetEchoTest, AClientThatSendsAndHangsUpIsClosedAtOnce) {
     int on = 1;
     ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
     // A frame with no answer: a write of the server's would also show the end of stream.
-    asio::write(s, asio::buffer(masked_frame(0x81, "quiet")));
+    asio::write(s, asio::buffer(ws::client_frame(ws::kText, "quiet")));
     s.shutdown(tcp::socket::shutdown_send);
     // A hang guard, not a timing assertion: the idle timeout (60 s) would be the other end.
     struct timeval tv = {10, 0};

@@ -117,7 +117,6 @@ void FrameReader::unmask(char* p, size_t n) {
 }
 
 void FrameReader::fail(bool framing_intact) {
-  stopped_ = true;
   skipping_ = true;
   if (!framing_intact) broken_ = true;
   message_ = std::string();

@@ -79,7 +79,7 @@ class FrameReader {
   uint16_t feed(char* data, size_t size, Events& events);
 
   // True once an error or a close frame ended the message stream.
-  bool stopped() const { return stopped_; }
+  bool stopped() const { return skipping_; }
   // True once nothing more can be parsed (after a header error or a close frame).
   bool framing_lost() const { return broken_; }
   // The close code of the first protocol error so far, or 0: what feed() returns, known
@@ -114,9 +114,8 @@ class FrameReader {
   std::string control_;
   bool in_message_ = false;  // a fragmented message waits for its continuation frames
   bool message_binary_ = false;
-  bool skipping_ = false;  // after an error or close frame: payloads are dropped
+  bool skipping_ = false;  // after an error, a close frame or a handler stop: payloads dropped
   bool broken_ = false;    // after a header error: everything is dropped
-  bool stopped_ = false;
   uint16_t error_ = 0;
 };
 
