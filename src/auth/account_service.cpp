@@ -101,25 +101,35 @@ void AccountService::login(std::string username, std::string password, std::stri
 
 void AccountService::create_device(std::string user, std::string device_name,
                                    store::Callback<LoginResult> done) {
-  LoginResult result{user, new_device_id(), new_token()};
-  store::DeviceRecord dev{std::move(user),          result.device_id, std::move(device_name),
-                          token_hash(result.token), now_ms(),         false};
-  store_.create_device(std::move(dev), config_.max_devices_per_user,
-                       [result = std::move(result), done](Status st) {
-                         if (!st) return done(st.error());
-                         done(result);
-                       });
+  // The cursor is read before the device exists: an update that commits in between is then
+  // after the cursor (synced, perhaps once more than needed) rather than lost to the device.
+  store_.current_pts(
+      user, [this, user, device_name = std::move(device_name), done](Result<uint64_t> pts) mutable {
+        if (!pts) return done(pts.error());
+        LoginResult result{user, new_device_id(), new_token(), pts.value()};
+        store::DeviceRecord dev{std::move(user),          result.device_id, std::move(device_name),
+                                token_hash(result.token), now_ms(),         false};
+        store_.create_device(std::move(dev), config_.max_devices_per_user,
+                             [result = std::move(result), done](Status st) {
+                               if (!st) return done(st.error());
+                               done(result);
+                             });
+      });
 }
 
 void AccountService::link_device(std::string token, std::string device_name,
                                  store::Callback<LoginResult> done) {
-  if (device_name.size() > 64)
-    return done(Error{Errc::bad_request, "device_name is longer than 64 bytes"});
-  if (looks_like_jwt(token))
+  // A bad token is 401 whatever else is wrong with the request (docs/PROTOCOL.md §2).
+  if (looks_like_jwt(token)) {
+    auto claims = jwt_.verify(token);
+    if (!claims) return done(claims.error());
     return done(Error{Errc::bad_request, "a JWT names its device itself; link with a login token"});
+  }
   authenticate(std::move(token),
                [this, device_name = std::move(device_name), done](Result<Identity> who) mutable {
                  if (!who) return done(who.error());
+                 if (device_name.size() > 64)
+                   return done(Error{Errc::bad_request, "device_name is longer than 64 bytes"});
                  create_device(who->user, std::move(device_name), done);
                });
 }
@@ -160,8 +170,11 @@ void AccountService::revoke_device(std::string token, std::string device_id,
 }
 
 void AccountService::logout(std::string token, store::Callback<Identity> done) {
-  if (looks_like_jwt(token))
+  if (looks_like_jwt(token)) {
+    auto claims = jwt_.verify(token);
+    if (!claims) return done(claims.error());
     return done(Error{Errc::bad_request, "a JWT cannot be revoked; let it expire"});
+  }
   store_.find_device_by_token(token_hash(token), [this, done](Result<store::DeviceRecord> dev) {
     if (!dev) return done(dev.error());
     Identity id{dev->user, dev->device_id};

@@ -21,6 +21,9 @@ struct LoginResult {
   std::string user;
   std::string device_id;
   std::string token;
+  // The user's committed update position just before the device was created: the device's
+  // first cursor. A sync from it returns every update the device has not seen.
+  uint64_t pts = 0;
 };
 
 class AccountService {

@@ -67,6 +67,35 @@ TEST(Jwt, VerifiesHs256) {
   EXPECT_FALSE(JwtVerifier::create("", "/nonexistent/key.pem").ok());
 }
 
+// The device claim names the device; only a plain character set passes, so that nothing a
+// token issuer puts there can break the JSON or the logs it reaches.
+TEST(Jwt, DeviceClaimIsRestrictedToAPlainCharacterSet) {
+  auto v = JwtVerifier::create("s3cret", "");
+  ASSERT_TRUE(v.ok());
+  auto with_device = [](const std::string& device) {
+    using namespace jwt::params;
+    jwt::jwt_object obj{algorithm("HS256"), secret("s3cret"),
+                        payload({{"sub", "alice"}, {"device", device}})};
+    obj.add_claim("exp", std::chrono::system_clock::now() + std::chrono::seconds{60});
+    return obj.signature();
+  };
+  for (std::string ok : {std::string("phone"), std::string("web:tab-2"),
+                         std::string("alice@laptop_1.0"), std::string(64, 'x')}) {
+    auto r = v->verify(with_device(ok));
+    ASSERT_TRUE(r.ok()) << ok << ": " << r.error().message;
+    EXPECT_EQ(r->device, ok);
+  }
+  for (std::string bad : {std::string(), std::string(65, 'x'), std::string("a\"b"),
+                          std::string("a\\b"), std::string("a b"), std::string("line\nbreak"),
+                          std::string("caf\xc3\xa9"), std::string("x\",\"admin\":true")}) {
+    auto r = v->verify(with_device(bad));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, Errc::unauthorized);
+  }
+  EXPECT_TRUE(valid_jwt_device("A-Z.a_z:0@9"));
+  EXPECT_FALSE(valid_jwt_device("tab/2"));
+}
+
 // An RSA key pair as PEM strings (private, public), made with OpenSSL for the test.
 std::pair<std::string, std::string> rsa_pem() {
   EVP_PKEY* key = EVP_RSA_gen(2048);

@@ -3,12 +3,21 @@
 #include <fmt/format.h>
 #include <jwt/jwt.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 #include "common/ids.h"
 
 namespace parley::auth {
+
+bool valid_jwt_device(std::string_view device) {
+  if (device.empty() || device.size() > 64) return false;
+  return std::all_of(device.begin(), device.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '@' || c == '-';
+  });
+}
 
 Result<JwtVerifier> JwtVerifier::create(const std::string& hs256_secret,
                                         const std::string& rs256_key_file) {
@@ -58,8 +67,9 @@ Result<JwtClaims> JwtVerifier::verify(std::string_view token) const {
   }
   if (!valid_user_id(claims.user))
     return Error{Errc::unauthorized, "invalid token: sub is not a valid user id"};
-  if (claims.device.empty() || claims.device.size() > 64)
-    return Error{Errc::unauthorized, "invalid token: device must be 1-64 bytes"};
+  if (!valid_jwt_device(claims.device))
+    return Error{Errc::unauthorized,
+                 "invalid token: device must be 1-64 characters of A-Z a-z 0-9 . _ : @ -"};
   return claims;
 }
 

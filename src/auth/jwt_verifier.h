@@ -14,6 +14,9 @@ struct JwtClaims {
   std::string device;  // the optional "device" claim, default "jwt"
 };
 
+// A JWT's device claim: 1-64 characters of A-Z a-z 0-9 . _ : @ - (docs/PROTOCOL.md §3.2).
+bool valid_jwt_device(std::string_view device);
+
 class JwtVerifier {
  public:
   // Empty secret and key path: JWTs are refused. Errors: unreadable key file.

@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <boost/json/parse.hpp>
+#include <random>
+
 #include "common/config.h"
 #include "common/ids.h"
+#include "common/json_text.h"
 #include "common/utf8.h"
 
 namespace parley {
@@ -16,6 +20,54 @@ TEST(Utf8, AcceptsValidAndRejectsInvalid) {
   EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
   EXPECT_FALSE(valid_utf8("\xff"));
   EXPECT_FALSE(valid_utf8("ab\x80"));
+}
+
+TEST(Utf8, ReplacesEachInvalidByte) {
+  EXPECT_EQ(utf8_replace_invalid("ok \xc3\xa9"), "ok \xc3\xa9");
+  EXPECT_EQ(utf8_replace_invalid("a\xff"
+                                 "b"),
+            "a\xef\xbf\xbd"
+            "b");
+  EXPECT_EQ(utf8_replace_invalid("\xc3"), "\xef\xbf\xbd");
+  EXPECT_EQ(utf8_replace_invalid("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+}
+
+TEST(JsonQuote, EscapesHostileStrings) {
+  EXPECT_EQ(json_quote("plain"), "\"plain\"");
+  EXPECT_EQ(json_quote("a\"b\\c"), R"("a\"b\\c")");
+  EXPECT_EQ(json_quote("line\nbreak\r\t"), R"("line\nbreak\r\t")");
+  EXPECT_EQ(json_quote(std::string_view("nul\0x", 5)), R"("nul\u0000x")");
+  EXPECT_EQ(json_quote("\x01\x1f"), R"("\u0001\u001f")");
+  EXPECT_EQ(json_quote("\xff"), "\"\xef\xbf\xbd\"");
+  // What an injection would try: the quote closes nothing.
+  auto v = boost::json::parse(R"({"device_id":)" + json_quote(R"(x","admin":true,"y":")") + "}");
+  EXPECT_EQ(v.as_object().size(), 1u);
+  EXPECT_EQ(v.at("device_id").as_string(), R"(x","admin":true,"y":")");
+}
+
+// Any bytes at all: the result parses as one JSON string that holds the input (or, where
+// the input is not UTF-8, the input with U+FFFD for each bad byte) and has no raw control
+// character, so that it can never end a frame line (PROTOCOL.md §3.1).
+TEST(JsonQuote, ArbitraryBytesAlwaysGiveOneValidString) {
+  std::mt19937 rng(20261207);
+  // Bytes a hostile or broken client would pick most, then anything.
+  std::string special = "\"\\/\n\r\t\b\f{}[],:";
+  special += '\0';
+  special += "\x7f\x80\xbf\xc0\xc3\xe2\xed\xf0\xf4\xf8\xff";
+  for (int round = 0; round < 50000; ++round) {
+    std::string s(rng() % 48, '\0');
+    for (char& c : s)
+      c = rng() % 3 == 0 ? special[rng() % special.size()] : static_cast<char>(rng() % 256);
+    const std::string quoted = json_quote(s);
+    for (unsigned char c : quoted) ASSERT_GE(c, 0x20) << "raw control byte for round " << round;
+    boost::json::error_code ec;
+    auto v = boost::json::parse(quoted, ec);
+    ASSERT_FALSE(ec) << "round " << round << ": " << quoted;
+    ASSERT_TRUE(v.is_string());
+    const std::string back(v.as_string());
+    ASSERT_EQ(back, valid_utf8(s) ? s : utf8_replace_invalid(s)) << "round " << round;
+    ASSERT_TRUE(valid_utf8(back));
+  }
 }
 
 TEST(Ids, UserIdRules) {

@@ -1,48 +1,40 @@
 #include "core/media_descriptor.h"
 
-#include <fmt/format.h>
-
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
 
 #include "media_inspect/file_name.h"
+
+namespace json = boost::json;
 
 namespace parley::core {
 namespace {
 
-std::string quoted(std::string_view s) {
-  return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
-}
-
-std::string common_fields(const store::MediaRecord& r) {
-  std::string out = fmt::format(R"("id":"{}","type":{},"kind":{},"size":{})", r.id, quoted(r.mime),
-                                quoted(r.kind), r.size);
-  if (r.width > 0 && r.height > 0)
-    out += fmt::format(R"(,"width":{},"height":{})", r.width, r.height);
-  return out;
+json::object common_fields(const store::MediaRecord& r) {
+  json::object o{{"id", r.id}, {"type", r.mime}, {"kind", r.kind}, {"size", r.size}};
+  if (r.width > 0 && r.height > 0) {
+    o["width"] = r.width;
+    o["height"] = r.height;
+  }
+  return o;
 }
 
 }  // namespace
 
 std::string media_descriptor_json(const store::MediaRecord& record, const proto::MediaSend& send) {
-  std::string out = "{";
-  out += common_fields(record);
-  if (!send.name.empty())
-    out += fmt::format(R"(,"name":{})", quoted(media_inspect::sanitize_file_name(send.name)));
-  if (!send.caption.empty()) out += fmt::format(R"(,"caption":{})", quoted(send.caption));
+  json::object o = common_fields(record);
+  if (!send.name.empty()) o["name"] = media_inspect::sanitize_file_name(send.name);
+  if (!send.caption.empty()) o["caption"] = send.caption;
   if (!record.thumb_id.empty())
-    out += fmt::format(R"(,"thumbnail":{{"id":"{}","width":{},"height":{}}})", record.thumb_id,
-                       record.thumb_width, record.thumb_height);
-  out += '}';
-  return out;
+    o["thumbnail"] = json::object{
+        {"id", record.thumb_id}, {"width", record.thumb_width}, {"height", record.thumb_height}};
+  return json::serialize(o);
 }
 
 std::string upload_result_json(const store::MediaRecord& record, const store::MediaRecord* thumb) {
-  std::string out = "{";
-  out += common_fields(record);
-  if (thumb) out += R"(,"thumbnail":{)" + common_fields(*thumb) + "}";
-  out += '}';
-  return out;
+  json::object o = common_fields(record);
+  if (thumb) o["thumbnail"] = common_fields(*thumb);
+  return json::serialize(o);
 }
 
 }  // namespace parley::core

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
 namespace parley::core {
 
 TypingService::TypingService(store::Store& store, Router& router, const TypingConfig& config)
@@ -69,7 +72,7 @@ void TypingService::typing(const std::string& user, uint64_t conn_id,
           }
         }
         if (forwarded) forward(key, snapshot, start, conn_id);
-        done(fmt::format(R"({{"forwarded":{}}})", forwarded));
+        done(boost::json::serialize(boost::json::object{{"forwarded", forwarded}}));
       });
 }
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <boost/beast/http/status.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
@@ -50,6 +52,11 @@ Result<std::vector<std::string>> string_fields(const std::string& body,
   return out;
 }
 
+// The answer to a login or a device link (docs/PROTOCOL.md §2).
+json::object login_json(const auth::LoginResult& r) {
+  return {{"user", r.user}, {"device_id", r.device_id}, {"token", r.token}, {"pts", r.pts}};
+}
+
 }  // namespace
 
 bool ApiRoutes::streams(const net::HttpRequestHeader& header) const {
@@ -81,9 +88,7 @@ void ApiRoutes::handle_devices(net::HttpRequest req, std::string_view path,
       }
       accounts_.link_device(std::move(token), std::move(name), [done](Result<auth::LoginResult> r) {
         if (!r) return done(error_response(r.error()));
-        done(json_response(bhttp::status::created,
-                           fmt::format(R"({{"user":{},"device_id":{},"token":{}}})",
-                                       quoted(r->user), quoted(r->device_id), quoted(r->token))));
+        done(json_response(bhttp::status::created, login_json(r.value())));
       });
       return;
     }
@@ -92,25 +97,24 @@ void ApiRoutes::handle_devices(net::HttpRequest req, std::string_view path,
         [done](Result<std::pair<auth::Identity, std::vector<store::DeviceRecord>>> r) {
           if (!r) return done(error_response(r.error()));
           const auto& [who, devices] = r.value();
-          std::string body = R"({"devices":[)";
-          for (size_t i = 0; i < devices.size(); ++i) {
-            const auto& d = devices[i];
-            body += fmt::format(R"({}{{"device_id":{},"name":{},"created_at":{},"current":{}}})",
-                                i ? "," : "", quoted(d.device_id), quoted(d.name), d.created_at,
-                                d.device_id == who.device_id);
-          }
-          body += "]}";
-          done(json_response(bhttp::status::ok, std::move(body)));
+          json::array list;
+          for (const auto& d : devices)
+            list.push_back(json::object{{"device_id", d.device_id},
+                                        {"name", d.name},
+                                        {"created_at", d.created_at},
+                                        {"current", d.device_id == who.device_id}});
+          done(json_response(bhttp::status::ok, json::object{{"devices", std::move(list)}}));
         });
     return;
   }
   std::string_view device = path.substr(std::string_view("/v1/devices/").size());
-  if (device.empty() || device.size() > 64 || device.find('/') != std::string_view::npos)
-    return done(error_response({Errc::not_found, "no such device"}));
   if (method != bhttp::verb::delete_)
     return done(error_response({Errc::method_not_allowed, "use DELETE"}));
   if (token.empty())
     return done(error_response({Errc::unauthorized, "missing Authorization: Bearer token"}));
+  // An id that cannot exist is still checked against the token first (revoke_device answers
+  // not_found for it), so that a bad token is always 401.
+  if (device.size() > 64 || device.find('/') != std::string_view::npos) device = {};
   accounts_.revoke_device(std::move(token), std::string(device),
                           [this, done](Result<auth::Identity> who) {
                             if (!who) return done(error_response(who.error()));
@@ -153,7 +157,7 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)>
     std::string user = f.value()[0];
     accounts_.register_user(user, std::move(f.value()[1]), [user, done](Status st) {
       if (!st) return done(error_response(st.error()));
-      done(json_response(bhttp::status::created, fmt::format(R"({{"user":{}}})", quoted(user))));
+      done(json_response(bhttp::status::created, json::object{{"user", user}}));
     });
     return;
   }
@@ -162,13 +166,11 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)>
     auto f = string_fields(req.body(), {"username", "password"}, {"device_name"});
     if (!f) return done(error_response(f.error()));
     auto& v = f.value();
-    accounts_.login(
-        std::move(v[0]), std::move(v[1]), std::move(v[2]), [done](Result<auth::LoginResult> r) {
-          if (!r) return done(error_response(r.error()));
-          done(json_response(bhttp::status::ok,
-                             fmt::format(R"({{"user":{},"device_id":{},"token":{}}})",
-                                         quoted(r->user), quoted(r->device_id), quoted(r->token))));
-        });
+    accounts_.login(std::move(v[0]), std::move(v[1]), std::move(v[2]),
+                    [done](Result<auth::LoginResult> r) {
+                      if (!r) return done(error_response(r.error()));
+                      done(json_response(bhttp::status::ok, login_json(r.value())));
+                    });
     return;
   }
   if (path == "/v1/logout") {
@@ -204,8 +206,8 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)>
           router_.close_device(who.user, who.device_id, kCloseRevoked);  // JWT devices too
           size_t media = removed.removed_media.size();
           if (media_) media_->remove_objects(std::move(removed.removed_media));
-          done(json_response(bhttp::status::ok, fmt::format(R"({{"user":{},"removed_media":{}}})",
-                                                            quoted(who.user), media)));
+          done(json_response(bhttp::status::ok,
+                             json::object{{"user", who.user}, {"removed_media", media}}));
         });
     return;
   }

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "http/responses.h"
 #include "media_inspect/file_name.h"
+#include "net/http_session.h"
 
 namespace bhttp = boost::beast::http;
 
@@ -240,11 +241,9 @@ void MediaRoutes::download(net::HttpRequest req, std::string id,
     ByteRange range;
     switch (parse_range((*req)[bhttp::field::range], r.size, range)) {
       case RangeKind::unsatisfiable: {
-        net::HttpResponse res{bhttp::status::range_not_satisfiable, 11};
+        net::HttpResponse res = net::json_error(11, bhttp::status::range_not_satisfiable,
+                                                "bad_request", "range not satisfiable");
         res.set(bhttp::field::content_range, fmt::format("bytes */{}", r.size));
-        res.set(bhttp::field::content_type, "application/json");
-        res.body() = R"({"error":{"code":"bad_request","message":"range not satisfiable"}})";
-        res.prepare_payload();
         return done(std::move(res));
       }
       case RangeKind::partial:

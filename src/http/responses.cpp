@@ -57,8 +57,8 @@ net::HttpResponse json_response(bhttp::status status, std::string body) {
   return res;
 }
 
-std::string quoted(std::string_view s) {
-  return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
+net::HttpResponse json_response(bhttp::status status, const boost::json::object& body) {
+  return json_response(status, boost::json::serialize(body));
 }
 
 std::string bearer_token(const net::HttpRequestHeader& req) {

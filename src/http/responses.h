@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/beast/http/status.hpp>
+#include <boost/json/object.hpp>
 #include <string>
 #include <string_view>
 
@@ -15,8 +16,7 @@ boost::beast::http::status status_of(Errc code);
 net::HttpResponse error_response(const Error& e);
 // A JSON body, not cacheable.
 net::HttpResponse json_response(boost::beast::http::status status, std::string body);
-// A JSON string literal.
-std::string quoted(std::string_view s);
+net::HttpResponse json_response(boost::beast::http::status status, const boost::json::object& body);
 // The token of "Authorization: Bearer <token>", or "".
 std::string bearer_token(const net::HttpRequestHeader& req);
 // The value of `key` in the query string of `target`, percent-decoded; nullopt if absent.

@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -274,7 +276,8 @@ void MediaService::sign(const std::string& user, std::string id,
   authorize(user, std::move(id), [this, done](Result<store::MediaRecord> r) {
     if (!r) return done(r.error());
     int64_t exp = now_ms() / 1000 + config_.signed_url_ttl_s;
-    done(fmt::format(R"({{"url":"{}","expires_at":{}}})", signer_.url(r->id, exp), exp));
+    done(boost::json::serialize(
+        boost::json::object{{"url", signer_.url(r->id, exp)}, {"expires_at", exp}}));
   });
 }
 

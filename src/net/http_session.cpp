@@ -12,6 +12,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <charconv>
@@ -76,9 +77,8 @@ HttpResponse json_error(unsigned version, http::status status, std::string_view 
                         std::string_view message) {
   HttpResponse res{status, version};
   res.set(http::field::content_type, "application/json");
-  res.body() =
-      fmt::format(R"({{"error":{{"code":"{}","message":{}}}}})", code,
-                  boost::json::serialize(boost::json::string_view(message.data(), message.size())));
+  res.body() = boost::json::serialize(
+      boost::json::object{{"error", boost::json::object{{"code", code}, {"message", message}}}});
   res.prepare_payload();
   return res;
 }

@@ -4,41 +4,38 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/json/string_view.hpp>
 #include <limits>
 
+namespace json = boost::json;
+
 namespace parley::presence {
-namespace {
 
-std::string quoted(std::string_view s) {
-  return boost::json::serialize(boost::json::string_view(s.data(), s.size()));
-}
-
-}  // namespace
-
-std::string statuses_json(const std::vector<Status>& statuses) {
-  std::string out = "[";
+json::array statuses_array(const std::vector<Status>& statuses) {
+  json::array out;
+  out.reserve(statuses.size());
   for (const auto& s : statuses) {
-    if (out.size() > 1) out += ',';
-    out += R"({"user":)";
-    out += quoted(s.user);
+    json::object o{{"user", s.user}};
     if (s.hidden) {
-      out += R"(,"hidden":true})";
-    } else if (s.online) {
-      out += R"(,"online":true})";
+      o["hidden"] = true;
     } else {
-      out += R"(,"online":false)";
-      if (s.last_seen != 0) out += fmt::format(R"(,"last_seen":{})", s.last_seen);
-      out += '}';
+      o["online"] = s.online;
+      if (!s.online && s.last_seen != 0) o["last_seen"] = s.last_seen;
     }
+    out.push_back(std::move(o));
   }
-  out += ']';
   return out;
 }
 
+std::string statuses_json(const std::vector<Status>& statuses) {
+  return json::serialize(statuses_array(statuses));
+}
+
 std::string presence_push(const std::vector<Status>& statuses) {
-  return R"({"type":"presence","presence":)" + statuses_json(statuses) + "}";
+  return json::serialize(
+      json::object{{"type", "presence"}, {"presence", statuses_array(statuses)}});
 }
 
 // One subscribe in flight: visibility checks, then status lookups, then the answer. Each

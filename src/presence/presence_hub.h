@@ -14,6 +14,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/array.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -49,6 +50,7 @@ struct HubHooks {
 // The wire form of statuses, a JSON array: [{"user":"bob","online":true},
 // {"user":"carol","online":false,"last_seen":1732771100000},{"user":"dave","hidden":true}].
 // An offline user's last_seen is left out when unknown (0).
+boost::json::array statuses_array(const std::vector<Status>& statuses);
 std::string statuses_json(const std::vector<Status>& statuses);
 // The push: {"type":"presence","presence":[...]}.
 std::string presence_push(const std::vector<Status>& statuses);

@@ -25,7 +25,8 @@ using namespace std::chrono_literals;
 class FakeTransport final : public net::Transport {
  public:
   FakeTransport(uint64_t id, boost::asio::any_io_executor ex) : id_(id), ex_(std::move(ex)) {}
-  void send(std::shared_ptr<const std::string> frame) override {
+  using net::Transport::send;
+  void send(std::shared_ptr<const std::string> frame, net::FrameKind) override {
     std::lock_guard lock(mu_);
     frames_.push_back(*frame);
   }
