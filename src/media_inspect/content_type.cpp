@@ -71,7 +71,7 @@ std::string_view trim(std::string_view s) {
 
 // Other names for the same type, as sent by browsers and operating systems or as reported by
 // libmagic.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kAliases{{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 22> kAliases{{
     {"image/jpg", "image/jpeg"},
     {"image/pjpeg", "image/jpeg"},
     {"image/x-png", "image/png"},
@@ -89,7 +89,18 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kAliases
     {"binary/octet-stream", "application/octet-stream"},
     {"application/x-ogg", "application/ogg"},
     {"video/x-m4v", "video/mp4"},
+    {"audio/x-hx-aac-adts", "audio/aac"},
+    {"audio/x-aac", "audio/aac"},
+    {"audio/x-flac", "audio/flac"},
+    {"image/heic-sequence", "image/heic"},
+    {"image/heif-sequence", "image/heif"},
 }};
+
+bool is_zip_document(std::string_view mime) {
+  return mime == "application/zip" ||
+         mime.starts_with("application/vnd.openxmlformats-officedocument.") ||
+         mime.starts_with("application/vnd.oasis.opendocument.");
+}
 
 // Types that share a container and so cannot be told apart reliably from the bytes: an mp4 with
 // only an audio track may be reported as video/mp4, an audio-only webm as video/webm.
@@ -97,6 +108,9 @@ int container_group(std::string_view mime) {
   if (mime == "video/mp4" || mime == "audio/mp4") return 1;
   if (mime == "audio/ogg" || mime == "video/ogg" || mime == "application/ogg") return 2;
   if (mime == "video/webm" || mime == "audio/webm") return 3;
+  // Office documents are zip files; libmagic names them only when their first entries say so.
+  if (is_zip_document(mime)) return 4;
+  if (mime == "image/heic" || mime == "image/heif") return 5;  // HEIF brands
   return 0;
 }
 
@@ -116,9 +130,9 @@ bool no_claim(std::string_view declared) {
 bool allowed_by(std::string_view mime, const std::vector<std::string>& allowed) {
   return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& entry) {
     std::string want = canonical_mime(entry);
-    if (want.size() >= 2 && want.ends_with("/*")) {
+    // "image/*", "application/vnd.oasis.opendocument.*": a prefix.
+    if (want.size() >= 2 && want.ends_with("*"))
       return mime.starts_with(std::string_view(want).substr(0, want.size() - 1));
-    }
     return want == mime;
   });
 }
@@ -164,9 +178,23 @@ std::string_view media_kind_name(MediaKind kind) {
 }
 
 const std::vector<std::string>& default_allowed_types() {
+  // What phones, cameras and office software produce. Not application/octet-stream (anything
+  // unrecognised), nor executables, nor SVG/HTML (documents that can carry scripts: HTML and
+  // other text is kept as text/plain).
   static const std::vector<std::string> types{
-      "image/jpeg", "image/png", "image/gif", "image/webp",      "video/mp4",  "video/webm",
-      "audio/mpeg", "audio/ogg", "audio/mp4", "application/pdf", "text/plain", "application/zip"};
+      // Pictures: iPhones take HEIC/HEIF (stored without a thumbnail: see docs/MEDIA.md).
+      "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "image/heif",
+      "image/avif",
+      // Video: iPhones record QuickTime, older Android phones 3GPP.
+      "video/mp4", "video/webm", "video/quicktime", "video/3gpp", "video/3gpp2",
+      // Audio and voice notes.
+      "audio/mpeg", "audio/ogg", "audio/mp4", "audio/webm", "audio/wav", "audio/aac", "audio/flac",
+      "audio/amr", "audio/3gpp",
+      // Documents.
+      "application/pdf", "text/plain", "application/json", "application/rtf", "application/zip",
+      "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+      "application/vnd.ms-office", "application/vnd.openxmlformats-officedocument.*",
+      "application/vnd.oasis.opendocument.*"};
   return types;
 }
 
@@ -222,8 +250,9 @@ Result<DetectedType> check_type(const std::string& path, std::string_view declar
   if (!no_claim(declared) && declared != mime) {
     int group = container_group(mime);
     if (group != 0 && group == container_group(declared)) {
-      // Same container: the declared type is the more precise one (audio/mp4 for an m4a).
-      if (allowed_by(declared, allowed)) mime = declared;
+      // Same container: the declared type is the more precise one (audio/mp4 for an m4a, a
+      // .docx that libmagic sees only as a zip), unless it is the bare container itself.
+      if (allowed_by(declared, allowed) && declared != "application/zip") mime = declared;
     } else if (!(is_text(mime) && is_text(declared))) {
       return Error{Errc::bad_request,
                    fmt::format("declared content type {} does not match the file's content ({})",

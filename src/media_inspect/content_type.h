@@ -22,8 +22,8 @@ struct DetectedType {
   MediaKind kind;
 };
 
-// The types accepted when [media] allowed_types is not set: common images, mp4/webm video,
-// mp3/ogg/m4a audio, PDF, plain text and zip. Not application/octet-stream.
+// The types accepted when [media] allowed_types is not set: what phones, cameras and office
+// software produce (docs/MEDIA.md lists them). Not application/octet-stream.
 const std::vector<std::string>& default_allowed_types();
 
 // Lower-cases, drops parameters ("; charset=...") and maps aliases to one canonical name
@@ -43,13 +43,14 @@ Result<std::string> detect_mime(const std::string& path);
 Result<std::string> detect_mime_bytes(std::string_view bytes);
 
 // Detects the type of the file at `path` and accepts it when
-//  - the detected type is in `allowed` (exact canonical types, or "type/*" wildcards); text
+//  - the detected type is in `allowed` (exact canonical types, or prefixes ending in "*",
+//    such as "image/*" or "application/vnd.oasis.opendocument.*"); text
 //    whose own type is not allowed (text/x-c, text/csv, text/html, ...) is taken as
 //    text/plain when that is, and
 //  - `declared_content_type` does not contradict it: it is empty or
 //    application/octet-stream (no claim), or names the same canonical type, or the same
-//    container (video/mp4 and audio/mp4; ogg; webm: the declared type is then kept if
-//    allowed), or both are text.
+//    container (video/mp4 and audio/mp4; ogg; webm; zip and the office formats built on it;
+//    HEIC and HEIF: the declared type is then kept if allowed), or both are text.
 // Otherwise Errc::bad_request with a message fit for the client.
 Result<DetectedType> check_type(const std::string& path, std::string_view declared_content_type,
                                 const std::vector<std::string>& allowed = default_allowed_types());

@@ -335,6 +335,85 @@ TEST_F(MediaInspect, DetectsAudioVideoAndZipContainers) {
   EXPECT_FALSE(check_type(zip, "application/pdf").ok());
 }
 
+// A zip of stored entries (local headers only, as libmagic reads them), entries in order.
+std::string zip_of(std::initializer_list<std::pair<std::string_view, std::string_view>> entries) {
+  auto le16 = [](uint16_t v) { return std::string{char(v & 0xff), char(v >> 8)}; };
+  auto le32 = [&](uint32_t v) { return le16(v & 0xffff) + le16(v >> 16); };
+  std::string out;
+  for (const auto& [name, data] : entries) {
+    out += "PK\x03\x04" + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0) +
+           le32(static_cast<uint32_t>(data.size())) + le32(static_cast<uint32_t>(data.size())) +
+           le16(static_cast<uint16_t>(name.size())) + le16(0);
+    out += name;
+    out += data;
+  }
+  return out + "PK\x05\x06" + std::string(18, '\0');
+}
+
+// A HEIF-family file: ftyp with a major brand, then an empty meta box.
+std::string heif(std::string_view brand) {
+  std::string payload = std::string(brand) + std::string(4, '\0') + "mif1" + std::string(brand);
+  return be32(static_cast<uint32_t>(8 + payload.size())) + "ftyp" + payload + be32(72) + "meta" +
+         std::string(64, '\0');
+}
+
+// What phones and office software produce is accepted by default (issue: iPhone photos and
+// videos and office documents were refused), under its own type.
+TEST_F(MediaInspect, DefaultTypesTakePhoneMediaAndOfficeDocuments) {
+  std::string heic = save("IMG_0001.HEIC", heif("heic"));
+  std::string heif_file = save("a.heif", heif("mif1"));
+  std::string mov = save("IMG_0002.MOV", ftyp("qt  "));
+  std::string gp3 = save("VID.3gp", ftyp("3gp4"));
+  std::string docx = save("a.docx", zip_of({{"[Content_Types].xml", "<Types/>"},
+                                            {"_rels/.rels", "<R/>"},
+                                            {"word/document.xml", "<w/>"}}));
+  std::string xlsx = save("a.xlsx", zip_of({{"[Content_Types].xml", "<Types/>"},
+                                            {"_rels/.rels", "<R/>"},
+                                            {"xl/workbook.xml", "<w/>"}}));
+  std::string odt = save("a.odt", zip_of({{"mimetype", "application/vnd.oasis.opendocument.text"},
+                                          {"content.xml", "<x/>"}}));
+  std::string plain_zip = save("b.zip", zip_of({{"hello.txt", "hi"}}));
+  std::string json_file = save("a.json", R"({"a": [1, 2, 3], "b": "x"})"
+                                         "\n");
+
+  const std::string kDocx =
+      "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+  struct Case {
+    std::string path, declared, mime;
+    MediaKind kind;
+  };
+  for (const Case& c : {
+           Case{heic, "image/heic", "image/heic", MediaKind::image},
+           Case{heic, "", "image/heic", MediaKind::image},
+           Case{heif_file, "image/heic", "image/heic", MediaKind::image},  // same container
+           Case{mov, "video/quicktime", "video/quicktime", MediaKind::video},
+           Case{gp3, "video/3gpp", "video/3gpp", MediaKind::video},
+           Case{docx, kDocx, kDocx, MediaKind::file},
+           Case{docx, "application/zip", kDocx, MediaKind::file},  // the detected type names it
+           Case{xlsx, "", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                MediaKind::file},
+           Case{odt, "", "application/vnd.oasis.opendocument.text", MediaKind::file},
+           // A .docx that libmagic sees only as a zip keeps the type the client declared.
+           Case{plain_zip, kDocx, kDocx, MediaKind::file},
+           Case{json_file, "application/json", "application/json", MediaKind::file},
+       }) {
+    SCOPED_TRACE(c.path + " as " + c.declared);
+    auto t = check_type(c.path, c.declared);
+    ASSERT_TRUE(t.ok()) << t.error().message;
+    EXPECT_EQ(t->mime, c.mime);
+    EXPECT_EQ(t->kind, c.kind);
+  }
+  // An operator's own list still decides, and says which type it refused.
+  auto refused = check_type(heic, "image/heic", {"image/jpeg", "image/png"});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::bad_request);
+  EXPECT_NE(refused.error().message.find("image/heic"), std::string::npos)
+      << refused.error().message;
+  // A prefix entry ending in '*'.
+  EXPECT_TRUE(check_type(odt, "", {"application/vnd.oasis.opendocument.*"}).ok());
+  EXPECT_FALSE(check_type(docx, "", {"application/vnd.oasis.opendocument.*"}).ok());
+}
+
 TEST_F(MediaInspect, CanonicalNamesAndKinds) {
   EXPECT_EQ(canonical_mime(" Image/JPG ; q=1"), "image/jpeg");
   EXPECT_EQ(canonical_mime("audio/x-m4a"), "audio/mp4");
