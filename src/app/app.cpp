@@ -260,9 +260,9 @@ int run(const Config& config) {
   opts.max_connections = config.limits.max_connections;
   opts.http.body_limit = config.limits.http_body_bytes;
   opts.http.timeout_s = config.ws.handshake_timeout_s;
-  opts.ws = net::WsOptions{config.ws.max_frame_bytes, config.ws.max_send_queue_bytes,
-                           config.ws.idle_timeout_s, config.ws.handshake_timeout_s,
-                           config.ws.max_batch_bytes};
+  opts.ws = net::WsOptions{config.ws.max_frame_bytes,        config.ws.max_send_queue_bytes,
+                           config.ws.max_answer_queue_bytes, config.ws.idle_timeout_s,
+                           config.ws.handshake_timeout_s,    config.ws.max_batch_bytes};
   net::Server server(opts, routes, sessions);
   auto port = server.listen();
   if (!port) {

@@ -69,6 +69,7 @@ std::map<std::string, Setter> setters(Config& c) {
       {"server.web_max_files", uint_field(&c.server.web_max_files, 1, 1u << 20)},
       {"ws.max_frame_bytes", uint_field(&c.ws.max_frame_bytes, 1024, 64u << 20)},
       {"ws.max_send_queue_bytes", uint_field(&c.ws.max_send_queue_bytes, 4096, 1u << 30)},
+      {"ws.max_answer_queue_bytes", uint_field(&c.ws.max_answer_queue_bytes, 16384, 1u << 30)},
       {"ws.idle_timeout_s", uint_field(&c.ws.idle_timeout_s, 2, 86400)},
       {"ws.handshake_timeout_s", uint_field(&c.ws.handshake_timeout_s, 1, 3600)},
       {"ws.auth_timeout_s", uint_field(&c.ws.auth_timeout_s, 1, 3600)},
@@ -81,6 +82,7 @@ std::map<std::string, Setter> setters(Config& c) {
       {"limits.max_history_page", uint_field(&c.limits.max_history_page, 1, 10000)},
       {"limits.max_sync_page", uint_field(&c.limits.max_sync_page, 1, 100000)},
       {"limits.max_chats_page", uint_field(&c.limits.max_chats_page, 1, 100000)},
+      {"limits.max_response_bytes", uint_field(&c.limits.max_response_bytes, 16384, 1u << 30)},
       {"limits.http_body_bytes", uint_field(&c.limits.http_body_bytes, 256, 64u << 20)},
       {"limits.max_connections", uint_field(&c.limits.max_connections, 1, 100000000)},
       {"auth.allow_registration", bool_field(&c.auth.allow_registration)},
@@ -188,6 +190,11 @@ Result<Config> parse_config(std::string_view text, Config c) {
       return Error{Errc::bad_request, "config: store.durability must be fsync, flush or none"};
   }
   if (c.limits.burst < 1) c.limits.burst = 1;
+  // One answer must always fit in what a connection may queue of answers (findings of
+  // 2026-12-05: a page larger than the queue closed the connection that asked for it).
+  if (c.limits.max_response_bytes > c.ws.max_answer_queue_bytes)
+    return Error{Errc::bad_request,
+                 "config: limits.max_response_bytes must not exceed ws.max_answer_queue_bytes"};
   if (c.media.backend != "fs" && c.media.backend != "s3")
     return Error{Errc::bad_request, "config: media.backend must be fs or s3"};
   if (c.media.backend == "s3" && (c.media.s3_endpoint.empty() || c.media.s3_bucket.empty()))

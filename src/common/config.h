@@ -21,7 +21,8 @@ struct ServerConfig {
 
 struct WsConfig {
   uint32_t max_frame_bytes = 64 * 1024;
-  uint32_t max_send_queue_bytes = 4 * 1024 * 1024;
+  uint32_t max_send_queue_bytes = 4 * 1024 * 1024;    // pushes a client has not read yet
+  uint32_t max_answer_queue_bytes = 8 * 1024 * 1024;  // answers a client has not read yet
   uint32_t idle_timeout_s = 60;
   uint32_t handshake_timeout_s = 10;
   uint32_t auth_timeout_s = 10;
@@ -37,6 +38,9 @@ struct LimitsConfig {
   uint32_t max_history_page = 200;
   uint32_t max_sync_page = 1000;
   uint32_t max_chats_page = 500;
+  // One answer (a sync, history or chats page) stops early beyond this many bytes and says
+  // has_more; at least one item is always in it.
+  uint32_t max_response_bytes = 1024 * 1024;
   uint32_t http_body_bytes = 16 * 1024;
   uint32_t max_connections = 100000;
 };

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <cstdint>
 
 #include "common/clock.h"
@@ -73,9 +75,9 @@ void ChatService::commit_send(store::AppendRequest append, uint64_t conn_id, Jso
 
 void ChatService::snapshot(const std::string& user, bool limited, JsonCallback done) {
   store_.snapshot(user, config_.sync.snapshot_chats, config_.sync.snapshot_messages,
-                  [limited, done](Result<store::Snapshot> s) {
+                  [this, limited, done](Result<store::Snapshot> s) {
                     if (!s) return done(s.error());
-                    done(proto::snapshot_json(s.value(), limited));
+                    done(proto::snapshot_json(s.value(), limited, max_response_bytes()));
                   });
 }
 
@@ -85,24 +87,25 @@ void ChatService::sync(const std::string& user, const proto::SyncRequest& req, J
                       [this, user, done](Result<store::UpdatesPage> page) {
                         if (!page) return done(page.error());
                         if (page->limited) return snapshot(user, true, done);
-                        done(proto::updates_json(page.value()));
+                        done(proto::updates_json(page.value(), max_response_bytes()));
                       });
 }
 
 void ChatService::history(const std::string& user, const proto::HistoryRequest& req,
                           JsonCallback done) {
   store::HistoryQuery q{user, req.chat_id, req.with, req.before_seq, req.limit, req.after_seq};
-  store_.history(std::move(q), [done](Result<store::HistoryPage> page) {
+  const bool forwards = req.after_seq.has_value();
+  store_.history(std::move(q), [this, forwards, done](Result<store::HistoryPage> page) {
     if (!page) return done(page.error());
-    done(proto::history_json(page.value()));
+    done(proto::history_json(page.value(), forwards, max_response_bytes()));
   });
 }
 
 void ChatService::chats(const std::string& user, const proto::ChatsRequest& req,
                         JsonCallback done) {
-  store_.list_chats(user, req.limit, [done](Result<store::ChatList> list) {
+  store_.list_chats(user, req.limit, req.cursor, [this, done](Result<store::ChatList> list) {
     if (!list) return done(list.error());
-    done(proto::chats_json(list.value()));
+    done(proto::chats_json(list.value(), max_response_bytes()));
   });
 }
 
@@ -220,7 +223,7 @@ void ChatService::mute(const std::string& user, const proto::MuteRequest& req, J
   auto apply = [this, user, until, done](store::ChatId chat) {
     store_.set_chat_mute(user, chat, until, [chat, until, done](Status st) {
       if (!st) return done(st.error());
-      done(fmt::format(R"({{"chat_id":{},"muted_until":{}}})", chat, until));
+      done(boost::json::serialize(boost::json::object{{"chat_id", chat}, {"muted_until", until}}));
     });
   };
   if (req.chat_id) return apply(req.chat_id);

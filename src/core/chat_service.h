@@ -61,6 +61,7 @@ class ChatService {
   // Stamps, commits and fans out a message whose content is settled.
   void commit_send(store::AppendRequest append, uint64_t conn_id, JsonCallback done);
   void snapshot(const std::string& user, bool limited, JsonCallback done);
+  size_t max_response_bytes() const { return config_.limits.max_response_bytes; }
 
   store::Store& store_;
   Router& router_;

@@ -74,13 +74,21 @@ struct StreamedResponse {
 // What a handler answers with.
 using HttpReply = std::variant<HttpResponse, StreamedResponse>;
 
+// What a frame is to the connection's bounds. Pushes are what the server sends by itself:
+// a client that does not read them is a slow consumer. Answers are what the client asked
+// for: a client that pipelines requests may have several large answers waiting, without
+// being slow, so answers have a bound of their own (docs/PROTOCOL.md §3.1).
+enum class FrameKind : uint8_t { push, answer };
+
 // One WebSocket connection. Every method is safe to call from any thread.
 class Transport {
  public:
   virtual ~Transport() = default;
-  // Queues a text frame. Past ws.max_send_queue_bytes queued, the connection is closed
-  // with 4008 (slow consumer) instead of buffering more.
-  virtual void send(std::shared_ptr<const std::string> frame) = 0;
+  // Queues a text frame, in order with every other frame. Past ws.max_send_queue_bytes of
+  // pushes (and wire bytes not yet written), or ws.max_answer_queue_bytes of answers, the
+  // connection is closed with 4008 (slow consumer) instead of buffering more.
+  virtual void send(std::shared_ptr<const std::string> frame, FrameKind kind) = 0;
+  void send(std::shared_ptr<const std::string> frame) { send(std::move(frame), FrameKind::push); }
   // Sends what is queued, then the close frame.
   virtual void close(uint16_t code, std::string reason) = 0;
   // From now on, frames queued together may go out as one WebSocket message holding them

@@ -149,10 +149,10 @@ void WsConnection::on_close_frame(uint16_t code, std::string_view) {
 
 // ---- Writing ----
 
-void WsConnection::send(std::shared_ptr<const std::string> frame) {
-  if (executor_.running_in_this_thread()) return enqueue(std::move(frame));
-  PostBatch::post(executor_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
-    self->enqueue(std::move(frame));
+void WsConnection::send(std::shared_ptr<const std::string> frame, FrameKind kind) {
+  if (executor_.running_in_this_thread()) return enqueue(std::move(frame), kind);
+  PostBatch::post(executor_, [self = shared_from_this(), frame = std::move(frame), kind]() mutable {
+    self->enqueue(std::move(frame), kind);
   });
 }
 
@@ -164,19 +164,25 @@ void WsConnection::close(uint16_t code, std::string reason) {
   });
 }
 
-void WsConnection::enqueue(std::shared_ptr<const std::string> frame) {
+void WsConnection::enqueue(std::shared_ptr<const std::string> frame, FrameKind kind) {
   if (closing() || finished_) return;
-  if (queued_bytes_ + frame->size() > options_.max_send_queue_bytes) {
-    spdlog::info("ws {}: slow consumer, {} bytes queued; closing", id_,
-                 queued_bytes_ + frame->size());
+  const size_t size = frame->size();
+  const bool over = kind == FrameKind::answer
+                        ? answer_bytes_ + size > options_.max_answer_queue_bytes
+                        : queued_bytes_ - answer_bytes_ + size > options_.max_send_queue_bytes;
+  if (over) {
+    spdlog::info("ws {}: slow consumer, {} bytes queued ({} of answers); closing", id_,
+                 queued_bytes_ + size, answer_bytes_);
     // Drop every frame not yet on the wire (the client will resync from its cursor); the
     // tail of a message partly written stays, so that the close frame follows a whole one.
-    for (const auto& queued : queue_) queued_bytes_ -= queued->size();
+    for (const auto& queued : queue_) queued_bytes_ -= queued.frame->size();
     queue_ = {};
+    answer_bytes_ = 0;
     return begin_close(kCloseSlowConsumer, "slow consumer");
   }
-  queued_bytes_ += frame->size();
-  queue_.push_back(std::move(frame));
+  queued_bytes_ += size;
+  if (kind == FrameKind::answer) answer_bytes_ += size;
+  queue_.push_back(Queued{std::move(frame), kind});
   schedule_flush();
 }
 
@@ -185,7 +191,7 @@ void WsConnection::queue_control(ws::Opcode opcode, std::string_view payload) {
   ws::append_frame(out_, opcode, payload);
   queued_bytes_ += out_.size() - before;
   // A peer that sends pings but never reads gets the same bound as any slow reader.
-  if (queued_bytes_ > options_.max_send_queue_bytes)
+  if (queued_bytes_ - answer_bytes_ > options_.max_send_queue_bytes)
     return begin_close(kCloseSlowConsumer, "slow consumer");
   schedule_flush();
 }
@@ -285,11 +291,11 @@ bool WsConnection::serialize(std::string& out) {
   while (!queue_.empty() && out.size() < kMaxWriteBytes) {
     // With batching, frames queued together become one message, one per line.
     size_t frames = 1;
-    size_t bytes = queue_.front()->size();
+    size_t bytes = queue_.front().frame->size();
     if (batching) {
       while (frames < queue_.size() && frames < kMaxBatchFrames &&
-             bytes + 1 + queue_[frames]->size() <= options_.max_batch_bytes) {
-        bytes += 1 + queue_[frames]->size();
+             bytes + 1 + queue_[frames].frame->size() <= options_.max_batch_bytes) {
+        bytes += 1 + queue_[frames].frame->size();
         ++frames;
       }
     }
@@ -297,8 +303,10 @@ bool WsConnection::serialize(std::string& out) {
     out.append(header, ws::encode_header(header, ws::kText, bytes));
     for (size_t i = 0; i < frames; ++i) {
       if (i > 0) out += kNewline;
-      out += *queue_.front();
-      queued_bytes_ -= queue_.front()->size();
+      const Queued& q = queue_.front();
+      out += *q.frame;
+      queued_bytes_ -= q.frame->size();
+      if (q.kind == FrameKind::answer) answer_bytes_ -= q.frame->size();
       queue_.pop_front();
     }
   }
@@ -354,6 +362,7 @@ void WsConnection::finish() {
   queue_ = {};
   out_ = std::string();
   queued_bytes_ = 0;
+  answer_bytes_ = 0;
   boost::system::error_code ignored;
   socket_.close(ignored);  // pending waits complete with operation_aborted
   // Last, and from a local: the handler -> transport cycle is broken even if it throws.

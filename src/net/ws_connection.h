@@ -23,7 +23,8 @@ class ConnectionTracker;
 
 struct WsOptions {
   uint32_t max_frame_bytes = 64 * 1024;
-  uint32_t max_send_queue_bytes = 4 * 1024 * 1024;
+  uint32_t max_send_queue_bytes = 4 * 1024 * 1024;    // pushes and unwritten wire bytes
+  uint32_t max_answer_queue_bytes = 8 * 1024 * 1024;  // answers not yet serialised
   uint32_t idle_timeout_s = 60;
   uint32_t handshake_timeout_s = 10;
   // With batching on, one message carries queued frames up to this many bytes (a larger
@@ -46,7 +47,8 @@ class WsConnection final : public Transport,
   // sent after its request that the HTTP session had already read.
   void start(std::string handshake, std::string early);
 
-  void send(std::shared_ptr<const std::string> frame) override;
+  using Transport::send;
+  void send(std::shared_ptr<const std::string> frame, FrameKind kind) override;
   void close(uint16_t code, std::string reason) override;
   void set_batching(bool on) override { batching_.store(on, std::memory_order_relaxed); }
   uint64_t id() const override { return id_; }
@@ -63,7 +65,7 @@ class WsConnection final : public Transport,
   void on_ping(std::string_view payload) override;
   void on_close_frame(uint16_t code, std::string_view reason) override;
   // Writing.
-  void enqueue(std::shared_ptr<const std::string> frame);
+  void enqueue(std::shared_ptr<const std::string> frame, FrameKind kind);
   void queue_control(ws::Opcode opcode, std::string_view payload);
   void schedule_flush();
   void flush();
@@ -89,10 +91,15 @@ class WsConnection final : public Transport,
   ws::FrameReader reader_;
   // Frames not yet serialised. Not a std::deque: libstdc++'s allocates ~600 bytes on
   // construction; a devector allocates on first use and is freed when it drains.
-  boost::container::devector<std::shared_ptr<const std::string>> queue_;
+  struct Queued {
+    std::shared_ptr<const std::string> frame;
+    FrameKind kind;
+  };
+  boost::container::devector<Queued> queue_;
   // Wire bytes not yet written: the handshake, control frames, the tail of a short write.
   std::string out_;
   size_t queued_bytes_ = 0;  // frames in queue_ plus out_
+  size_t answer_bytes_ = 0;  // the answers among the frames in queue_
   std::string close_reason_;
   WsClock::time_point last_read_;
   WsClock::time_point deadline_;  // of the handshake, then (once closing) of the close

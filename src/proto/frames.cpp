@@ -6,7 +6,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
+#include <charconv>
 
+#include "common/json_text.h"
 #include "common/utf8.h"
 
 namespace json = boost::json;
@@ -144,10 +146,6 @@ bool has_unpaired_surrogate_escape(std::string_view s) {
   return false;
 }
 
-std::string quoted(std::string_view s) {
-  return json::serialize(json::string_view(s.data(), s.size()));
-}
-
 }  // namespace
 
 void split_requests(std::string_view message, const std::function<void(std::string_view)>& each) {
@@ -259,9 +257,8 @@ std::variant<Request, RequestError> parse_request(std::string_view text,
         if (!e)
           e = read_string(m, "caption", ms.caption, false, limits.max_message_bytes,
                           Errc::too_large);
-        for (const auto& [key, value] : m)
-          if (!e && key != "id" && key != "name" && key != "caption")
-            e = bad(fmt::format("unknown field media.{}", std::string_view(key)));
+        // Other fields (a client's own "type", "size", ...) are ignored, as everywhere
+        // (PROTOCOL.md §"conventions"): the server fills in the descriptor from the object.
         r.media = std::move(ms);
       }
     }
@@ -352,6 +349,15 @@ std::variant<Request, RequestError> parse_request(std::string_view text,
   } else if (type == "chats") {
     ChatsRequest r;
     e = read_limit(*obj, r.limit, limits.max_chats_page);
+    std::string cursor;
+    if (!e) e = read_string(*obj, "cursor", cursor, false, 64);
+    if (!e && !cursor.empty()) {
+      auto c = parse_chat_cursor(cursor);
+      if (!c)
+        e = bad("cursor must be a next_cursor of an earlier chats answer");
+      else
+        r.cursor = *c;
+    }
     req.type = RequestType::chats;
     req.body = r;
   } else if (type == "ping") {
@@ -469,8 +475,8 @@ std::string error_frame(std::optional<uint64_t> id, const Error& error,
                         std::optional<uint64_t> retry_after_ms) {
   std::string out =
       fmt::format(R"({{"type":"error","id":{},"code":"{}","message":{},"retryable":{})",
-                  id ? std::to_string(*id) : "null", errc_name(error.code), quoted(error.message),
-                  errc_retryable(error.code));
+                  id ? std::to_string(*id) : "null", errc_name(error.code),
+                  json_quote(error.message), errc_retryable(error.code));
   if (retry_after_ms) out += fmt::format(R"(,"retry_after_ms":{})", *retry_after_ms);
   out += '}';
   return out;
@@ -478,16 +484,16 @@ std::string error_frame(std::optional<uint64_t> id, const Error& error,
 
 std::string message_json(const store::Message& m) {
   std::string out = fmt::format(R"({{"chat_id":{},"seq":{},"message_id":"{}","sender":{})",
-                                m.chat_id, m.seq, m.message_id, quoted(m.sender));
-  if (!m.to.empty()) out += fmt::format(R"(,"to":{})", quoted(m.to));
+                                m.chat_id, m.seq, m.message_id, json_quote(m.sender));
+  if (!m.to.empty()) out += fmt::format(R"(,"to":{})", json_quote(m.to));
   if (m.kind == store::MessageKind::event)  // the store keeps an event as a JSON object
     out += fmt::format(R"(,"kind":"event","event":{},"ts":{}}})", m.body, m.ts);
   else if (m.kind == store::MessageKind::media)  // and a media descriptor too
     out += fmt::format(R"(,"kind":"media","media":{},"ts":{},"client_msg_id":{}}})", m.body, m.ts,
-                       quoted(m.client_msg_id));
+                       json_quote(m.client_msg_id));
   else
-    out += fmt::format(R"(,"kind":"text","body":{},"ts":{},"client_msg_id":{}}})", quoted(m.body),
-                       m.ts, quoted(m.client_msg_id));
+    out += fmt::format(R"(,"kind":"text","body":{},"ts":{},"client_msg_id":{}}})",
+                       json_quote(m.body), m.ts, json_quote(m.client_msg_id));
   return out;
 }
 
@@ -503,20 +509,13 @@ std::string send_result_json(const store::AppendResult& r) {
 }
 
 namespace {
-void append_messages(std::string& out, const std::vector<store::Message>& msgs) {
-  out += '[';
-  for (size_t i = 0; i < msgs.size(); ++i) {
-    if (i) out += ',';
-    out += message_json(msgs[i]);
-  }
-  out += ']';
-}
 std::string chat_fields(const store::ChatSummary& c) {
   std::string out = fmt::format(R"("chat_id":{},"kind":"{}")", c.chat_id,
                                 c.kind == store::ChatKind::direct ? "direct" : "group");
-  if (!c.peer.empty()) out += fmt::format(R"(,"peer":{})", quoted(c.peer));
+  if (!c.peer.empty()) out += fmt::format(R"(,"peer":{})", json_quote(c.peer));
   if (c.kind == store::ChatKind::group)
-    out += fmt::format(R"(,"name":{},"large":{},"member":{})", quoted(c.name), c.large, c.member);
+    out +=
+        fmt::format(R"(,"name":{},"large":{},"member":{})", json_quote(c.name), c.large, c.member);
   out += fmt::format(R"(,"last_seq":{},"unread":{},"read_seq":{},"delivered_seq":{})", c.last_seq,
                      c.unread, c.read_seq, c.delivered_seq);
   if (c.kind == store::ChatKind::direct) {
@@ -527,8 +526,9 @@ std::string chat_fields(const store::ChatSummary& c) {
     out += R"(,"reads":[)";
     for (size_t i = 0; i < c.reads.size(); ++i) {
       if (i) out += ',';
-      out += fmt::format(R"({{"user":{},"read_seq":{},"delivered_seq":{}}})",
-                         quoted(c.reads[i].user), c.reads[i].read_seq, c.reads[i].delivered_seq);
+      out +=
+          fmt::format(R"({{"user":{},"read_seq":{},"delivered_seq":{}}})",
+                      json_quote(c.reads[i].user), c.reads[i].read_seq, c.reads[i].delivered_seq);
     }
     out += ']';
   }
@@ -536,57 +536,154 @@ std::string chat_fields(const store::ChatSummary& c) {
 }
 }  // namespace
 
-std::string updates_json(const store::UpdatesPage& page) {
+namespace {
+// Room kept for what closes a page (has_more, pts, counts...).
+constexpr size_t kPageTail = 256;
+
+std::string update_json(const store::Update& u) {
+  if (u.kind == store::UpdateKind::message)
+    return fmt::format(R"({{"pts":{},"kind":"message","message":{}}})", u.pts,
+                       message_json(u.message));
+  return fmt::format(R"({{"pts":{},"kind":"{}","receipt":{}}})", u.pts,
+                     u.kind == store::UpdateKind::read ? "read" : "delivered",
+                     receipt_json(u.receipt));
+}
+
+// Whether `item` may join a page of `used` bytes that holds `count` items already.
+bool fits(size_t used, size_t item, size_t count, size_t max_bytes) {
+  return count == 0 || used + 1 + item + kPageTail <= max_bytes;
+}
+}  // namespace
+
+std::string updates_json(const store::UpdatesPage& page, size_t max_bytes) {
   std::string out = R"({"updates":[)";
+  uint64_t pts = page.pts;
+  bool has_more = page.has_more;
   for (size_t i = 0; i < page.updates.size(); ++i) {
+    std::string item = update_json(page.updates[i]);
+    if (!fits(out.size(), item.size(), i, max_bytes)) {
+      pts = page.updates[i - 1].pts;  // the client asks again from the last one it got
+      has_more = true;
+      break;
+    }
     if (i) out += ',';
-    const auto& u = page.updates[i];
-    if (u.kind == store::UpdateKind::message)
-      out += fmt::format(R"({{"pts":{},"kind":"message","message":{}}})", u.pts,
-                         message_json(u.message));
-    else
-      out += fmt::format(R"({{"pts":{},"kind":"{}","receipt":{}}})", u.pts,
-                         u.kind == store::UpdateKind::read ? "read" : "delivered",
-                         receipt_json(u.receipt));
+    out += item;
   }
-  out += fmt::format(R"(],"pts":{},"has_more":{},"limited":{}}})", page.pts, page.has_more,
-                     page.limited);
+  out += fmt::format(R"(],"pts":{},"has_more":{},"limited":{}}})", pts, has_more, page.limited);
   return out;
 }
 
-std::string snapshot_json(const store::Snapshot& snap, bool limited) {
+std::string snapshot_json(const store::Snapshot& snap, bool limited, size_t max_bytes) {
   std::string out = fmt::format(
       R"({{"snapshot":true,"limited":{},"pts":{},"updates":[],"has_more":false,"chats":[)", limited,
       snap.pts);
-  for (size_t i = 0; i < snap.chats.size(); ++i) {
-    if (i) out += ',';
-    const auto& w = snap.chats[i];
-    out += '{' + chat_fields(w.chat) + R"(,"messages":)";
-    append_messages(out, w.messages);
-    out += fmt::format(R"(,"has_more":{}}})", w.has_more);
+  // Every chat goes in (while its own fields fit); then the chats' messages, newest first,
+  // one per chat in turn, while they fit: each chat shows its latest messages.
+  std::vector<std::string> heads;
+  size_t used = out.size();
+  for (const auto& w : snap.chats) {
+    std::string head = '{' + chat_fields(w.chat);
+    if (!fits(used, head.size() + 64, heads.size(), max_bytes)) break;
+    used += head.size() + 64 + 1;  // 64: the window's own fields
+    heads.push_back(std::move(head));
+  }
+  std::vector<std::vector<std::string>> taken(heads.size());  // newest first
+  std::vector<bool> full(heads.size(), false);                // its next message did not fit
+  for (bool more = true; more;) {
+    more = false;
+    for (size_t c = 0; c < heads.size(); ++c) {
+      const auto& msgs = snap.chats[c].messages;
+      if (full[c] || taken[c].size() == msgs.size()) continue;
+      std::string m = message_json(msgs[msgs.size() - 1 - taken[c].size()]);
+      if (used + m.size() + 1 + kPageTail > max_bytes) {
+        full[c] = true;  // other chats' smaller messages may still fit
+        continue;
+      }
+      used += m.size() + 1;
+      taken[c].push_back(std::move(m));
+      more = true;
+    }
+  }
+  for (size_t c = 0; c < heads.size(); ++c) {
+    const auto& w = snap.chats[c];
+    const size_t cut = w.messages.size() - taken[c].size();
+    if (c) out += ',';
+    out += heads[c];
+    out += R"(,"messages":[)";
+    for (size_t i = taken[c].size(); i-- > 0;) {
+      out += taken[c][i];
+      if (i) out += ',';
+    }
+    out += fmt::format(R"(],"has_more":{},"older":{}}})", w.has_more || cut > 0, w.older + cut);
   }
   out += "]}";
   return out;
 }
 
-std::string history_json(const store::HistoryPage& page) {
-  std::string out = fmt::format(R"({{"chat_id":{},"messages":)", page.chat_id);
-  append_messages(out, page.messages);
-  out += fmt::format(R"(,"has_more":{}}})", page.has_more);
+std::string history_json(const store::HistoryPage& page, bool forwards, size_t max_bytes) {
+  std::string head = fmt::format(R"({{"chat_id":{},"messages":[)", page.chat_id);
+  // Take messages from where the page starts: the newest going backwards, the oldest
+  // going forwards.
+  const size_t n = page.messages.size();
+  std::vector<std::string> taken;
+  size_t used = head.size();
+  for (size_t k = 0; k < n; ++k) {
+    std::string m = message_json(page.messages[forwards ? k : n - 1 - k]);
+    if (!fits(used, m.size(), taken.size(), max_bytes)) break;
+    used += m.size() + 1;
+    taken.push_back(std::move(m));
+  }
+  if (!forwards) std::reverse(taken.begin(), taken.end());
+  std::string out = std::move(head);
+  for (size_t i = 0; i < taken.size(); ++i) {
+    if (i) out += ',';
+    out += taken[i];
+  }
+  out += fmt::format(R"(],"has_more":{}}})", page.has_more || taken.size() < n);
   return out;
 }
 
-std::string chats_json(const store::ChatList& list) {
+std::string chat_cursor(const store::ChatListCursor& c) {
+  return fmt::format("{}.{}", c.last_ts, c.chat_id);
+}
+
+std::optional<store::ChatListCursor> parse_chat_cursor(std::string_view s) {
+  auto dot = s.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto number = [](std::string_view digits, auto& out) {
+    if (digits.empty() || digits.size() > 19) return false;
+    auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+    return ec == std::errc() && p == digits.data() + digits.size();
+  };
+  store::ChatListCursor c;
+  if (!number(s.substr(0, dot), c.last_ts) || !number(s.substr(dot + 1), c.chat_id) ||
+      c.last_ts < 0)
+    return std::nullopt;
+  return c;
+}
+
+std::string chats_json(const store::ChatList& list, size_t max_bytes) {
   std::string out = R"({"chats":[)";
-  for (size_t i = 0; i < list.chats.size(); ++i) {
-    if (i) out += ',';
-    const auto& c = list.chats[i];
-    out += '{' + chat_fields(c) + R"(,"last_message":)";
-    out += c.last_message ? message_json(*c.last_message) : "null";
-    out += '}';
+  bool has_more = list.has_more;
+  size_t count = 0;
+  for (const auto& c : list.chats) {
+    std::string item = '{' + chat_fields(c) + R"(,"last_message":)";
+    item += c.last_message ? message_json(*c.last_message) : "null";
+    item += '}';
+    if (!fits(out.size(), item.size(), count, max_bytes)) {
+      has_more = true;
+      break;
+    }
+    if (count++) out += ',';
+    out += item;
   }
-  out += fmt::format(R"(],"has_more":{},"pts":{},"unread_total":{},"unread_chats":{}}})",
-                     list.has_more, list.pts, list.unread_total, list.unread_chats);
+  out += fmt::format(R"(],"has_more":{},"pts":{},"unread_total":{},"unread_chats":{})", has_more,
+                     list.pts, list.unread_total, list.unread_chats);
+  if (has_more && count > 0) {
+    const auto& last = list.chats[count - 1];
+    out += fmt::format(R"(,"next_cursor":"{}")", chat_cursor({last.last_ts, last.chat_id}));
+  }
+  out += '}';
   return out;
 }
 
@@ -607,8 +704,8 @@ const char* role_name(store::Role r) {
 std::string chat_info_fields(const store::ChatInfo& c) {
   return fmt::format(
       R"("chat_id":{},"kind":"group","name":{},"created_by":{},"created_at":{},"last_seq":{},"member_count":{},"large":{},"full_history":{})",
-      c.chat_id, quoted(c.name), quoted(c.created_by), c.created_at, c.last_seq, c.member_count,
-      c.large, c.full_history);
+      c.chat_id, json_quote(c.name), json_quote(c.created_by), c.created_at, c.last_seq,
+      c.member_count, c.large, c.full_history);
 }
 }  // namespace
 
@@ -623,9 +720,9 @@ std::string group_info_json(const store::ChatInfo& info) {
   for (size_t i = 0; i < info.members.size(); ++i) {
     const auto& m = info.members[i];
     if (i) out += ',';
-    out +=
-        fmt::format(R"({{"user":{},"role":"{}","joined_seq":{},"read_seq":{},"delivered_seq":{}}})",
-                    quoted(m.user), role_name(m.role), m.joined_seq, m.read_seq, m.delivered_seq);
+    out += fmt::format(
+        R"({{"user":{},"role":"{}","joined_seq":{},"read_seq":{},"delivered_seq":{}}})",
+        json_quote(m.user), role_name(m.role), m.joined_seq, m.read_seq, m.delivered_seq);
   }
   out += fmt::format(R"(],"members_truncated":{}}}}})", info.members.size() < info.member_count);
   return out;
@@ -637,7 +734,7 @@ std::string chat_push(std::string_view msg_json) {
 
 std::string receipt_json(const store::Receipt& r) {
   return fmt::format(R"({{"chat_id":{},"user":{},"kind":"{}","seq":{},"ts":{}}})", r.chat_id,
-                     quoted(r.user), r.kind == store::UpdateKind::read ? "read" : "delivered",
+                     json_quote(r.user), r.kind == store::UpdateKind::read ? "read" : "delivered",
                      r.seq, r.ts);
 }
 
@@ -656,10 +753,10 @@ std::string mark_result_json(const store::ReceiptResult& r) {
 std::string typing_push(uint64_t chat_id, std::string_view user, bool start, uint32_t expires_ms) {
   if (!start)
     return fmt::format(R"({{"type":"typing","chat_id":{},"user":{},"state":"stop"}})", chat_id,
-                       quoted(user));
+                       json_quote(user));
   return fmt::format(
       R"({{"type":"typing","chat_id":{},"user":{},"state":"start","expires_ms":{}}})", chat_id,
-      quoted(user), expires_ms);
+      json_quote(user), expires_ms);
 }
 
 std::string_view visibility_name(store::PresenceVisibility v) {

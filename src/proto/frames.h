@@ -75,6 +75,7 @@ struct GroupInfoRequest {
 };
 struct ChatsRequest {
   uint32_t limit = 100;
+  store::ChatListCursor cursor;  // "cursor": where the previous page ended
 };
 struct PingRequest {};
 // mark_read / mark_delivered (docs/PROTOCOL.md §3.11).
@@ -159,10 +160,19 @@ std::string message_json(const store::Message& m);
 std::string message_push(uint64_t pts, std::string_view message_json);
 
 std::string send_result_json(const store::AppendResult& r);
-std::string updates_json(const store::UpdatesPage& page);
-std::string snapshot_json(const store::Snapshot& snap, bool limited);
-std::string history_json(const store::HistoryPage& page);
-std::string chats_json(const store::ChatList& list);
+// Pages (sync, history, chats) stop early once the answer would grow past `max_bytes`
+// (limits.max_response_bytes), keeping at least one item, and then say has_more: one answer
+// always fits in what a connection may queue (docs/PROTOCOL.md §3.1). A cut sync page ends
+// at its last update's pts; a cut history page keeps the messages nearest to where it
+// started (before_seq: the newest, after_seq: the oldest); a cut snapshot keeps every chat
+// and the newest messages of each, taken in turns, and counts the rest in `older`.
+std::string updates_json(const store::UpdatesPage& page, size_t max_bytes);
+std::string snapshot_json(const store::Snapshot& snap, bool limited, size_t max_bytes);
+std::string history_json(const store::HistoryPage& page, bool forwards, size_t max_bytes);
+std::string chats_json(const store::ChatList& list, size_t max_bytes);
+// The chat list's cursor on the wire ("<last_ts>.<chat_id>"), and back; nullopt if malformed.
+std::string chat_cursor(const store::ChatListCursor& c);
+std::optional<store::ChatListCursor> parse_chat_cursor(std::string_view s);
 std::string group_result_json(const store::GroupResult& r);
 std::string group_info_json(const store::ChatInfo& info);
 std::string chat_push(std::string_view message_json);  // large groups: no pts

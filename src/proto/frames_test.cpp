@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <random>
+
+#include "common/utf8.h"
 
 namespace parley::proto {
 namespace {
@@ -79,6 +84,8 @@ TEST(Frames, RejectsBadInputWithCodes) {
   EXPECT_EQ(err(deep).error.code, Errc::bad_request);
 }
 
+constexpr size_t kBig = 64 << 20;  // a byte budget no test page reaches
+
 TEST(Frames, SerializesValidJson) {
   store::Message m;
   m.chat_id = 3;
@@ -106,16 +113,16 @@ TEST(Frames, SerializesValidJson) {
            3, store::ChatKind::direct, "bob", 4, 5, m, "", false, true, 0, 0, 0, 0, {}},
        {m},
        true});
-  auto s = boost::json::parse(snapshot_json(snap, true)).as_object();
+  auto s = boost::json::parse(snapshot_json(snap, true, kBig)).as_object();
   EXPECT_TRUE(s.at("limited").as_bool());
   EXPECT_EQ(s.at("chats").as_array().size(), 1u);
   store::ChatList list;
   list.chats.push_back(snap.chats[0].chat);
-  EXPECT_NO_THROW(boost::json::parse(chats_json(list)));
+  EXPECT_NO_THROW(boost::json::parse(chats_json(list, kBig)));
   store::UpdatesPage page;
   page.updates.push_back({1, store::UpdateKind::message, m, {}});
-  EXPECT_NO_THROW(boost::json::parse(updates_json(page)));
-  EXPECT_NO_THROW(boost::json::parse(history_json({3, {m}, false})));
+  EXPECT_NO_THROW(boost::json::parse(updates_json(page, kBig)));
+  EXPECT_NO_THROW(boost::json::parse(history_json({3, {m}, false}, false, kBig)));
 }
 
 TEST(Frames, ParsesGroupRequests) {
@@ -245,7 +252,7 @@ TEST(Frames, SerializesReceiptsAndReadState) {
   u.receipt = rc;
   u.receipt.kind = store::UpdateKind::delivered;
   page.updates.push_back(u);
-  auto up = boost::json::parse(updates_json(page)).as_object();
+  auto up = boost::json::parse(updates_json(page, kBig)).as_object();
   auto first = up.at("updates").as_array()[0].as_object();
   EXPECT_EQ(first.at("kind").as_string(), "delivered");
   EXPECT_EQ(first.at("receipt").at("seq").as_int64(), 5);
@@ -266,7 +273,7 @@ TEST(Frames, SerializesReceiptsAndReadState) {
   list.chats = {direct, group};
   list.unread_total = 2;
   list.unread_chats = 1;
-  auto cj = boost::json::parse(chats_json(list)).as_object();
+  auto cj = boost::json::parse(chats_json(list, kBig)).as_object();
   EXPECT_EQ(cj.at("unread_total").as_int64(), 2);
   auto c0 = cj.at("chats").as_array()[0].as_object();
   EXPECT_EQ(c0.at("unread").as_int64(), 2);
@@ -319,8 +326,9 @@ TEST(Frames, ParsesMediaSends) {
   EXPECT_EQ(err(head + R"("media":"x"})").error.code, Errc::bad_request);
   EXPECT_EQ(err(head + R"("body":"x","media":{"id":")" + id + R"("}})").error.code,
             Errc::bad_request);
-  EXPECT_EQ(err(head + R"("media":{"id":")" + id + R"(","size":5}})").error.code,
-            Errc::bad_request);
+  // Unknown fields of media are ignored like any other unknown field.
+  auto extra = ok(head + R"("media":{"id":")" + id + R"(","size":5,"type":"image/heic","x":{}}})");
+  EXPECT_EQ(std::get<SendRequest>(extra.body).media->id, id);
   EXPECT_EQ(err(head + R"("kind":"text","media":{"id":")" + id + R"("}})").error.code,
             Errc::bad_request);
   EXPECT_EQ(
@@ -430,6 +438,209 @@ TEST(Frames, AuthMayAskForBatches) {
       std::get<AuthRequest>(ok(R"({"type":"auth","id":1,"token":"t","batch":true})").body).batch);
   EXPECT_EQ(err(R"({"type":"auth","id":1,"token":"t","batch":"yes"})").error.code,
             Errc::bad_request);
+}
+
+}  // namespace
+}  // namespace parley::proto
+
+namespace parley::proto {
+namespace {
+
+store::Message text_message(uint64_t chat, uint64_t seq, std::string body) {
+  store::Message m;
+  m.chat_id = chat;
+  m.seq = seq;
+  m.message_id = 1000 + seq;
+  m.ts = 1700000000000 + static_cast<int64_t>(seq);
+  m.sender = "alice";
+  m.to = "bob";
+  m.body = std::move(body);
+  m.client_msg_id = "c" + std::to_string(seq);
+  return m;
+}
+
+std::vector<uint64_t> seqs_of(const boost::json::array& messages) {
+  std::vector<uint64_t> out;
+  for (const auto& m : messages) out.push_back(m.at("seq").to_number<uint64_t>());
+  return out;
+}
+
+// Findings of 2026-12-05: one answer larger than what a connection may queue closed the
+// connection that asked. Pages now stop at a byte budget and say has_more.
+TEST(Frames, PagesStopAtTheByteBudgetAndSayHasMore) {
+  const size_t budget = 64 * 1024;
+  const std::string body(4000, 'x');
+
+  store::UpdatesPage page;
+  for (uint64_t i = 1; i <= 100; ++i)
+    page.updates.push_back({i, store::UpdateKind::message, text_message(3, i, body), {}});
+  page.pts = 100;
+  auto up = boost::json::parse(updates_json(page, budget)).as_object();
+  EXPECT_LE(boost::json::serialize(up).size(), budget);
+  const auto& ups = up.at("updates").as_array();
+  ASSERT_GT(ups.size(), 5u);
+  ASSERT_LT(ups.size(), 100u);
+  EXPECT_TRUE(up.at("has_more").as_bool());
+  // The cursor is the last update returned: asking again from it loses nothing.
+  EXPECT_EQ(up.at("pts").to_number<uint64_t>(), ups.back().at("pts").to_number<uint64_t>());
+  // A budget below one item still returns that item.
+  auto one = boost::json::parse(updates_json(page, 100)).as_object();
+  EXPECT_EQ(one.at("updates").as_array().size(), 1u);
+  EXPECT_EQ(one.at("pts").to_number<uint64_t>(), 1u);
+  EXPECT_TRUE(one.at("has_more").as_bool());
+  // Everything fits: the page is as the store gave it.
+  auto all = boost::json::parse(updates_json(page, kBig)).as_object();
+  EXPECT_EQ(all.at("updates").as_array().size(), 100u);
+  EXPECT_FALSE(all.at("has_more").as_bool());
+
+  store::HistoryPage hist{3, {}, false};
+  for (uint64_t i = 51; i <= 250; ++i) hist.messages.push_back(text_message(3, i, body));
+  // Backwards (before_seq): the newest messages stay, older ones are for the next page.
+  auto back = boost::json::parse(history_json(hist, false, budget)).as_object();
+  auto back_seqs = seqs_of(back.at("messages").as_array());
+  ASSERT_FALSE(back_seqs.empty());
+  EXPECT_EQ(back_seqs.back(), 250u);
+  EXPECT_TRUE(std::is_sorted(back_seqs.begin(), back_seqs.end()));
+  EXPECT_TRUE(back.at("has_more").as_bool());
+  EXPECT_LE(boost::json::serialize(back).size(), budget);
+  // Forwards (after_seq): the oldest stay.
+  auto fwd = boost::json::parse(history_json(hist, true, budget)).as_object();
+  auto fwd_seqs = seqs_of(fwd.at("messages").as_array());
+  ASSERT_FALSE(fwd_seqs.empty());
+  EXPECT_EQ(fwd_seqs.front(), 51u);
+  EXPECT_EQ(fwd_seqs.back(), 50u + fwd_seqs.size());
+  EXPECT_TRUE(fwd.at("has_more").as_bool());
+
+  // A snapshot of 60 chats of 20 large messages: every chat is in it, each with its newest
+  // messages, and `older` counts the rest.
+  store::Snapshot snap;
+  snap.pts = 1200;
+  for (uint64_t c = 1; c <= 60; ++c) {
+    store::ChatWindow w;
+    w.chat.chat_id = c;
+    w.chat.kind = store::ChatKind::group;
+    w.chat.name = "g" + std::to_string(c);
+    w.chat.last_seq = 30;
+    for (uint64_t q = 11; q <= 30; ++q) w.messages.push_back(text_message(c, q, body));
+    w.has_more = true;
+    w.older = 10;
+    snap.chats.push_back(std::move(w));
+  }
+  const size_t snap_budget = 512 * 1024;
+  auto sj = snapshot_json(snap, false, snap_budget);
+  EXPECT_LE(sj.size(), snap_budget);
+  auto so = boost::json::parse(sj).as_object();
+  const auto& chats = so.at("chats").as_array();
+  ASSERT_EQ(chats.size(), 60u);
+  for (const auto& c : chats) {
+    auto seqs = seqs_of(c.at("messages").as_array());
+    ASSERT_FALSE(seqs.empty());
+    EXPECT_EQ(seqs.back(), 30u);  // the newest of each chat
+    EXPECT_EQ(c.at("older").to_number<uint64_t>(), 10u + (20u - seqs.size()));
+    EXPECT_EQ(seqs.front(), c.at("older").to_number<uint64_t>() + 1);
+    EXPECT_TRUE(c.at("has_more").as_bool());
+  }
+}
+
+TEST(Frames, ChatListPagesByCursor) {
+  store::ChatList list;
+  for (uint64_t c = 1; c <= 50; ++c) {
+    store::ChatSummary s;
+    s.chat_id = 100 + c;
+    s.peer = "bob";
+    s.last_seq = 1;
+    s.last_ts = 1700000000000 - static_cast<int64_t>(c);
+    s.last_message = text_message(100 + c, 1, std::string(4000, 'y'));
+    list.chats.push_back(std::move(s));
+  }
+  auto all = boost::json::parse(chats_json(list, kBig)).as_object();
+  EXPECT_FALSE(all.at("has_more").as_bool());
+  EXPECT_FALSE(all.contains("next_cursor"));
+  auto cut = boost::json::parse(chats_json(list, 32 * 1024)).as_object();
+  EXPECT_TRUE(cut.at("has_more").as_bool());
+  const auto& shown = cut.at("chats").as_array();
+  ASSERT_LT(shown.size(), 50u);
+  auto cursor = parse_chat_cursor(std::string(cut.at("next_cursor").as_string()));
+  ASSERT_TRUE(cursor);
+  EXPECT_EQ(cursor->chat_id, shown.back().at("chat_id").to_number<uint64_t>());
+  EXPECT_EQ(chat_cursor(*cursor), cut.at("next_cursor").as_string());
+
+  for (std::string bad : {"", "1", "a.b", "1.", ".1", "-5.3", "1.2.3", "99999999999999999999.1"})
+    EXPECT_FALSE(parse_chat_cursor(bad)) << bad;
+  auto req = ok(R"({"type":"chats","id":1,"limit":10,"cursor":"1700000000000.31"})");
+  EXPECT_EQ(std::get<ChatsRequest>(req.body).cursor.chat_id, 31u);
+  EXPECT_EQ(err(R"({"type":"chats","id":1,"cursor":"x"})").error.code, Errc::bad_request);
+  EXPECT_EQ(err(R"({"type":"chats","id":1,"cursor":5})").error.code, Errc::bad_request);
+}
+
+// Every string a user or a client controls, made as hostile as can be, in every frame the
+// server builds by hand: the frame still parses, holds exactly one object and gives the
+// strings back (invalid UTF-8 as U+FFFD), and has no raw newline (PROTOCOL.md §3.1).
+TEST(Frames, HostileStringsNeverBreakAFrame) {
+  std::mt19937 rng(15);
+  std::string alphabet = "\"\\\n\r\t{}[],:";
+  alphabet += '\0';
+  alphabet += "\x7f\x80\xc3\xe2\x80\xa8\xed\xa0\x80\xff abc";
+  auto hostile = [&] {
+    std::string s(1 + rng() % 24, ' ');
+    for (char& c : s) c = alphabet[rng() % alphabet.size()];
+    return s;
+  };
+  auto as_sent = [](const std::string& s) { return utf8_replace_invalid(s); };
+  for (int round = 0; round < 2000; ++round) {
+    store::Message m = text_message(7, 1 + round, hostile());
+    m.sender = hostile();
+    m.to = hostile();
+    m.client_msg_id = hostile();
+    store::Receipt r{7, hostile(), store::UpdateKind::read, 3, 5};
+    store::ChatSummary c;
+    c.chat_id = 7;
+    c.kind = round % 2 ? store::ChatKind::group : store::ChatKind::direct;
+    c.peer = hostile();
+    c.name = hostile();
+    c.last_message = m;
+    c.reads.push_back(store::Member{hostile(), store::Role::member, 0, 0, 1, 1});
+    store::ChatInfo info;
+    info.chat_id = 7;
+    info.name = hostile();
+    info.created_by = hostile();
+    info.members.push_back(store::Member{hostile(), store::Role::admin, 1, 0, 0, 0});
+    store::Snapshot snap{3, {store::ChatWindow{c, {m}, false, 0}}};
+    store::ChatList list{{c}, false, 3, 0, 0};
+    store::UpdatesPage page{
+        {{1, store::UpdateKind::message, m, {}}, {2, store::UpdateKind::read, {}, r}},
+        2,
+        false,
+        false};
+    const std::string message = hostile();
+    const std::vector<std::string> frames = {
+        message_push(1, message_json(m)),
+        chat_push(message_json(m)),
+        receipt_push(4, receipt_json(r)),
+        typing_push(7, r.user, true, 100),
+        error_frame(1, Error{Errc::bad_request, message}),
+        ok_frame(1, updates_json(page, kBig)),
+        ok_frame(2, snapshot_json(snap, false, kBig)),
+        ok_frame(3, history_json({7, {m}, false}, false, kBig)),
+        ok_frame(4, chats_json(list, kBig)),
+        ok_frame(5, group_info_json(info)),
+    };
+    for (const auto& f : frames) {
+      ASSERT_EQ(f.find('\n'), std::string::npos) << f;
+      boost::json::error_code ec;
+      auto v = boost::json::parse(f, ec);
+      ASSERT_FALSE(ec) << "round " << round << ": " << f;
+      ASSERT_TRUE(v.is_object());
+    }
+    auto push = boost::json::parse(frames[0]).as_object();
+    EXPECT_EQ(push.at("message").at("body").as_string(), as_sent(m.body));
+    EXPECT_EQ(push.at("message").at("sender").as_string(), as_sent(m.sender));
+    EXPECT_EQ(push.at("message").at("client_msg_id").as_string(), as_sent(m.client_msg_id));
+    auto err_frame = boost::json::parse(frames[4]).as_object();
+    EXPECT_EQ(err_frame.at("message").as_string(), as_sent(message));
+    auto info_frame = boost::json::parse(frames[9]).as_object();
+    EXPECT_EQ(info_frame.at("result").at("chat").at("name").as_string(), as_sent(info.name));
+  }
 }
 
 }  // namespace

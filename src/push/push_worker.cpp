@@ -264,7 +264,7 @@ Notification PushWorker::notification_of(const store::PushJob& job) {
   n.last_seq = job.last_seq;
   n.badge = job.count;  // when the unread total cannot be read
   auto chats =
-      await<store::ChatList>([&](auto cb) { store_.list_chats(job.user, 1, std::move(cb)); });
+      await<store::ChatList>([&](auto cb) { store_.list_chats(job.user, 1, {}, std::move(cb)); });
   if (chats) {
     n.badge = chats->unread_total;
   } else {

@@ -4,9 +4,13 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "common/clock.h"
 #include "common/post_batch.h"
+
+namespace json = boost::json;
 
 namespace parley::session {
 
@@ -124,10 +128,9 @@ void ChatSession::authenticate(uint64_t id, std::string token, bool batch) {
                                                self->deps_.hub.subscribe(chat, self->transport_);
                                            });
             self->deps_.chats.current_pts(self->user_, [self, id](Result<uint64_t> pts) {
-              std::string result =
-                  fmt::format(R"({{"user":"{}","device_id":"{}","pts":{}}})", self->user_,
-                              self->device_id_, pts.ok() ? pts.value() : 0);
-              self->reply(id, std::move(result));
+              self->reply(id, json::serialize(json::object{{"user", self->user_},
+                                                           {"device_id", self->device_id_},
+                                                           {"pts", pts.ok() ? pts.value() : 0}}));
             });
           }));
 }
@@ -156,7 +159,8 @@ void ChatSession::dispatch(proto::Request req) {
       auto weak = weak_from_this();
       auto committed = [transport, weak, id](Result<std::string> r) {
         transport->send(std::make_shared<const std::string>(r ? proto::ok_frame(id, r.value())
-                                                              : proto::error_frame(id, r.error())));
+                                                              : proto::error_frame(id, r.error())),
+                        net::FrameKind::answer);
         boost::asio::post(transport->executor(), [weak] {
           if (auto self = weak.lock()) --self->inflight_sends_;
         });
@@ -201,7 +205,7 @@ void ChatSession::dispatch(proto::Request req) {
       deps_.chats.chats(user_, std::get<proto::ChatsRequest>(req.body), answer);
       break;
     case proto::RequestType::ping:
-      reply(id, fmt::format(R"({{"ts":{}}})", now_ms()));
+      reply(id, json::serialize(json::object{{"ts", now_ms()}}));
       break;
   }
   rejects_in_a_row_ = 0;
@@ -218,7 +222,8 @@ void ChatSession::presence_request(uint64_t id, proto::PresenceRequest req) {
       on_my_thread<Result<std::vector<presence::Status>>>(
           [id](std::shared_ptr<ChatSession> self, Result<std::vector<presence::Status>> r) {
             if (!r) return self->reply_error(id, r.error());
-            self->reply(id, R"({"presence":)" + presence::statuses_json(r.value()) + "}");
+            self->reply(id, json::serialize(
+                                json::object{{"presence", presence::statuses_array(r.value())}}));
           }));
 }
 
@@ -228,14 +233,16 @@ std::string ChatSession::session_key() const {
 
 void ChatSession::reply(uint64_t id, Result<std::string> result) {
   if (!result) return reply_error(id, result.error());
-  transport_->send(std::make_shared<const std::string>(proto::ok_frame(id, result.value())));
+  transport_->send(std::make_shared<const std::string>(proto::ok_frame(id, result.value())),
+                   net::FrameKind::answer);
 }
 
 void ChatSession::reply_error(std::optional<uint64_t> id, const Error& error,
                               std::optional<uint64_t> retry_after) {
   if (error.code == Errc::internal)
     spdlog::error("session {}: internal error: {}", transport_->id(), error.message);
-  transport_->send(std::make_shared<const std::string>(proto::error_frame(id, error, retry_after)));
+  transport_->send(std::make_shared<const std::string>(proto::error_frame(id, error, retry_after)),
+                   net::FrameKind::answer);
 }
 
 void ChatSession::on_close() {

@@ -134,10 +134,15 @@ class Store {
   virtual void current_pts(UserId user, Callback<uint64_t> done) = 0;
   virtual void read_updates(UserId user, uint64_t after_pts, uint32_t limit,
                             Callback<UpdatesPage> done) = 0;
+  // The user's most recently active chats with their last messages (docs/PROTOCOL.md §3.5);
+  // each window says how many readable messages come before it (older).
   virtual void snapshot(UserId user, uint32_t max_chats, uint32_t messages_per_chat,
                         Callback<Snapshot> done) = 0;
   virtual void history(HistoryQuery query, Callback<HistoryPage> done) = 0;
-  virtual void list_chats(UserId user, uint32_t limit, Callback<ChatList> done) = 0;
+  // The user's chats, newest activity first, after `after`; unread_total and unread_chats
+  // count over all of them. A chat the user is no longer a member of has unread 0.
+  virtual void list_chats(UserId user, uint32_t limit, ChatListCursor after,
+                          Callback<ChatList> done) = 0;
 
   // Stops accepting writes, commits everything queued, and returns when it is durable.
   virtual void close() = 0;

@@ -203,7 +203,7 @@ TEST_P(StoreConformance, HistorySnapshotAndChatList) {
   ASSERT_EQ(h->messages.size(), 4u);
   EXPECT_FALSE(h->has_more);
 
-  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, cb); });
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, {}, cb); });
   ASSERT_EQ(list->chats.size(), 2u);
   EXPECT_EQ(list->chats[0].peer, "carol");
   EXPECT_EQ(list->chats[1].peer, "alice");
@@ -358,7 +358,7 @@ TEST_P(GroupConformance, CreateSendAndInfo) {
     EXPECT_EQ(mem.role, mem.user == "alice" ? Role::owner : Role::member);
   EXPECT_EQ(wait_for<ChatInfo>([&](auto cb) { store_->group_info("dave", id, cb); }).error().code,
             Errc::forbidden);
-  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, cb); });
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, {}, cb); });
   ASSERT_EQ(list->chats.size(), 1u);
   EXPECT_EQ(list->chats[0].kind, ChatKind::group);
   EXPECT_EQ(list->chats[0].name, "team");
@@ -404,7 +404,7 @@ TEST_P(GroupConformance, RemovedMemberSeesNothingAfterRemovalAndJoinerNothingBef
   ASSERT_TRUE(wait_for<GroupResult>([&](auto cb) { store_->group_op(req, cb); }).ok());
   h = wait_for<HistoryPage>([&](auto cb) { store_->history({"dave", id, "", 0, 50}, cb); });
   EXPECT_EQ(h->messages.front().seq, 1u);
-  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, cb); });
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, {}, cb); });
   ASSERT_EQ(list->chats.size(), 1u);
   EXPECT_FALSE(list->chats[0].member);
   EXPECT_EQ(list->chats[0].last_seq, 3u);
@@ -486,7 +486,7 @@ TEST_P(GroupConformance, LargeGroupsFanOutOnRead) {
   EXPECT_TRUE(big->chat.large);
   EXPECT_NE(big->event.message.body.find("\"large\":true"), std::string::npos);
   EXPECT_EQ(big->event.deliveries.size(), 5u);
-  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("erin", 10, cb); });
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("erin", 10, {}, cb); });
   ASSERT_EQ(list->chats.size(), 2u);
   EXPECT_TRUE(list->chats[0].large && list->chats[1].large);
   auto del = op(GroupOp::remove_group, "alice", big->chat.chat_id);
@@ -510,7 +510,7 @@ class ReceiptConformance : public GroupConformance {
     return wait_for<ReceiptResult>([&](auto cb) { store_->mark(req, cb); });
   }
   Result<ChatList> chats(const std::string& user) {
-    return wait_for<ChatList>([&](auto cb) { store_->list_chats(user, 100, cb); });
+    return wait_for<ChatList>([&](auto cb) { store_->list_chats(user, 100, {}, cb); });
   }
   static std::vector<UserId> users_of(const std::vector<Delivery>& ds) {
     std::vector<UserId> out;
@@ -655,10 +655,17 @@ TEST_P(ReceiptConformance, GroupReceiptsAndUnreadWithMembershipChanges) {
   ASSERT_TRUE(op(GroupOp::remove, "alice", id, {"bob"}).ok());  // seq 4
   ASSERT_TRUE(post("alice", id, "after bob").ok());             // seq 5
   bob = chats("bob");
-  EXPECT_EQ(bob->chats[0].unread, 2u);  // up to its removal only
+  // A chat one was removed from is unread nowhere (PROTOCOL.md §3.7): not in the chat, not in
+  // the badge, although its messages up to the removal stay readable.
+  EXPECT_FALSE(bob->chats[0].member);
+  EXPECT_EQ(bob->chats[0].last_seq, 4u);
+  EXPECT_EQ(bob->chats[0].unread, 0u);
+  EXPECT_EQ(bob->unread_total, 0u);
+  EXPECT_EQ(bob->unread_chats, 0u);
   auto late = mark("bob", id, UpdateKind::read, 5);
   ASSERT_TRUE(late.ok());
   EXPECT_EQ(late->receipt.seq, 4u);
+  EXPECT_EQ(late->unread, 0u);
   EXPECT_EQ(users_of(late->deliveries), std::vector<UserId>{"bob"});  // nobody else hears
   EXPECT_EQ(mark("erin", id, UpdateKind::read, 1).error().code, Errc::forbidden);
 
@@ -858,7 +865,7 @@ TEST_P(MediaConformance, MediaMessageRefersToTheRecord) {
   auto page = wait_for<UpdatesPage>([&](auto cb) { store_->read_updates("bob", 0, 10, cb); });
   ASSERT_EQ(page->updates.size(), 1u);
   EXPECT_EQ(page->updates[0].message.kind, MessageKind::media);
-  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, cb); });
+  auto list = wait_for<ChatList>([&](auto cb) { store_->list_chats("bob", 10, {}, cb); });
   ASSERT_EQ(list->chats.size(), 1u);
   EXPECT_EQ(list->chats[0].unread, 1u);
   EXPECT_EQ(list->chats[0].last_message->kind, MessageKind::media);
@@ -879,7 +886,7 @@ TEST_P(MediaConformance, UnknownMediaFailsTheAppendAndStoresNothing) {
   EXPECT_EQ(r.error().code, Errc::not_found);
   EXPECT_NE(r.error().message.find("missing"), std::string::npos);
   EXPECT_TRUE(
-      wait_for<ChatList>([&](auto cb) { store_->list_chats("alice", 10, cb); })->chats.empty());
+      wait_for<ChatList>([&](auto cb) { store_->list_chats("alice", 10, {}, cb); })->chats.empty());
 
   auto first = send("alice", "bob", "hi", "t1");
   ASSERT_TRUE(first.ok());

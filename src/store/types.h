@@ -223,6 +223,7 @@ struct ChatWindow {
   ChatSummary chat;
   std::vector<Message> messages;  // oldest first
   bool has_more = false;
+  uint64_t older = 0;  // messages the user may read before the first of `messages`
 };
 
 struct Snapshot {
@@ -244,6 +245,14 @@ struct HistoryPage {
   ChatId chat_id = 0;
   std::vector<Message> messages;  // oldest first
   bool has_more = false;
+};
+
+// A position in the chat list (newest activity first): the list continues after the chat
+// with this last_ts and chat_id. {0, 0}: from the start.
+struct ChatListCursor {
+  int64_t last_ts = 0;
+  ChatId chat_id = 0;
+  bool from_start() const { return last_ts == 0 && chat_id == 0; }
 };
 
 struct ChatList {

@@ -18,6 +18,8 @@
 #include "common/post_batch.h"
 #include "store/rocksdb/codec.h"
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
@@ -626,17 +628,10 @@ struct AppendOp final : RocksStore::Op {
 
 namespace {
 
-std::string q(std::string_view v) {
-  return boost::json::serialize(boost::json::string_view(v.data(), v.size()));
-}
-
-std::string users_json(const std::vector<UserId>& users) {
-  std::string out = "[";
-  for (size_t i = 0; i < users.size(); ++i) {
-    if (i) out += ',';
-    out += q(users[i]);
-  }
-  return out + "]";
+boost::json::array users_array(const std::vector<UserId>& users) {
+  boost::json::array out;
+  for (const auto& u : users) out.emplace_back(u);
+  return out;
 }
 
 const char* role_name(Role r) {
@@ -686,7 +681,7 @@ struct GroupOpImpl final : RocksStore::Op {
   Result<GroupResult> run(WriteTxn& txn) {
     auto& st = txn.state();
     GroupResult r;
-    std::string event;
+    boost::json::object event;  // the event message's body (docs/PROTOCOL.md §3.9)
     ChatId chat_id = req.chat_id;
     ChatRecord* chat = nullptr;
     bool was_large = false;
@@ -724,8 +719,10 @@ struct GroupOpImpl final : RocksStore::Op {
         txn.set_group_count(u, txn.group_count(u) + 1);
       }
       r.joined = members;
-      event = fmt::format(R"({{"event":"created","by":{},"name":{},"members":{}}})", q(req.actor),
-                          q(req.name), users_json(members));
+      event = {{"event", "created"},
+               {"by", req.actor},
+               {"name", req.name},
+               {"members", users_array(members)}};
     } else {
       chat = txn.load_chat(chat_id);
       if (!chat || chat->kind != ChatKind::group || chat->deleted)
@@ -751,8 +748,7 @@ struct GroupOpImpl final : RocksStore::Op {
             return Error{Errc::bad_request,
                          fmt::format("name must be 1 to {} bytes", req.limits.max_name_bytes)};
           chat->name = req.name;
-          event =
-              fmt::format(R"({{"event":"renamed","by":{},"name":{}}})", q(req.actor), q(req.name));
+          event = {{"event", "renamed"}, {"by", req.actor}, {"name", req.name}};
           break;
         case GroupOp::add: {
           if (actor->role < Role::admin) return forbidden("only owners and admins add members");
@@ -780,8 +776,7 @@ struct GroupOpImpl final : RocksStore::Op {
           }
           chat->member_count += static_cast<uint32_t>(added.size());
           r.joined = added;
-          event = fmt::format(R"({{"event":"members_added","by":{},"users":{}}})", q(req.actor),
-                              users_json(added));
+          event = {{"event", "members_added"}, {"by", req.actor}, {"users", users_array(added)}};
           break;
         }
         case GroupOp::remove: {
@@ -795,8 +790,7 @@ struct GroupOpImpl final : RocksStore::Op {
           txn.set_group_count(t->user, txn.group_count(t->user) - 1);
           --chat->member_count;
           r.left = {t->user};
-          event = fmt::format(R"({{"event":"member_removed","by":{},"user":{}}})", q(req.actor),
-                              q(t->user));
+          event = {{"event", "member_removed"}, {"by", req.actor}, {"user", t->user}};
           break;
         }
         case GroupOp::promote:
@@ -812,8 +806,10 @@ struct GroupOpImpl final : RocksStore::Op {
                                      from == Role::admin ? "n admin" : " plain member")};
           t->role = want;
           txn.put_member(chat_id, t.value());
-          event = fmt::format(R"({{"event":"role_changed","by":{},"user":{},"role":"{}"}})",
-                              q(req.actor), q(t->user), role_name(want));
+          event = {{"event", "role_changed"},
+                   {"by", req.actor},
+                   {"user", t->user},
+                   {"role", role_name(want)}};
           break;
         }
         case GroupOp::leave:
@@ -824,7 +820,7 @@ struct GroupOpImpl final : RocksStore::Op {
           txn.set_group_count(req.actor, txn.group_count(req.actor) - 1);
           --chat->member_count;
           r.left = {req.actor};
-          event = fmt::format(R"({{"event":"member_left","user":{}}})", q(req.actor));
+          event = {{"event", "member_left"}, {"user", req.actor}};
           break;
         case GroupOp::transfer: {
           if (actor->role != Role::owner) return forbidden("only the owner hands ownership over");
@@ -835,8 +831,7 @@ struct GroupOpImpl final : RocksStore::Op {
           actor->role = Role::admin;
           txn.put_member(chat_id, t.value());
           txn.put_member(chat_id, *actor);
-          event = fmt::format(R"({{"event":"owner_changed","by":{},"user":{}}})", q(req.actor),
-                              q(t->user));
+          event = {{"event", "owner_changed"}, {"by", req.actor}, {"user", t->user}};
           break;
         }
         case GroupOp::remove_group: {
@@ -862,14 +857,13 @@ struct GroupOpImpl final : RocksStore::Op {
           }
           chat->member_count = 0;
           chat->deleted = true;
-          event = fmt::format(R"({{"event":"group_deleted","by":{}}})", q(req.actor));
+          event = {{"event", "group_deleted"}, {"by", req.actor}};
           break;
         }
         case GroupOp::set_full_history:
           if (actor->role < Role::admin) return forbidden("only owners and admins change settings");
           chat->full_history = req.flag;
-          event = fmt::format(R"({{"event":"settings_changed","by":{},"full_history":{}}})",
-                              q(req.actor), req.flag);
+          event = {{"event", "settings_changed"}, {"by", req.actor}, {"full_history", req.flag}};
           break;
       }
     }
@@ -879,7 +873,7 @@ struct GroupOpImpl final : RocksStore::Op {
     bool becomes_large = !chat->large && chat->member_count > req.limits.large_threshold;
     if (becomes_large || (req.op == GroupOp::create && chat->large)) {
       chat->large = true;
-      event.insert(event.size() - 1, R"(,"large":true)");
+      event["large"] = true;
     }
     Message& m = r.event.message;
     m.chat_id = chat_id;
@@ -888,7 +882,7 @@ struct GroupOpImpl final : RocksStore::Op {
     m.ts = req.ts;
     m.sender = req.actor;
     m.kind = MessageKind::event;
-    m.body = std::move(event);
+    m.body = boost::json::serialize(event);
     chat->last_ts = m.ts;
     txn.put(RocksStore::kMessages, message_key(chat_id, m.seq), encode(m));
     txn.own_message(req.actor, chat_id, m.seq);
@@ -978,7 +972,7 @@ struct ReceiptOp final : RocksStore::Op {
       r.advanced = true;
     }
     rc.seq = position;
-    r.unread = last > row->read_seq ? last - row->read_seq : 0;
+    r.unread = active && last > row->read_seq ? last - row->read_seq : 0;  // as in list_chats
     if (!r.advanced) return r;
 
     // Whose logs get it (docs/PROTOCOL.md §3.11): your own for read, so that your other
@@ -1430,7 +1424,7 @@ std::pair<uint64_t, uint64_t> RocksStore::read_positions(const rocksdb::Snapshot
 }
 
 Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const UserId& user,
-                                           uint32_t limit) {
+                                           uint32_t limit, ChatListCursor after) {
   ChatList list;
   rocksdb::ReadOptions ro;
   ro.snapshot = snap;
@@ -1460,14 +1454,24 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
     }
     c.read_seq = uc->read_seq;
     c.delivered_seq = uc->delivered_seq;
-    c.unread = c.last_seq > c.read_seq ? c.last_seq - c.read_seq : 0;
+    // A chat one has left or was removed from is not unread: it counts in no badge
+    // (docs/PROTOCOL.md §3.7).
+    c.unread = c.member && c.last_seq > c.read_seq ? c.last_seq - c.read_seq : 0;
     list.unread_total += c.unread;
     if (c.unread > 0) ++list.unread_chats;
     list.chats.push_back(std::move(c));
   }
-  std::sort(list.chats.begin(), list.chats.end(), [](const ChatSummary& a, const ChatSummary& b) {
+  auto newer = [](const ChatSummary& a, const ChatSummary& b) {
     return a.last_ts != b.last_ts ? a.last_ts > b.last_ts : a.chat_id > b.chat_id;
-  });
+  };
+  std::sort(list.chats.begin(), list.chats.end(), newer);
+  if (!after.from_start()) {
+    ChatSummary at;
+    at.last_ts = after.last_ts;
+    at.chat_id = after.chat_id;
+    list.chats.erase(list.chats.begin(),
+                     std::upper_bound(list.chats.begin(), list.chats.end(), at, newer));
+  }
   if (list.chats.size() > limit) {
     list.chats.resize(limit);
     list.has_more = true;
@@ -1494,10 +1498,11 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
   return list;
 }
 
-void RocksStore::list_chats(UserId user, uint32_t limit, Callback<ChatList> done) {
+void RocksStore::list_chats(UserId user, uint32_t limit, ChatListCursor after,
+                            Callback<ChatList> done) {
   auto view = read_view();
   const rocksdb::Snapshot* snap = view.get();
-  auto r = list_chats_at(snap, user, limit);
+  auto r = list_chats_at(snap, user, limit, after);
   done(std::move(r));
 }
 
@@ -1505,7 +1510,7 @@ void RocksStore::snapshot(UserId user, uint32_t max_chats, uint32_t messages_per
                           Callback<Snapshot> done) {
   auto view = read_view();
   const rocksdb::Snapshot* snap = view.get();
-  auto list = list_chats_at(snap, user, max_chats);
+  auto list = list_chats_at(snap, user, max_chats, {});
   Snapshot s;
   if (list) {
     s.pts = list->pts;
@@ -1517,6 +1522,7 @@ void RocksStore::snapshot(UserId user, uint32_t max_chats, uint32_t messages_per
       first = std::max(first, vis->first);
       w.messages = read_range(snap, c.chat_id, first, vis->last);
       w.has_more = first > vis->first;
+      w.older = first - vis->first;
       w.chat = std::move(c);
       s.chats.push_back(std::move(w));
     }

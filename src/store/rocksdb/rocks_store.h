@@ -50,7 +50,8 @@ class RocksStore final : public Store {
   void snapshot(UserId user, uint32_t max_chats, uint32_t messages_per_chat,
                 Callback<Snapshot> done) override;
   void history(HistoryQuery query, Callback<HistoryPage> done) override;
-  void list_chats(UserId user, uint32_t limit, Callback<ChatList> done) override;
+  void list_chats(UserId user, uint32_t limit, ChatListCursor after,
+                  Callback<ChatList> done) override;
   void mark(ReceiptRequest req, Callback<ReceiptResult> done) override;
   void audience(UserId user, ChatId chat, UserId with, Callback<Audience> done) override;
   void get_settings(UserId user, Callback<UserSettings> done) override;
@@ -133,7 +134,8 @@ class RocksStore final : public Store {
   // A user's (read_seq, delivered_seq) in a chat; zeros if it has no row.
   std::pair<uint64_t, uint64_t> read_positions(const rocksdb::Snapshot* snap, const UserId& user,
                                                ChatId chat);
-  Result<ChatList> list_chats_at(const rocksdb::Snapshot* snap, const UserId& user, uint32_t limit);
+  Result<ChatList> list_chats_at(const rocksdb::Snapshot* snap, const UserId& user, uint32_t limit,
+                                 ChatListCursor after);
   std::optional<Message> read_message(const rocksdb::Snapshot* snap, ChatId chat, uint64_t seq);
   std::vector<Message> read_range(const rocksdb::Snapshot* snap, ChatId chat, uint64_t first,
                                   uint64_t last);
