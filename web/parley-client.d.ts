@@ -82,11 +82,23 @@ export interface ChatSummary {
   peer_read_seq?: number; peer_delivered_seq?: number; reads?: ReadPosition[];
 }
 
-export interface ChatList { chats: ChatSummary[]; has_more: boolean; pts: number; unread_total: number; unread_chats: number; }
+export interface ChatList {
+  chats: ChatSummary[]; has_more: boolean; pts: number; unread_total: number; unread_chats: number;
+  /** With has_more: pass it as `cursor` of the next `chats()` call for the next page. */
+  next_cursor?: string;
+}
 
 export interface Update { pts: number; kind: 'message' | 'read' | 'delivered' | (string & {}); message?: Message; receipt?: Receipt; }
 
-export interface SnapshotChat { chat_id: number; kind: 'direct' | 'group'; peer?: string; name?: string; large?: boolean; last_seq: number; messages: Message[]; has_more: boolean; }
+export interface SnapshotChat {
+  chat_id: number; kind: 'direct' | 'group'; peer?: string; name?: string; large?: boolean; last_seq: number;
+  /** The chat's latest messages, oldest first. */
+  messages: Message[];
+  /** Older messages exist: page them with `history(chat_id, {beforeSeq: messages[0].seq})`. */
+  has_more: boolean;
+  /** How many messages the user may read before the first one of `messages` (absent on older servers). */
+  older?: number;
+}
 
 export interface SyncResult {
   updates: Update[]; pts: number; has_more: boolean; limited: boolean;
@@ -106,7 +118,15 @@ export interface GroupResult { chat: GroupInfo; seq: number; message_id: string;
 
 export interface Settings { presence: 'everyone' | 'contacts' | 'nobody'; dnd_until: number; push_preview: boolean; }
 
-export interface LoginResult { user: string; device_id: string; token: string; }
+export interface LoginResult {
+  user: string; device_id: string; token: string;
+  /**
+   * The user's update position just before this device was created: the new device's first
+   * cursor. Pass it as `cursor` of its ParleyClient (and save it) and the first sync brings
+   * every message and receipt since, as ordinary updates. Absent on servers before it existed.
+   */
+  pts?: number;
+}
 
 export interface SignedUrl { url: string; expires_at: number; }
 
@@ -215,8 +235,18 @@ export interface ClientOptions {
   token: string;
   /** Default: the page's origin. */
   server?: string;
-  /** The saved pts; absent or null: a new device (snapshot first). */
+  /**
+   * The saved pts. A new device made by login() or linkDevice(): that answer's `pts`.
+   * Absent or null: no cursor, the first sync is a snapshot (the latest messages of each
+   * chat, with how many older ones there are: `SnapshotChat.older`).
+   */
   cursor?: number | null;
+  /**
+   * With no cursor: take the first `auth` answer's `pts` as the cursor instead of starting
+   * with a snapshot. For a JWT device's first connection (the server creates the device at
+   * that auth, so its pts is the device's first cursor). Default false.
+   */
+  startAtFirstAuth?: boolean;
   /** For node and workers without a global WebSocket (e.g. the `ws` package). */
   WebSocket?: unknown;
   /** One attempt of one request. Default 10000. */
@@ -277,7 +307,8 @@ export class ParleyClient {
   send(target: Target, body: string, options?: { clientMsgId?: string; timeoutMs?: number }): Promise<SendAck>;
   sendMedia(target: Target, media: { id: string; name?: string; caption?: string }, options?: { clientMsgId?: string; timeoutMs?: number }): Promise<SendAck>;
   history(target: Target, options?: { beforeSeq?: number; afterSeq?: number; limit?: number }): Promise<HistoryPage>;
-  chats(options?: { limit?: number }): Promise<ChatList>;
+  /** One page; `cursor`: the previous page's `next_cursor`. */
+  chats(options?: { limit?: number; cursor?: string }): Promise<ChatList>;
   /** A raw sync page; does not move the client's cursor. */
   sync(pts?: number | null, limit?: number): Promise<SyncResult>;
   ping(): Promise<number>;

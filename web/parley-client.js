@@ -96,6 +96,9 @@ export function register(server, username, password, options = {}) {
   return httpJson(server, 'POST', '/v1/register', { ...options, body: { username, password } });
 }
 
+// POST /v1/login: a new device, {user, device_id, token, pts}. `pts` is the user's update
+// position just before the device was created: pass it as the new device's `cursor` and its
+// first sync brings every message and receipt since the login (PROTOCOL.md §2).
 export function login(server, username, password, options = {}) {
   const body = { username, password };
   if (options.deviceName) body.device_name = options.deviceName;
@@ -103,6 +106,7 @@ export function login(server, username, password, options = {}) {
 }
 
 // A new device of the same user, authorised by the token of an existing one (a second tab).
+// The same answer as login(), `pts` included: the new device's first cursor.
 export function linkDevice(server, token, options = {}) {
   const body = {};
   if (options.deviceName) body.device_name = options.deviceName;
@@ -289,6 +293,7 @@ const DEFAULTS = {
   syncPageLimit: 100,
   autoDelivered: true,
   autoDeliveredDelayMs: 100,
+  startAtFirstAuth: false,   // no cursor: the first auth answer's pts is the cursor (a JWT's new device)
   backoff: { minMs: 250, maxMs: 30000, multiplier: 2, jitter: 0.5 },
 };
 
@@ -338,6 +343,7 @@ export class ParleyClient {
     this._deliverTimer = null;
     this._syncing = null;
     this._syncAgain = false;
+    this._everAuthed = false;
     const cursor = typeof options.cursor === 'number' ? options.cursor : null;
     this._seq = new UpdateSequencer({
       cursor,
@@ -480,7 +486,13 @@ export class ParleyClient {
       // The server's data is older than our cursor (it was reset): start over.
       this._emit('error', new ParleyError('cursor_reset', `cursor ${this._seq.cursor} is ahead of the server (${result.pts})`));
       this._seq = new UpdateSequencer({ cursor: null, apply: (u) => this._applyUpdate(u), needSync: () => this._requestSync() });
+    } else if (this._seq.cursor === null && this.options.startAtFirstAuth && !this._everAuthed && typeof result.pts === 'number') {
+      // A device created by this auth (a JWT's first use): the answer's pts is its first
+      // cursor, so everything after it arrives as updates, without a snapshot.
+      this._seq.reset(result.pts);
+      this._emit('cursor', this._seq.cursor);
     }
+    this._everAuthed = true;
     this._setState('online', { user: result.user, deviceId: result.device_id, pts: result.pts });
     this._heartbeat(gen);
     for (const op of this._ops) if (!op.wireId && !op.retryTimer) this._transmit(op);
@@ -731,8 +743,11 @@ export class ParleyClient {
     });
   }
 
-  chats({ limit = 100 } = {}) {
-    return this.request('chats', { limit }).then((r) => {
+  // One page of the chat list; `cursor`: the `next_cursor` of the previous page (has_more).
+  chats({ limit = 100, cursor } = {}) {
+    const fields = { limit };
+    if (cursor) fields.cursor = cursor;
+    return this.request('chats', fields).then((r) => {
       for (const c of r.chats || []) this._learnChatSummary(c);
       return r;
     });
@@ -944,12 +959,19 @@ export class ParleyClient {
   }
 
   async _catchUpLarge(gen) {
-    const r = await this._raw('chats', { limit: 500 });
-    if (gen !== this._gen) return;
-    for (const c of r.chats || []) {
-      this._learnChatSummary(c);
-      if (c.large && c.member !== false && c.last_seq > (this._large.get(c.chat_id) || 0)) await this._catchUpChat(c.chat_id);
-      if (c.delivered_seq) this._deliveredSent.set(c.chat_id, Math.max(this._deliveredSent.get(c.chat_id) || 0, c.delivered_seq));
+    let cursor;
+    for (let page = 0; page < 100; page++) {
+      const fields = { limit: 500 };
+      if (cursor) fields.cursor = cursor;
+      const r = await this._raw('chats', fields);
+      if (gen !== this._gen) return;
+      for (const c of r.chats || []) {
+        this._learnChatSummary(c);
+        if (c.large && c.member !== false && c.last_seq > (this._large.get(c.chat_id) || 0)) await this._catchUpChat(c.chat_id);
+        if (c.delivered_seq) this._deliveredSent.set(c.chat_id, Math.max(this._deliveredSent.get(c.chat_id) || 0, c.delivered_seq));
+      }
+      if (!r.has_more || !r.next_cursor || !(r.chats || []).length) return;
+      cursor = r.next_cursor;
     }
   }
 

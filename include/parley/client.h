@@ -18,8 +18,9 @@
 // Delivery: the client keeps the local pts (the cursor) and applies the user's update log in
 // order, exactly once (§3.4): on_message sees every message update once, in pts order,
 // including this client's own sends; after each update on_cursor gets the new cursor (and the
-// cursor file is rewritten) so a restart resumes where it stopped. A new device (no cursor)
-// first gets a snapshot (§3.5) through on_snapshot. Receipt updates (§3.11) advance the cursor
+// cursor file is rewritten) so a restart resumes where it stopped. A new device starts at the
+// cursor its login gave (LoginResult::pts); a device without any cursor first gets a
+// snapshot (§3.5) through on_snapshot. Receipt updates (§3.11) advance the cursor
 // the same way and reach on_receipt; update kinds this version does not know only advance it.
 //
 // Receipts: with auto_delivered (the default) the client tells the server what it received:
@@ -78,8 +79,15 @@ struct ClientOptions {
 
   // Update tracking. false: no sync, pushes are ignored (one-shot tools that only send/read).
   bool receive_updates = true;
-  // Initial cursor; nullopt = new device (snapshot first). Ignored if cursor_file holds one.
+  // Initial cursor; ignored if cursor_file holds one. A device made by Login() (or a device
+  // link) starts at LoginResult::pts: it then receives every update since its login. nullopt:
+  // a device that has no cursor gets a snapshot first (recent chats; SnapshotChat::older says
+  // what History() can page), unless start_at_first_auth.
   std::optional<int64_t> cursor;
+  // Without a cursor, take the first auth's pts as the cursor instead of asking for a
+  // snapshot: for a device that is created by that auth (a JWT naming a new device), which
+  // then receives everything after it as updates.
+  bool start_at_first_auth = false;
   // If set, the cursor is read from this file at Start() and rewritten after every update.
   std::string cursor_file;
   int sync_page_limit = 100;  // `limit` of each sync request
@@ -149,8 +157,9 @@ class Client {
                                    int limit = 50);
   // Messages of a chat with seq > after_seq, oldest first; has_more if newer ones remain.
   std::future<HistoryPage> HistoryAfter(const Target& chat, int64_t after_seq, int limit = 50);
-  // The user's chats, most recent activity first (§3.7).
-  std::future<ChatList> Chats(int limit = 100);
+  // The user's chats, most recent activity first (§3.7); `cursor`: the next_cursor of the
+  // previous page (empty: the first page).
+  std::future<ChatList> Chats(int limit = 100, std::string cursor = {});
   // Any other request, e.g. group_create (§3.9): {"type":type,"id":..} plus `fields`; the
   // future holds the `result`. Sent at most once: if its connection closes before the answer
   // the future fails with "disconnected" (it may or may not have been applied).

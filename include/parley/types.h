@@ -142,6 +142,7 @@ struct SnapshotChat {
   int64_t last_seq = 0;
   std::vector<Message> messages;  // oldest first
   bool has_more = false;          // older messages exist (page them with history)
+  int64_t older = 0;              // how many: readable messages before messages.front()
 };
 
 // Result of `sync` (§3.5): either updates or, when `snapshot`, chats.
@@ -195,6 +196,7 @@ struct ChatList {
   int64_t pts = 0;
   int64_t unread_total = 0;  // over all your chats, not only this page: the badge
   int64_t unread_chats = 0;  // chats with unread > 0, over all your chats
+  std::string next_cursor;   // with has_more: pass to Chats() for the next page
 };
 
 // Result of `mark_read` / `mark_delivered` (§3.11): your position after the request.
@@ -239,6 +241,10 @@ struct LoginResult {
   std::string user;
   std::string device_id;
   std::string token;
+  // The user's update position just before the device was created: the device's first
+  // cursor. Give it to ClientOptions::cursor (and save it), and the new device receives every
+  // update since the login, in order, instead of a snapshot (PROTOCOL.md §2).
+  int64_t pts = 0;
 };
 
 }  // namespace parley

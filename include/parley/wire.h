@@ -33,7 +33,7 @@ std::string EncodeHistory(int64_t id, const Target& chat, std::optional<int64_t>
 std::string EncodeHistoryAfter(int64_t id, const Target& chat, int64_t after_seq, int limit);
 // Any request: {"type":type,"id":id} plus `fields` (e.g. the group_* requests of §3.9).
 std::string EncodeRequest(int64_t id, std::string_view type, const boost::json::object& fields);
-std::string EncodeChats(int64_t id, int limit);
+std::string EncodeChats(int64_t id, int limit, const std::string& cursor = {});
 std::string EncodePing(int64_t id);
 // Receipts (§3.11): `chat_id`, or `with` for a direct chat. mark_read without seq: up to the
 // chat's last message.

@@ -176,6 +176,49 @@ TEST_F(ParleydCliTest, EndToEnd) {
   EXPECT_EQ(r.err.rfind("parley: not_logged_in: ", 0), 0u) << r.err;
 }
 
+// Issue 15, item 1, exactly as reported: bob logs in on a fresh profile, alice sends 50
+// messages while no device of bob's is connected, then `parley listen` prints all 50, in
+// order (it printed the last 20 of a snapshot and said nothing of the other 30).
+TEST_F(ParleydCliTest, ADeviceThatLoggedInBeforeTheMessagesListensToEveryOne) {
+  for (const char* user : {"alice", "bob"}) ASSERT_EQ(Run({"register", user}).code, 0);
+  ASSERT_EQ(Run({"--profile", "alice", "login", "alice"}).code, 0);
+  ASSERT_EQ(Run({"--profile", "bob", "login", "bob"}).code, 0);
+  for (int i = 1; i <= 50; ++i) {
+    Result r = Run({"--profile", "alice", "send", "bob", "m" + std::to_string(i)});
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  Result r = Run({"--profile", "bob", "listen", "--count", "50", "--timeout", "20"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 50u) << r.out << r.err;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(lines[0], m, std::regex(R"(\[chat (\d+) #1\] alice -> bob: m1)")))
+      << lines[0];
+  const std::string chat = m[1];
+  for (int i = 1; i <= 50; ++i)
+    EXPECT_EQ(lines[i - 1],
+              "[chat " + chat + " #" + std::to_string(i) + "] alice -> bob: m" + std::to_string(i));
+  EXPECT_EQ(r.err.find("older"), std::string::npos) << r.err;
+
+  // A profile without a cursor (from before `login` saved one) gets the snapshot, and is told
+  // what is older and how to see it; the command it names shows the rest.
+  ASSERT_EQ(std::remove((dir_ + "/config/parley/bob.cursor").c_str()), 0);
+  r = Run({"--profile", "bob", "listen", "--count", "20", "--timeout", "20"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out).size(), 20u);
+  EXPECT_EQ(Lines(r.out)[0], "[chat " + chat + " #31] alice -> bob: m31");
+  const std::string hint = "parley: chat " + chat +
+                           " has 30 older messages; see them with: parley history alice "
+                           "--before 31";
+  EXPECT_NE(r.err.find(hint), std::string::npos) << r.err;
+  r = Run({"--profile", "bob", "history", "alice", "--before", "31"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 30u) << r.out;
+  EXPECT_EQ(lines.front(), "[chat " + chat + " #1] alice -> bob: m1");
+  EXPECT_EQ(lines.back(), "[chat " + chat + " #30] alice -> bob: m30");
+}
+
 // Group commands end to end: roles, membership changes, group messages through send --chat,
 // listen and history, and the server's refusals as exit 1 with the server's code.
 TEST_F(ParleydCliTest, Groups) {
@@ -703,6 +746,9 @@ TEST_F(MediaCliTest, DisallowedTypesAreRefused) {
   Result r = Run(As("alice", {"send", "--file", elf, "bob"}));
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err.rfind("parley: unsupported_type: ", 0), 0u) << r.err;
+  EXPECT_TRUE(std::regex_search(
+      r.err, std::regex(R"(files of type application/[a-z.+-]+ are not accepted)")))
+      << "the message names the refused type: " << r.err;
   EXPECT_EQ(r.out, "");
   // A declared type that the bytes contradict.
   r = Run(As("alice", {"send", "--file", WritePng(), "--type", "application/pdf", "bob"}));

@@ -9,6 +9,7 @@
 #include "cli/output.h"
 #include "cli/password.h"
 #include "cli/profile.h"
+#include "parley/cursor_file.h"
 #include "parley/error.h"
 #include "parley/http_api.h"
 
@@ -51,7 +52,9 @@ int RunLogin(const Globals& g, const LoginArgs& args) {
   p.device_id = login.device_id;
   p.token = login.token;
   SaveProfile(p);
-  ForgetCursor(p.name);  // a new device: the next listen starts with a snapshot
+  // The new device starts where the login found the user's update log: the next listen
+  // prints everything after it, however much arrives meanwhile (PROTOCOL.md §2).
+  SaveCursorFile(CursorPath(p.name), login.pts);
   if (old && !old->token.empty() && g.verbose) {
     std::cerr << "parley: replaced the token of " << old->user << " in profile " << p.name
               << " (the old device stays valid until logged out elsewhere)\n";

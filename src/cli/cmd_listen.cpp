@@ -1,7 +1,9 @@
 // parley listen [--count N] [--timeout SECONDS] [--events [--presence USER,...]]
 //
 // Prints the user's messages in pts order, each exactly once: first what happened since the
-// profile's saved cursor (or, with no cursor, the snapshot's messages), then live ones. The
+// profile's saved cursor (saved by `login`), then live ones. A profile without a cursor (or
+// with one the server no longer holds) gets the snapshot's messages instead, and a note on
+// stderr of how many older messages each chat has and the `parley history` that shows them. The
 // cursor is saved after each printed message; once a message is left unprinted (the count is
 // reached, or we are stopping) the cursor is no longer moved, so the next listen shows it.
 // With --events, receipts (update-log entries, under the same cursor rule), typing and
@@ -54,6 +56,17 @@ class Listener {
       o.on_presence = [this](const std::vector<PresenceStatus>& p) { PrintPresence(p); };
     }
     o.on_snapshot = [this](const SyncResult& r) {
+      // A snapshot shows each chat's latest messages only (a profile with no cursor, or one
+      // the server no longer has): say what is older and how to see it.
+      for (const SnapshotChat& chat : r.chats) {
+        if (chat.older <= 0 || chat.messages.empty()) continue;
+        const std::string target = chat.kind == "direct" && !chat.peer.empty()
+                                       ? chat.peer
+                                       : "--chat " + std::to_string(chat.chat_id);
+        std::cerr << "parley: chat " << chat.chat_id << " has " << chat.older << " older message"
+                  << (chat.older == 1 ? "" : "s") << "; see them with: parley history " << target
+                  << " --before " << chat.messages.front().seq << "\n";
+      }
       // Chats come most recently active first; print the least recent first, so the newest
       // ends up at the bottom. Within a chat: oldest first.
       for (auto chat = r.chats.rbegin(); chat != r.chats.rend(); ++chat) {

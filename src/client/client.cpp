@@ -417,6 +417,12 @@ void Client::Impl::OnAuthenticated(const AuthInfo& auth) {
   auth_ = auth;
   online_ = true;
   backoff_.Reset();
+  if (opts_.receive_updates && opts_.start_at_first_auth && !seq_.cursor() &&
+      !seq_.sync_in_flight()) {
+    // A device the auth created: it starts here, with nothing before it to show.
+    seq_ = UpdateSequencer(auth.pts);
+    SaveCursor(auth.pts);
+  }
   if (opts_.receive_updates && seq_.OnAuth(auth.pts)) {
     cursor_value_ = -1;
     ReportError(Error("cursor_reset", "the local cursor is ahead of the server's pts " +

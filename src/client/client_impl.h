@@ -108,7 +108,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   std::future<boost::json::value> Request(std::string type, boost::json::object fields);
   std::future<HistoryPage> History(const Target& chat, std::optional<int64_t> before_seq,
                                    int limit);
-  std::future<ChatList> Chats(int limit);
+  std::future<ChatList> Chats(int limit, std::string cursor);
   std::future<SyncResult> Sync(std::optional<int64_t> pts, int limit);
   std::future<int64_t> Ping();
   std::future<MarkResult> Mark(const Target& chat, std::string kind, std::optional<int64_t> seq);

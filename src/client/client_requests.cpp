@@ -148,11 +148,13 @@ std::future<json::value> Client::Impl::Request(std::string type, json::object fi
   return future;
 }
 
-std::future<ChatList> Client::Impl::Chats(int limit) {
+std::future<ChatList> Client::Impl::Chats(int limit, std::string cursor) {
   auto promise = std::make_shared<std::promise<ChatList>>();
   auto future = promise->get_future();
   OpPtr op = MakeOp(Op::Kind::kRequest, "chats", opts_.request_timeout, promise);
-  op->encode = [limit](int64_t id) { return wire::EncodeChats(id, limit); };
+  op->encode = [limit, cursor = std::move(cursor)](int64_t id) {
+    return wire::EncodeChats(id, limit, cursor);
+  };
   op->on_ok = [this, promise](const json::value& v) {
     ChatList list = wire::DecodeChatList(v);
     for (const ChatSummary& c : list.chats) {
@@ -315,7 +317,9 @@ std::future<boost::json::value> Client::Request(std::string type, boost::json::o
   return impl_->Request(std::move(type), std::move(fields));
 }
 
-std::future<ChatList> Client::Chats(int limit) { return impl_->Chats(limit); }
+std::future<ChatList> Client::Chats(int limit, std::string cursor) {
+  return impl_->Chats(limit, std::move(cursor));
+}
 
 std::future<SyncResult> Client::Sync(std::optional<int64_t> pts, int limit) {
   return impl_->Sync(pts, limit);

@@ -653,7 +653,8 @@ struct FakeServer::State {
                                     {"peer", chat.a == conn.user ? chat.b : chat.a},
                                     {"last_seq", static_cast<int64_t>(chat.messages.size())},
                                     {"messages", std::move(messages)},
-                                    {"has_more", from > 0}});
+                                    {"has_more", from > 0},
+                                    {"older", static_cast<int64_t>(from)}});
       }
       return Ok(conn, id,
                 json::object{{"snapshot", true},
@@ -1047,7 +1048,8 @@ struct FakeServer::State {
       return reply(http::status::ok,
                    json::object{{"user", user},
                                 {"device_id", "d00000000000000" + std::to_string(next_token % 10)},
-                                {"token", token}});
+                                {"token", token},
+                                {"pts", static_cast<int64_t>(it->second.log.size())}});
     }
     return error(http::status::not_found, "not_found", "no such path");
   }

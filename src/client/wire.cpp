@@ -140,6 +140,7 @@ SnapshotChat DecodeSnapshotChat(const json::value& v) {
     c.messages.push_back(DecodeMessage(m));
   }
   c.has_more = OptBool(o, "has_more", "snapshot chat");
+  c.older = OptInt(o, "older", "snapshot chat", 0, 0);
   return c;
 }
 
@@ -273,9 +274,10 @@ std::string EncodeRequest(int64_t id, std::string_view type, const json::object&
   return Serialize(o);
 }
 
-std::string EncodeChats(int64_t id, int limit) {
+std::string EncodeChats(int64_t id, int limit, const std::string& cursor) {
   json::object o = Request("chats", id);
   o["limit"] = limit;
+  if (!cursor.empty()) o["cursor"] = cursor;
   return Serialize(o);
 }
 
@@ -507,6 +509,7 @@ ChatList DecodeChatList(const json::value& v) {
   l.pts = OptInt(o, "pts", "chats result", 0, 0);
   l.unread_total = OptInt(o, "unread_total", "chats result", 0, 0);
   l.unread_chats = OptInt(o, "unread_chats", "chats result", 0, 0);
+  l.next_cursor = OptStr(o, "next_cursor", "chats result");
   return l;
 }
 
@@ -561,6 +564,7 @@ LoginResult DecodeLoginResult(const json::value& v) {
   l.device_id = Str(o, "device_id", "login result");
   l.token = Str(o, "token", "login result");
   if (l.token.empty()) Bad("login result", "empty token");
+  l.pts = OptInt(o, "pts", "login result", 0, 0);
   return l;
 }
 

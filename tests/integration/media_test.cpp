@@ -515,3 +515,73 @@ TEST(MediaAccountDeletion, RemovesMediaOnlyThatUserReferenced) {
 
 }  // namespace
 }  // namespace parley::test
+
+namespace parley::test {
+namespace {
+
+std::string be32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+          static_cast<char>(v)};
+}
+// An ISO base media file head: an ftyp box with `brand`, then an empty box of `next` type.
+std::string iso_file(std::string_view brand, std::string_view compatible, std::string_view next) {
+  std::string payload = std::string(brand) + std::string(4, '\0') + std::string(compatible);
+  return be32(static_cast<uint32_t>(8 + payload.size())) + "ftyp" + payload + be32(72) +
+         std::string(next) + std::string(64, '\0');
+}
+// A zip of stored entries, as office software writes its documents (local headers first).
+std::string zip_of(std::initializer_list<std::pair<std::string_view, std::string_view>> entries) {
+  auto le16 = [](uint16_t v) { return std::string{char(v & 0xff), char(v >> 8)}; };
+  auto le32 = [&](uint32_t v) { return le16(v & 0xffff) + le16(v >> 16); };
+  std::string out;
+  for (const auto& [name, data] : entries) {
+    out += "PK\x03\x04" + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0) +
+           le32(static_cast<uint32_t>(data.size())) + le32(static_cast<uint32_t>(data.size())) +
+           le16(static_cast<uint16_t>(name.size())) + le16(0);
+    out += name;
+    out += data;
+  }
+  return out + "PK\x05\x06" + std::string(18, '\0');
+}
+
+// Issue 15, item 3: what phones and office software produce is accepted by default.
+TEST(MediaDefaultTypes, PhonePhotosVideosAndOfficeDocumentsAreAccepted) {
+  ServerProcess server;
+  auto alice = new_account(server.port(), "mda");
+  const std::string docx_type =
+      "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+  struct Case {
+    std::string bytes, declared, type, kind;
+  };
+  const Case cases[] = {
+      {iso_file("heic", "mif1heic", "meta"), "image/heic", "image/heic", "image"},
+      {iso_file("qt  ", "qt  ", "moov"), "video/quicktime", "video/quicktime", "video"},
+      {iso_file("3gp4", "isom3gp4", "moov"), "video/3gpp", "video/3gpp", "video"},
+      {zip_of({{"[Content_Types].xml", "<Types/>"},
+               {"_rels/.rels", "<R/>"},
+               {"word/document.xml", "<w/>"}}),
+       docx_type, docx_type, "file"},
+  };
+  for (const auto& c : cases) {
+    auto r = upload(server.port(), alice.token, c.bytes, c.declared);
+    ASSERT_EQ(r.status, 201u) << c.declared << ": " << r.body;
+    EXPECT_EQ(str_field(r.object(), "type"), c.type);
+    EXPECT_EQ(str_field(r.object(), "kind"), c.kind);
+    // HEIC is kept without a thumbnail (only JPEG, PNG, GIF and WebP are decoded).
+    EXPECT_FALSE(r.object().contains("thumbnail")) << r.body;
+  }
+}
+
+// Issue 15, item 3: an operator's own list still refuses, with a message that names the type.
+TEST(MediaDefaultTypes, AnOperatorsListRefusesNamingTheType) {
+  ServerProcess server(
+      TomlConfig::test_defaults().set("media", "allowed_types", R"(["image/png"])"));
+  auto alice = new_account(server.port(), "mdb");
+  auto r = upload(server.port(), alice.token, iso_file("heic", "mif1heic", "meta"), "image/heic");
+  EXPECT_EQ(r.status, 415u) << r.body;
+  EXPECT_EQ(r.error_code(), "unsupported_type");
+  EXPECT_NE(r.body.find("image/heic"), std::string::npos) << r.body;
+}
+
+}  // namespace
+}  // namespace parley::test

@@ -231,5 +231,81 @@ TEST_F(WsAuthTest, ForgedJwtsAreUnauthorized) {
   }
 }
 
+// Issue 15, item 2: the device claim of a JWT reached the auth answer through a hand-built
+// format string. Claims outside the documented character set are refused; those inside it
+// give a well-formed answer.
+TEST_F(WsAuthTest, JwtDeviceClaimsAreAPlainCharacterSet) {
+  const auto sub = unique_username("dev");
+  const std::string hostile[] = {R"(x","admin":true,"y":")",
+                                 "back\\slash",
+                                 "new\nline",
+                                 "tab\there",
+                                 "with space",
+                                 "caf\xc3\xa9",
+                                 std::string(65, 'd'),
+                                 ""};
+  for (const auto& device : hostile) {
+    WsClient c(port());
+    EXPECT_TRUE(is_error(c.auth(make_jwt(kJwtSecret, sub, system_clock::now() + 1h, device)),
+                         "unauthorized"))
+        << device;
+    EXPECT_EQ(c.wait_close(), std::optional<std::uint16_t>(4001)) << device;
+  }
+  WsClient ok(port());
+  auto res = ok.auth(make_jwt(kJwtSecret, sub, system_clock::now() + 1h, "web:tab-2@a_b.c"));
+  ASSERT_TRUE(is_ok(res)) << to_string(res);
+  EXPECT_EQ(str_field(obj_field(res, "result"), "user"), sub);
+  EXPECT_TRUE(is_device_id(str_field(obj_field(res, "result"), "device_id")));
+}
+
+// Findings of 2026-12-05, defect 4: an expired, forged or alg:none JWT at the logout and
+// device endpoints was answered 400 before its signature was checked. A bad token is 401
+// everywhere; only a valid JWT hears that it cannot be revoked or link a device (400).
+TEST_F(WsAuthTest, BadJwtsAtLogoutAndDevicesAre401AndAValidOneIs400) {
+  const auto sub = unique_username("jwtlog");
+  const auto exp = std::chrono::duration_cast<std::chrono::seconds>(
+                       (system_clock::now() + 1h).time_since_epoch())
+                       .count();
+  const std::string payload = R"({"sub":")" + sub + R"(","exp":)" + std::to_string(exp) + "}";
+  const std::pair<const char*, std::string> bad[] = {
+      {"expired", make_jwt(kJwtSecret, sub, system_clock::now() - 1min)},
+      {"wrong key", make_jwt("not-the-secret", sub, system_clock::now() + 1h)},
+      {"alg none", base64url(R"({"alg":"none","typ":"JWT"})") + "." + base64url(payload) + "."},
+  };
+  auto call = [&](const std::string& method, const std::string& target, const std::string& token,
+                  std::string body = "") {
+    HttpRequestOptions o;
+    o.method = method;
+    o.target = target;
+    o.bearer = token;
+    o.body = std::move(body);
+    return http_request(port(), o);
+  };
+  for (const auto& [name, jwt] : bad) {
+    for (const auto& [method, target] : std::vector<std::pair<std::string, std::string>>{
+             {"POST", "/v1/logout"},
+             {"POST", "/v1/devices"},
+             {"GET", "/v1/devices"},
+             {"DELETE", "/v1/devices/d0123456789abcdef"},
+             {"DELETE", "/v1/devices/" + std::string(80, 'x')}}) {
+      auto res = call(method, target, jwt);
+      EXPECT_EQ(res.status, 401u) << name << " " << method << " " << target << ": " << res.body;
+      EXPECT_TRUE(res.error_code() == "unauthorized" || res.error_code() == "token_expired")
+          << res.body;
+    }
+    // Also with a body that would be refused on its own.
+    auto res =
+        call("POST", "/v1/devices", jwt, R"({"device_name":")" + std::string(65, 'x') + "\"}");
+    EXPECT_EQ(res.status, 401u) << name << ": " << res.body;
+  }
+  const auto good = make_jwt(kJwtSecret, sub, system_clock::now() + 1h, "phone");
+  auto logout = call("POST", "/v1/logout", good);
+  EXPECT_EQ(logout.status, 400u) << logout.body;
+  EXPECT_EQ(logout.error_code(), "bad_request");
+  auto link = call("POST", "/v1/devices", good);
+  EXPECT_EQ(link.status, 400u) << link.body;
+  EXPECT_EQ(link.error_code(), "bad_request");
+}
+
 }  // namespace
 }  // namespace parley::test

@@ -44,6 +44,7 @@ LoginResult login(std::uint16_t port, const std::string& username, std::string_v
   out.user = str_field(obj, "user");
   out.device_id = str_field(obj, "device_id");
   out.token = str_field(obj, "token");
+  out.pts = int_field(obj, "pts");
   return out;
 }
 

@@ -18,6 +18,7 @@ struct LoginResult {
   std::string user;
   std::string device_id;
   std::string token;
+  std::int64_t pts = 0;  // the device's first cursor (PROTOCOL.md §2, login)
 };
 
 // A valid user id, unique within this test process: "<prefix>-<n>" (prefix shortened if

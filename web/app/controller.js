@@ -46,8 +46,10 @@ export class Controller {
     client.on('presence', (list) => store.applyPresence(list));
     client.on('cursor', (pts) => saveCursor(pts));
     client.on('snapshot', (snap) => {
+      // A device without a cursor, or one too old: each chat's latest messages, and how many
+      // older ones there are (the conversation offers to load them).
       if (snap.limited) store.forgetMessages((snap.chats || []).map((c) => c.chat_id));
-      for (const c of snap.chats || []) for (const m of c.messages || []) store.applyMessage(m);
+      for (const c of snap.chats || []) store.applySnapshotChat(c);
     });
     client.on('synced', () => this.refresh());
     client.on('error', (err) => { if (err.code !== 'callback') console.warn('parley:', err.code, err.message); });
@@ -84,12 +86,18 @@ export class Controller {
     this._noticeTimer = setTimeout(() => { this.notice = null; this.store.changed(); }, 6000);
   }
 
-  // After every (re)connect and sync: the chat list, presence and the open chat.
+  // After every (re)connect and sync: the chat list (every page), presence and the open chat.
   async refresh() {
     try {
-      const list = await this.client.chats({ limit: 100 });
-      this.store.applyChatList(list);
-      const peers = list.chats.filter((c) => c.kind === 'direct').map((c) => c.peer);
+      const peers = [];
+      let cursor;
+      for (let page = 0; page < 50; page++) {
+        const list = await this.client.chats({ limit: 100, cursor });
+        this.store.applyChatList(list);
+        for (const c of list.chats || []) if (c.kind === 'direct') peers.push(c.peer);
+        if (!list.has_more || !list.next_cursor || !(list.chats || []).length) break;
+        cursor = list.next_cursor;
+      }
       this.watchPresence(peers);
       const open = this.openChat();
       if (open) {

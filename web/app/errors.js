@@ -46,8 +46,23 @@ const BY_CONTEXT = {
   history: { forbidden: 'You are not a member of this chat.', not_found: 'This chat does not exist.' },
 };
 
+// An upload the server refused by its content (415 unsupported_type): the server's message
+// names the detected type when the operator's list (media.allowed_types) does not have it.
+function refusedFile(err) {
+  const msg = String((err && err.message) || '');
+  const type = /files of type (\S+) are not accepted/.exec(msg);
+  if (type) return `This server does not accept files of type ${type[1]}.`;
+  if (/does not match/.test(msg)) return 'That file\'s content does not match its type, so it cannot be sent.';
+  if (/empty/.test(msg)) return 'That file is empty.';
+  return null;
+}
+
 export function describeError(err, context = '') {
   const code = err && err.code;
+  if (code === 'unsupported_type' && context === 'upload') {
+    const text = refusedFile(err);
+    if (text) return text;
+  }
   const text = (BY_CONTEXT[context] && BY_CONTEXT[context][code]) || TEXT[code];
   if (text) return text;
   if (code === 'not_found') return 'Not found.';

@@ -1,6 +1,7 @@
 // Who is signed in, per tab. Each tab is its own device (docs/WEB.md, "Tabs and devices"):
-// sessionStorage holds this tab's device token and cursor; localStorage holds the account's
-// first token, used only to mint a device for a new tab (POST /v1/devices).
+// sessionStorage holds this tab's device token and cursor (from the login's or link's pts);
+// localStorage holds the account's first token, used only to mint a device for a new tab
+// (POST /v1/devices).
 import { linkDevice, login, logout, register, revokeDevice } from '../parley-client.js';
 
 const TAB = 'parley.tab';
@@ -21,6 +22,12 @@ function write(storage, key, value) {
     if (value === null) storage.removeItem(key); else storage.setItem(key, JSON.stringify(value));
   } catch { /* storage full or disabled: the tab still works until it is closed */ }
 }
+
+// A device made by a login or a link starts at the answer's `pts`: the account's update
+// position just before the device existed. Its first sync is from there, so it receives every
+// message and receipt that came after, however many (PROTOCOL.md §2). An older server sends
+// no pts: then the tab has no cursor and its first sync is a snapshot.
+function firstCursor(r) { return typeof r.pts === 'number' ? r.pts : null; }
 
 function deviceName() {
   const ua = navigator.userAgent;
@@ -44,7 +51,7 @@ export async function resumeSession(server) {
   try {
     await pruneClosedTabs(server, account.token);
     const d = await linkDevice(server, account.token, { deviceName: deviceName() });
-    const s = { user: d.user, deviceId: d.device_id, token: d.token, cursor: null };
+    const s = { user: d.user, deviceId: d.device_id, token: d.token, cursor: firstCursor(d) };
     write(sessionStorage, TAB, s);
     markAlive(s.deviceId);
     return s;
@@ -58,12 +65,12 @@ export async function resumeSession(server) {
 export async function signIn(server, username, password) {
   const r = await login(server, username, password, { deviceName: deviceName() });
   write(localStorage, ACCOUNT, { user: r.user, token: r.token });
-  let tab = { user: r.user, deviceId: r.device_id, token: r.token, cursor: null };
+  let tab = { user: r.user, deviceId: r.device_id, token: r.token, cursor: firstCursor(r) };
   // The login token stays the account's; this tab gets a device of its own when it can.
   try {
     await pruneClosedTabs(server, r.token);
     const d = await linkDevice(server, r.token, { deviceName: deviceName() });
-    tab = { user: d.user, deviceId: d.device_id, token: d.token, cursor: null };
+    tab = { user: d.user, deviceId: d.device_id, token: d.token, cursor: firstCursor(d) };
     markAlive(tab.deviceId);
   } catch { /* no POST /v1/devices: the tab uses the login device */ }
   write(sessionStorage, TAB, tab);

@@ -36,6 +36,7 @@ export class Store {
         reads: new Map(),            // group: user -> {read_seq, delivered_seq}
         messages: new Map(),         // seq -> message
         loaded: false, hasMore: true, loadingOlder: false,
+        older: null,                 // known count of older messages not loaded (from a snapshot)
         typing: new Map(),           // user -> expiry time (ms)
       };
       this.chats.set(id, c);
@@ -134,9 +135,36 @@ export class Store {
 
   applyHistory(chatId, page, older) {
     const c = this._chat(chatId);
-    for (const m of page.messages || []) this.applyMessage(m);
+    let added = 0;
+    for (const m of page.messages || []) {
+      if (!c.messages.has(m.seq)) added++;
+      this.applyMessage(m);
+    }
     if (older || !c.loaded) c.hasMore = Boolean(page.has_more);
+    if (older && typeof c.older === 'number') c.older = c.hasMore ? Math.max(0, c.older - added) : 0;
     c.loaded = true;
+    this.changed();
+  }
+
+  // One chat of a snapshot (PROTOCOL.md §3.5): its latest messages; what comes after them
+  // arrives as updates, so the chat counts as loaded from the window on, and `older` says
+  // how many messages before the window can be paged in with history.
+  applySnapshotChat(s) {
+    const c = this._chat(s.chat_id, { kind: s.kind, peer: s.peer, name: s.name });
+    if (s.kind === 'group' && s.name) c.name = s.name;
+    const msgs = s.messages || [];
+    const fresh = !c.loaded && msgs.length > 0;
+    if (fresh) {
+      // Whatever this chat held without being loaded may not join up with the window.
+      const first = msgs.reduce((a, m) => Math.min(a, m.seq), Infinity);
+      for (const seq of [...c.messages.keys()]) if (seq < first) c.messages.delete(seq);
+    }
+    for (const m of msgs) this.applyMessage(m);
+    if (fresh) {
+      c.loaded = true;
+      c.hasMore = Boolean(s.has_more);
+      c.older = typeof s.older === 'number' ? (c.hasMore ? s.older : 0) : null;
+    }
     this.changed();
   }
 
@@ -182,6 +210,7 @@ export class Store {
       c.messages.clear();
       c.loaded = false;
       c.hasMore = true;
+      c.older = null;
     }
     this.changed();
   }

@@ -1,7 +1,8 @@
 // Type-checked (tsc --noEmit) against web/parley-client.d.ts: the embedding example of
 // docs/WEB.md, written the way an app would use the module.
 import {
-  ParleyClient, ParleyError, login, uploadMedia, type Message, type StateEvent,
+  ParleyClient, ParleyError, login, uploadMedia, type ChatSummary, type Message, type StateEvent,
+  type SyncResult,
 } from '../../../web/parley-client.js';
 
 export async function embed(server: string, username: string, password: string): Promise<ParleyClient> {
@@ -9,7 +10,8 @@ export async function embed(server: string, username: string, password: string):
   const client = new ParleyClient({
     server,
     token: session.token,
-    cursor: Number(localStorage.getItem('cursor')) || null,
+    // A new device starts at its login's pts: the first sync brings everything since.
+    cursor: session.pts ?? null,
     backoff: { minMs: 500, maxMs: 20000 },
   });
   client.on('state', (s: StateEvent) => {
@@ -24,6 +26,9 @@ export async function embed(server: string, username: string, password: string):
   client.on('typing', (t) => console.log(`${t.user} ${t.state === 'start' ? 'typing' : 'stopped'}`));
   client.on('presence', (list) => list.forEach((p) => console.log(p.user, p.online ? 'online' : p.last_seen)));
   client.on('cursor', (pts: number) => localStorage.setItem('cursor', String(pts)));
+  client.on('snapshot', (snap: SyncResult) => {
+    for (const c of snap.chats ?? []) if (c.has_more) console.log(`chat ${c.chat_id}: ${c.older ?? 'some'} older messages`);
+  });
   client.start();
 
   try {
@@ -34,6 +39,12 @@ export async function embed(server: string, username: string, password: string):
     page.messages.forEach((m) => console.log(m.message_id));
     const list = await client.chats();
     console.log(list.unread_total, list.chats[0]?.peer_read_seq);
+    const all: ChatSummary[] = [...list.chats];
+    for (let next = list.next_cursor; list.has_more && next;) {
+      const more = await client.chats({ limit: 100, cursor: next });
+      all.push(...more.chats);
+      next = more.has_more ? more.next_cursor : undefined;
+    }
     const group = await client.groupCreate('team', ['bob', 'carol']);
     const info = await client.groupInfo(group.chat.chat_id);
     info.members?.forEach((m) => console.log(m.user, m.role));
@@ -50,4 +61,9 @@ export async function embed(server: string, username: string, password: string):
     else throw err;
   }
   return client;
+}
+
+// A JWT's device is created by its first auth: that answer's pts is its first cursor.
+export function embedJwt(server: string, jwt: string, savedCursor: number | null): ParleyClient {
+  return new ParleyClient({ server, token: jwt, cursor: savedCursor, startAtFirstAuth: savedCursor === null });
 }

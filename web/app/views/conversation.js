@@ -96,18 +96,28 @@ export class Conversation {
     // of older ones is put above.
     const s = this.scroller;
     const wasBottom = this.atBottom;
-    const firstBefore = this.list.firstElementChild && this.list.firstElementChild.dataset.key;
+    const firstBefore = this._topKeys();
     const heightBefore = s.scrollHeight;
     const topBefore = s.scrollTop;
     reconcile(this.list, this._items(c, key));
-    const firstAfter = this.list.firstElementChild && this.list.firstElementChild.dataset.key;
+    const firstAfter = this._topKeys();
     if (switched || wasBottom) s.scrollTop = s.scrollHeight;
     else if (firstBefore !== firstAfter) s.scrollTop = topBefore + (s.scrollHeight - heightBefore);
     this.atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < 48;
     ctl.atBottom = this.atBottom;
     if (switched) queueMicrotask(() => this.composer.input.focus());
     // A short first page does not fill the screen: no scroll event would ever ask for more.
-    if (c && c.loaded && c.hasMore && !c.loadingOlder && s.scrollHeight <= s.clientHeight + 10) this._loadOlder();
+    // (Where the number of older messages is known, their row at the top is the way.)
+    if (c && c.loaded && c.hasMore && !c.loadingOlder && !(c.older > 0) && s.scrollHeight <= s.clientHeight + 10) this._loadOlder();
+  }
+
+  // What is at the top: the first row and the first message (a page of older messages of
+  // the same day moves the first message but not the first row).
+  _topKeys() {
+    let message = '';
+    for (const el of this.list.children) if (el.dataset.key && el.dataset.key[0] === 'm') { message = el.dataset.key; break; }
+    const first = this.list.firstElementChild;
+    return `${first ? first.dataset.key : ''} ${message}`;
   }
 
   _items(c, key) {
@@ -118,6 +128,15 @@ export class Conversation {
     const group = Boolean(c && c.kind === 'group');
     if (c) {
       if (c.loaded && !c.hasMore) items.push({ key: 'start', sig: '', build: () => h('li', { class: 'history-start muted small', testid: 'history-start' }, 'This is the beginning of the chat.') });
+      if (c.loaded && c.hasMore && c.older > 0 && !c.loadingOlder) {
+        const n = c.older;
+        items.push({
+          key: 'older', sig: String(n),
+          build: () => h('li', { class: 'history-older', testid: 'older-messages' },
+            h('button', { class: 'btn small', testid: 'older-messages-button', title: 'Load older messages', on: { click: () => this._loadOlder() } },
+              `${n.toLocaleString('en')} older message${n === 1 ? '' : 's'}`)),
+        });
+      }
       if (c.loadingOlder || (!c.loaded && c.lastSeq > 0)) items.push({ key: 'loading', sig: '', build: () => h('li', { class: 'history-loading muted small', testid: 'history-loading' }, 'Loading…') });
       const messages = store.sortedMessages(c);
       const lastOwn = [...messages].reverse().find((m) => m.sender === me && m.kind !== 'event');
