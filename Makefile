@@ -48,7 +48,7 @@ test-browser: test-deps build
 screenshots: test-deps build
 	PARLEY_UPDATE_SCREENSHOTS=1 ctest --test-dir $(BUILD) --output-on-failure -L browser
 
-# Reproduces docs/BENCHMARKS.md (Release build in build-release/, curves in docs/bench/).
+# Reproduces docs/BENCHMARKS.md (the build make run uses, in build/; curves in docs/bench/).
 bench: deps
 	@bash tools/bench.sh
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces docs/BENCHMARKS.md: builds Release in build-release/, runs the scenario matrix
+# Reproduces docs/BENCHMARKS.md: builds the build users get (`make run`: RelWithDebInfo, -O3
+# -g1, in build/), runs the scenario matrix
 # of issue 3 against a fresh parleyd per run (bench/parleyd-bench.toml: default fsync
 # durability, rate limits raised), collects parley-bench's JSON lines in
 # docs/bench/results.jsonl and draws docs/bench/*.png with gnuplot.
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-$ROOT/build-release}
+BUILD=${BUILD:-$ROOT/build}
 OUT=${OUT:-$ROOT/docs/bench}
 ONLY=${ONLY:-connections direct sync group presence}
 GROUP_SIZES=${GROUP_SIZES:-10 100 1000}
@@ -47,8 +48,8 @@ need jq jq
 need cmake cmake
 need ninja ninja-build
 
-echo "== building Release in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+echo "== building RelWithDebInfo (what make run builds) in $BUILD"
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 # PARLEYD=/path/to/parleyd benchmarks that binary instead of building one.
 if [[ -n ${PARLEYD:-} ]]; then
   nice -n 10 ninja -C "$BUILD" parley-bench

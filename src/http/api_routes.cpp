@@ -139,16 +139,19 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)>
   };
 
   if (path == "/healthz") {
-    if (only(bhttp::verb::get)) done(json_response(bhttp::status::ok, R"({"status":"ok"})"));
+    if (only(bhttp::verb::get))
+      done(json_response(bhttp::status::ok, json::object{{"status", "ok"}}));
     return;
   }
   if (path == "/readyz") {
     if (!only(bhttp::verb::get)) return;
     if (draining_)
-      return done(json_response(bhttp::status::service_unavailable, R"({"status":"draining"})"));
+      return done(
+          json_response(bhttp::status::service_unavailable, json::object{{"status", "draining"}}));
     if (!ready_)
-      return done(json_response(bhttp::status::service_unavailable, R"({"status":"starting"})"));
-    return done(json_response(bhttp::status::ok, R"({"status":"ready"})"));
+      return done(
+          json_response(bhttp::status::service_unavailable, json::object{{"status", "starting"}}));
+    return done(json_response(bhttp::status::ok, json::object{{"status", "ready"}}));
   }
   if (path == "/v1/register") {
     if (!only(bhttp::verb::post)) return;

@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -559,7 +560,7 @@ TEST(PresenceHubConcurrency, ConvergesOnTheFinalState) {
   presence.set_on_change([&](const Status& s) { hub.on_change(s); });
 
   std::vector<std::string> users;
-  for (int i = 0; i < 8; ++i) users.push_back("u" + std::to_string(i));
+  for (int i = 0; i < 8; ++i) users.push_back(fmt::format("u{}", i));
   auto steady = std::make_shared<FakeTransport>(1, ioc.get_executor());
   auto churn = std::make_shared<FakeTransport>(2, ioc.get_executor());
   bool answered = false;

@@ -1,5 +1,6 @@
 #include "proto/frames.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -455,7 +456,7 @@ store::Message text_message(uint64_t chat, uint64_t seq, std::string body) {
   m.sender = "alice";
   m.to = "bob";
   m.body = std::move(body);
-  m.client_msg_id = "c" + std::to_string(seq);
+  m.client_msg_id = fmt::format("c{}", seq);
   return m;
 }
 

@@ -1,5 +1,6 @@
 // Hostile and broken input on the WebSocket (PROTOCOL.md §3-4, DESIGN G5/G6): each gets its
 // documented error or close code, and the server keeps serving other clients afterwards.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -179,9 +180,9 @@ TEST_F(BadInputTest, UnpairedSurrogateEscapeIsInvalidUtf8) {
   std::int64_t id = 100;
   for (std::string_view body :
        {R"(a\ud800b)", R"(\ud800)", R"(\udc00)", R"(x\udbff)", R"(\ude00\ud83d)"}) {
-    std::string raw = R"({"type":"send","id":)" + std::to_string(id) + R"(,"to":")" + bob_ +
-                      R"(","client_msg_id":"sur-)" + std::to_string(id) + R"(","body":")" +
-                      std::string(body) + R"("})";
+    std::string raw =
+        fmt::format(R"({{"type":"send","id":{},"to":"{}","client_msg_id":"sur-{}","body":"{}"}})",
+                    id, bob_, id, body);
     auto f = answer_to(*c, raw);
     EXPECT_TRUE(is_error(f, "invalid_utf8")) << raw;
     // The id precedes the bad string in the frame, so it can be found and echoed (§3.1).
@@ -202,7 +203,8 @@ TEST_F(BadInputTest, OversizedFrameClosesWith1009) {
   {
     // Just under ws.max_frame_bytes (64 KiB) is served (unknown fields are ignored).
     auto c = alice_ws();
-    std::string raw = R"({"type":"ping","id":7,"pad":")" + std::string(60000, 'x') + R"("})";
+    std::string raw =
+        fmt::format(R"({{"type":"ping","id":7,"pad":"{}"}})", std::string(60000, 'x'));
     auto f = answer_to(*c, raw);
     EXPECT_TRUE(is_ok(f)) << to_string(f);
   }

@@ -2,6 +2,7 @@
 // §3.7, §3.9, §3.11, §3.12; issue 5 "Tests it must have": read positions monotonic under
 // concurrent devices; unread counts right after a mix of sends, reads and membership changes;
 // receipts delivered to an offline sender when it returns).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -323,7 +324,7 @@ TEST_F(ReceiptsTest, DirectChatReceiptsReachThePeerAndTheOtherDevices) {
 
   std::int64_t chat_id = 0;
   for (int i = 1; i <= 3; ++i) {
-    auto ack = send_ok(*a1, bob.name, "m" + std::to_string(i));
+    auto ack = send_ok(*a1, bob.name, fmt::format("m{}", i));
     ASSERT_FALSE(ack.empty());
     chat_id = int_field(ack, "chat_id");
     EXPECT_EQ(int_field(ack, "seq"), i);
@@ -454,7 +455,7 @@ TEST_F(ReceiptsTest, ReadPositionsAreMonotonicUnderConcurrentDevices) {
   auto a1 = connect_authed(port(), alice.token);
   std::int64_t chat_id = 0;
   for (int i = 1; i <= kMessages; ++i) {
-    auto ack = send_ok(*a1, bob.name, "m" + std::to_string(i));
+    auto ack = send_ok(*a1, bob.name, fmt::format("m{}", i));
     ASSERT_FALSE(ack.empty());
     chat_id = int_field(ack, "chat_id");
   }
