@@ -1,42 +1,46 @@
-// The Bus seam: node-to-node delivery of frames to a user's sessions.
+// The Bus seam: node-to-node delivery (DESIGN.md §5). In process for one node, or for
+// several nodes in one test process (LocalBus on a LocalBusHub); Redis Pub/Sub across
+// processes.
 //
-// Contract: at-most-once and unordered across publishers. Per (publisher, node) it keeps
-// publish order. Loss is allowed: clients detect the pts gap and sync from the Store,
-// which is the source of truth.
+// Contract every backend keeps (bus_conformance.h checks it):
+// - publish(node, env) reaches the handler of `node` at most once: the Bus may lose an
+//   envelope (a node restarting, Redis down). Nothing is lost for users: clients detect the
+//   gap in pts or seq and sync from the Store, the source of truth.
+// - Order is kept per (publisher, addressee): two envelopes one node publishes to another
+//   arrive in publish order. Across publishers there is no order; the receiving node orders
+//   what it pushes to each device itself (SessionHub).
+// - publish_chat(chat, env) reaches every node that subscribed to the chat (and only
+//   those), with the same order and loss rules. A node subscribes while it holds sessions
+//   that receive the chat's broadcasts (members of a large group).
+// - publish_all(env) reaches every node, this one included.
+// - Envelopes cross processes in their encoded form (bus/envelope.h); a backend that never
+//   leaves the process may hand them over as they are.
+// - The handler runs on a Bus thread (or inline in publish for in-process backends): it
+//   must not block.
 #pragma once
 
 #include <cstdint>
 #include <functional>
-#include <memory>
-#include <string>
 
-#include "registry/registry.h"
+#include "bus/envelope.h"
+#include "common/health.h"
 
 namespace parley {
-
-struct Envelope {
-  // deliver: a frame to a user's sessions; close_device: close a device's sessions;
-  // broadcast: a frame to the sessions subscribed to a chat (large groups);
-  // subscribe/unsubscribe: a user's sessions (un)subscribe to a chat.
-  enum class Kind : uint8_t { deliver, close_device, broadcast, subscribe, unsubscribe };
-  Kind kind = Kind::deliver;
-  std::string user;
-  uint64_t chat_id = 0;                      // broadcast, subscribe, unsubscribe
-  std::string device_id;                     // close_device: the device whose sessions to close
-  uint64_t except_conn = 0;                  // deliver: skip this connection id (the sender's own)
-  std::shared_ptr<const std::string> frame;  // deliver: the WebSocket text frame
-  uint16_t close_code = 0;                   // close_device
-};
 
 class Bus {
  public:
   using Handler = std::function<void(const Envelope&)>;
   virtual ~Bus() = default;
+  // Starts receiving what is addressed to `self`. Call once, before any publish.
+  virtual void start(NodeId self, Handler handler) = 0;
   virtual void publish(NodeId node, Envelope env) = 0;
-  // To every node (chat broadcasts: any node may hold subscribers).
+  virtual void publish_chat(uint64_t chat_id, Envelope env) = 0;
   virtual void publish_all(Envelope env) = 0;
-  // The handler for envelopes addressed to this node. Set once, before traffic.
-  virtual void subscribe(NodeId self, Handler handler) = 0;
+  // This node starts or stops receiving publish_chat(chat_id). Counted: as many unsubscribes
+  // as subscribes before it stops.
+  virtual void subscribe_chat(uint64_t chat_id) = 0;
+  virtual void unsubscribe_chat(uint64_t chat_id) = 0;
+  virtual Health health() const = 0;
 };
 
 }  // namespace parley

@@ -1,18 +1,125 @@
 #include "bus/local_bus.h"
 
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
 namespace parley {
 
+void LocalBusHub::attach(NodeId node, Bus::Handler handler) {
+  std::lock_guard lock(mu_);
+  handlers_[node] = std::make_shared<const Bus::Handler>(std::move(handler));
+}
+
+void LocalBusHub::detach(NodeId node) {
+  std::lock_guard lock(mu_);
+  handlers_.erase(node);
+  for (auto it = chats_.begin(); it != chats_.end();) {
+    it->second.erase(node);
+    it = it->second.empty() ? chats_.erase(it) : std::next(it);
+  }
+}
+
+void LocalBusHub::set_cut_off(NodeId node, bool cut) {
+  std::lock_guard lock(mu_);
+  if (cut)
+    cut_off_.insert(node);
+  else
+    cut_off_.erase(node);
+}
+
+bool LocalBusHub::cut(NodeId from, NodeId to) const {
+  return !cut_off_.empty() && (cut_off_.count(from) || cut_off_.count(to));
+}
+
+void LocalBusHub::deliver(NodeId from, const std::shared_ptr<const Bus::Handler>& handler,
+                          NodeId to, const Envelope& env) {
+  if (!handler) {
+    ++lost_;
+    return;
+  }
+  if (!options_.encode) return (*handler)(env);
+  auto decoded = decode_envelope(encode_envelope(env));
+  if (!decoded) {
+    spdlog::error("bus: node {} cannot decode an envelope from {}: {}", to, from,
+                  decoded.error().message);
+    ++lost_;
+    return;
+  }
+  (*handler)(decoded.value());
+}
+
+void LocalBusHub::send(NodeId from, NodeId to, const Envelope& env) {
+  std::shared_ptr<const Bus::Handler> handler;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = handlers_.find(to); it != handlers_.end() && !cut(from, to)) handler = it->second;
+  }
+  deliver(from, handler, to, env);
+}
+
+void LocalBusHub::send_chat(NodeId from, uint64_t chat_id, const Envelope& env) {
+  std::vector<std::pair<NodeId, std::shared_ptr<const Bus::Handler>>> targets;
+  {
+    std::lock_guard lock(mu_);
+    auto it = chats_.find(chat_id);
+    if (it == chats_.end()) return;
+    for (const auto& [node, count] : it->second) {
+      auto h = handlers_.find(node);
+      targets.emplace_back(node, h != handlers_.end() && !cut(from, node) ? h->second : nullptr);
+    }
+  }
+  for (const auto& [node, handler] : targets) deliver(from, handler, node, env);
+}
+
+void LocalBusHub::send_all(NodeId from, const Envelope& env) {
+  std::vector<std::pair<NodeId, std::shared_ptr<const Bus::Handler>>> targets;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [node, handler] : handlers_)
+      targets.emplace_back(node, cut(from, node) ? nullptr : handler);
+  }
+  for (const auto& [node, handler] : targets) deliver(from, handler, node, env);
+}
+
+void LocalBusHub::subscribe_chat(NodeId node, uint64_t chat_id, int delta) {
+  std::lock_guard lock(mu_);
+  auto& nodes = chats_[chat_id];
+  auto& count = nodes[node];
+  if (delta > 0) {
+    ++count;
+  } else if (count > 0 && --count == 0) {
+    nodes.erase(node);
+    if (nodes.empty()) chats_.erase(chat_id);
+  }
+}
+
+LocalBus::~LocalBus() {
+  if (started_) hub_->detach(self_);
+}
+
+void LocalBus::start(NodeId self, Handler handler) {
+  self_ = self;
+  started_ = true;
+  hub_->attach(self, std::move(handler));
+}
+
 void LocalBus::publish(NodeId node, Envelope env) {
-  if (node == self_ && handler_) handler_(env);
+  env.from = self_;
+  hub_->send(self_, node, env);
+}
+
+void LocalBus::publish_chat(uint64_t chat_id, Envelope env) {
+  env.from = self_;
+  hub_->send_chat(self_, chat_id, env);
 }
 
 void LocalBus::publish_all(Envelope env) {
-  if (handler_) handler_(env);
+  env.from = self_;
+  hub_->send_all(self_, env);
 }
 
-void LocalBus::subscribe(NodeId self, Handler handler) {
-  self_ = self;
-  handler_ = std::move(handler);
-}
+void LocalBus::subscribe_chat(uint64_t chat_id) { hub_->subscribe_chat(self_, chat_id, +1); }
+void LocalBus::unsubscribe_chat(uint64_t chat_id) { hub_->subscribe_chat(self_, chat_id, -1); }
 
 }  // namespace parley

@@ -11,6 +11,16 @@
 #include "core/media_descriptor.h"
 
 namespace parley::core {
+namespace {
+
+std::vector<Recipient> recipients_of(const std::vector<store::Delivery>& deliveries) {
+  std::vector<Recipient> out;
+  out.reserve(deliveries.size());
+  for (const auto& d : deliveries) out.push_back(Recipient{d.user, d.pts});
+  return out;
+}
+
+}  // namespace
 
 ChatService::ChatService(store::Store& store, Router& router, SnowflakeGenerator& ids,
                          const Config& config)
@@ -59,15 +69,11 @@ void ChatService::commit_send(store::AppendRequest append, uint64_t conn_id, Jso
     if (r->duplicate) return;
     if (r->message.seq == 1 && !r->message.to.empty() && on_relations_changed_)
       on_relations_changed_({r->message.sender, r->message.to});  // a new direct chat
-    // Encode the message once; only the per-recipient pts differs between frames.
+    // Encode the message once; each node builds its recipients' frames with their pts.
     std::string msg = proto::message_json(r->message);
-    for (const auto& d : r->deliveries)
-      router_.deliver(d.user, std::make_shared<const std::string>(proto::message_push(d.pts, msg)),
-                      conn_id);
+    router_.deliver(Envelope::Payload::message, msg, recipients_of(r->deliveries), conn_id);
     // Large groups: one frame, shared by every subscriber's send queue.
-    if (r->broadcast)
-      router_.broadcast(r->message.chat_id,
-                        std::make_shared<const std::string>(proto::chat_push(msg)), conn_id);
+    if (r->broadcast) router_.broadcast(r->message.chat_id, proto::chat_push(msg), conn_id);
     // After the live pushes, so that a device connected now counts as reached.
     if (push_) push_->message_committed(r.value());
   });
@@ -132,16 +138,14 @@ void ChatService::group(const std::string& actor, uint64_t conn_id, proto::Group
     }
     const auto& ev = r->event;
     std::string msg = proto::message_json(ev.message);
-    for (const auto& d : ev.deliveries)
-      router_.deliver(d.user, std::make_shared<const std::string>(proto::message_push(d.pts, msg)),
-                      conn_id);
+    router_.deliver(Envelope::Payload::message, msg, recipients_of(ev.deliveries), conn_id);
     if (!r->chat.large) return;
     // Who left stops receiving before the broadcast (their log has the event); who joined
     // starts after it (likewise). When the group just turned large, every member's log got
     // the event and every member's sessions subscribe now.
     auto chat = r->chat.chat_id;
     for (const auto& u : r->left) router_.subscribe(u, chat, false);
-    router_.broadcast(chat, std::make_shared<const std::string>(proto::chat_push(msg)), conn_id);
+    router_.broadcast(chat, proto::chat_push(msg), conn_id);
     for (const auto& d : ev.deliveries)
       if (std::find(r->left.begin(), r->left.end(), d.user) == r->left.end())
         router_.subscribe(d.user, chat, true);
@@ -168,14 +172,9 @@ void ChatService::mark(const std::string& user, uint64_t conn_id, proto::MarkReq
     done(proto::mark_result_json(r.value()));
     if (!r->advanced) return;
     std::string receipt = proto::receipt_json(r->receipt);
-    for (const auto& d : r->deliveries)
-      router_.deliver(d.user,
-                      std::make_shared<const std::string>(proto::receipt_push(d.pts, receipt)),
-                      conn_id);
+    router_.deliver(Envelope::Payload::receipt, receipt, recipients_of(r->deliveries), conn_id);
     if (r->broadcast)
-      router_.broadcast(r->receipt.chat_id,
-                        std::make_shared<const std::string>(proto::receipt_push(0, receipt)),
-                        conn_id);
+      router_.broadcast(r->receipt.chat_id, proto::receipt_push(0, receipt), conn_id);
   });
 }
 

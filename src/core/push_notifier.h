@@ -8,16 +8,16 @@
 #include <vector>
 
 #include "common/config.h"
+#include "core/router.h"
 #include "store/store.h"
 
 namespace parley::core {
 
 class PushNotifier {
  public:
-  // `connected_devices(user)`: the user's devices with a live session (their messages were
-  // pushed to them).
-  using ConnectedDevices = std::function<std::vector<std::string>(const std::string& user)>;
-  PushNotifier(store::Store& store, const PushConfig& config, ConnectedDevices connected);
+  // `router.connected_devices`: the recipients' devices with a live session on any node
+  // (their messages were pushed to them live): those get no notification.
+  PushNotifier(store::Store& store, const PushConfig& config, Router& router);
 
   // A message committed: queues jobs for its recipients' other devices. Events (group
   // changes) and large groups (no per-user delivery) send none.
@@ -28,7 +28,7 @@ class PushNotifier {
  private:
   store::Store& store_;
   const PushConfig& config_;
-  ConnectedDevices connected_;
+  Router& router_;
 };
 
 }  // namespace parley::core

@@ -77,11 +77,13 @@ void TypingService::typing(const std::string& user, uint64_t conn_id,
 }
 
 void TypingService::forward(const Key& key, const Entry& e, bool start, uint64_t except_conn) {
-  auto frame = std::make_shared<const std::string>(
-      proto::typing_push(key.chat_id, key.user, start, config_.ttl_ms));
-  if (e.audience.large) return router_.broadcast(key.chat_id, frame, except_conn);
-  for (const auto& member : e.audience.members)
-    router_.deliver(member, frame, member == key.user ? except_conn : 0);
+  std::string frame = proto::typing_push(key.chat_id, key.user, start, config_.ttl_ms);
+  if (e.audience.large) return router_.broadcast(key.chat_id, std::move(frame), except_conn);
+  // Every member's sessions (the typist's other devices too) but the connection it typed on.
+  std::vector<Recipient> members;
+  members.reserve(e.audience.members.size());
+  for (const auto& member : e.audience.members) members.push_back(Recipient{member, 0});
+  router_.deliver(Envelope::Payload::frame, std::move(frame), std::move(members), except_conn);
 }
 
 void TypingService::message_sent(const store::Message& m) {

@@ -145,13 +145,27 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)>
   }
   if (path == "/readyz") {
     if (!only(bhttp::verb::get)) return;
-    if (draining_)
-      return done(
-          json_response(bhttp::status::service_unavailable, json::object{{"status", "draining"}}));
-    if (!ready_)
-      return done(
-          json_response(bhttp::status::service_unavailable, json::object{{"status", "starting"}}));
-    return done(json_response(bhttp::status::ok, json::object{{"status", "ready"}}));
+    // 503 while starting, draining or without a store; 200 "degraded" when a backend other
+    // than the store fails (node-local delivery goes on; other nodes are reached through sync).
+    json::object backends;
+    bool store_ok = true, all_ok = true;
+    if (health_) {
+      for (const auto& [seam, h] : health_()) {
+        json::object o{{"ok", h.ok}};
+        if (!h.detail.empty()) o["detail"] = h.detail;
+        backends[seam] = std::move(o);
+        all_ok = all_ok && h.ok;
+        if (seam == "store") store_ok = h.ok;
+      }
+    }
+    const char* status = draining_   ? "draining"
+                         : !ready_   ? "starting"
+                         : !store_ok ? "unavailable"
+                         : !all_ok   ? "degraded"
+                                     : "ready";
+    const bool serving = ready_ && !draining_ && store_ok;
+    return done(json_response(serving ? bhttp::status::ok : bhttp::status::service_unavailable,
+                              json::object{{"status", status}, {"backends", std::move(backends)}}));
   }
   if (path == "/v1/register") {
     if (!only(bhttp::verb::post)) return;

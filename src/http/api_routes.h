@@ -3,8 +3,13 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "auth/account_service.h"
+#include "common/health.h"
 #include "core/router.h"
 #include "http/media_routes.h"
 #include "http/static_files.h"
@@ -32,6 +37,9 @@ class ApiRoutes final : public net::HttpHandler {
 
   void set_ready(bool ready) { ready_ = ready; }
   void set_draining() { draining_ = true; }
+  // The backends' health by seam name, for /readyz (docs/PROTOCOL.md §2).
+  using HealthReport = std::function<std::vector<std::pair<std::string, Health>>()>;
+  void set_health(HealthReport report) { health_ = std::move(report); }
 
  private:
   void handle_devices(net::HttpRequest req, std::string_view path,
@@ -42,6 +50,7 @@ class ApiRoutes final : public net::HttpHandler {
   media_service::MediaService* media_;
   MediaRoutes* media_routes_;
   const StaticFiles* web_;
+  HealthReport health_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> draining_{false};
 };

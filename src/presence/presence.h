@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/health.h"
+
 namespace parley::presence {
 
 // Who may see a user's presence (docs/PROTOCOL.md §3.13). Same values as
@@ -47,6 +49,7 @@ class Presence {  // thread-safe
   virtual void expire(int64_t now_ms) = 0;
   // Called on every online<->offline transition of a user, outside any internal lock.
   virtual void set_on_change(std::function<void(const Status&)> fn) = 0;
+  virtual Health health() const { return {}; }
 };
 
 }  // namespace parley::presence

@@ -1,28 +1,105 @@
 #include "registry/local_registry.h"
 
+#include "common/clock.h"
+
 namespace parley {
 
-void LocalRegistry::add(const std::string& user, NodeId node) {
-  std::lock_guard lock(mu_);
-  ++sessions_[user][node];
+LocalRegistry::LocalRegistry(std::chrono::milliseconds ttl, Clock clock)
+    : ttl_ms_(ttl.count()), clock_(std::move(clock)) {}
+
+int64_t LocalRegistry::now() const { return clock_ ? clock_() : now_ms(); }
+
+void LocalRegistry::attach(const std::string& user, const std::string& device_id, NodeId node,
+                           Done done) {
+  {
+    std::lock_guard lock(mu_);
+    const int64_t t = now();
+    auto& e = users_[user][{device_id, node}];
+    if (e.expires_at <= t) e.sessions = 0;  // an expired entry (its node had died) starts over
+    ++e.sessions;
+    e.expires_at = t + ttl_ms_;
+    by_node_[node].emplace(user, device_id);
+  }
+  if (done) done(ok_status());
 }
 
-void LocalRegistry::remove(const std::string& user, NodeId node) {
-  std::lock_guard lock(mu_);
-  auto it = sessions_.find(user);
-  if (it == sessions_.end()) return;
-  auto n = it->second.find(node);
-  if (n != it->second.end() && --n->second == 0) it->second.erase(n);
-  if (it->second.empty()) sessions_.erase(it);
+void LocalRegistry::detach(const std::string& user, const std::string& device_id, NodeId node,
+                           Done done) {
+  {
+    std::lock_guard lock(mu_);
+    auto u = users_.find(user);
+    if (u != users_.end()) {
+      auto e = u->second.find({device_id, node});
+      if (e != u->second.end() && --e->second.sessions == 0) {
+        u->second.erase(e);
+        by_node_[node].erase({user, device_id});
+        if (u->second.empty()) users_.erase(u);
+      }
+    }
+  }
+  if (done) done(ok_status());
 }
 
-std::vector<NodeId> LocalRegistry::nodes_of(const std::string& user) {
-  std::lock_guard lock(mu_);
-  std::vector<NodeId> out;
-  auto it = sessions_.find(user);
-  if (it != sessions_.end())
-    for (const auto& [node, count] : it->second) out.push_back(node);
-  return out;
+void LocalRegistry::locate(std::vector<std::string> users,
+                           std::function<void(Result<std::vector<UserLocation>>)> done) {
+  std::vector<UserLocation> out;
+  out.reserve(users.size());
+  {
+    std::lock_guard lock(mu_);
+    const int64_t t = now();
+    for (auto& user : users) {
+      UserLocation loc;
+      if (auto u = users_.find(user); u != users_.end())
+        for (const auto& [key, e] : u->second)
+          if (e.expires_at > t) loc.devices.push_back(DeviceLocation{key.first, key.second});
+      loc.user = std::move(user);
+      out.push_back(std::move(loc));
+    }
+  }
+  done(std::move(out));
+}
+
+void LocalRegistry::refresh(NodeId node, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    const int64_t t = now();
+    auto n = by_node_.find(node);
+    if (n != by_node_.end()) {
+      for (auto it = n->second.begin(); it != n->second.end();) {
+        bool keep = false;
+        if (auto u = users_.find(it->first); u != users_.end()) {
+          if (auto e = u->second.find({it->second, node}); e != u->second.end()) {
+            if (e->second.expires_at > t) {
+              e->second.expires_at = t + ttl_ms_;
+              keep = true;
+            } else {  // expired before this refresh came: gone, as it would be in Redis
+              u->second.erase(e);
+              if (u->second.empty()) users_.erase(u);
+            }
+          }
+        }
+        it = keep ? std::next(it) : n->second.erase(it);
+      }
+    }
+  }
+  if (done) done(ok_status());
+}
+
+void LocalRegistry::clear_node(NodeId node, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    auto n = by_node_.find(node);
+    if (n != by_node_.end()) {
+      for (const auto& [user, device] : n->second) {
+        auto u = users_.find(user);
+        if (u == users_.end()) continue;
+        u->second.erase({device, node});
+        if (u->second.empty()) users_.erase(u);
+      }
+      by_node_.erase(n);
+    }
+  }
+  if (done) done(ok_status());
 }
 
 }  // namespace parley

@@ -1,24 +1,58 @@
-// The Registry seam: which nodes hold live sessions of a user.
+// The Registry seam (DESIGN.md §5): where the live sessions of each user's devices are.
+// In process for one node (or for several nodes in one test process, sharing one
+// LocalRegistry); a Redis hash per user across processes.
 //
-// Contract: add/remove are counted per (user, node); nodes_of returns the nodes with a
-// count above zero. It may be stale for a moment (a node that just lost the user's last
-// session); delivery to such a node is a no-op, and sync heals anything missed.
+// Contract every backend keeps (registry_conformance.h checks it):
+// - attach/detach count sessions per (user, device, node): a device with two connections
+//   on a node stays located there until both are detached.
+// - locate(users) answers, in the order asked, every device of each user that has a live
+//   session, and the nodes holding them; one call for many users (one round trip to Redis).
+// - Entries live for the TTL from their attach or their node's last refresh(): a node that
+//   dies without detaching loses them by itself. A live node refreshes well within the TTL.
+// - It may be stale for a moment (a session that just closed, on a node that just died):
+//   delivering to a node without the session is a no-op, and pushes for a device that only
+//   looked connected are healed when it syncs.
+// - Completions may run on any thread, also inline before the call returns.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "common/errc.h"
+#include "common/health.h"
+#include "common/node.h"
+
 namespace parley {
 
-using NodeId = uint32_t;
+struct DeviceLocation {
+  std::string device_id;
+  NodeId node = 0;
+  bool operator==(const DeviceLocation&) const = default;
+};
+
+struct UserLocation {
+  std::string user;
+  std::vector<DeviceLocation> devices;  // sorted by (device_id, node); empty: not connected
+  bool operator==(const UserLocation&) const = default;
+};
 
 class Registry {
  public:
+  using Done = std::function<void(Status)>;
   virtual ~Registry() = default;
-  virtual void add(const std::string& user, NodeId node) = 0;
-  virtual void remove(const std::string& user, NodeId node) = 0;
-  virtual std::vector<NodeId> nodes_of(const std::string& user) = 0;
+  virtual void attach(const std::string& user, const std::string& device_id, NodeId node,
+                      Done done) = 0;
+  virtual void detach(const std::string& user, const std::string& device_id, NodeId node,
+                      Done done) = 0;
+  virtual void locate(std::vector<std::string> users,
+                      std::function<void(Result<std::vector<UserLocation>>)> done) = 0;
+  // Renews every entry of `node` for another TTL.
+  virtual void refresh(NodeId node, Done done) = 0;
+  // Forgets every entry of `node` (it stops, or starts again after a crash).
+  virtual void clear_node(NodeId node, Done done) = 0;
+  virtual Health health() const = 0;
 };
 
 }  // namespace parley

@@ -98,41 +98,47 @@ void ChatSession::authenticate(uint64_t id, std::string token, bool batch) {
   authenticating_ = true;
   deps_.accounts.authenticate(
       std::move(token),
-      on_my_thread<Result<auth::Identity>>(
-          [id, batch](std::shared_ptr<ChatSession> self, Result<auth::Identity> who) {
-            self->authenticating_ = false;
-            if (!who) {
-              self->reply_error(id, who.error());
-              self->transport_->close(kCloseUnauthorized, std::string(errc_name(who.error().code)));
-              self->closed_ = true;
-              return;
-            }
-            self->authenticated_ = true;
-            self->rejects_in_a_row_ = 0;
-            if (batch) self->transport_->set_batching(true);
-            self->auth_timer_.cancel();
-            self->user_ = who->user;
-            self->device_id_ = who->device_id;
-            // Register before reading pts: whatever commits after the read is pushed, whatever
-            // committed before it is at or below the advertised pts.
-            self->deps_.hub.add(self->user_, self->device_id_, self->transport_);
-            self->deps_.registry.add(self->user_, self->deps_.node);
-            self->deps_.presence.touch(self->user_, self->session_key(), now_ms());
-            // The device syncs now: pushes queued for it are moot.
-            if (self->deps_.push) self->deps_.push->device_online(self->user_, self->device_id_);
-            // Large groups reach their members by subscription, not through the update log.
-            self->deps_.chats.large_groups(self->user_,
-                                           [self](Result<std::vector<store::ChatId>> chats) {
-                                             if (!chats) return;
-                                             for (auto chat : chats.value())
-                                               self->deps_.hub.subscribe(chat, self->transport_);
-                                           });
-            self->deps_.chats.current_pts(self->user_, [self, id](Result<uint64_t> pts) {
-              self->reply(id, json::serialize(json::object{{"user", self->user_},
-                                                           {"device_id", self->device_id_},
-                                                           {"pts", pts.ok() ? pts.value() : 0}}));
+      on_my_thread<Result<auth::Identity>>([id, batch](std::shared_ptr<ChatSession> self,
+                                                       Result<auth::Identity> who) {
+        self->authenticating_ = false;
+        if (!who) {
+          self->reply_error(id, who.error());
+          self->transport_->close(kCloseUnauthorized, std::string(errc_name(who.error().code)));
+          self->closed_ = true;
+          return;
+        }
+        self->authenticated_ = true;
+        self->rejects_in_a_row_ = 0;
+        if (batch) self->transport_->set_batching(true);
+        self->auth_timer_.cancel();
+        self->user_ = who->user;
+        self->device_id_ = who->device_id;
+        // Register before reading pts: whatever commits after the read is pushed, whatever
+        // committed before it is at or below the advertised pts.
+        self->deps_.hub.add(self->user_, self->device_id_, self->transport_);
+        self->deps_.presence.touch(self->user_, self->session_key(), now_ms());
+        // The device syncs now: pushes queued for it are moot.
+        if (self->deps_.push) self->deps_.push->device_online(self->user_, self->device_id_);
+        // Large groups reach their members by subscription, not through the update log.
+        self->deps_.chats.large_groups(self->user_,
+                                       [self](Result<std::vector<store::ChatId>> chats) {
+                                         if (!chats) return;
+                                         for (auto chat : chats.value())
+                                           self->deps_.hub.subscribe(chat, self->transport_);
+                                       });
+        // The registry tells other nodes where this device is; pts is read once it knows.
+        self->deps_.registry.attach(
+            self->user_, self->device_id_, self->deps_.node, [self, id](Status attached) {
+              if (!attached)  // other nodes' pushes miss it until the next refresh: gaps heal
+                spdlog::warn("session {}: registry: {}", self->transport_->id(),
+                             attached.error().message);
+              self->deps_.chats.current_pts(self->user_, [self, id](Result<uint64_t> pts) {
+                self->reply(id, json::serialize(json::object{{"user", self->user_},
+                                                             {"device_id", self->device_id_},
+                                                             {"pts", pts.ok() ? pts.value() : 0}}));
+              });
             });
-          }));
+      }));
 }
 
 void ChatSession::dispatch(proto::Request req) {
@@ -248,7 +254,7 @@ void ChatSession::reply_error(std::optional<uint64_t> id, const Error& error,
 void ChatSession::on_close() {
   if (authenticated_ && !user_.empty()) {
     deps_.hub.remove(user_, transport_->id());
-    deps_.registry.remove(user_, deps_.node);
+    deps_.registry.detach(user_, device_id_, deps_.node, nullptr);
     deps_.typing.connection_closed(transport_->id());
     deps_.presence.drop(user_, session_key(), now_ms());
   }

@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "common/post_batch.h"
+#include "proto/frames.h"
 
 namespace parley::session {
 
@@ -17,15 +18,6 @@ void SessionHub::add(const std::string& user, const std::string& device_id,
   auto& s = shard(user);
   std::lock_guard lock(s.mu);
   s.users[user].push_back(Entry{device_id, std::move(t)});
-}
-
-std::vector<std::string> SessionHub::devices(const std::string& user) {
-  auto& s = shard(user);
-  std::lock_guard lock(s.mu);
-  std::vector<std::string> out;
-  if (auto it = s.users.find(user); it != s.users.end())
-    for (const auto& e : it->second) out.push_back(e.device_id);
-  return out;
 }
 
 void SessionHub::remove(const std::string& user, uint64_t conn_id) {
@@ -53,11 +45,12 @@ void SessionHub::remove(const std::string& user, uint64_t conn_id) {
 }
 
 void SessionHub::for_each(
-    const std::function<void(const std::string& user, uint64_t conn_id)>& fn) {
+    const std::function<void(const std::string& user, const std::string& device_id,
+                             uint64_t conn_id)>& fn) {
   for (auto& s : shards_) {
     std::lock_guard lock(s.mu);
     for (const auto& [user, entries] : s.users)
-      for (const auto& e : entries) fn(user, e.transport->id());
+      for (const auto& e : entries) fn(user, e.device_id, e.transport->id());
   }
 }
 
@@ -70,19 +63,33 @@ void SessionHub::subscribe(uint64_t chat_id, std::shared_ptr<net::Transport> t) 
     chats.push_back(chat_id);
   }
   auto& cs = chat_shards_[chat_id % chat_shards_.size()];
-  std::lock_guard lock(cs.mu);
-  cs.chats[chat_id].push_back(std::move(t));
+  bool first = false;
+  {
+    std::lock_guard lock(cs.mu);
+    auto& subs = cs.chats[chat_id];
+    first = subs.empty();
+    subs.push_back(std::move(t));
+  }
+  // The first session of this node in the chat: the node needs its broadcasts now.
+  if (first && bus_) bus_->subscribe_chat(chat_id);
 }
 
 void SessionHub::unsubscribe(uint64_t chat_id, uint64_t conn_id) {
   auto& cs = chat_shards_[chat_id % chat_shards_.size()];
-  std::lock_guard lock(cs.mu);
-  auto it = cs.chats.find(chat_id);
-  if (it == cs.chats.end()) return;
-  auto& v = it->second;
-  v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& t) { return t->id() == conn_id; }),
-          v.end());
-  if (v.empty()) cs.chats.erase(it);
+  bool last = false;
+  {
+    std::lock_guard lock(cs.mu);
+    auto it = cs.chats.find(chat_id);
+    if (it == cs.chats.end()) return;
+    auto& v = it->second;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& t) { return t->id() == conn_id; }),
+            v.end());
+    if (v.empty()) {
+      cs.chats.erase(it);
+      last = true;
+    }
+  }
+  if (last && bus_) bus_->unsubscribe_chat(chat_id);
 }
 
 void SessionHub::broadcast(const Envelope& env) {
@@ -98,8 +105,10 @@ void SessionHub::broadcast(const Envelope& env) {
   // a large fan-out is spread over the threads instead of running on the caller's.
   std::vector<std::pair<boost::asio::any_io_executor, std::vector<std::shared_ptr<net::Transport>>>>
       by_thread;
+  const uint64_t except = env.except.node == self_ ? env.except.conn : 0;
+  auto frame = std::make_shared<const std::string>(env.payload);
   for (auto& t : subs) {
-    if (t->id() == env.except_conn) continue;
+    if (except != 0 && t->id() == except) continue;
     auto exec = t->executor();
     auto it =
         std::find_if(by_thread.begin(), by_thread.end(), [&](auto& p) { return p.first == exec; });
@@ -109,50 +118,76 @@ void SessionHub::broadcast(const Envelope& env) {
   // Through the commit's PostBatch when there is one: the sender's ack and the pushes of the
   // same commit then reach each I/O thread in one task, in commit (seq) order.
   for (auto& [exec, targets] : by_thread)
-    PostBatch::post(exec, [targets = std::move(targets), frame = env.frame] {
+    PostBatch::post(exec, [targets = std::move(targets), frame] {
       for (const auto& t : targets) t->send(frame);
     });
 }
 
+std::vector<std::shared_ptr<net::Transport>> SessionHub::sessions_of(const std::string& user,
+                                                                     SessionRef except) {
+  const uint64_t skip = except.node == self_ ? except.conn : 0;
+  std::vector<std::shared_ptr<net::Transport>> out;
+  auto& s = shard(user);
+  std::lock_guard lock(s.mu);
+  auto it = s.users.find(user);
+  if (it == s.users.end()) return out;
+  for (const auto& e : it->second)
+    if (skip == 0 || e.transport->id() != skip) out.push_back(e.transport);
+  return out;
+}
+
+void SessionHub::deliver(const Envelope& env) {
+  // A whole frame is shared by every recipient; an update gets each recipient's pts.
+  std::shared_ptr<const std::string> shared;
+  if (env.payload_kind == Envelope::Payload::frame)
+    shared = std::make_shared<const std::string>(env.payload);
+  for (const auto& r : env.recipients) {
+    // Copy the targets out so that no lock is held while frames are queued.
+    auto targets = sessions_of(r.user, env.except);
+    if (targets.empty()) continue;
+    std::shared_ptr<const std::string> frame = shared;
+    if (!frame)
+      frame = std::make_shared<const std::string>(env.payload_kind == Envelope::Payload::message
+                                                      ? proto::message_push(r.pts, env.payload)
+                                                      : proto::receipt_push(r.pts, env.payload));
+    for (auto& t : targets) t->send(frame);
+  }
+}
+
 void SessionHub::handle(const Envelope& env) {
-  if (env.kind == Envelope::Kind::broadcast) return broadcast(env);
-  if (env.kind == Envelope::Kind::unsubscribe) {
-    std::vector<uint64_t> conns;
-    {
-      auto& s = shard(env.user);
-      std::lock_guard lock(s.mu);
-      auto it = s.users.find(env.user);
-      if (it == s.users.end()) return;
-      for (const auto& e : it->second) conns.push_back(e.transport->id());
+  switch (env.kind) {
+    case Envelope::Kind::deliver:
+      return deliver(env);
+    case Envelope::Kind::broadcast:
+      return broadcast(env);
+    case Envelope::Kind::presence:
+      if (on_presence_) on_presence_(env);
+      return;
+    case Envelope::Kind::close_device: {
+      std::vector<std::shared_ptr<net::Transport>> targets;
+      {
+        auto& s = shard(env.user);
+        std::lock_guard lock(s.mu);
+        auto it = s.users.find(env.user);
+        if (it == s.users.end()) return;
+        for (const auto& e : it->second)
+          if (e.device_id == env.device_id) targets.push_back(e.transport);
+      }
+      for (auto& t : targets) t->close(env.close_code, "token revoked");
+      return;
     }
-    for (uint64_t conn : conns) {
-      unsubscribe(env.chat_id, conn);
-      std::lock_guard lock(conn_chats_mu_);
-      auto it = conn_chats_.find(conn);
-      if (it != conn_chats_.end()) std::erase(it->second, env.chat_id);
-    }
-    return;
-  }
-  // Copy the targets out so that no lock is held while frames are queued.
-  std::vector<std::shared_ptr<net::Transport>> targets;
-  {
-    auto& s = shard(env.user);
-    std::lock_guard lock(s.mu);
-    auto it = s.users.find(env.user);
-    if (it == s.users.end()) return;
-    for (const auto& e : it->second) {
-      bool deliver = env.kind == Envelope::Kind::deliver && e.transport->id() != env.except_conn;
-      bool close = env.kind == Envelope::Kind::close_device && e.device_id == env.device_id;
-      if (deliver || close || env.kind == Envelope::Kind::subscribe) targets.push_back(e.transport);
-    }
-  }
-  for (auto& t : targets) {
-    if (env.kind == Envelope::Kind::deliver)
-      t->send(env.frame);
-    else if (env.kind == Envelope::Kind::subscribe)
-      subscribe(env.chat_id, t);
-    else
-      t->close(env.close_code, "token revoked");
+    case Envelope::Kind::subscribe:
+      for (auto& t : sessions_of(env.user, {})) subscribe(env.chat_id, t);
+      return;
+    case Envelope::Kind::unsubscribe:
+      for (auto& t : sessions_of(env.user, {})) {
+        const uint64_t conn = t->id();
+        unsubscribe(env.chat_id, conn);
+        std::lock_guard lock(conn_chats_mu_);
+        auto it = conn_chats_.find(conn);
+        if (it != conn_chats_.end()) std::erase(it->second, env.chat_id);
+      }
+      return;
   }
 }
 

@@ -17,6 +17,7 @@
 #include <functional>
 
 #include "common/errc.h"
+#include "common/health.h"
 #include "store/types.h"
 
 namespace parley::store {
@@ -146,6 +147,8 @@ class Store {
 
   // Stops accepting writes, commits everything queued, and returns when it is durable.
   virtual void close() = 0;
+  // Whether it serves (for /readyz). An embedded store that opened is healthy.
+  virtual Health health() const { return {}; }
 };
 
 }  // namespace parley::store

@@ -214,7 +214,11 @@ TEST_F(HttpTest, HealthAndReadiness) {
   EXPECT_EQ(health.object(), (json::object{{"status", "ok"}})) << health.body;
   auto ready = http_get(port(), "/readyz");
   EXPECT_EQ(ready.status, 200u);
-  EXPECT_EQ(ready.object(), (json::object{{"status", "ready"}})) << ready.body;
+  EXPECT_EQ(str_field(ready.object(), "status"), "ready") << ready.body;
+  // Each backend's health, by seam.
+  const auto& backends = obj_field(ready.object(), "backends");
+  for (const char* seam : {"store", "registry", "bus", "presence"})
+    EXPECT_TRUE(obj_field(backends, seam).at("ok").as_bool()) << seam << ": " << ready.body;
 }
 
 TEST_F(HttpTest, LogoutWithBadTokenIs401) {

@@ -11,40 +11,14 @@
 #include <string>
 #include <string_view>
 
+#include "common/bytes.h"
 #include "store/types.h"
 
 namespace parley::store::rocks {
 
-class Encoder {
- public:
-  Encoder& u8(uint8_t v);
-  Encoder& u64be(uint64_t v);  // keys: sorts numerically
-  Encoder& varint(uint64_t v);
-  Encoder& str(std::string_view s);      // varint length + bytes
-  Encoder& key_str(std::string_view s);  // one length byte + bytes (ids <= 255 bytes)
-  std::string take() { return std::move(out_); }
-  const std::string& view() const { return out_; }
-
- private:
-  std::string out_;
-};
-
-// Reads what Encoder wrote; any read past the end marks the decoder failed.
-class Decoder {
- public:
-  explicit Decoder(std::string_view in) : in_(in) {}
-  uint8_t u8();
-  uint64_t u64be();
-  uint64_t varint();
-  std::string str();
-  std::string key_str();
-  bool ok() const { return ok_; }
-  bool done() const { return ok_ && in_.empty(); }
-
- private:
-  std::string_view in_;
-  bool ok_ = true;
-};
+// The byte codec of common/bytes.h, under the names this backend has always used.
+using Encoder = ByteWriter;
+using Decoder = ByteReader;
 
 // Keys (one column family each; see rocks_store.cpp for the families).
 std::string user_key(std::string_view user);                                  // users

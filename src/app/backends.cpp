@@ -1,0 +1,85 @@
+#include "app/backends.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "bus/local_bus.h"
+#include "media/fs_media_store.h"
+#include "media/s3_media_store.h"
+#include "presence/local_presence.h"
+#include "registry/local_registry.h"
+#include "store/rocksdb/rocks_store.h"
+
+namespace parley::app {
+
+std::vector<std::pair<std::string, Health>> Backends::health() const {
+  std::vector<std::pair<std::string, Health>> out;
+  if (store) out.emplace_back("store", store->health());
+  if (registry) out.emplace_back("registry", registry->health());
+  if (bus) out.emplace_back("bus", bus->health());
+  if (presence) out.emplace_back("presence", presence->health());
+  return out;
+}
+
+Result<std::shared_ptr<store::Store>> open_store(const Config& config) {
+  const auto dir = std::filesystem::path(config.server.data_dir) / "db";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    return Error{Errc::internal, fmt::format("cannot create data directory {}: {}",
+                                             config.server.data_dir, ec.message())};
+  auto opened = store::rocks::RocksStore::open(dir.string(), config.store, config.sync);
+  if (!opened) return opened.error();
+  return std::shared_ptr<store::Store>(std::move(opened.value()));
+}
+
+std::shared_ptr<Registry> open_registry(const Config& config) {
+  return std::make_shared<LocalRegistry>(std::chrono::seconds(config.presence.ttl_s));
+}
+
+std::shared_ptr<Bus> open_bus(const Config&) { return std::make_shared<LocalBus>(); }
+
+std::shared_ptr<presence::Presence> open_presence(const Config& config) {
+  return std::make_shared<presence::LocalPresence>(std::chrono::seconds(config.presence.ttl_s));
+}
+
+Result<std::shared_ptr<media::MediaStore>> open_media_store(const Config& config) {
+  if (!config.media.enabled) return std::shared_ptr<media::MediaStore>();
+  const auto root = std::filesystem::path(config.server.data_dir) / "media";
+  if (config.media.backend == "s3") {
+    media::S3Config s3;
+    s3.endpoint = config.media.s3_endpoint;
+    s3.region = config.media.s3_region;
+    s3.bucket = config.media.s3_bucket;
+    s3.access_key = config.media.s3_access_key;
+    s3.secret_key = config.media.s3_secret_key;
+    s3.path_style = config.media.s3_path_style;
+    s3.prefix = config.media.s3_prefix;
+    s3.spool_dir = (root / "tmp").string();
+    auto opened = media::S3MediaStore::open(std::move(s3));
+    if (!opened) return opened.error();
+    return std::shared_ptr<media::MediaStore>(std::move(opened.value()));
+  }
+  auto opened = media::FsMediaStore::open(root.string());
+  if (!opened) return opened.error();
+  return std::shared_ptr<media::MediaStore>(std::move(opened.value()));
+}
+
+Result<Backends> open_backends(const Config& config) {
+  if (config.server.node_id > kMaxNodeId)
+    return Error{Errc::bad_request, fmt::format("server.node_id must be 0 to {}", kMaxNodeId)};
+  Backends b;
+  auto store = open_store(config);
+  if (!store) return store.error();
+  b.store = std::move(store.value());
+  b.registry = open_registry(config);
+  b.bus = open_bus(config);
+  b.presence = open_presence(config);
+  auto media = open_media_store(config);
+  if (!media) return Error{media.error().code, "media: " + media.error().message};
+  b.media = std::move(media.value());
+  return b;
+}
+
+}  // namespace parley::app

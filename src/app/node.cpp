@@ -1,0 +1,316 @@
+#include "app/node.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <future>
+#include <thread>
+
+#include "auth/account_service.h"
+#include "common/clock.h"
+#include "common/ids.h"
+#include "core/chat_service.h"
+#include "core/push_notifier.h"
+#include "core/router.h"
+#include "core/typing_service.h"
+#include "http/api_routes.h"
+#include "http/media_routes.h"
+#include "http/static_files.h"
+#include "media_inspect/thumbnail.h"
+#include "media_service/media_service.h"
+#include "net/server.h"
+#include "presence/presence_hub.h"
+#include "push/providers.h"
+#include "push/push_worker.h"
+#include "session/chat_session.h"
+#include "session/session_hub.h"
+
+namespace parley::app {
+namespace {
+
+Result<std::pair<std::string, uint16_t>> split_host_port(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    return Error{Errc::bad_request, fmt::format("listen must be HOST:PORT, got {}", listen)};
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  unsigned long port = 0;
+  try {
+    size_t used = 0;
+    port = std::stoul(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1 || port > 65535) throw std::out_of_range("port");
+  } catch (const std::exception&) {
+    return Error{Errc::bad_request, fmt::format("bad port in {}", listen)};
+  }
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+// Who may see whom, and the durable last_seen, come from the store.
+presence::HubHooks presence_hooks(store::Store& st) {
+  presence::HubHooks hooks;
+  hooks.visible = [&st](const std::string& watcher, const std::string& target,
+                        std::function<void(bool)> cb) {
+    st.get_settings(target, [&st, watcher, target, cb](Result<store::UserSettings> s) {
+      if (!s) return cb(false);  // no such user: hidden, like someone who hides
+      switch (s->presence) {
+        case store::PresenceVisibility::everyone:
+          return cb(true);
+        case store::PresenceVisibility::nobody:
+          return cb(false);
+        case store::PresenceVisibility::contacts:
+          return st.shares_chat(watcher, target,
+                                [cb](Result<bool> shared) { cb(shared.ok() && shared.value()); });
+      }
+    });
+  };
+  hooks.last_seen = [&st](const std::string& user, std::function<void(int64_t)> cb) {
+    st.get_settings(user, [cb](Result<store::UserSettings> s) { cb(s ? s->last_seen : 0); });
+  };
+  return hooks;
+}
+
+}  // namespace
+
+// Declared in the order they are built: they are destroyed the other way round.
+struct Node::Parts {
+  Parts(const Config& c, Backends b) : config(c), backends(std::move(b)), ids(c.server.node_id) {}
+
+  const Config config;  // components keep references into it
+  Backends backends;
+  SnowflakeGenerator ids;
+  // Node-wide timers (typing expiry, presence batches and refresh, media sweeps) run here.
+  boost::asio::io_context control;
+  std::unique_ptr<auth::AccountService> accounts;
+  std::unique_ptr<core::Router> router;
+  std::unique_ptr<core::ChatService> chats;
+  std::unique_ptr<core::TypingService> typing;
+  std::unique_ptr<session::SessionHub> hub;
+  std::unique_ptr<presence::PresenceHub> presence_hub;
+  std::unique_ptr<boost::asio::steady_timer> refresh_timer;
+  std::function<void()> refresh;
+  std::unique_ptr<media_service::MediaService> media;
+  std::unique_ptr<http::MediaRoutes> media_routes;
+  std::unique_ptr<boost::asio::steady_timer> sweep_timer;
+  std::function<void()> sweep;
+  std::unique_ptr<push::PushWorker> push_worker;
+  std::unique_ptr<core::PushNotifier> push_notifier;
+  std::unique_ptr<session::SessionService> sessions;
+  std::unique_ptr<http::StaticFiles> web;
+  std::unique_ptr<http::ApiRoutes> routes;
+  std::unique_ptr<net::Server> server;
+  std::string host;
+  uint16_t port = 0;
+  std::thread control_thread;
+  bool stopped = false;
+
+  Status build();
+  void stop();
+};
+
+Status Node::Parts::build() {
+  auto hp = split_host_port(config.server.listen);
+  if (!hp) return hp.error();
+  const NodeId node = config.server.node_id;
+  store::Store& st = *backends.store;
+
+  auto jwt = auth::JwtVerifier::create(config.auth.jwt_hs256_secret,
+                                       config.auth.jwt_rs256_public_key_file);
+  if (!jwt) return Error{Errc::bad_request, jwt.error().message};
+  accounts = std::make_unique<auth::AccountService>(st, config.auth, std::move(jwt.value()));
+  router = std::make_unique<core::Router>(*backends.registry, *backends.bus, node);
+  chats = std::make_unique<core::ChatService>(st, *router, ids, config);
+  typing = std::make_unique<core::TypingService>(st, *router, config.typing);
+  chats->set_on_sent([t = typing.get()](const store::Message& m) { t->message_sent(m); });
+  typing->start(control.get_executor());
+  hub = std::make_unique<session::SessionHub>(node, backends.bus.get());
+
+  // Presence: the state in the Presence backend; subscriptions and batches in this node's
+  // hub. A transition travels to every node on the Bus, and its last_seen is written once,
+  // by the node whose session caused it.
+  presence_hub = std::make_unique<presence::PresenceHub>(
+      *backends.presence,
+      presence::HubOptions{std::chrono::milliseconds(config.presence.batch_ms),
+                           config.presence.max_subscriptions},
+      presence_hooks(st), control.get_executor());
+  hub->set_on_presence([ph = presence_hub.get()](const Envelope& env) {
+    ph->on_change(presence::Status{env.user, env.online, env.last_seen, false});
+  });
+  backends.bus->start(node, [h = hub.get()](const Envelope& env) { h->handle(env); });
+  if (backends.reports_presence)
+    backends.presence->set_on_change([bus = backends.bus.get(), &st](const presence::Status& s) {
+      if (!s.online) st.set_last_seen(s.user, s.last_seen, [](Status) {});
+      Envelope env;
+      env.kind = Envelope::Kind::presence;
+      env.user = s.user;
+      env.online = s.online;
+      env.last_seen = s.last_seen;
+      bus->publish_all(std::move(env));
+    });
+  // Both re-check visibility with store reads: off the store's commit thread, which calls them.
+  chats->set_on_visibility_changed([this](const std::string& user) {
+    boost::asio::post(control, [this, user] { presence_hub->visibility_changed(user); });
+  });
+  chats->set_on_relations_changed([this](std::vector<std::string> users) {
+    boost::asio::post(control,
+                      [this, users = std::move(users)] { presence_hub->relations_changed(users); });
+  });
+  presence_hub->start();
+  // Live sessions refresh their presence and their registry entries a few times per TTL;
+  // sessions that were not refreshed (a node that died) expire.
+  refresh_timer = std::make_unique<boost::asio::steady_timer>(control);
+  refresh = [this, node] {
+    refresh_timer->expires_after(std::chrono::milliseconds(config.presence.ttl_s * 1000 / 3));
+    refresh_timer->async_wait([this, node](boost::system::error_code ec) {
+      if (ec) return;
+      const int64_t now = now_ms();
+      hub->for_each([&](const std::string& user, const std::string&, uint64_t conn) {
+        backends.presence->touch(user, fmt::format("{}:{}", node, conn), now);
+      });
+      backends.presence->expire(now);
+      backends.registry->refresh(node, [](Status s) {
+        if (!s) spdlog::warn("registry refresh: {}", s.error().message);
+      });
+      refresh();
+    });
+  };
+  refresh();
+
+  // Media: objects behind the MediaStore seam; uploads, downloads and housekeeping in the
+  // media service, on its own thread pool.
+  if (backends.media) {
+    if (auto vips = media_inspect::init_image_library(); !vips)
+      spdlog::warn("media: no thumbnails: {}", vips.error().message);
+    if (config.media.url_signing_key.empty())
+      spdlog::warn("media: no media.url_signing_key set: signed URLs last until a restart");
+    media = std::make_unique<media_service::MediaService>(st, *backends.media, config.media);
+    media_routes = std::make_unique<http::MediaRoutes>(*accounts, *media);
+    sweep_timer = std::make_unique<boost::asio::steady_timer>(control);
+    sweep = [this] {
+      sweep_timer->expires_after(std::chrono::seconds(config.media.sweep_interval_s));
+      sweep_timer->async_wait([this](boost::system::error_code ec) {
+        if (ec) return;
+        // The next pass is scheduled once this one is over, so passes never overlap.
+        media->sweep([this](media_service::SweepStats) { boost::asio::post(control, sweep); });
+      });
+    };
+    sweep();
+  }
+
+  // Push: queue jobs for offline devices when a provider is configured (docs/PUSH.md).
+  const bool push_on = config.push.enabled && (!config.push.webhook_url.empty() ||
+                                               !config.push.fcm_service_account_file.empty() ||
+                                               !config.push.apns_key_file.empty());
+  if (push_on) {
+    auto providers = push::make_providers(config.push);
+    if (!providers) return Error{Errc::bad_request, "push: " + providers.error().message};
+    push_worker = std::make_unique<push::PushWorker>(st, std::move(providers.value()), config.push);
+    push_worker->start();
+    push_notifier = std::make_unique<core::PushNotifier>(st, config.push, *router);
+    chats->set_push_notifier(push_notifier.get());
+  }
+
+  proto::ParseLimits limits{config.limits.max_message_bytes, config.limits.max_sync_page,
+                            config.limits.max_history_page,  config.limits.max_chats_page,
+                            config.groups.max_name_bytes,    1000};
+  sessions = std::make_unique<session::SessionService>(
+      session::SessionDeps{config, limits, *hub, *backends.registry, node, *accounts, *chats,
+                           *typing, *backends.presence, *presence_hub, push_notifier.get()});
+  // The web client (docs/WEB.md), read once from server.web_root.
+  if (!config.server.web_root.empty()) {
+    auto loaded = http::StaticFiles::load(
+        config.server.web_root, {config.server.web_max_bytes, config.server.web_max_files});
+    if (!loaded) return Error{Errc::bad_request, "web client: " + loaded.error().message};
+    web = std::move(loaded.value());
+    spdlog::info("web client: {} files from {}", web->size(), config.server.web_root);
+  }
+  routes = std::make_unique<http::ApiRoutes>(*accounts, *router, media.get(), media_routes.get(),
+                                             web.get());
+  routes->set_health([this] { return backends.health(); });
+
+  net::ServerOptions opts;
+  opts.host = hp->first;
+  opts.port = hp->second;
+  opts.threads = config.server.threads ? config.server.threads
+                                       : std::max(1u, std::thread::hardware_concurrency());
+  opts.max_connections = config.limits.max_connections;
+  opts.http.body_limit = config.limits.http_body_bytes;
+  opts.http.timeout_s = config.ws.handshake_timeout_s;
+  opts.ws = net::WsOptions{config.ws.max_frame_bytes,        config.ws.max_send_queue_bytes,
+                           config.ws.max_answer_queue_bytes, config.ws.idle_timeout_s,
+                           config.ws.handshake_timeout_s,    config.ws.max_batch_bytes};
+  server = std::make_unique<net::Server>(opts, *routes, *sessions);
+  auto listening = server->listen();
+  if (!listening) return Error{Errc::unavailable, listening.error().message};
+  port = listening.value();
+  host = opts.host;
+  server->start();
+  routes->set_ready(true);
+  control_thread = std::thread([this] {
+    auto work = boost::asio::make_work_guard(control);
+    control.run();
+  });
+  spdlog::info("node {}: {} threads, listening on {}:{}", node, opts.threads, opts.host, port);
+  return ok_status();
+}
+
+void Node::Parts::stop() {
+  if (stopped) return;
+  stopped = true;
+  // Timers first (they post work to the components), on their own thread.
+  if (control_thread.joinable()) {
+    std::promise<void> done;
+    boost::asio::post(control, [this, &done] {
+      if (typing) typing->stop();
+      if (presence_hub) presence_hub->stop();
+      if (refresh_timer) refresh_timer->cancel();
+      if (sweep_timer) sweep_timer->cancel();
+      done.set_value();
+    });
+    done.get_future().wait();
+    control.stop();
+    control_thread.join();
+  } else {
+    if (typing) typing->stop();
+    if (presence_hub) presence_hub->stop();
+  }
+  // Drain: refuse new work, close every WebSocket with 1001, finish queued writes.
+  if (routes) routes->set_draining();
+  if (server) {
+    server->stop_accepting();
+    server->close_connections(session::kCloseGoingAway, "server shutting down",
+                              std::chrono::seconds(5));
+    server->stop();
+  }
+  if (accounts) accounts->stop();
+  if (push_worker) push_worker->stop();
+  if (media) media->stop();
+  if (backends.reports_presence && backends.presence) backends.presence->set_on_change(nullptr);
+  // This node's sessions are gone: other nodes stop sending it their envelopes.
+  backends.registry->clear_node(config.server.node_id, nullptr);
+}
+
+Result<std::unique_ptr<Node>> Node::start(const Config& config, Backends backends) {
+  std::unique_ptr<Node> node(new Node());
+  node->parts_ = std::make_unique<Parts>(config, std::move(backends));
+  if (Status built = node->parts_->build(); !built) {
+    node->parts_->stop();
+    return built.error();
+  }
+  return node;
+}
+
+Node::~Node() { stop(); }
+
+uint16_t Node::port() const { return parts_->port; }
+const std::string& Node::host() const { return parts_->host; }
+NodeId Node::id() const { return parts_->config.server.node_id; }
+void Node::stop() {
+  if (parts_) parts_->stop();
+}
+
+}  // namespace parley::app

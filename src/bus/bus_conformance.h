@@ -1,0 +1,183 @@
+// The Bus conformance suite: the contract of bus/bus.h as tests. Every backend instantiates
+// it once (INSTANTIATE_TEST_SUITE_P) with a factory of clusters: several Bus endpoints that
+// reach each other (one process's LocalBusHub, or one Redis deployment).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "bus/bus.h"
+
+namespace parley::bus_test {
+
+// Bus endpoints of one cluster. endpoint(n) is node n's Bus, created on first use.
+class BusCluster {
+ public:
+  virtual ~BusCluster() = default;
+  virtual Bus& endpoint(NodeId node) = 0;
+  // Ends node's endpoint (the node stops).
+  virtual void stop(NodeId node) = 0;
+};
+using BusClusterMaker = std::function<std::unique_ptr<BusCluster>()>;
+
+// What one node's handler received, in order.
+class Inbox {
+ public:
+  Bus::Handler handler() {
+    return [this](const Envelope& env) {
+      std::lock_guard lock(mu_);
+      got_.push_back(env);
+      cv_.notify_all();
+    };
+  }
+  // Waits until `n` envelopes arrived (false on timeout).
+  bool wait(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return got_.size() >= n; });
+  }
+  // Nothing more arrives within `quiet` (for "not delivered" checks).
+  size_t settle(std::chrono::milliseconds quiet = std::chrono::milliseconds(200)) {
+    std::this_thread::sleep_for(quiet);
+    std::lock_guard lock(mu_);
+    return got_.size();
+  }
+  std::vector<Envelope> got() {
+    std::lock_guard lock(mu_);
+    return got_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Envelope> got_;
+};
+
+inline Envelope delivery(uint64_t n) {
+  Envelope e;
+  e.kind = Envelope::Kind::deliver;
+  e.except = SessionRef{3, 77};
+  e.recipients = {Recipient{"alice", n}, Recipient{"bob", n + 1}};
+  e.payload_kind = Envelope::Payload::message;
+  e.payload = R"({"chat_id":1,"seq":)" + std::to_string(n) + "}";
+  return e;
+}
+
+class BusConformance : public ::testing::TestWithParam<BusClusterMaker> {
+ protected:
+  void SetUp() override { cluster_ = GetParam()(); }
+  void TearDown() override { cluster_.reset(); }
+  Bus& node(NodeId n) { return cluster_->endpoint(n); }
+  std::unique_ptr<BusCluster> cluster_;
+};
+
+TEST_P(BusConformance, PublishReachesTheAddresseeOnlyIntact) {
+  Inbox a, b, c;
+  node(1).start(1, a.handler());
+  node(2).start(2, b.handler());
+  node(3).start(3, c.handler());
+  Envelope sent = delivery(5);
+  node(1).publish(2, sent);
+  ASSERT_TRUE(b.wait(1));
+  auto got = b.got();
+  ASSERT_EQ(got.size(), 1u);
+  sent.from = 1;  // the Bus stamps the publisher
+  EXPECT_EQ(got[0], sent);
+  // To itself too.
+  node(2).publish(2, delivery(6));
+  ASSERT_TRUE(b.wait(2));
+  EXPECT_EQ(b.got()[1].from, 2u);
+  EXPECT_EQ(a.settle(), 0u);
+  EXPECT_EQ(c.settle(), 0u);
+}
+
+TEST_P(BusConformance, OrderIsKeptPerPublisherAndAddressee) {
+  Inbox a, b;
+  node(1).start(1, a.handler());
+  node(2).start(2, b.handler());
+  Inbox sink;
+  node(3).start(3, sink.handler());
+  constexpr uint64_t kEach = 2000;
+  // Two publishers at once, each in its own thread: each one's order survives.
+  std::thread t1([&] {
+    for (uint64_t i = 1; i <= kEach; ++i) node(1).publish(3, delivery(i));
+  });
+  std::thread t2([&] {
+    for (uint64_t i = 1; i <= kEach; ++i) node(2).publish(3, delivery(i));
+  });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(sink.wait(2 * kEach));
+  std::map<NodeId, uint64_t> last;
+  for (const auto& e : sink.got()) {
+    uint64_t n = e.recipients.at(0).pts;
+    EXPECT_EQ(n, last[e.from] + 1) << "from node " << e.from;
+    last[e.from] = n;
+  }
+  EXPECT_EQ(last[1], kEach);
+  EXPECT_EQ(last[2], kEach);
+}
+
+TEST_P(BusConformance, ChatBroadcastsReachSubscribedNodesOnly) {
+  Inbox a, b, c;
+  node(1).start(1, a.handler());
+  node(2).start(2, b.handler());
+  node(3).start(3, c.handler());
+  node(2).subscribe_chat(42);
+  node(3).subscribe_chat(42);
+  node(3).subscribe_chat(42);  // counted
+  node(3).unsubscribe_chat(42);
+  Envelope e;
+  e.kind = Envelope::Kind::broadcast;
+  e.chat_id = 42;
+  e.payload = R"({"type":"message","message":{}})";
+  node(1).publish_chat(42, e);
+  ASSERT_TRUE(b.wait(1));
+  ASSERT_TRUE(c.wait(1));
+  EXPECT_EQ(b.got()[0].payload, e.payload);
+  node(3).unsubscribe_chat(42);  // now gone
+  node(1).publish_chat(42, e);
+  ASSERT_TRUE(b.wait(2));
+  EXPECT_EQ(c.settle(), 1u);
+  EXPECT_EQ(a.settle(), 0u);
+  node(1).publish_chat(43, e);  // nobody
+  EXPECT_EQ(b.settle(), 2u);
+}
+
+TEST_P(BusConformance, PublishAllReachesEveryNodeAndAStoppedNodeNothing) {
+  Inbox a, b, c;
+  node(1).start(1, a.handler());
+  node(2).start(2, b.handler());
+  node(3).start(3, c.handler());
+  Envelope e;
+  e.kind = Envelope::Kind::presence;
+  e.user = "alice";
+  e.online = false;
+  e.last_seen = 1700000000000;
+  node(2).publish_all(e);
+  ASSERT_TRUE(a.wait(1));
+  ASSERT_TRUE(b.wait(1));
+  ASSERT_TRUE(c.wait(1));
+  EXPECT_EQ(a.got()[0].last_seen, e.last_seen);
+  cluster_->stop(3);
+  node(1).publish_all(e);
+  node(1).publish(3, delivery(1));  // to a node that is gone: lost, not an error
+  ASSERT_TRUE(a.wait(2));
+  ASSERT_TRUE(b.wait(2));
+  EXPECT_EQ(c.settle(), 1u);
+}
+
+TEST_P(BusConformance, ReportsItsHealth) {
+  Inbox a;
+  node(1).start(1, a.handler());
+  EXPECT_TRUE(node(1).health().ok) << node(1).health().detail;
+}
+
+}  // namespace parley::bus_test
