@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -153,6 +154,9 @@ TEST_F(ClientParleydTest, AJwtDeviceStartsAtItsFirstAuthWhenAskedTo) {
   ASSERT_TRUE(inbox.WaitFor(1));
   EXPECT_EQ(inbox.bodies(), std::vector<std::string>{"hello carol"});
   EXPECT_EQ(inbox.snapshots(), 0);
+  // The cursor moves once the update is applied, just after on_message.
+  for (int i = 0; i < 100 && device.cursor() != std::optional<int64_t>(1); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(device.cursor(), std::optional<int64_t>(1));
   device.Stop();
   sender.Stop();

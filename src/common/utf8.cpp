@@ -4,13 +4,15 @@
 
 namespace parley {
 
-size_t utf8_sequence_length(std::string_view s) {
+size_t utf8_decode(std::string_view s, char32_t& cp) {
   if (s.empty()) return 0;
   const auto* p = reinterpret_cast<const uint8_t*>(s.data());
   const uint8_t c = p[0];
-  if (c < 0x80) return 1;
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  }
   size_t n;
-  uint32_t cp;
   if ((c & 0xe0) == 0xc0) {
     n = 1;
     cp = c & 0x1f;
@@ -28,9 +30,14 @@ size_t utf8_sequence_length(std::string_view s) {
     if ((p[i] & 0xc0) != 0x80) return 0;
     cp = (cp << 6) | (p[i] & 0x3f);
   }
-  static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+  static constexpr char32_t kMin[] = {0, 0x80, 0x800, 0x10000};
   if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
   return n + 1;
+}
+
+size_t utf8_sequence_length(std::string_view s) {
+  char32_t cp;
+  return utf8_decode(s, cp);
 }
 
 bool valid_utf8(std::string_view s) {

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/utf8.h"
+
 namespace parley::media_inspect {
 namespace {
 
@@ -10,45 +12,15 @@ constexpr char32_t kReplacement = 0xfffd;
 // A trailing ".ext" this short is kept when a long name is cut.
 constexpr size_t kMaxKeptExtensionBytes = 16;
 
-// Strict UTF-8 (as common/utf8.h), each invalid byte becoming U+FFFD.
+// Strict UTF-8 (common/utf8.h), each invalid byte becoming U+FFFD.
 std::vector<char32_t> decode(std::string_view s) {
   std::vector<char32_t> out;
   out.reserve(s.size());
-  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    uint8_t c = *p;
-    if (c < 0x80) {
-      out.push_back(c);
-      ++p;
-      continue;
-    }
-    int n = 0;
+  for (size_t i = 0; i < s.size();) {
     char32_t cp = 0;
-    if ((c & 0xe0) == 0xc0) {
-      n = 1;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3;
-      cp = c & 0x07;
-    }
-    bool ok = n > 0 && end - p > n;
-    for (int i = 1; ok && i <= n; ++i) {
-      if ((p[i] & 0xc0) != 0x80) ok = false;
-      cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    static constexpr char32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (ok && (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) ok = false;
-    if (!ok) {
-      out.push_back(kReplacement);
-      ++p;
-      continue;
-    }
-    out.push_back(cp);
-    p += n + 1;
+    const size_t n = utf8_decode(s.substr(i), cp);
+    out.push_back(n == 0 ? kReplacement : cp);  // each bad byte becomes one U+FFFD
+    i += n == 0 ? 1 : n;
   }
   return out;
 }

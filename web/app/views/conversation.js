@@ -95,7 +95,9 @@ export class Conversation {
     // Keep the view where the reader is: at the bottom, or at the same message when a page
     // of older ones is put above.
     const s = this.scroller;
-    const wasBottom = this.atBottom;
+    // At the bottom, as last scrolled, and still there now: a scroll that has happened but
+    // whose event has not run yet (the reader just scrolled up) must not be undone.
+    const wasBottom = this.atBottom && s.scrollHeight - s.scrollTop - s.clientHeight < 48;
     const firstBefore = this._topKeys();
     const heightBefore = s.scrollHeight;
     const topBefore = s.scrollTop;
