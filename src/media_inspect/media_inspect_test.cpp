@@ -15,6 +15,7 @@
 #include "media_inspect/content_type.h"
 #include "media_inspect/file_name.h"
 #include "media_inspect/thumbnail.h"
+#include "support/media_files.h"
 
 namespace parley::media_inspect {
 namespace {
@@ -335,26 +336,12 @@ TEST_F(MediaInspect, DetectsAudioVideoAndZipContainers) {
   EXPECT_FALSE(check_type(zip, "application/pdf").ok());
 }
 
-// A zip of stored entries (local headers only, as libmagic reads them), entries in order.
-std::string zip_of(std::initializer_list<std::pair<std::string_view, std::string_view>> entries) {
-  auto le16 = [](uint16_t v) { return std::string{char(v & 0xff), char(v >> 8)}; };
-  auto le32 = [&](uint32_t v) { return le16(v & 0xffff) + le16(v >> 16); };
-  std::string out;
-  for (const auto& [name, data] : entries) {
-    out += "PK\x03\x04" + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0) +
-           le32(static_cast<uint32_t>(data.size())) + le32(static_cast<uint32_t>(data.size())) +
-           le16(static_cast<uint16_t>(name.size())) + le16(0);
-    out += name;
-    out += data;
-  }
-  return out + "PK\x05\x06" + std::string(18, '\0');
-}
+using test::iso_file;
+using test::zip_of;
 
 // A HEIF-family file: ftyp with a major brand, then an empty meta box.
 std::string heif(std::string_view brand) {
-  std::string payload = std::string(brand) + std::string(4, '\0') + "mif1" + std::string(brand);
-  return be32(static_cast<uint32_t>(8 + payload.size())) + "ftyp" + payload + be32(72) + "meta" +
-         std::string(64, '\0');
+  return iso_file(brand, "mif1" + std::string(brand), "meta");
 }
 
 // What phones and office software produce is accepted by default (issue: iPhone photos and

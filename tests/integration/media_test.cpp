@@ -22,6 +22,7 @@
 #include "support/chat_helpers.h"
 #include "support/http_client.h"
 #include "support/json_util.h"
+#include "support/media_files.h"
 #include "support/media_helpers.h"
 #include "support/server_process.h"
 #include "support/ws_client.h"
@@ -518,31 +519,6 @@ TEST(MediaAccountDeletion, RemovesMediaOnlyThatUserReferenced) {
 
 namespace parley::test {
 namespace {
-
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
-// An ISO base media file head: an ftyp box with `brand`, then an empty box of `next` type.
-std::string iso_file(std::string_view brand, std::string_view compatible, std::string_view next) {
-  std::string payload = std::string(brand) + std::string(4, '\0') + std::string(compatible);
-  return be32(static_cast<uint32_t>(8 + payload.size())) + "ftyp" + payload + be32(72) +
-         std::string(next) + std::string(64, '\0');
-}
-// A zip of stored entries, as office software writes its documents (local headers first).
-std::string zip_of(std::initializer_list<std::pair<std::string_view, std::string_view>> entries) {
-  auto le16 = [](uint16_t v) { return std::string{char(v & 0xff), char(v >> 8)}; };
-  auto le32 = [&](uint32_t v) { return le16(v & 0xffff) + le16(v >> 16); };
-  std::string out;
-  for (const auto& [name, data] : entries) {
-    out += "PK\x03\x04" + le16(20) + le16(0) + le16(0) + le16(0) + le16(0) + le32(0) +
-           le32(static_cast<uint32_t>(data.size())) + le32(static_cast<uint32_t>(data.size())) +
-           le16(static_cast<uint16_t>(name.size())) + le16(0);
-    out += name;
-    out += data;
-  }
-  return out + "PK\x05\x06" + std::string(18, '\0');
-}
 
 // Issue 15, item 3: what phones and office software produce is accepted by default.
 TEST(MediaDefaultTypes, PhonePhotosVideosAndOfficeDocumentsAreAccepted) {
