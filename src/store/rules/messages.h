@@ -1,0 +1,28 @@
+// Message rules: who may send where, whose logs a message reaches, and what a retried send
+// returns (G3). Pure: the backend looks the rows up and writes what these decide.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/errc.h"
+#include "store/types.h"
+
+namespace parley::store::rules {
+
+// A direct send to `to_user` (bad_request: to oneself).
+Status check_direct_send(const UserId& sender, const UserId& to_user);
+
+// Whose logs get a new message: fan-out on write to every member in direct chats and small
+// groups; fan-out on read in large groups (one write whatever the size, delivered to the
+// chat's subscribers).
+bool fan_out_on_read(ChatKind kind, bool large);
+
+// The sender's pts for a message: its own entry among `deliveries`, 0 if it has none.
+uint64_t sender_pts(const std::vector<Delivery>& deliveries, const UserId& sender);
+
+// A retry of a committed append (same sender and client_msg_id): the first message and the
+// sender's pts again, flagged duplicate; no deliveries, since no log got anything new.
+AppendResult duplicate_append(Message original, uint64_t original_sender_pts);
+
+}  // namespace parley::store::rules
