@@ -17,11 +17,10 @@
 #include "common/clock.h"
 #include "common/post_batch.h"
 #include "store/rocksdb/codec.h"
-
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
+#include "store/rules/groups.h"
+#include "store/rules/messages.h"
+#include "store/rules/push.h"
+#include "store/rules/read_state.h"
 
 namespace parley::store::rocks {
 namespace {
@@ -157,6 +156,15 @@ struct RocksStore::WriterState {
     group_members.clear();
   }
 };
+
+// A user's chat row's positions, as the read-state rules see them.
+inline rules::ReadPositions positions(const UserChatRecord& r) {
+  return rules::ReadPositions{r.read_seq, r.delivered_seq};
+}
+inline void set_positions(UserChatRecord& r, const rules::ReadPositions& p) {
+  r.read_seq = p.read_seq;
+  r.delivered_seq = p.delivered_seq;
+}
 
 // One group commit in the making: a RocksDB WriteBatch plus reads that see the batch's own
 // earlier writes (so two ops in one batch behave as if committed one after the other).
@@ -299,23 +307,22 @@ class WriteTxn {
   void put_user_chat(const UserId& user, ChatId chat, const UserChatRecord& rec) {
     put(RocksStore::kUserChats, user_chat_key(user, chat), encode(rec));
   }
-  // A user (re)joins a chat at `seq`: what came before counts as read, the rest is unread.
+  // A user (re)joins a chat at `seq` (rules::joined_at).
   void join_user_chat(const UserId& user, ChatId chat, ChatKind kind, const UserId& peer,
                       uint64_t seq) {
     UserChatRecord rec = get_user_chat(user, chat).value_or(UserChatRecord{});
     rec.kind = kind;
     rec.peer = peer;
-    rec.read_seq = std::max(rec.read_seq, seq - 1);
-    rec.delivered_seq = std::max(rec.delivered_seq, rec.read_seq);
+    set_positions(rec, rules::joined_at(positions(rec), seq));
     put_user_chat(user, chat, rec);
   }
-  // The user's own message at `seq`: it has read and received everything up to it
-  // (silently: no receipt goes out for it).
+  // The user's own message at `seq` (rules::after_own_message).
   void own_message(const UserId& user, ChatId chat, uint64_t seq) {
     auto rec = get_user_chat(user, chat);
-    if (!rec || rec->read_seq >= seq) return;
-    rec->read_seq = seq;
-    rec->delivered_seq = std::max(rec->delivered_seq, seq);
+    if (!rec) return;
+    auto after = rules::after_own_message(positions(*rec), seq);
+    if (!after) return;
+    set_positions(*rec, *after);
     put_user_chat(user, chat, *rec);
   }
 
@@ -421,9 +428,6 @@ Error no_media(std::string_view id) {
 // Push rows (codec.h). A job's row, its due and age index rows and the job counter change
 // together, in write_push_job; every job write goes through it.
 
-constexpr size_t kMaxPushToken = 4096;
-constexpr size_t kMaxPushAppId = 255;
-
 void add_to_counter(WriteTxn& txn, const std::string& key, int64_t delta) {
   uint64_t n = 0;
   if (auto raw = txn.get(RocksStore::kPush, key)) n = decode_u64be(*raw);
@@ -521,11 +525,7 @@ struct AppendOp final : RocksStore::Op {
       auto mraw = txn.get(RocksStore::kMessages, message_key(idem->chat_id, idem->seq));
       auto msg = mraw ? decode_message(idem->chat_id, idem->seq, *mraw) : std::nullopt;
       if (!msg) return Error{Errc::internal, "idempotency record without message"};
-      AppendResult r;
-      r.message = std::move(*msg);
-      r.sender_pts = idem->sender_pts;
-      r.duplicate = true;
-      return r;
+      return rules::duplicate_append(std::move(*msg), idem->sender_pts);
     }
 
     // The media the message refers to must all exist; checked before anything is written
@@ -544,7 +544,8 @@ struct AppendOp final : RocksStore::Op {
     ChatId chat_id = req.chat_id;
     ChatRecord* chat = nullptr;
     if (!req.to_user.empty()) {
-      if (req.to_user == req.sender) return Error{Errc::bad_request, "cannot send to yourself"};
+      if (auto to_self = rules::check_direct_send(req.sender, req.to_user); !to_self)
+        return to_self.error();
       std::string pk = pair_key(req.sender, req.to_user);
       auto pit = st.pairs.find(pk);
       if (pit != st.pairs.end()) {
@@ -599,17 +600,16 @@ struct AppendOp final : RocksStore::Op {
     txn.put(RocksStore::kMessages, message_key(chat_id, m.seq), encode(m));
 
     chat->last_ts = m.ts;
-    if (chat->kind == ChatKind::direct) {
+    if (rules::fan_out_on_read(chat->kind, chat->large)) {
+      r.broadcast = true;
+    } else if (chat->kind == ChatKind::direct) {
       for (const auto& member : chat->members)
         r.deliveries.push_back(txn.log(member, chat_id, m.seq));
-    } else if (chat->large) {
-      r.broadcast = true;  // fan-out on read: one write, whatever the size
     } else {
       for (const auto& [member, rec] : txn.active_members(chat_id))
         r.deliveries.push_back(txn.log(member, chat_id, m.seq));
     }
-    for (const auto& d : r.deliveries)
-      if (d.user == req.sender) r.sender_pts = d.pts;
+    r.sender_pts = rules::sender_pts(r.deliveries, req.sender);
     txn.own_message(req.sender, chat_id, m.seq);
     // References: keep the objects from the sweep, let the chat's members read them, and
     // let delete_user find them under the sender.
@@ -628,41 +628,59 @@ struct AppendOp final : RocksStore::Op {
 
 namespace {
 
-boost::json::array users_array(const std::vector<UserId>& users) {
-  boost::json::array out;
-  for (const auto& u : users) out.emplace_back(u);
-  return out;
+// The chat record as the group rules see it, and back.
+rules::GroupState group_state(ChatId id, const ChatRecord& c) {
+  rules::GroupState g;
+  g.chat_id = id;
+  g.kind = c.kind;
+  g.name = c.name;
+  g.created_by = c.created_by;
+  g.created_at = c.created_at;
+  g.last_seq = c.last_seq;
+  g.last_ts = c.last_ts;
+  g.member_count = c.member_count;
+  g.large = c.large;
+  g.full_history = c.full_history;
+  g.deleted = c.deleted;
+  return g;
 }
 
-const char* role_name(Role r) {
-  switch (r) {
-    case Role::owner:
-      return "owner";
-    case Role::admin:
-      return "admin";
-    default:
-      return "member";
+void apply_group_state(const rules::GroupState& g, ChatRecord& c) {
+  c.kind = g.kind;
+  c.name = g.name;
+  c.created_by = g.created_by;
+  c.created_at = g.created_at;
+  c.last_seq = g.last_seq;
+  c.last_ts = g.last_ts;
+  c.member_count = g.member_count;
+  c.large = g.large;
+  c.full_history = g.full_history;
+  c.deleted = g.deleted;
+}
+
+// The active members of a group, as rows: from the writer cache for a small group, from the
+// members family for a large one (never cached whole).
+std::vector<Member> active_member_rows(WriteTxn& txn, ChatId chat, bool large) {
+  std::vector<Member> out;
+  if (!large) {
+    for (const auto& [u, m] : txn.active_members(chat)) out.push_back(m);
+    return out;
   }
-}
-
-ChatInfo info_of(ChatId id, const ChatRecord& c) {
-  ChatInfo info;
-  info.chat_id = id;
-  info.kind = c.kind;
-  info.name = c.name;
-  info.created_by = c.created_by;
-  info.created_at = c.created_at;
-  info.last_seq = c.last_seq;
-  info.member_count = c.member_count;
-  info.large = c.large;
-  info.full_history = c.full_history;
-  return info;
+  std::string prefix = chat_prefix(chat);
+  std::unique_ptr<rocksdb::Iterator> it(txn.iterator(RocksStore::kMembers));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    Decoder d(it->key().ToStringView().substr(8));
+    auto m = decode_member(d.key_str(), it->value().ToStringView());
+    if (m && !m->left_seq) out.push_back(*m);
+  }
+  return out;
 }
 
 }  // namespace
 
-// Group management: checks the role table, changes membership, and appends the event
-// message that records the change in the chat's seq, all in the writer's batch.
+// Group management: loads the group and the users the request names, lets the group rules
+// (store/rules/groups.h) decide, and writes the plan: member rows, group counts, the chat
+// record and the event message in the chat's seq, all in the writer's batch.
 struct GroupOpImpl final : RocksStore::Op {
   GroupRequest req;
   Callback<GroupResult> done;
@@ -674,240 +692,66 @@ struct GroupOpImpl final : RocksStore::Op {
     done(std::move(*result));
   }
 
-  static Error forbidden(std::string_view what) {
-    return Error{Errc::forbidden, std::string(what)};
-  }
-
   Result<GroupResult> run(WriteTxn& txn) {
     auto& st = txn.state();
-    GroupResult r;
-    boost::json::object event;  // the event message's body (docs/PROTOCOL.md §3.9)
-    ChatId chat_id = req.chat_id;
+    rules::GroupInput in;
     ChatRecord* chat = nullptr;
-    bool was_large = false;
+    if (req.op != GroupOp::create) {
+      chat = txn.load_chat(req.chat_id);
+      if (chat) in.group = group_state(req.chat_id, *chat);
+    }
+    for (auto& u : rules::named_users(req)) {
+      rules::UserFacts f;
+      f.live = live_user(txn, u);
+      f.group_count = txn.group_count(u);
+      if (in.group) f.member = txn.get_member(req.chat_id, u);
+      f.user = std::move(u);
+      in.users.push_back(std::move(f));
+    }
+    auto planned = rules::plan_group_op(req, in);
+    if (!planned) return planned.error();
+    rules::GroupPlan& plan = planned.value();
 
+    ChatId chat_id = req.chat_id;
     if (req.op == GroupOp::create) {
-      if (req.name.empty() || req.name.size() > req.limits.max_name_bytes)
-        return Error{Errc::bad_request,
-                     fmt::format("name must be 1 to {} bytes", req.limits.max_name_bytes)};
-      std::vector<UserId> members{req.actor};
-      for (const auto& u : req.users)
-        if (std::find(members.begin(), members.end(), u) == members.end()) members.push_back(u);
-      if (members.size() > req.limits.max_members)
-        return Error{Errc::too_large,
-                     fmt::format("a group has at most {} members", req.limits.max_members)};
-      for (const auto& u : members) {
-        if (!live_user(txn, u)) return Error{Errc::not_found, fmt::format("no such user: {}", u)};
-        if (txn.group_count(u) >= req.limits.max_groups_per_user)
-          return Error{Errc::too_large, fmt::format("{} is in {} groups already", u,
-                                                    req.limits.max_groups_per_user)};
-      }
       chat_id = st.next_chat_id++;
       st.next_chat_id_dirty = true;
-      ChatRecord rec;
-      rec.kind = ChatKind::group;
-      rec.name = req.name;
-      rec.created_by = req.actor;
-      rec.created_at = req.ts;
-      rec.member_count = static_cast<uint32_t>(members.size());
-      rec.large = members.size() > req.limits.large_threshold;
-      chat = &st.chats.emplace(chat_id, std::move(rec)).first->second;
-      if (!chat->large) st.group_members[chat_id];  // an empty, loaded cache
-      for (const auto& u : members) {
-        txn.put_member(chat_id, Member{u, u == req.actor ? Role::owner : Role::member, 1, 0});
-        txn.join_user_chat(u, chat_id, ChatKind::group, "", 1);
-        txn.set_group_count(u, txn.group_count(u) + 1);
-      }
-      r.joined = members;
-      event = {{"event", "created"},
-               {"by", req.actor},
-               {"name", req.name},
-               {"members", users_array(members)}};
-    } else {
-      chat = txn.load_chat(chat_id);
-      if (!chat || chat->kind != ChatKind::group || chat->deleted)
-        return Error{Errc::not_found, fmt::format("no such group: {}", chat_id)};
-      was_large = chat->large;
-      auto actor = txn.get_member(chat_id, req.actor);
-      if (!actor || actor->left_seq) return forbidden("not a member of this group");
-      if (!chat->large) txn.active_members(chat_id);  // load before any member write
-      uint64_t seq = chat->last_seq + 1;
-      auto target = [&]() -> Result<Member> {
-        if (req.users.empty()) return Error{Errc::bad_request, "missing user"};
-        auto m = txn.get_member(chat_id, req.users[0]);
-        if (!m || m->left_seq)
-          return Error{Errc::conflict, fmt::format("not a member: {}", req.users[0])};
-        return *m;
-      };
-      switch (req.op) {
-        case GroupOp::create:
-          break;
-        case GroupOp::rename:
-          if (actor->role < Role::admin) return forbidden("only owners and admins rename a group");
-          if (req.name.empty() || req.name.size() > req.limits.max_name_bytes)
-            return Error{Errc::bad_request,
-                         fmt::format("name must be 1 to {} bytes", req.limits.max_name_bytes)};
-          chat->name = req.name;
-          event = {{"event", "renamed"}, {"by", req.actor}, {"name", req.name}};
-          break;
-        case GroupOp::add: {
-          if (actor->role < Role::admin) return forbidden("only owners and admins add members");
-          std::vector<UserId> added;
-          for (const auto& u : req.users) {
-            if (std::find(added.begin(), added.end(), u) != added.end()) continue;
-            if (!live_user(txn, u))
-              return Error{Errc::not_found, fmt::format("no such user: {}", u)};
-            auto m = txn.get_member(chat_id, u);
-            if (m && !m->left_seq)
-              return Error{Errc::conflict, fmt::format("already a member: {}", u)};
-            if (txn.group_count(u) >= req.limits.max_groups_per_user)
-              return Error{Errc::too_large, fmt::format("{} is in {} groups already", u,
-                                                        req.limits.max_groups_per_user)};
-            added.push_back(u);
-          }
-          if (added.empty()) return Error{Errc::bad_request, "no users to add"};
-          if (chat->member_count + added.size() > req.limits.max_members)
-            return Error{Errc::too_large,
-                         fmt::format("a group has at most {} members", req.limits.max_members)};
-          for (const auto& u : added) {
-            txn.put_member(chat_id, Member{u, Role::member, seq, 0});
-            txn.join_user_chat(u, chat_id, ChatKind::group, "", seq);
-            txn.set_group_count(u, txn.group_count(u) + 1);
-          }
-          chat->member_count += static_cast<uint32_t>(added.size());
-          r.joined = added;
-          event = {{"event", "members_added"}, {"by", req.actor}, {"users", users_array(added)}};
-          break;
-        }
-        case GroupOp::remove: {
-          auto t = target();
-          if (!t) return t.error();
-          if (t->user == req.actor) return Error{Errc::bad_request, "use leave to leave a group"};
-          if (actor->role < Role::admin || t->role >= actor->role)
-            return forbidden("owners remove anyone, admins remove members, members nobody");
-          t->left_seq = seq;
-          txn.put_member(chat_id, t.value());
-          txn.set_group_count(t->user, txn.group_count(t->user) - 1);
-          --chat->member_count;
-          r.left = {t->user};
-          event = {{"event", "member_removed"}, {"by", req.actor}, {"user", t->user}};
-          break;
-        }
-        case GroupOp::promote:
-        case GroupOp::demote: {
-          if (actor->role != Role::owner) return forbidden("only the owner promotes and demotes");
-          auto t = target();
-          if (!t) return t.error();
-          Role want = req.op == GroupOp::promote ? Role::admin : Role::member;
-          Role from = req.op == GroupOp::promote ? Role::member : Role::admin;
-          if (t->role != from)
-            return Error{Errc::conflict,
-                         fmt::format("{} is not a{}", t->user,
-                                     from == Role::admin ? "n admin" : " plain member")};
-          t->role = want;
-          txn.put_member(chat_id, t.value());
-          event = {{"event", "role_changed"},
-                   {"by", req.actor},
-                   {"user", t->user},
-                   {"role", role_name(want)}};
-          break;
-        }
-        case GroupOp::leave:
-          if (actor->role == Role::owner)
-            return forbidden("the owner hands ownership over before leaving");
-          actor->left_seq = seq;
-          txn.put_member(chat_id, *actor);
-          txn.set_group_count(req.actor, txn.group_count(req.actor) - 1);
-          --chat->member_count;
-          r.left = {req.actor};
-          event = {{"event", "member_left"}, {"user", req.actor}};
-          break;
-        case GroupOp::transfer: {
-          if (actor->role != Role::owner) return forbidden("only the owner hands ownership over");
-          auto t = target();
-          if (!t) return t.error();
-          if (t->user == req.actor) return Error{Errc::bad_request, "you own this group already"};
-          t->role = Role::owner;
-          actor->role = Role::admin;
-          txn.put_member(chat_id, t.value());
-          txn.put_member(chat_id, *actor);
-          event = {{"event", "owner_changed"}, {"by", req.actor}, {"user", t->user}};
-          break;
-        }
-        case GroupOp::remove_group: {
-          if (actor->role != Role::owner) return forbidden("only the owner deletes a group");
-          // Everyone leaves at the deletion event; large groups are read once, here.
-          std::vector<Member> all;
-          if (chat->large) {
-            std::string prefix = chat_prefix(chat_id);
-            std::unique_ptr<rocksdb::Iterator> it(txn.iterator(RocksStore::kMembers));
-            for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-              Decoder d(it->key().ToStringView().substr(8));
-              auto m = decode_member(d.key_str(), it->value().ToStringView());
-              if (m && !m->left_seq) all.push_back(*m);
-            }
-          } else {
-            for (const auto& [u, m] : txn.active_members(chat_id)) all.push_back(m);
-          }
-          for (auto& m : all) {
-            m.left_seq = seq;
-            txn.put_member(chat_id, m);
-            txn.set_group_count(m.user, txn.group_count(m.user) - 1);
-            r.left.push_back(m.user);
-          }
-          chat->member_count = 0;
-          chat->deleted = true;
-          event = {{"event", "group_deleted"}, {"by", req.actor}};
-          break;
-        }
-        case GroupOp::set_full_history:
-          if (actor->role < Role::admin) return forbidden("only owners and admins change settings");
-          chat->full_history = req.flag;
-          event = {{"event", "settings_changed"}, {"by", req.actor}, {"full_history", req.flag}};
-          break;
-      }
+      plan.group.chat_id = chat_id;
+      plan.event.chat_id = chat_id;
+      chat = &st.chats.emplace(chat_id, ChatRecord{}).first->second;
+      if (!plan.group.large) st.group_members[chat_id];  // an empty, loaded cache
+    } else if (!plan.was_large) {
+      txn.active_members(chat_id);  // load before any member write
     }
-
-    // The event message, in the chat's seq like any other.
+    if (plan.everyone_leaves)
+      rules::leave_all(plan, active_member_rows(txn, chat_id, plan.was_large));
+    const Message& m = plan.event;
+    for (const auto& row : plan.member_rows) txn.put_member(chat_id, row);
+    for (const auto& u : plan.joined) {
+      txn.join_user_chat(u, chat_id, ChatKind::group, "", m.seq);
+      txn.set_group_count(u, txn.group_count(u) + 1);
+    }
+    for (const auto& u : plan.left) txn.set_group_count(u, txn.group_count(u) - 1);
+    apply_group_state(plan.group, *chat);
     st.dirty_chats.insert(chat_id);
-    bool becomes_large = !chat->large && chat->member_count > req.limits.large_threshold;
-    if (becomes_large || (req.op == GroupOp::create && chat->large)) {
-      chat->large = true;
-      event["large"] = true;
-    }
-    Message& m = r.event.message;
-    m.chat_id = chat_id;
-    m.seq = ++chat->last_seq;
-    m.message_id = req.message_id;
-    m.ts = req.ts;
-    m.sender = req.actor;
-    m.kind = MessageKind::event;
-    m.body = boost::json::serialize(event);
-    chat->last_ts = m.ts;
     txn.put(RocksStore::kMessages, message_key(chat_id, m.seq), encode(m));
     txn.own_message(req.actor, chat_id, m.seq);
 
-    // Whose logs get the event: in a group that was small, every member and whoever just
-    // left (so that their devices learn it), which also tells everyone when the group turns
-    // large; in a large group only who joined or left, the rest read it per chat.
-    std::vector<UserId> to;
-    if (req.op == GroupOp::create) {
-      to = r.joined;
-    } else if (!was_large) {
-      for (const auto& [u, mem] : txn.active_members(chat_id)) to.push_back(u);
-      to.insert(to.end(), r.left.begin(), r.left.end());
-    } else {
-      to = r.joined;
-      to.insert(to.end(), r.left.begin(), r.left.end());
-    }
-    for (const auto& u : to) r.event.deliveries.push_back(txn.log(u, chat_id, m.seq));
-    if (chat->large) {
+    GroupResult r;
+    std::vector<UserId> active_after;
+    if (rules::event_to_every_member(plan))
+      for (const auto& [u, mem] : txn.active_members(chat_id)) active_after.push_back(u);
+    for (const auto& u : rules::event_recipients(plan, active_after))
+      r.event.deliveries.push_back(txn.log(u, chat_id, m.seq));
+    if (plan.group.large) {
       r.event.broadcast = true;
       st.group_members.erase(chat_id);  // large groups are not cached whole
     }
-    for (const auto& d : r.event.deliveries)
-      if (d.user == req.actor) r.event.sender_pts = d.pts;
-    r.chat = info_of(chat_id, *chat);
+    r.event.sender_pts = rules::sender_pts(r.event.deliveries, req.actor);
+    r.event.message = std::move(plan.event);
+    r.chat = rules::chat_info(plan.group);
+    r.joined = std::move(plan.joined);
+    r.left = std::move(plan.left);
     return r;
   }
 };
@@ -940,59 +784,43 @@ struct ReceiptOp final : RocksStore::Op {
     ChatRecord* chat = txn.load_chat(chat_id);
     if (!chat) return Error{Errc::not_found, fmt::format("no such chat: {}", chat_id)};
 
-    // The last seq the user may read, and whether it is still an active member.
-    uint64_t last = chat->last_seq;
-    bool active = true;
+    // What the user may read, and whether it is still an active member.
+    rules::Visible visible = rules::direct_visible(chat->last_seq);
     if (chat->kind == ChatKind::direct) {
       if (std::find(chat->members.begin(), chat->members.end(), req.user) == chat->members.end())
         return Error{Errc::forbidden, "not a member of this chat"};
     } else {
       auto m = txn.get_member(chat_id, req.user);
       if (!m) return Error{Errc::forbidden, "not a member of this chat"};
-      if (m->left_seq) {
-        last = m->left_seq;
-        active = false;
-      }
+      visible = rules::group_visible(chat->last_seq, chat->full_history, *m);
     }
     auto row = txn.get_user_chat(req.user, chat_id);
     if (!row) return Error{Errc::forbidden, "not a member of this chat"};
 
-    ReceiptResult r;
-    Receipt& rc = r.receipt;
-    rc.chat_id = chat_id;
-    rc.user = req.user;
-    rc.kind = req.kind;
-    rc.ts = req.ts;
-    uint64_t target = std::min(req.seq.value_or(last), last);
-    uint64_t& position = req.kind == UpdateKind::read ? row->read_seq : row->delivered_seq;
-    if (target > position) {
-      position = target;
-      row->delivered_seq = std::max(row->delivered_seq, row->read_seq);  // read implies delivered
+    auto decision = rules::decide_receipt(req.kind, req.seq, visible, positions(*row));
+    if (decision.advanced) {
+      set_positions(*row, decision.positions);
       txn.put_user_chat(req.user, chat_id, *row);
-      r.advanced = true;
     }
-    rc.seq = position;
-    r.unread = active && last > row->read_seq ? last - row->read_seq : 0;  // as in list_chats
-    if (!r.advanced) return r;
+    ReceiptResult r;
+    r.receipt = Receipt{chat_id, req.user, req.kind, decision.seq, req.ts};
+    r.advanced = decision.advanced;
+    r.unread = decision.unread;
 
-    // Whose logs get it (docs/PROTOCOL.md §3.11): your own for read, so that your other
-    // devices converge; the other members in a direct chat or a small group.
-    UpdateRecord rec{req.kind, chat_id, rc.seq, req.user, req.ts};
-    bool read = req.kind == UpdateKind::read;
-    if (read) {
-      r.deliveries.push_back(txn.log(req.user, rec));
-      r.user_pts = r.deliveries.back().pts;
+    auto audience = rules::receipt_audience(req.kind, decision.advanced, visible.member, chat->kind,
+                                            chat->large);
+    std::vector<UserId> members;
+    if (audience.other_members) {
+      if (chat->kind == ChatKind::direct)
+        members = chat->members;
+      else
+        for (const auto& [member, m] : txn.active_members(chat_id)) members.push_back(member);
     }
-    if (!active) return r;
-    if (chat->kind == ChatKind::direct) {
-      for (const auto& member : chat->members)
-        if (member != req.user) r.deliveries.push_back(txn.log(member, rec));
-    } else if (chat->large) {
-      r.broadcast = true;
-    } else {
-      for (const auto& [member, m] : txn.active_members(chat_id))
-        if (member != req.user) r.deliveries.push_back(txn.log(member, rec));
-    }
+    UpdateRecord rec{req.kind, chat_id, decision.seq, req.user, req.ts};
+    for (const auto& u : rules::receipt_recipients(audience, req.user, members))
+      r.deliveries.push_back(txn.log(u, rec));
+    if (audience.own_log) r.user_pts = r.deliveries.front().pts;
+    r.broadcast = audience.broadcast;
     return r;
   }
 };
@@ -1391,25 +1219,16 @@ Result<RocksStore::Visible> RocksStore::visible_range(const rocksdb::Snapshot* s
   auto rec = decode_chat(v);
   if (!rec) return Error{Errc::internal, "corrupt chat record"};
   apply_last_message(*db_, cf_[kMessages], snap, chat, *rec);
-  Visible vis;
-  vis.last = rec->last_seq;
   if (rec->kind == ChatKind::direct) {
     if (std::find(rec->members.begin(), rec->members.end(), user) == rec->members.end())
       return Error{Errc::forbidden, "not a member of this chat"};
-    return vis;
+    return rules::direct_visible(rec->last_seq);
   }
   if (!db_->Get(ro, cf_[kMembers], member_key(chat, user), &v).ok())
     return Error{Errc::forbidden, "not a member of this chat"};
   auto m = decode_member(user, v);
   if (!m) return Error{Errc::internal, "corrupt member record"};
-  // A member reads from its join (or from 1 if the group opens history to new members) up
-  // to its removal, and nothing after it.
-  vis.first = rec->full_history ? 1 : m->joined_seq;
-  if (m->left_seq) {
-    vis.last = m->left_seq;
-    vis.member = false;
-  }
-  return vis;
+  return rules::group_visible(rec->last_seq, rec->full_history, *m);
 }
 
 std::pair<uint64_t, uint64_t> RocksStore::read_positions(const rocksdb::Snapshot* snap,
@@ -1456,7 +1275,7 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
     c.delivered_seq = uc->delivered_seq;
     // A chat one has left or was removed from is not unread: it counts in no badge
     // (docs/PROTOCOL.md §3.7).
-    c.unread = c.member && c.last_seq > c.read_seq ? c.last_seq - c.read_seq : 0;
+    c.unread = rules::unread_count(c.member, c.last_seq, c.read_seq);
     list.unread_total += c.unread;
     if (c.unread > 0) ++list.unread_chats;
     list.chats.push_back(std::move(c));
@@ -1613,7 +1432,7 @@ void RocksStore::group_info(UserId user, ChatId chat, Callback<ChatInfo> done) {
   auto vis = visible_range(snap, chat, user);
   if (!vis) return done(vis.error());
   if (!vis->member) return done(Error{Errc::forbidden, "not a member of this group"});
-  ChatInfo info = info_of(chat, *rec);
+  ChatInfo info = rules::chat_info(group_state(chat, *rec));
   std::string prefix = chat_prefix(chat);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_[kMembers]));
   for (it->Seek(prefix);
@@ -1988,10 +1807,6 @@ Status active_member(WriteTxn& txn, ChatId chat, const UserId& user) {
   if (!m || m->left_seq) return Error{Errc::forbidden, "not a member of this chat"};
   return ok_status();
 }
-
-bool valid_provider(PushProvider p) {
-  return p == PushProvider::webhook || p == PushProvider::fcm || p == PushProvider::apns;
-}
 }  // namespace
 
 void RocksStore::set_push_target(PushTarget target, Callback<Unit> done) {
@@ -2004,11 +1819,7 @@ void RocksStore::set_push_target(PushTarget target, Callback<Unit> done) {
     auto dev = raw ? decode_device(*raw) : std::nullopt;
     if (!dev || dev->revoked)
       return Error{Errc::not_found, fmt::format("no such device: {}", t.device_id)};
-    if (t.token.empty() || t.token.size() > kMaxPushToken)
-      return Error{Errc::bad_request, fmt::format("token must be 1 to {} bytes", kMaxPushToken)};
-    if (t.app_id.size() > kMaxPushAppId)
-      return Error{Errc::bad_request, fmt::format("app_id is at most {} bytes", kMaxPushAppId)};
-    if (!valid_provider(t.provider)) return Error{Errc::bad_request, "unknown push provider"};
+    if (auto st = rules::validate_push_target(t); !st) return st;
     txn.put(kPush, push_target_key(t.user, t.device_id), encode(t));
     return ok_status();
   };
@@ -2054,14 +1865,15 @@ void RocksStore::set_chat_mute(UserId user, ChatId chat, int64_t muted_until, Ca
   auto op = std::make_unique<FnOp>();
   op->done = done;
   op->fn = [user = std::move(user), chat, muted_until](WriteTxn& txn) -> Status {
-    if (muted_until < -1) return Error{Errc::bad_request, "until must be a time, 0 or -1"};
+    auto row = rules::mute_row(muted_until);
+    if (!row) return row.error();
     if (!live_user(txn, user)) return Error{Errc::not_found, fmt::format("no such user: {}", user)};
     if (auto st = active_member(txn, chat, user); !st) return st;
     auto key = push_mute_key(user, chat);
-    if (muted_until == 0) {
+    if (!row.value()) {
       if (txn.get(kPush, key)) txn.del(kPush, std::move(key));
     } else {
-      txn.put(kPush, std::move(key), encode_mute(muted_until == -1 ? INT64_MAX : muted_until));
+      txn.put(kPush, std::move(key), encode_mute(*row.value()));
     }
     return ok_status();
   };
@@ -2088,14 +1900,12 @@ void RocksStore::enqueue_push(std::vector<PushEnqueue> items, int64_t now,
   op->fn = [items = std::move(items), now](WriteTxn& txn) -> Result<uint32_t> {
     uint32_t queued = 0;
     for (const auto& item : items) {
-      if (auto raw = txn.get(kMeta, settings_key(item.user))) {
-        auto s = decode_settings(*raw);
-        if (s && s->dnd_until > now) continue;  // do not disturb
-      }
-      if (auto raw = txn.get(kPush, push_mute_key(item.user, item.chat_id))) {
-        auto until = decode_mute(*raw);
-        if (until && *until > now) continue;  // muted chat
-      }
+      std::optional<int64_t> dnd_until, muted_until;
+      if (auto raw = txn.get(kMeta, settings_key(item.user)))
+        if (auto s = decode_settings(*raw)) dnd_until = s->dnd_until;
+      if (auto raw = txn.get(kPush, push_mute_key(item.user, item.chat_id)))
+        muted_until = decode_mute(*raw);
+      if (!rules::push_allowed(dnd_until, muted_until, now)) continue;
       std::string prefix = push_target_prefix(item.user);
       for (const auto& [tkey, tvalue] : txn.scan(kPush, prefix, prefix_end(prefix))) {
         auto k = decode_push_target_key(tkey);
@@ -2103,22 +1913,7 @@ void RocksStore::enqueue_push(std::vector<PushEnqueue> items, int64_t now,
                       item.connected.end())
           continue;  // a live device got the message already
         auto prev = load_push_job(txn, item.user, k->device, item.chat_id);
-        PushJob next;
-        if (prev) {  // collapse: one notification for the burst, still due when it was
-          next = *prev;
-          ++next.count;
-          ++next.version;
-        } else {
-          next.user = item.user;
-          next.device_id = k->device;
-          next.chat_id = item.chat_id;
-          next.count = 1;
-          next.created_at = now;
-          next.due_at = item.due_at;
-          next.version = 1;
-        }
-        next.last_seq = item.seq;
-        next.last_sender = item.sender;
+        PushJob next = rules::collapse_push(prev, item, k->device, now);
         write_push_job(txn, prev ? &*prev : nullptr, &next);
         ++queued;
       }
@@ -2201,37 +1996,24 @@ void RocksStore::finish_push_job(PushJob job, PushOutcome outcome, int64_t retry
       return ok_status();
     }
     if (!cur) return ok_status();
-    PushJob next = *cur;
-    switch (outcome) {
-      case PushOutcome::sent:
-        if (cur->version == job.version) {
-          write_push_job(txn, &*cur, nullptr);
-          return ok_status();
-        }
-        // Messages collapsed in while it was being sent: they are the next notification.
-        next.count = cur->count > job.count ? cur->count - job.count : 1;
-        next.due_at = now_ms();
-        next.attempts = 0;
-        next.lease_until = 0;
+    int64_t now = now_ms();
+    auto f = rules::finish_push(*cur, job, outcome, retry_at, now);
+    switch (f.action) {
+      case rules::PushFinish::Action::remove:
+        write_push_job(txn, &*cur, nullptr);
         break;
-      case PushOutcome::retry:
-        next.due_at = retry_at;
-        next.attempts = job.attempts + 1;
-        next.lease_until = 0;
+      case rules::PushFinish::Action::replace:
+        write_push_job(txn, &*cur, &f.next);
         break;
-      case PushOutcome::dead: {
-        PushDeadLetter dead{*cur, now_ms(), error};
-        dead.job.attempts = job.attempts + 1;  // the failed send counts
+      case rules::PushFinish::Action::dead_letter: {
+        PushDeadLetter dead{std::move(f.next), now, error};
         auto key = push_dead_key(dead.failed_at, job.user, job.device_id, job.chat_id);
         if (!txn.get(kPush, key)) add_to_counter(txn, push_dead_count_key(), 1);
         txn.put(kPush, std::move(key), encode(dead));
         write_push_job(txn, &*cur, nullptr);
-        return ok_status();
-      }
-      case PushOutcome::token_gone:
         break;
+      }
     }
-    write_push_job(txn, &*cur, &next);
     return ok_status();
   };
   enqueue(std::move(op), [done] { done(unavailable()); });

@@ -14,6 +14,7 @@
 #include <rocksdb/options.h>
 
 #include "common/config.h"
+#include "store/rules/read_state.h"
 #include "store/store.h"
 
 namespace rocksdb {
@@ -141,10 +142,7 @@ class RocksStore final : public Store {
                                   uint64_t last);
   uint64_t read_pts(const rocksdb::Snapshot* snap, const UserId& user);
   // The seqs of `chat` that `user` may read: [first, last], or forbidden/not_found.
-  struct Visible {
-    uint64_t first = 1, last = 0;
-    bool member = true;
-  };
+  using Visible = rules::Visible;
   Result<Visible> visible_range(const rocksdb::Snapshot* snap, ChatId chat, const UserId& user);
 
   StoreConfig store_cfg_;

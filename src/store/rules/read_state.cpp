@@ -17,8 +17,8 @@ Visible group_visible(uint64_t last_seq, bool full_history, const Member& m) {
   return v;
 }
 
-uint64_t unread_count(const Visible& visible, uint64_t read_seq) {
-  return visible.member && visible.last > read_seq ? visible.last - read_seq : 0;
+uint64_t unread_count(bool member, uint64_t last, uint64_t read_seq) {
+  return member && last > read_seq ? last - read_seq : 0;
 }
 
 ReadPositions joined_at(ReadPositions now, uint64_t seq) {
@@ -46,7 +46,7 @@ ReceiptDecision decide_receipt(UpdateKind kind, std::optional<uint64_t> asked,
     d.advanced = true;
   }
   d.seq = position;
-  d.unread = unread_count(visible, d.positions.read_seq);
+  d.unread = unread_count(visible.member, visible.last, d.positions.read_seq);
   return d;
 }
 

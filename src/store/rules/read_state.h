@@ -30,9 +30,9 @@ struct ReadPositions {
   uint64_t delivered_seq = 0;
 };
 
-// Messages after read_seq up to what the user may read; 0 once it is no longer a member
-// (such a chat waits for nobody and counts in no badge).
-uint64_t unread_count(const Visible& visible, uint64_t read_seq);
+// Messages after read_seq up to `last` (the last seq the user may read); 0 once it is no
+// longer a member (such a chat waits for nobody and counts in no badge).
+uint64_t unread_count(bool member, uint64_t last, uint64_t read_seq);
 
 // A user (re)joins a chat at `seq`: what came before counts as read, the rest is unread.
 ReadPositions joined_at(ReadPositions now, uint64_t seq);

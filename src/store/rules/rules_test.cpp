@@ -405,10 +405,10 @@ TEST(ReadStateRules, Visible) {
 }
 
 TEST(ReadStateRules, Unread) {
-  EXPECT_EQ(unread_count(Visible{1, 10, true}, 4), 6u);
-  EXPECT_EQ(unread_count(Visible{1, 10, true}, 10), 0u);
-  EXPECT_EQ(unread_count(Visible{1, 10, true}, 12), 0u);
-  EXPECT_EQ(unread_count(Visible{1, 10, false}, 4), 0u);  // a former member: no badge
+  EXPECT_EQ(unread_count(true, 10, 4), 6u);
+  EXPECT_EQ(unread_count(true, 10, 10), 0u);
+  EXPECT_EQ(unread_count(true, 10, 12), 0u);
+  EXPECT_EQ(unread_count(false, 10, 4), 0u);  // a former member: no badge
 }
 
 TEST(ReadStateRules, JoinAndOwnMessages) {
