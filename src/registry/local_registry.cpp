@@ -1,5 +1,7 @@
 #include "registry/local_registry.h"
 
+#include <fmt/format.h>
+
 #include "common/clock.h"
 
 namespace parley {
@@ -98,6 +100,31 @@ void LocalRegistry::clear_node(NodeId node, Done done) {
       }
       by_node_.erase(n);
     }
+  }
+  if (done) done(ok_status());
+}
+
+void LocalRegistry::claim_node(NodeId node, const std::string& instance, Done done) {
+  Status result = ok_status();
+  {
+    std::lock_guard lock(mu_);
+    const int64_t t = now();
+    auto& c = claims_[node];
+    if (c.expires_at > t && c.instance != instance)
+      result = Error{Errc::conflict,
+                     fmt::format("node id {} is held by another node ({}) for up to {} s more",
+                                 node, c.instance, (c.expires_at - t + 999) / 1000)};
+    else
+      c = Claim{instance, t + ttl_ms_};
+  }
+  if (done) done(result);
+}
+
+void LocalRegistry::release_node(NodeId node, const std::string& instance, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    auto c = claims_.find(node);
+    if (c != claims_.end() && c->second.instance == instance) claims_.erase(c);
   }
   if (done) done(ok_status());
 }

@@ -28,6 +28,8 @@ class LocalRegistry final : public Registry {
               std::function<void(Result<std::vector<UserLocation>>)> done) override;
   void refresh(NodeId node, Done done) override;
   void clear_node(NodeId node, Done done) override;
+  void claim_node(NodeId node, const std::string& instance, Done done) override;
+  void release_node(NodeId node, const std::string& instance, Done done) override;
   Health health() const override { return {}; }
 
  private:
@@ -45,6 +47,11 @@ class LocalRegistry final : public Registry {
   std::unordered_map<std::string, std::map<Key, Entry>> users_;
   std::unordered_map<NodeId, std::set<std::pair<std::string, std::string>>>
       by_node_;  // user, device
+  struct Claim {
+    std::string instance;
+    int64_t expires_at = 0;  // ms
+  };
+  std::unordered_map<NodeId, Claim> claims_;
 };
 
 }  // namespace parley

@@ -12,6 +12,10 @@
 // - It may be stale for a moment (a session that just closed, on a node that just died):
 //   delivering to a node without the session is a no-op, and pushes for a device that only
 //   looked connected are healed when it syncs.
+// - A node id is held by one running node: claim_node() takes it for the TTL on behalf of an
+//   instance (the installation's persistent name, so that a node that restarts after a crash
+//   takes its id back at once), renews it for the same instance, and refuses it with
+//   `conflict` while another instance's claim lives. refresh() does not renew claims.
 // - Completions may run on any thread, also inline before the call returns.
 #pragma once
 
@@ -52,6 +56,12 @@ class Registry {
   virtual void refresh(NodeId node, Done done) = 0;
   // Forgets every entry of `node` (it stops, or starts again after a crash).
   virtual void clear_node(NodeId node, Done done) = 0;
+  // Takes or renews `node` for `instance` for the TTL; conflict if another instance holds it.
+  virtual void claim_node(NodeId node, const std::string& instance, Done done) = 0;
+  // Gives the id up, if `instance` holds it (a node that stops).
+  virtual void release_node(NodeId node, const std::string& instance, Done done) = 0;
+  // Whether nodes in other processes share it: a node id must then be set and unique.
+  virtual bool spans_processes() const { return false; }
   virtual Health health() const = 0;
 };
 

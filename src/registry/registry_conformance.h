@@ -47,6 +47,16 @@ class RegistryConformance : public ::testing::TestWithParam<RegistryMaker> {
     registry_->clear_node(node, [&](Status s) { p.set_value(s); });
     ASSERT_TRUE(p.get_future().get().ok());
   }
+  Status claim(NodeId node, const std::string& instance) {
+    std::promise<Status> p;
+    registry_->claim_node(node, instance, [&](Status s) { p.set_value(s); });
+    return p.get_future().get();
+  }
+  void release(NodeId node, const std::string& instance) {
+    std::promise<Status> p;
+    registry_->release_node(node, instance, [&](Status s) { p.set_value(s); });
+    ASSERT_TRUE(p.get_future().get().ok());
+  }
   std::vector<UserLocation> locate(std::vector<std::string> users) {
     std::promise<Result<std::vector<UserLocation>>> p;
     registry_->locate(std::move(users),
@@ -135,6 +145,31 @@ TEST_P(RegistryConformance, ConcurrentAttachAndDetachBalance) {
   auto found = devices("alice");
   ASSERT_EQ(found.size(), static_cast<size_t>(kThreads));
   for (const auto& d : found) EXPECT_EQ(d.device_id, "last");
+}
+
+TEST_P(RegistryConformance, ANodeIdIsHeldByOneInstanceAtATime) {
+  EXPECT_TRUE(claim(3, "host-a").ok());
+  EXPECT_TRUE(claim(3, "host-a").ok());  // a renewal, or the same installation restarting
+  auto taken = claim(3, "host-b");
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().code, Errc::conflict);
+  EXPECT_TRUE(claim(4, "host-b").ok());  // other ids are free
+  now_ += 40'000;
+  EXPECT_TRUE(claim(3, "host-a").ok());  // renewed: lives another TTL from now
+  now_ += 40'000;
+  EXPECT_FALSE(claim(3, "host-b").ok());
+  refresh(3);  // sessions' refresh does not keep a claim alive
+  now_ += 21'000;
+  EXPECT_TRUE(claim(3, "host-b").ok());  // host-a stopped renewing: the id is free
+  EXPECT_FALSE(claim(3, "host-a").ok());
+}
+
+TEST_P(RegistryConformance, AReleasedNodeIdIsFreeAtOnceButOnlyItsHolderReleasesIt) {
+  ASSERT_TRUE(claim(5, "host-a").ok());
+  release(5, "host-b");  // not its claim: nothing happens
+  EXPECT_FALSE(claim(5, "host-b").ok());
+  release(5, "host-a");
+  EXPECT_TRUE(claim(5, "host-b").ok());
 }
 
 TEST_P(RegistryConformance, ReportsItsHealth) { EXPECT_TRUE(registry_->health().ok); }
