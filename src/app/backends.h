@@ -25,9 +25,6 @@ struct Backends {
   std::shared_ptr<Bus> bus;  // this node's endpoint
   std::shared_ptr<presence::Presence> presence;
   std::shared_ptr<media::MediaStore> media;  // null when media.enabled is false
-  // This node turns the Presence backend's transitions into Bus envelopes for every node
-  // and writes last_seen. Nodes sharing one in-process Presence (tests) let one node do it.
-  bool reports_presence = true;
 
   // Each backend's health, by seam name, for /readyz.
   std::vector<std::pair<std::string, Health>> health() const;

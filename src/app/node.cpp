@@ -24,6 +24,7 @@
 #include "media_service/media_service.h"
 #include "net/server.h"
 #include "presence/presence_hub.h"
+#include "presence/presence_reporter.h"
 #include "push/providers.h"
 #include "push/push_worker.h"
 #include "session/chat_session.h"
@@ -91,6 +92,7 @@ struct Node::Parts {
   std::unique_ptr<core::TypingService> typing;
   std::unique_ptr<session::SessionHub> hub;
   std::unique_ptr<presence::PresenceHub> presence_hub;
+  std::unique_ptr<presence::PresenceReporter> presence_reporter;
   std::unique_ptr<boost::asio::steady_timer> refresh_timer;
   std::function<void()> refresh;
   std::unique_ptr<media_service::MediaService> media;
@@ -130,27 +132,33 @@ Status Node::Parts::build() {
   hub = std::make_unique<session::SessionHub>(node, backends.bus.get());
 
   // Presence: the state in the Presence backend; subscriptions and batches in this node's
-  // hub. A transition travels to every node on the Bus, and its last_seen is written once,
-  // by the node whose session caused it.
+  // hub. The backend returns each transition to the call that caused it: this node reports
+  // those its calls caused, to its own hub, to every other node on the Bus, and writes an
+  // offline transition's last_seen (once in the cluster, by the node that caused it).
   presence_hub = std::make_unique<presence::PresenceHub>(
       *backends.presence,
       presence::HubOptions{std::chrono::milliseconds(config.presence.batch_ms),
                            config.presence.max_subscriptions},
       presence_hooks(st), control.get_executor());
-  hub->set_on_presence([ph = presence_hub.get()](const Envelope& env) {
+  presence_reporter = std::make_unique<presence::PresenceReporter>(
+      *backends.presence, [this, &st](const std::vector<presence::Transition>& changes) {
+        for (const auto& t : changes) {
+          presence_hub->on_change(t.status(), t.version);
+          if (!t.online) st.set_last_seen(t.user, t.last_seen, [](Status) {});
+          Envelope env;
+          env.kind = Envelope::Kind::presence;
+          env.user = t.user;
+          env.online = t.online;
+          env.last_seen = t.last_seen;
+          backends.bus->publish_all(std::move(env));
+        }
+      });
+  // Other nodes' transitions; this node's own come back too (publish_all) and were applied.
+  hub->set_on_presence([ph = presence_hub.get(), node](const Envelope& env) {
+    if (env.from == node) return;
     ph->on_change(presence::Status{env.user, env.online, env.last_seen, false});
   });
   backends.bus->start(node, [h = hub.get()](const Envelope& env) { h->handle(env); });
-  if (backends.reports_presence)
-    backends.presence->set_on_change([bus = backends.bus.get(), &st](const presence::Status& s) {
-      if (!s.online) st.set_last_seen(s.user, s.last_seen, [](Status) {});
-      Envelope env;
-      env.kind = Envelope::Kind::presence;
-      env.user = s.user;
-      env.online = s.online;
-      env.last_seen = s.last_seen;
-      bus->publish_all(std::move(env));
-    });
   // Both re-check visibility with store reads: off the store's commit thread, which calls them.
   chats->set_on_visibility_changed([this](const std::string& user) {
     boost::asio::post(control, [this, user] { presence_hub->visibility_changed(user); });
@@ -160,18 +168,21 @@ Status Node::Parts::build() {
                       [this, users = std::move(users)] { presence_hub->relations_changed(users); });
   });
   presence_hub->start();
-  // Live sessions refresh their presence and their registry entries a few times per TTL;
-  // sessions that were not refreshed (a node that died) expire.
+  // Live sessions refresh their presence (one batched touch) and their registry entries a
+  // few times per TTL; sessions that were not refreshed (a node that died) expire. Every
+  // node expires: each expired user is returned to one of them, which reports it.
   refresh_timer = std::make_unique<boost::asio::steady_timer>(control);
   refresh = [this, node] {
     refresh_timer->expires_after(std::chrono::milliseconds(config.presence.ttl_s * 1000 / 3));
     refresh_timer->async_wait([this, node](boost::system::error_code ec) {
       if (ec) return;
       const int64_t now = now_ms();
+      std::vector<presence::SessionTouch> live;
       hub->for_each([&](const std::string& user, const std::string&, uint64_t conn) {
-        backends.presence->touch(user, fmt::format("{}:{}", node, conn), now);
+        live.push_back(presence::SessionTouch{user, fmt::format("{}:{}", node, conn)});
       });
-      backends.presence->expire(now);
+      presence_reporter->touch(std::move(live), now);
+      presence_reporter->expire(now);
       backends.registry->refresh(node, [](Status s) {
         if (!s) spdlog::warn("registry refresh: {}", s.error().message);
       });
@@ -219,7 +230,7 @@ Status Node::Parts::build() {
                             config.groups.max_name_bytes,    1000};
   sessions = std::make_unique<session::SessionService>(
       session::SessionDeps{config, limits, *hub, *backends.registry, node, *accounts, *chats,
-                           *typing, *backends.presence, *presence_hub, push_notifier.get()});
+                           *typing, *presence_reporter, *presence_hub, push_notifier.get()});
   // The web client (docs/WEB.md), read once from server.web_root.
   if (!config.server.web_root.empty()) {
     auto loaded = http::StaticFiles::load(
@@ -289,7 +300,8 @@ void Node::Parts::stop() {
   if (accounts) accounts->stop();
   if (push_worker) push_worker->stop();
   if (media) media->stop();
-  if (backends.reports_presence && backends.presence) backends.presence->set_on_change(nullptr);
+  // The sessions' drops are reported; from now on nothing is.
+  if (presence_reporter) presence_reporter->stop();
   // This node's sessions are gone: other nodes stop sending it their envelopes.
   backends.registry->clear_node(config.server.node_id, nullptr);
 }

@@ -14,88 +14,62 @@ const LocalPresence::Shard& LocalPresence::shard(const std::string& user) const 
   return shards_[std::hash<std::string>{}(user) % shards_.size()];
 }
 
-void LocalPresence::set_on_change(std::function<void(const Status&)> fn) {
-  auto cb = fn ? std::make_shared<const Callback>(std::move(fn)) : nullptr;
-  std::lock_guard lock(on_change_mu_);
-  on_change_ = std::move(cb);
+// Called with the user's shard locked: versions of one user follow the order of its
+// transitions.
+Transition LocalPresence::transition(const std::string& user, bool online, int64_t last_seen) {
+  return Transition{user, online, last_seen, version_.fetch_add(1) + 1};
 }
 
-void LocalPresence::queue(Shard& s, User& u, Status st) {
-  ++u.unreported;
-  s.reports.push_back(std::move(st));
-}
-
-// Transitions leave in the order they were queued: a thread that finds another one already
-// reporting leaves its transition to it instead of racing it, so that a user's "offline"
-// can never overtake the "online" that came before it.
-void LocalPresence::report(Shard& s, std::unique_lock<std::mutex>& lock) {
-  if (s.reporting) return;
-  s.reporting = true;
-  while (!s.reports.empty()) {
-    Status st = std::move(s.reports.front());
-    s.reports.pop_front();
-    lock.unlock();
-    std::shared_ptr<const Callback> cb;
-    {
-      std::lock_guard cb_lock(on_change_mu_);
-      cb = on_change_;
+void LocalPresence::touch(std::vector<SessionTouch> sessions, int64_t now_ms, Done done) {
+  for (const auto& t : sessions)
+    if (t.user.empty() || t.session_key.empty()) {
+      if (done) done(Error{Errc::bad_request, "presence touch: empty user or session key"});
+      return;
     }
-    if (cb) (*cb)(st);
-    lock.lock();
-    auto it = s.users.find(st.user);
-    if (it != s.users.end() && it->second.unreported > 0) --it->second.unreported;
+  std::vector<Transition> out;
+  for (auto& t : sessions) {
+    auto& s = shard(t.user);
+    std::lock_guard lock(s.mu);
+    auto& u = s.users[t.user];
+    bool was_online = !u.sessions.empty();
+    auto [it, added] = u.sessions.try_emplace(std::move(t.session_key), now_ms);
+    if (!added) it->second = std::max(it->second, now_ms);
+    if (!was_online) out.push_back(transition(t.user, true, now_ms));
   }
-  s.reporting = false;
+  if (done) done(std::move(out));
 }
 
-void LocalPresence::touch(const std::string& user, const std::string& session_key, int64_t now_ms) {
-  auto& s = shard(user);
-  std::unique_lock lock(s.mu);
-  auto& u = s.users[user];
-  bool was_online = !u.sessions.empty();
-  auto [it, added] = u.sessions.try_emplace(session_key, now_ms);
-  if (!added) it->second = std::max(it->second, now_ms);
-  if (was_online) return;
-  queue(s, u, Status{user, true, now_ms, false});
-  report(s, lock);
+void LocalPresence::drop(const std::string& user, const std::string& session_key, int64_t now_ms,
+                         Done done) {
+  if (user.empty() || session_key.empty()) {
+    if (done) done(Error{Errc::bad_request, "presence drop: empty user or session key"});
+    return;
+  }
+  std::vector<Transition> out;
+  {
+    auto& s = shard(user);
+    std::lock_guard lock(s.mu);
+    auto it = s.users.find(user);
+    if (it != s.users.end()) {
+      auto& u = it->second;
+      if (u.sessions.erase(session_key) == 1 && u.sessions.empty()) {
+        u.last_seen = now_ms;
+        out.push_back(transition(user, false, now_ms));
+      }
+    }
+  }
+  if (done) done(std::move(out));
 }
 
-void LocalPresence::drop(const std::string& user, const std::string& session_key, int64_t now_ms) {
-  auto& s = shard(user);
-  std::unique_lock lock(s.mu);
-  auto it = s.users.find(user);
-  if (it == s.users.end()) return;
-  auto& u = it->second;
-  if (u.sessions.erase(session_key) == 0 || !u.sessions.empty()) return;
-  u.last_seen = now_ms;
-  queue(s, u, Status{user, false, now_ms, false});
-  report(s, lock);
-}
-
-Status LocalPresence::status(const std::string& user) const {
-  const auto& s = shard(user);
-  std::lock_guard lock(s.mu);
-  auto it = s.users.find(user);
-  if (it == s.users.end()) return Status{user, false, 0, false};
-  const auto& u = it->second;
-  if (u.sessions.empty()) return Status{user, false, u.last_seen, false};
-  int64_t latest = 0;
-  for (const auto& [key, touched] : u.sessions) latest = std::max(latest, touched);
-  return Status{user, true, latest, false};
-}
-
-void LocalPresence::expire(int64_t now_ms) {
+void LocalPresence::expire(int64_t now_ms, Done done) {
+  std::vector<Transition> out;
   for (auto& s : shards_) {
-    std::unique_lock lock(s.mu);
+    std::lock_guard lock(s.mu);
     for (auto it = s.users.begin(); it != s.users.end();) {
       auto& u = it->second;
       if (u.sessions.empty()) {
-        // Offline and its last_seen reported: the application has it now.
-        if (u.unreported == 0) {
-          it = s.users.erase(it);
-          continue;
-        }
-        ++it;
+        // Offline since before this pass: its caller has had its last_seen for a while.
+        it = s.users.erase(it);
         continue;
       }
       int64_t newest_gone = 0;
@@ -110,12 +84,37 @@ void LocalPresence::expire(int64_t now_ms) {
       if (u.sessions.empty()) {
         // Last seen when its node last refreshed it, not when we noticed it was gone.
         u.last_seen = newest_gone;
-        queue(s, u, Status{it->first, false, newest_gone, false});
+        out.push_back(transition(it->first, false, newest_gone));
       }
       ++it;
     }
-    report(s, lock);
   }
+  if (done) done(std::move(out));
+}
+
+void LocalPresence::status(std::vector<std::string> users, StatusDone done) const {
+  for (const auto& user : users)
+    if (user.empty()) return done(Error{Errc::bad_request, "presence status: empty user"});
+  std::vector<Status> out;
+  out.reserve(users.size());
+  for (auto& user : users) {
+    const auto& s = shard(user);
+    std::lock_guard lock(s.mu);
+    auto it = s.users.find(user);
+    if (it == s.users.end()) {
+      out.push_back(Status{std::move(user), false, 0, false});
+      continue;
+    }
+    const auto& u = it->second;
+    if (u.sessions.empty()) {
+      out.push_back(Status{std::move(user), false, u.last_seen, false});
+      continue;
+    }
+    int64_t latest = 0;
+    for (const auto& [key, touched] : u.sessions) latest = std::max(latest, touched);
+    out.push_back(Status{std::move(user), true, latest, false});
+  }
+  done(std::move(out));
 }
 
 size_t LocalPresence::tracked_users() const {

@@ -133,12 +133,33 @@ void PresenceHub::unlink(uint64_t conn_id, const std::string& target) {
   if (it->second.conns.empty()) targets_.erase(it);
 }
 
-void PresenceHub::resolve(const std::string& user, std::function<void(View)> cb) {
-  View v = view_of(presence_.status(user));
-  if (v.online || v.last_seen != 0 || !hooks_.last_seen) return cb(v);
-  hooks_.last_seen(user, [v, cb = std::move(cb)](int64_t last_seen) mutable {
-    v.last_seen = last_seen;
-    cb(v);
+void PresenceHub::resolve(std::vector<std::string> users,
+                          std::function<void(std::vector<View>)> cb) {
+  struct Lookup {
+    std::vector<View> views;
+    std::atomic<size_t> remaining{0};
+    std::function<void(std::vector<View>)> cb;
+  };
+  auto names = users;
+  presence_.status(std::move(users), [this, names = std::move(names),
+                                      cb = std::move(cb)](Result<std::vector<Status>> r) mutable {
+    auto l = std::make_shared<Lookup>();
+    l->cb = std::move(cb);
+    // Presence down (or a bad answer): as if it knew nobody; the store still has last_seen.
+    l->views.assign(names.size(), View{false, false, 0});
+    if (r && r->size() == names.size())
+      for (size_t i = 0; i < names.size(); ++i) l->views[i] = view_of(r.value()[i]);
+    std::vector<size_t> unknown;
+    if (hooks_.last_seen)
+      for (size_t i = 0; i < names.size(); ++i)
+        if (!l->views[i].online && l->views[i].last_seen == 0) unknown.push_back(i);
+    l->remaining = unknown.size() + 1;  // +1: this loop
+    for (size_t i : unknown)
+      hooks_.last_seen(names[i], [l, i](int64_t last_seen) {
+        l->views[i].last_seen = last_seen;
+        if (l->remaining.fetch_sub(1) == 1) l->cb(std::move(l->views));
+      });
+    if (l->remaining.fetch_sub(1) == 1) l->cb(std::move(l->views));
   });
 }
 
@@ -248,15 +269,20 @@ void PresenceHub::resolve_statuses(std::shared_ptr<Subscribe> sub) {
     }
   }
   if (n == 0) return finish(std::move(sub));
-  sub->remaining = n + 1;
+  std::vector<size_t> asked;
+  std::vector<std::string> users;
+  asked.reserve(n);
+  users.reserve(n);
   for (size_t i = 0; i < sub->asks.size(); ++i) {
     if (!sub->asks[i].need_status) continue;
-    resolve(sub->asks[i].user, [this, sub, i](View v) {
-      sub->asks[i].status = v;
-      if (sub->remaining.fetch_sub(1) == 1) finish(sub);
-    });
+    asked.push_back(i);
+    users.push_back(sub->asks[i].user);
   }
-  if (sub->remaining.fetch_sub(1) == 1) finish(std::move(sub));
+  resolve(std::move(users),
+          [this, sub = std::move(sub), asked = std::move(asked)](std::vector<View> views) {
+            for (size_t j = 0; j < asked.size(); ++j) sub->asks[asked[j]].status = views[j];
+            finish(sub);
+          });
 }
 
 void PresenceHub::finish(std::shared_ptr<Subscribe> sub) {
@@ -313,11 +339,15 @@ void PresenceHub::unsubscribe(uint64_t conn_id, const std::vector<std::string>& 
 
 void PresenceHub::remove_connection(uint64_t conn_id) { unsubscribe(conn_id, {}); }
 
-void PresenceHub::on_change(const Status& s) {
+void PresenceHub::on_change(const Status& s, uint64_t version) {
   View v = view_of(s);
   std::lock_guard lock(mu_);
   auto it = targets_.find(s.user);
   if (it == targets_.end()) return;
+  if (version != 0) {
+    if (version <= it->second.version) return;  // an older transition, come by a slower path
+    it->second.version = version;
+  }
   it->second.latest = v;
   mark_watchers(s.user, it->second);
 }
@@ -405,7 +435,7 @@ void PresenceHub::apply_visibility(const std::string& target, uint64_t conn_id, 
       mark(conn_id, conns_.at(conn_id), target, *w);
     }
   }
-  if (lookup) resolve(target, [this, target](View v) { learned(target, v); });
+  if (lookup) resolve({target}, [this, target](std::vector<View> v) { learned(target, v.at(0)); });
 }
 
 void PresenceHub::flush() {

@@ -75,8 +75,10 @@ class PresenceHub {
   void unsubscribe(uint64_t conn_id, const std::vector<std::string>& users);  // empty = all
   void remove_connection(uint64_t conn_id);
 
-  // Feed from Presence::set_on_change.
-  void on_change(const Status& s);
+  // A transition of a user (PresenceReporter's sink, and presence envelopes from other
+  // nodes). With a version (Transition::version), one not newer than the last applied for
+  // that user is stale and ignored; 0 = unknown, applied as it comes.
+  void on_change(const Status& s, uint64_t version = 0);
   // A user changed its visibility: re-check its watchers; those who lose sight get
   // {hidden:true}, those who gain get the current status (through the next batch).
   void visibility_changed(const std::string& user);
@@ -115,6 +117,7 @@ class PresenceHub {
   struct Target {
     std::unordered_set<uint64_t> conns;  // watching connections (reverse index)
     std::optional<View> latest;          // last known presence; unset until first learned
+    uint64_t version = 0;                // of the newest versioned transition applied
     bool resolving = false;              // a status lookup for `latest` is under way
   };
   struct Subscribe;  // one subscribe in flight
@@ -125,8 +128,9 @@ class PresenceHub {
   void mark_watchers(const std::string& target, Target& t);
   Watch* find_watch(uint64_t conn_id, const std::string& target, uint64_t serial);
   void unlink(uint64_t conn_id, const std::string& target);
-  // The current View of `user`: Presence, then the last_seen hook if Presence has none.
-  void resolve(const std::string& user, std::function<void(View)> cb);
+  // The current Views of `users`, in order: one Presence status call, then the last_seen
+  // hook for each user Presence knows no last_seen for.
+  void resolve(std::vector<std::string> users, std::function<void(std::vector<View>)> cb);
   void learned(const std::string& user, View v);
   void check_visibility(std::shared_ptr<Subscribe> sub);
   void resolve_statuses(std::shared_ptr<Subscribe> sub);

@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "presence/local_presence.h"
 #include "presence/presence_hub.h"
+#include "presence/presence_reporter.h"
 
 namespace parley::presence {
 namespace {
@@ -97,137 +98,68 @@ struct FakeStore {
   }
 };
 
-// ---- LocalPresence ---------------------------------------------------------------------
+// ---- PresenceReporter ------------------------------------------------------------------
 
+// What a node's sink got.
 struct Recorder {
   std::mutex mu;
-  std::vector<Status> changes;
-  std::function<void(const Status&)> fn() {
-    return [this](const Status& s) {
+  std::vector<std::string> got;  // "bob:on@1000"
+  PresenceReporter::Sink sink() {
+    return [this](const std::vector<Transition>& ts) {
       std::lock_guard lock(mu);
-      changes.push_back(s);
+      for (const auto& t : ts)
+        got.push_back(fmt::format("{}:{}@{}", t.user, t.online ? "on" : "off", t.last_seen));
     };
+  }
+  std::vector<std::string> take() {
+    std::lock_guard lock(mu);
+    return std::exchange(got, {});
   }
 };
 
-TEST(LocalPresence, OnlineWhileAnySessionLivesAndLastSeenOnLastDrop) {
-  LocalPresence p(90s);
+Status status_of(const Presence& p, const std::string& user) {
+  Status out;
+  p.status({user}, [&](Result<std::vector<Status>> r) { out = r.value().at(0); });  // inline
+  return out;
+}
+
+TEST(PresenceReporter, ReportsWhatItsOwnCallsChanged) {
+  LocalPresence backend(90s);
+  Recorder n1, n2;  // two nodes sharing one backend
+  PresenceReporter r1(backend, n1.sink()), r2(backend, n2.sink());
+  r1.touch("bob", "1:1", 1000);
+  r2.touch("bob", "2:1", 1100);  // bob was online already: nothing to report
+  r2.touch({{"carol", "2:2"}, {"bob", "2:1"}, {"dave", "2:3"}}, 1200);  // node 2's refresh
+  EXPECT_EQ(n1.take(), std::vector<std::string>{"bob:on@1000"});
+  EXPECT_EQ(n2.take(), (std::vector<std::string>{"carol:on@1200", "dave:on@1200"}));
+
+  r2.drop("bob", "2:1", 1300);
+  r1.drop("bob", "1:1", 1400);  // the last session: node 1 caused it
+  EXPECT_TRUE(n2.take().empty());
+  EXPECT_EQ(n1.take(), std::vector<std::string>{"bob:off@1400"});
+
+  // Node 2 dies; node 1's expire notices, and it alone reports.
+  r1.touch({}, 100'000);
+  r2.expire(1200 + 90'000);  // nothing is over the TTL yet
+  r1.expire(1200 + 90'001);
+  EXPECT_EQ(n1.take(), (std::vector<std::string>{"carol:off@1200", "dave:off@1200"}));
+  EXPECT_TRUE(n2.take().empty());
+  r2.expire(1200 + 90'002);
+  EXPECT_TRUE(n2.take().empty());
+  EXPECT_FALSE(status_of(backend, "carol").online);
+}
+
+TEST(PresenceReporter, ReportsNothingAfterStop) {
+  LocalPresence backend(90s);
   Recorder rec;
-  p.set_on_change(rec.fn());
-  p.touch("bob", "n1:1", 1000);
-  p.touch("bob", "n1:2", 1500);
-  ASSERT_EQ(rec.changes.size(), 1u);
-  EXPECT_EQ(rec.changes[0].user, "bob");
-  EXPECT_TRUE(rec.changes[0].online);
-  EXPECT_TRUE(p.status("bob").online);
-
-  p.drop("bob", "n1:1", 2000);  // one session left: still online, no transition
-  EXPECT_EQ(rec.changes.size(), 1u);
-  EXPECT_TRUE(p.status("bob").online);
-
-  p.drop("bob", "n1:2", 3000);
-  ASSERT_EQ(rec.changes.size(), 2u);
-  EXPECT_FALSE(rec.changes[1].online);
-  EXPECT_EQ(rec.changes[1].last_seen, 3000);
-  auto st = p.status("bob");
-  EXPECT_FALSE(st.online);
-  EXPECT_EQ(st.last_seen, 3000);
-
-  p.drop("bob", "n1:2", 4000);  // dropped twice: nothing
-  EXPECT_EQ(rec.changes.size(), 2u);
-  p.touch("bob", "n1:3", 5000);
-  ASSERT_EQ(rec.changes.size(), 3u);
-  EXPECT_TRUE(rec.changes[2].online);
-}
-
-TEST(LocalPresence, UnknownUserIsOfflineWithUnknownLastSeen) {
-  LocalPresence p(90s);
-  auto st = p.status("nobody-here");
-  EXPECT_EQ(st.user, "nobody-here");
-  EXPECT_FALSE(st.online);
-  EXPECT_EQ(st.last_seen, 0);
-  p.drop("nobody-here", "n1:1", 10);  // no effect, no entry
-  EXPECT_EQ(p.tracked_users(), 0u);
-}
-
-TEST(LocalPresence, ExpireRemovesSessionsOfASilentlyDeadNode) {
-  LocalPresence p(90s);
-  Recorder rec;
-  p.set_on_change(rec.fn());
-  p.touch("bob", "n1:1", 1000);  // node 1 dies after this
-  p.touch("bob", "n2:7", 1000);
-  p.touch("bob", "n2:7", 60000);  // node 2 refreshes
-  p.expire(91000);                // exactly the TTL: still live
-  EXPECT_TRUE(p.status("bob").online);
-  p.expire(91001);  // n1:1 is gone, n2:7 keeps bob online
-  EXPECT_TRUE(p.status("bob").online);
-  EXPECT_EQ(rec.changes.size(), 1u);
-
-  p.expire(150001);  // n2:7 not refreshed for more than the TTL either
-  ASSERT_EQ(rec.changes.size(), 2u);
-  EXPECT_FALSE(rec.changes[1].online);
-  EXPECT_EQ(rec.changes[1].last_seen, 60000);  // when it was last refreshed
-  EXPECT_FALSE(p.status("bob").online);
-}
-
-TEST(LocalPresence, ForgetsOfflineUsersOnceTheirLastSeenWasReported) {
-  LocalPresence p(90s);
-  Recorder rec;
-  p.set_on_change(rec.fn());
-  p.touch("alice", "n1:1", 1000);
-  p.touch("bob", "n1:2", 1000);
-  p.drop("bob", "n1:2", 2000);
-  EXPECT_EQ(p.tracked_users(), 2u);
-  p.expire(3000);
-  EXPECT_EQ(p.tracked_users(), 1u);  // alice
-  EXPECT_EQ(p.status("bob").last_seen, 0);
-  ASSERT_EQ(rec.changes.size(), 3u);
-  EXPECT_EQ(rec.changes[2].last_seen, 2000);  // the application got it
-  p.drop("alice", "n1:1", 4000);
-  p.expire(5000);
-  EXPECT_EQ(p.tracked_users(), 0u);
-}
-
-TEST(LocalPresence, CallbackRunsOutsideTheLockAndMayCallBackIn) {
-  LocalPresence p(90s);
-  std::vector<std::string> seen;
-  p.set_on_change([&](const Status& s) {
-    seen.push_back(s.user + (s.online ? ":on" : ":off"));
-    EXPECT_EQ(p.status(s.user).online, s.online);  // would deadlock under the lock
-    if (s.user == "bob" && s.online) p.touch("carol", "n1:9", 1);
-  });
-  p.touch("bob", "n1:1", 1);
-  EXPECT_EQ(seen, (std::vector<std::string>{"bob:on", "carol:on"}));
-}
-
-TEST(LocalPresence, TransitionsOfAUserArriveInOrderAcrossThreads) {
-  LocalPresence p(90s);
-  std::mutex mu;
-  std::map<std::string, std::vector<bool>> seq;
-  p.set_on_change([&](const Status& s) {
-    std::lock_guard lock(mu);
-    seq[s.user].push_back(s.online);
-  });
-  const std::vector<std::string> users{"u0", "u1", "u2", "u3"};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&, t] {
-      std::string key = "n1:" + std::to_string(t);
-      for (int i = 0; i < 2000; ++i)
-        for (const auto& u : users) {
-          p.touch(u, key, i);
-          p.drop(u, key, i);
-        }
-    });
-  for (auto& th : threads) th.join();
-  for (const auto& u : users) {
-    const auto& s = seq[u];
-    ASSERT_FALSE(s.empty());
-    for (size_t i = 0; i < s.size(); ++i)
-      ASSERT_EQ(s[i], i % 2 == 0) << u << " transition " << i << " out of order";
-    EXPECT_FALSE(s.back());
-    EXPECT_FALSE(p.status(u).online);
-  }
+  PresenceReporter r(backend, rec.sink());
+  r.touch("bob", "1:1", 1000);
+  r.stop();
+  r.drop("bob", "1:1", 2000);  // applied, not reported
+  EXPECT_EQ(rec.take(), std::vector<std::string>{"bob:on@1000"});
+  EXPECT_FALSE(status_of(backend, "bob").online);
+  r.touch("", "1:2", 3000);  // refused by the backend: logged, nothing reported
+  EXPECT_TRUE(rec.take().empty());
 }
 
 TEST(Visibility, NamesRoundTrip) {
@@ -243,9 +175,10 @@ class HubTest : public ::testing::Test {
  protected:
   HubTest()
       : presence_(90s),
-        hub_(presence_, HubOptions{1000ms, 5}, store_.hooks(), ioc_.get_executor()) {
-    presence_.set_on_change([this](const Status& s) { hub_.on_change(s); });
-  }
+        hub_(presence_, HubOptions{1000ms, 5}, store_.hooks(), ioc_.get_executor()),
+        reporter_(presence_, [this](const std::vector<Transition>& ts) {
+          for (const auto& t : ts) hub_.on_change(t.status(), t.version);
+        }) {}
 
   std::shared_ptr<FakeTransport> conn(uint64_t id) {
     return std::make_shared<FakeTransport>(id, ioc_.get_executor());
@@ -268,10 +201,11 @@ class HubTest : public ::testing::Test {
   FakeStore store_;
   LocalPresence presence_;
   PresenceHub hub_;
+  PresenceReporter reporter_;  // this node's calls, their transitions fed to hub_
 };
 
 TEST_F(HubTest, SubscribeAnswersTheVisibleStatusOfEachUserInOrder) {
-  presence_.touch("bob", "n1:1", 1000);
+  reporter_.touch("bob", "n1:1", 1000);
   store_.last_seen["carol"] = 1732771100000;  // known only to the store
   store_.hide("dave", true);
   store_.hide("alice", true);  // hidden from others, never from herself
@@ -287,9 +221,9 @@ TEST_F(HubTest, BatchingSendsOneFrameWithTheLatestStateOfEachUser) {
   auto c = conn(1);
   ASSERT_EQ(sub(c, "alice", {"bob", "carol"}),
             R"([{"user":"bob","online":false},{"user":"carol","online":false}])");
-  presence_.touch("bob", "n1:1", 1000);
-  presence_.touch("carol", "n1:2", 1500);
-  presence_.drop("bob", "n1:1", 2000);
+  reporter_.touch("bob", "n1:1", 1000);
+  reporter_.touch("carol", "n1:2", 1500);
+  reporter_.drop("bob", "n1:1", 2000);
   EXPECT_TRUE(c->take().empty());  // nothing before the batch
   hub_.flush();
   EXPECT_EQ(
@@ -300,15 +234,33 @@ TEST_F(HubTest, BatchingSendsOneFrameWithTheLatestStateOfEachUser) {
   EXPECT_TRUE(c->take().empty());
 }
 
+// Transitions published by several nodes may overtake each other: the version orders them.
+TEST_F(HubTest, AnOlderTransitionArrivingLateIsIgnored) {
+  auto c = conn(1);
+  ASSERT_EQ(sub(c, "alice", {"bob"}), R"([{"user":"bob","online":false}])");
+  hub_.on_change(Status{"bob", true, 1000, false}, 7);
+  hub_.on_change(Status{"bob", false, 900, false}, 6);  // came the slow way
+  hub_.flush();
+  EXPECT_EQ(c->take(), std::vector<std::string>{push(R"({"user":"bob","online":true})")});
+  hub_.on_change(Status{"bob", false, 2000, false}, 8);
+  hub_.on_change(Status{"bob", true, 1000, false}, 7);
+  hub_.flush();
+  EXPECT_EQ(c->take(),
+            std::vector<std::string>{push(R"({"user":"bob","online":false,"last_seen":2000})")});
+  hub_.on_change(Status{"bob", true, 3000, false});  // no version: applied as it comes
+  hub_.flush();
+  EXPECT_EQ(c->take(), std::vector<std::string>{push(R"({"user":"bob","online":true})")});
+}
+
 TEST_F(HubTest, AFlapWithinAWindowSendsNothing) {
   auto c = conn(1);
-  presence_.touch("bob", "n1:1", 1000);
+  reporter_.touch("bob", "n1:1", 1000);
   ASSERT_EQ(sub(c, "alice", {"bob"}), R"([{"user":"bob","online":true}])");
-  presence_.drop("bob", "n1:1", 2000);
-  presence_.touch("bob", "n1:2", 2100);  // reconnected within the window
+  reporter_.drop("bob", "n1:1", 2000);
+  reporter_.touch("bob", "n1:2", 2100);  // reconnected within the window
   hub_.flush();
   EXPECT_TRUE(c->take().empty());
-  presence_.drop("bob", "n1:2", 3000);
+  reporter_.drop("bob", "n1:2", 3000);
   hub_.flush();
   EXPECT_EQ(c->take(),
             std::vector<std::string>{push(R"({"user":"bob","online":false,"last_seen":3000})")});
@@ -319,7 +271,7 @@ TEST_F(HubTest, OverMaxSubscriptionsIsTooLargeAndChangesNothing) {
   ASSERT_NE(sub(c, "alice", {"a", "b", "c"}).substr(0, 6), "error:");
   EXPECT_EQ(sub(c, "alice", {"c", "d", "e", "f"}), "error:too_large");  // 3 + 3 new > 5
   EXPECT_EQ(hub_.subscription_count(), 3u);
-  presence_.touch("d", "n1:1", 1000);
+  reporter_.touch("d", "n1:1", 1000);
   hub_.flush();
   EXPECT_TRUE(c->take().empty());  // d was not subscribed
 
@@ -343,12 +295,12 @@ TEST_F(HubTest, UnsubscribeStopsPushes) {
   sub(c, "alice", {"bob", "carol"});
   hub_.unsubscribe(1, {"bob", "nobody"});
   EXPECT_EQ(hub_.subscription_count(), 1u);
-  presence_.touch("bob", "n1:1", 1000);
-  presence_.touch("carol", "n1:2", 1000);
+  reporter_.touch("bob", "n1:1", 1000);
+  reporter_.touch("carol", "n1:2", 1000);
   hub_.flush();
   EXPECT_EQ(c->take(), std::vector<std::string>{push(R"({"user":"carol","online":true})")});
 
-  presence_.drop("carol", "n1:2", 2000);
+  reporter_.drop("carol", "n1:2", 2000);
   hub_.unsubscribe(1, {});  // all, with a change pending
   EXPECT_EQ(hub_.subscription_count(), 0u);
   hub_.flush();
@@ -363,7 +315,7 @@ TEST_F(HubTest, RemoveConnectionStopsPushes) {
   EXPECT_EQ(hub_.subscription_count(), 3u);
   hub_.remove_connection(1);
   EXPECT_EQ(hub_.subscription_count(), 2u);
-  presence_.touch("bob", "n1:1", 1000);
+  reporter_.touch("bob", "n1:1", 1000);
   hub_.flush();
   EXPECT_TRUE(c1->take().empty());
   EXPECT_EQ(c2->take(), std::vector<std::string>{push(R"({"user":"bob","online":true})")});
@@ -375,11 +327,11 @@ TEST_F(HubTest, RemoveConnectionStopsPushes) {
 TEST_F(HubTest, AHiddenUserIsAnsweredHiddenAndNeverPushed) {
   auto c = conn(1);
   store_.hide("dave", true);
-  presence_.touch("dave", "n1:1", 1000);
+  reporter_.touch("dave", "n1:1", 1000);
   EXPECT_EQ(sub(c, "alice", {"dave"}), R"([{"user":"dave","hidden":true}])");
-  presence_.drop("dave", "n1:1", 2000);
+  reporter_.drop("dave", "n1:1", 2000);
   hub_.flush();
-  presence_.touch("dave", "n1:2", 3000);
+  reporter_.touch("dave", "n1:2", 3000);
   hub_.flush();
   EXPECT_TRUE(c->take().empty());
 }
@@ -387,7 +339,7 @@ TEST_F(HubTest, AHiddenUserIsAnsweredHiddenAndNeverPushed) {
 TEST_F(HubTest, VisibilityChangedHidesAndReveals) {
   auto c1 = conn(1);
   auto c2 = conn(2);
-  presence_.touch("bob", "n1:1", 1000);
+  reporter_.touch("bob", "n1:1", 1000);
   sub(c1, "alice", {"bob"});
   sub(c2, "bob", {"bob"});  // bob watching himself
   store_.hide("bob", true);
@@ -396,7 +348,7 @@ TEST_F(HubTest, VisibilityChangedHidesAndReveals) {
   EXPECT_EQ(c1->take(), std::vector<std::string>{push(R"({"user":"bob","hidden":true})")});
   EXPECT_TRUE(c2->take().empty());
 
-  presence_.drop("bob", "n1:1", 2000);
+  reporter_.drop("bob", "n1:1", 2000);
   hub_.flush();
   EXPECT_TRUE(c1->take().empty());  // hidden: not pushed
   EXPECT_EQ(c2->take(),
@@ -415,8 +367,8 @@ TEST_F(HubTest, VisibilityChangedHidesAndReveals) {
 TEST_F(HubTest, RelationsChangedRechecksBothDirections) {
   auto alice = conn(1);
   auto bob = conn(2);
-  presence_.touch("alice", "n1:1", 1000);
-  presence_.touch("bob", "n1:2", 1000);
+  reporter_.touch("alice", "n1:1", 1000);
+  reporter_.touch("bob", "n1:2", 1000);
   sub(alice, "alice", {"bob"});
   sub(bob, "bob", {"alice"});
   // They stop sharing a chat (e.g. alice left their group): neither sees the other.
@@ -428,7 +380,7 @@ TEST_F(HubTest, RelationsChangedRechecksBothDirections) {
   hub_.flush();
   EXPECT_EQ(alice->take(), std::vector<std::string>{push(R"({"user":"bob","hidden":true})")});
   EXPECT_EQ(bob->take(), std::vector<std::string>{push(R"({"user":"alice","hidden":true})")});
-  presence_.drop("bob", "n1:2", 2000);
+  reporter_.drop("bob", "n1:2", 2000);
   hub_.flush();
   EXPECT_TRUE(alice->take().empty());
   {
@@ -457,10 +409,10 @@ TEST_F(HubTest, RevealLooksUpAStatusNobodyHereHadSeen) {
 TEST_F(HubTest, AWatcherAlwaysSeesItself) {
   auto c = conn(1);
   store_.hide("alice", true);
-  presence_.touch("alice", "n1:1", 1000);
+  reporter_.touch("alice", "n1:1", 1000);
   EXPECT_EQ(sub(c, "alice", {"alice"}), R"([{"user":"alice","online":true}])");
   hub_.visibility_changed("alice");
-  presence_.drop("alice", "n1:1", 2000);
+  reporter_.drop("alice", "n1:1", 2000);
   hub_.flush();
   EXPECT_EQ(c->take(),
             std::vector<std::string>{push(R"({"user":"alice","online":false,"last_seen":2000})")});
@@ -474,7 +426,7 @@ TEST_F(HubTest, OddUserNamesAreEscaped) {
   ASSERT_EQ(arr.size(), 1u);
   EXPECT_EQ(arr[0].at("user").as_string(), odd);
 
-  presence_.touch(odd, "n1:1", 1000);
+  reporter_.touch(odd, "n1:1", 1000);
   hub_.flush();
   auto frames = c->take();
   ASSERT_EQ(frames.size(), 1u);
@@ -487,13 +439,13 @@ TEST_F(HubTest, OddUserNamesAreEscaped) {
 
 TEST_F(HubTest, AChangeDuringASlowSubscribeIsAnsweredNotPushedAgain) {
   auto c = conn(1);
-  presence_.touch("bob", "n1:1", 1000);
+  reporter_.touch("bob", "n1:1", 1000);
   store_.hold = true;
   std::optional<Result<std::vector<Status>>> got;
   hub_.subscribe(c, "alice", {"bob"},
                  [&](Result<std::vector<Status>> r) { got.emplace(std::move(r)); });
   EXPECT_FALSE(got);  // waiting for the visibility lookup
-  presence_.drop("bob", "n1:1", 5000);
+  reporter_.drop("bob", "n1:1", 5000);
   hub_.flush();
   EXPECT_TRUE(c->take().empty());  // not answered yet: nothing to push against
   store_.release();
@@ -505,7 +457,7 @@ TEST_F(HubTest, AChangeDuringASlowSubscribeIsAnsweredNotPushedAgain) {
 
 TEST_F(HubTest, ANewerVisibilityCheckWinsOverAnOlderOneAnsweringLate) {
   auto c = conn(1);
-  presence_.touch("bob", "n1:1", 1000);
+  reporter_.touch("bob", "n1:1", 1000);
   store_.hold = true;
   std::optional<Result<std::vector<Status>>> got;
   hub_.subscribe(c, "alice", {"bob"},
@@ -515,7 +467,7 @@ TEST_F(HubTest, ANewerVisibilityCheckWinsOverAnOlderOneAnsweringLate) {
   store_.release(/*reverse=*/true);  // the newer answer (hidden) first, the older one last
   ASSERT_TRUE(got && got->ok());
   EXPECT_EQ(statuses_json(got->value()), R"([{"user":"bob","hidden":true}])");
-  presence_.drop("bob", "n1:1", 2000);
+  reporter_.drop("bob", "n1:1", 2000);
   hub_.flush();
   EXPECT_TRUE(c->take().empty());
 }
@@ -525,8 +477,8 @@ TEST_F(HubTest, EachWatchingConnectionGetsItsOwnFrame) {
   auto c2 = conn(2);
   sub(c1, "alice", {"bob"});
   sub(c2, "carol", {"bob", "dave"});
-  presence_.touch("bob", "n1:1", 1000);
-  presence_.touch("dave", "n1:2", 1000);
+  reporter_.touch("bob", "n1:1", 1000);
+  reporter_.touch("dave", "n1:2", 1000);
   hub_.flush();
   EXPECT_EQ(c1->take(), std::vector<std::string>{push(R"({"user":"bob","online":true})")});
   EXPECT_EQ(c2->take(), std::vector<std::string>{
@@ -557,7 +509,9 @@ TEST(PresenceHubConcurrency, ConvergesOnTheFinalState) {
   };
   LocalPresence presence(90s);
   PresenceHub hub(presence, HubOptions{1000ms, 100}, hooks, ioc.get_executor());
-  presence.set_on_change([&](const Status& s) { hub.on_change(s); });
+  PresenceReporter reporter(presence, [&](const std::vector<Transition>& ts) {
+    for (const auto& t : ts) hub.on_change(t.status(), t.version);
+  });
 
   std::vector<std::string> users;
   for (int i = 0; i < 8; ++i) users.push_back(fmt::format("u{}", i));
@@ -578,9 +532,9 @@ TEST(PresenceHubConcurrency, ConvergesOnTheFinalState) {
       for (int i = 0; i < 3000; ++i) {
         const auto& u = users[rng() % users.size()];
         if (rng() % 2)
-          presence.touch(u, key, clock++);
+          reporter.touch(u, key, clock++);
         else
-          presence.drop(u, key, clock++);
+          reporter.drop(u, key, clock++);
       }
     });
   threads.emplace_back([&] {
@@ -631,7 +585,7 @@ TEST(PresenceHubConcurrency, ConvergesOnTheFinalState) {
       last[std::string(e.at("user").as_string())] = boost::json::serialize(e);
   }
   for (const auto& u : users) {
-    Status st = presence.status(u);
+    Status st = status_of(presence, u);
     std::string want = statuses_json({Status{u, st.online, st.online ? 0 : st.last_seen, false}});
     EXPECT_EQ("[" + last[u] + "]", want) << u;
   }
@@ -644,14 +598,16 @@ TEST(PresenceHubTimer, FlushesEveryBatchWindowUntilStopped) {
   boost::asio::io_context ioc;
   LocalPresence presence(90s);
   PresenceHub hub(presence, HubOptions{5ms, 10}, HubHooks{}, ioc.get_executor());
-  presence.set_on_change([&](const Status& s) { hub.on_change(s); });
+  PresenceReporter reporter(presence, [&](const std::vector<Transition>& ts) {
+    for (const auto& t : ts) hub.on_change(t.status(), t.version);
+  });
   auto c = std::make_shared<FakeTransport>(1, ioc.get_executor());
   std::optional<Result<std::vector<Status>>> got;
   hub.subscribe(c, "alice", {"bob"},
                 [&](Result<std::vector<Status>> r) { got.emplace(std::move(r)); });
   ASSERT_TRUE(got && got->ok());
   hub.start();
-  presence.touch("bob", "n1:1", 1000);
+  reporter.touch("bob", "n1:1", 1000);
   std::vector<std::string> frames;
   auto deadline = std::chrono::steady_clock::now() + 10s;
   while (frames.empty() && std::chrono::steady_clock::now() < deadline) {

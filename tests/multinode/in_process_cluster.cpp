@@ -43,7 +43,6 @@ InProcessCluster::InProcessCluster(int nodes, std::function<void(Config&)> tweak
     c.server.node_id = static_cast<NodeId>(i + 1);
     app::Backends b = shared_;
     b.bus = std::make_shared<LocalBus>(bus_);
-    b.reports_presence = i == 0;  // one Presence: one node turns its transitions into envelopes
     auto node = app::Node::start(c, std::move(b));
     if (!node)
       throw std::runtime_error("node " + std::to_string(i + 1) + ": " + node.error().message);
