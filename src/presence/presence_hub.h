@@ -8,8 +8,8 @@
 // in a window collapse into the latest, and a flap back to the last sent state sends
 // nothing. Every structure is bounded by the number of subscriptions.
 //
-// Thread-safe. Transports and hooks are never called with the lock held. The hooks'
-// callbacks must run before the hub is destroyed.
+// Thread-safe. Transports, hooks and Presence are never called with the lock held. Their
+// callbacks (the hooks', Presence::status's) must run before the hub is destroyed.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
