@@ -23,7 +23,7 @@ Presence::Done PresenceReporter::completion(const char* what) {
     if (!r) {
       // The call may have been applied: its transitions are lost. Other nodes learn of the
       // user at its next transition; its sessions expire by themselves.
-      spdlog::warn("presence {}: {}", what, r.error().message);
+      spdlog::warn("presence reporter: {} failed: {}", what, r.error().message);
       return;
     }
     if (r->empty()) return;
