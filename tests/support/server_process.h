@@ -5,14 +5,14 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
-#include <thread>
+
+#include "support/child_process.h"
 
 namespace parley::test {
 
@@ -35,18 +35,10 @@ class TomlConfig {
   std::map<std::string, std::map<std::string, std::string>> sections_;
 };
 
-// Exit status of a reaped process: `code` if it exited, `signal` if a signal ended it.
-struct ExitStatus {
-  bool exited = false;
-  int code = -1;
-  int signal = 0;
-  bool ok() const { return exited && code == 0; }
-  std::string describe() const;
-};
-
-// One `parleyd` child process. Not copyable; the destructor kills the process (SIGKILL) and
-// removes the temporary directory. stdout and stderr go to files in that directory; when the
-// current test has failed, the destructor prints their tails for diagnostics.
+// One `parleyd` child process (a ChildProcess): the shared fixture for every test that
+// needs a real server. Not copyable; the destructor kills the process (SIGKILL) and removes
+// the temporary directory. stdout and stderr go to files in that directory; when the current
+// test has failed, the destructor prints their tails for diagnostics.
 class ServerProcess {
  public:
   // Creates the temp dir and config file and starts the server; throws std::runtime_error
@@ -59,7 +51,7 @@ class ServerProcess {
   std::uint16_t port() const { return port_; }
   const std::string& host() const { return host_; }
   const std::filesystem::path& data_dir() const { return data_dir_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
 
   // True while the child has not exited (reaps it if it has).
   bool alive();
@@ -74,6 +66,9 @@ class ServerProcess {
   // Starts the server again on the same data dir and config (after stop() or kill()).
   // The port may differ; read port() again.
   void restart();
+  // The same, listening on `port` (e.g. the old port(), so that clients reconnect to the same
+  // address). Retries for a few seconds while the port is still taken.
+  void restart(std::uint16_t port);
 
   // The text the server wrote to stderr / stdout so far (all runs).
   std::string stderr_text() const;
@@ -84,8 +79,6 @@ class ServerProcess {
 
  private:
   void start();
-  void reader_loop(int fd);
-  void join_reader();
   static int failures_so_far();
 
   std::filesystem::path root_;
@@ -95,17 +88,12 @@ class ServerProcess {
   std::filesystem::path stdout_path_;
   std::string binary_;
   std::string host_ = "127.0.0.1";
+  std::uint16_t listen_port_ = 0;  // what --listen asks for (0: any)
   std::uint16_t port_ = 0;
-  pid_t pid_ = -1;
-  std::optional<ExitStatus> exit_status_;
   int failures_at_start_ = 0;
-
-  // stdout reader: copies the child's stdout to stdout_path_ and finds the port line.
-  std::thread reader_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<std::uint16_t> announced_port_;
-  bool stdout_eof_ = false;
+  // The running (or last) server; stdout is captured (to find the port) and copied to
+  // stdout_path_, stderr appended to stderr_path_.
+  std::unique_ptr<ChildProcess> child_;
 };
 
 }  // namespace parley::test
