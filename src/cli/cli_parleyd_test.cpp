@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 
 #include "cli/cli_test_harness.h"
+#include "support/server_process.h"
 
 namespace parley {
 namespace {
@@ -40,64 +41,20 @@ class ParleydCliTest : public cli_test::CliHarness {
   void SetUp() override {
     const char* bin = std::getenv("PARLEYD_BIN");
     if (!bin || !bin[0] || access(bin, X_OK) != 0) GTEST_SKIP() << "PARLEYD_BIN not set";
-    parleyd_ = bin;
     CliHarness::SetUp();
-    StartServer("127.0.0.1:0");
+    // An empty config: parleyd's own defaults, as the CLI user gets them.
+    server_.emplace(test::TomlConfig{});
   }
   void TearDown() override {
-    StopServer(SIGTERM);
+    if (server_ && server_->alive()) server_->stop();
+    server_.reset();
     if (!dir_.empty()) CliHarness::TearDown();
   }
-  std::string ServerUrl() override { return "http://" + listen_; }
-
-  // Starts parleyd on `listen` with the test's data directory and waits for its
-  // "listening on HOST:PORT" line.
-  void StartServer(const std::string& listen) {
-    for (int attempt = 0; attempt < 20; ++attempt) {
-      std::string out = dir_ + "/parleyd" + std::to_string(++starts_) + ".out";
-      std::string err = dir_ + "/parleyd" + std::to_string(starts_) + ".err";
-      std::vector<std::string> args{parleyd_, "--listen", listen, "--data-dir", dir_ + "/data"};
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      posix_spawn_file_actions_t fa;
-      posix_spawn_file_actions_init(&fa);
-      posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-      posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      int rc = posix_spawn(&server_pid_, parleyd_.c_str(), &fa, nullptr, argv.data(), environ);
-      posix_spawn_file_actions_destroy(&fa);
-      ASSERT_EQ(rc, 0);
-      static const std::regex kListening(R"(listening on (\S+:\d+))");
-      for (int i = 0; i < 200; ++i) {
-        std::smatch m;
-        std::string text = Slurp(out);
-        if (std::regex_search(text, m, kListening)) {
-          listen_ = m[1];
-          return;
-        }
-        int status = 0;
-        if (waitpid(server_pid_, &status, WNOHANG) == server_pid_) break;  // exited
-        std::this_thread::sleep_for(50ms);
-      }
-      StopServer(SIGKILL);
-      std::this_thread::sleep_for(250ms);  // e.g. the port is not free yet after a restart
-    }
-    FAIL() << "parleyd did not start on " << listen;
+  std::string ServerUrl() override {
+    return "http://" + server_->host() + ":" + std::to_string(server_->port());
   }
 
-  void StopServer(int sig) {
-    if (server_pid_ <= 0) return;
-    kill(server_pid_, sig);
-    int status = 0;
-    waitpid(server_pid_, &status, 0);
-    server_pid_ = -1;
-  }
-
-  std::string parleyd_;
-  std::string listen_;
-  pid_t server_pid_ = -1;
-  int starts_ = 0;
+  std::optional<test::ServerProcess> server_;
 };
 
 TEST_F(ParleydCliTest, EndToEnd) {
@@ -131,10 +88,10 @@ TEST_F(ParleydCliTest, EndToEnd) {
   std::this_thread::sleep_for(700ms);
   ASSERT_EQ(Run({"--profile", "alice", "send", "bob", "one"}).code, 0);
   std::this_thread::sleep_for(300ms);
-  std::string listen_addr = listen_;
-  StopServer(SIGKILL);
-  StartServer(listen_addr);
-  ASSERT_EQ(listen_, listen_addr);
+  const std::uint16_t port = server_->port();
+  server_->kill();
+  server_->restart(port);
+  ASSERT_EQ(server_->port(), port);
   r = Run({"--profile", "alice", "send", "--chat", chat, "two"});
   ASSERT_EQ(r.code, 0) << r.err;
   r = Run({"--profile", "alice", "send", "bob", "three"});

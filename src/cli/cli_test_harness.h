@@ -3,21 +3,23 @@
 // the exit code. Test-only.
 #pragma once
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <exception>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "support/child_process.h"
 
 namespace parley::cli_test {
 
@@ -69,20 +71,24 @@ class CliHarness : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override {
-    std::string cmd = "rm -rf '" + dir_ + "'";
-    (void)std::system(cmd.c_str());
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
   }
 
   // The --server URL given to every command.
   virtual std::string ServerUrl() = 0;
 
+  // A running `parley`; stdout and stderr go to files, so that a test can watch them grow.
   struct Proc {
     pid_t pid = -1;
     std::string out_path;
     std::string err_path;
+    // Killed (SIGTERM, then SIGKILL) when the last copy goes, if Wait() did not reap it.
+    std::shared_ptr<test::ChildProcess> child;
   };
 
-  // Starts `parley args...` with XDG_CONFIG_HOME in the test directory and the server's URL.
+  // Starts `parley args...` with XDG_CONFIG_HOME in the test directory and the server's URL,
+  // `input` on stdin and only the environment set here.
   Proc Spawn(std::vector<std::string> args, const std::string& input = "",
              bool with_server = true) {
     static int n = 0;
@@ -90,44 +96,35 @@ class CliHarness : public ::testing::Test {
     std::string base = dir_ + "/run" + std::to_string(++n);
     p.out_path = base + ".out";
     p.err_path = base + ".err";
-    std::string in_path = base + ".in";
-    std::ofstream(in_path) << input;
 
-    std::vector<std::string> argv_s{bin_};
+    std::vector<std::string> argv{bin_};
     if (with_server) {
-      argv_s.push_back("--server");
-      argv_s.push_back(ServerUrl());
+      argv.push_back("--server");
+      argv.push_back(ServerUrl());
     }
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    std::vector<std::string> env_s{"XDG_CONFIG_HOME=" + dir_ + "/config", "HOME=" + dir_,
-                                   "PATH=/usr/bin:/bin"};
-    if (password_) env_s.push_back("PARLEY_PASSWORD=" + *password_);
-    std::vector<char*> envp;
-    for (auto& e : env_s) envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, in_path.c_str(), O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    posix_spawn_file_actions_addopen(&fa, 2, p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    int rc = posix_spawn(&p.pid, bin_.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    EXPECT_EQ(rc, 0) << "cannot start " << bin_;
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::map<std::string, std::string> env{
+        {"XDG_CONFIG_HOME", dir_ + "/config"}, {"HOME", dir_}, {"PATH", "/usr/bin:/bin"}};
+    if (password_) env["PARLEY_PASSWORD"] = *password_;
+    try {
+      p.child = std::make_shared<test::ChildProcess>(
+          test::ChildProcess::Options{.argv = std::move(argv),
+                                      .env = std::move(env),
+                                      .inherit_env = false,
+                                      .stdin_text = input,
+                                      .out = test::ChildProcess::Output::file(p.out_path),
+                                      .err = test::ChildProcess::Output::file(p.err_path)});
+      p.pid = p.child->pid();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
     return p;
   }
 
+  // Waits for the process to exit (no timeout: each command ends by itself or by --timeout).
   Result Wait(const Proc& p) {
-    int status = 0;
-    waitpid(p.pid, &status, 0);
     Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (p.child) r.code = p.child->wait().shell_code();
     r.out = Slurp(p.out_path);
     r.err = Slurp(p.err_path);
     return r;
@@ -136,12 +133,8 @@ class CliHarness : public ::testing::Test {
   // Waits until a `parley -v listen` process reports on stderr that it is online (so that a
   // test acts on a live connection, not on one still being set up). False on timeout.
   bool WaitOnline(const Proc& p, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (Slurp(p.err_path).find("parley: online as ") != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+    return p.child &&
+           p.child->wait_for_output(test::ChildProcess::Stream::err, "parley: online as ", timeout);
   }
 
   Result Run(std::vector<std::string> args, const std::string& input = "") {
