@@ -10,6 +10,7 @@
 #include <future>
 #include <thread>
 
+#include "app/node_identity.h"
 #include "auth/account_service.h"
 #include "common/clock.h"
 #include "common/ids.h"
@@ -110,15 +111,44 @@ struct Node::Parts {
   std::thread control_thread;
   bool stopped = false;
 
+  std::string instance;  // this installation's name, under which it holds its node id
+
   Status build();
+  Status claim_node_id();
   void stop();
 };
+
+// Message ids embed the node id (common/ids.h): two running nodes with one id would mint the
+// same ids. The node takes its id in the Registry for its installation and renews it with
+// the sessions' refresh; a second installation with the same id is refused until the first
+// one stops or its claim expires.
+Status Node::Parts::claim_node_id() {
+  const NodeId node = config.server.node_id;
+  if (node == 0 && backends.registry->spans_processes())
+    return Error{Errc::bad_request,
+                 "server.node_id must be set (1 to 1023, unique per node) when nodes share a "
+                 "registry"};
+  auto name = node_instance(config.server.data_dir);
+  if (!name) return name.error();
+  auto claimed = std::make_shared<std::promise<Status>>();
+  auto result = claimed->get_future();
+  backends.registry->claim_node(node, name.value(),
+                                [claimed](Status s) { claimed->set_value(std::move(s)); });
+  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+    return Error{Errc::unavailable, "the registry did not answer the node id claim"};
+  Status s = result.get();
+  if (!s)
+    return Error{s.error().code, fmt::format("server.node_id {}: {}", node, s.error().message)};
+  instance = std::move(name.value());
+  return ok_status();
+}
 
 Status Node::Parts::build() {
   auto hp = split_host_port(config.server.listen);
   if (!hp) return hp.error();
   const NodeId node = config.server.node_id;
   store::Store& st = *backends.store;
+  if (Status claimed = claim_node_id(); !claimed) return claimed;
 
   auto jwt = auth::JwtVerifier::create(config.auth.jwt_hs256_secret,
                                        config.auth.jwt_rs256_public_key_file);
@@ -130,6 +160,20 @@ Status Node::Parts::build() {
   chats->set_on_sent([t = typing.get()](const store::Message& m) { t->message_sent(m); });
   typing->start(control.get_executor());
   hub = std::make_unique<session::SessionHub>(node, backends.bus.get());
+  // Large groups' broadcasts in seq order per chat, on the control thread (one hand-off per
+  // message, shared by all of the node's subscribers).
+  hub->order_chats(
+      control.get_executor(),
+      session::StreamOptions{std::chrono::milliseconds(config.sync.gap_hold_ms),
+                             config.sync.gap_retries, config.sync.max_held_updates},
+      [c = chats.get()](const std::string& user, uint64_t chat, uint64_t after, uint32_t limit,
+                        std::function<void(Result<session::CatchUpPage>)> done) {
+        c->chat_frames(user, chat, after, limit, std::move(done));
+      },
+      [c = chats.get()](const std::string& user, uint64_t chat,
+                        std::function<void(Result<uint64_t>)> done) {
+        c->chat_position(user, chat, std::move(done));
+      });
 
   // Presence: the state in the Presence backend; subscriptions and batches in this node's
   // hub. The backend returns each transition to the call that caused it: this node reports
@@ -150,13 +194,14 @@ Status Node::Parts::build() {
           env.user = t.user;
           env.online = t.online;
           env.last_seen = t.last_seen;
+          env.version = t.version;  // transitions from several nodes arrive in any order
           backends.bus->publish_all(std::move(env));
         }
       });
   // Other nodes' transitions; this node's own come back too (publish_all) and were applied.
   hub->set_on_presence([ph = presence_hub.get(), node](const Envelope& env) {
     if (env.from == node) return;
-    ph->on_change(presence::Status{env.user, env.online, env.last_seen, false});
+    ph->on_change(presence::Status{env.user, env.online, env.last_seen, false}, env.version);
   });
   backends.bus->start(node, [h = hub.get()](const Envelope& env) { h->handle(env); });
   // Both re-check visibility with store reads: off the store's commit thread, which calls them.
@@ -185,6 +230,11 @@ Status Node::Parts::build() {
       presence_reporter->expire(now);
       backends.registry->refresh(node, [](Status s) {
         if (!s) spdlog::warn("registry refresh: {}", s.error().message);
+      });
+      backends.registry->claim_node(node, instance, [node](Status s) {
+        // Another installation took the id while this node could not renew it (the registry
+        // was unreachable past the TTL): two nodes now mint colliding message ids.
+        if (!s) spdlog::error("server.node_id {}: {}", node, s.error().message);
       });
       refresh();
     });
@@ -304,6 +354,7 @@ void Node::Parts::stop() {
   if (presence_reporter) presence_reporter->stop();
   // This node's sessions are gone: other nodes stop sending it their envelopes.
   backends.registry->clear_node(config.server.node_id, nullptr);
+  if (!instance.empty()) backends.registry->release_node(config.server.node_id, instance, nullptr);
 }
 
 Result<std::unique_ptr<Node>> Node::start(const Config& config, Backends backends) {

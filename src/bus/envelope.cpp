@@ -8,7 +8,7 @@ namespace parley {
 namespace {
 
 constexpr uint8_t kMagic = 'E';
-constexpr uint8_t kVersion = 1;
+constexpr uint8_t kVersion = 2;  // 2: presence transitions carry their version
 
 Error bad(std::string_view why) {
   return Error{Errc::bad_request, fmt::format("bad envelope: {}", why)};
@@ -25,6 +25,7 @@ std::string encode_envelope(const Envelope& env) {
   for (const auto& r : env.recipients) w.str(r.user).varint(r.pts);
   w.u8(static_cast<uint8_t>(env.payload_kind)).str(env.payload);
   w.u8(env.online ? 1 : 0).varint(static_cast<uint64_t>(env.last_seen < 0 ? 0 : env.last_seen));
+  w.varint(env.version).varint(env.seq);
   return w.take();
 }
 
@@ -73,6 +74,8 @@ Result<Envelope> decode_envelope(std::string_view bytes, const EnvelopeLimits& l
   const uint64_t last_seen = r.varint();
   if (last_seen > static_cast<uint64_t>(INT64_MAX)) return bad("last_seen out of range");
   env.last_seen = static_cast<int64_t>(last_seen);
+  env.version = r.varint();
+  env.seq = r.varint();
   if (!r.done()) return bad(r.ok() ? "trailing bytes" : "truncated or over a limit");
 
   // What each kind needs.

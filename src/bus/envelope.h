@@ -48,6 +48,7 @@ struct Envelope {
   NodeId from = 0;                    // the publishing node
   SessionRef except;                  // deliver, broadcast: skip this session (the sender's own)
   uint64_t chat_id = 0;               // broadcast, subscribe, unsubscribe
+  uint64_t seq = 0;                   // broadcast: the message's seq in the chat (0: not one)
   std::string user;                   // close_device, subscribe, unsubscribe, presence
   std::string device_id;              // close_device
   uint16_t close_code = 0;            // close_device
@@ -56,6 +57,7 @@ struct Envelope {
   std::string payload;  // deliver, broadcast
   bool online = false;  // presence
   int64_t last_seen = 0;
+  uint64_t version = 0;  // presence: the user's transition count; a receiver keeps the latest
 
   bool operator==(const Envelope&) const = default;
 };
@@ -67,7 +69,7 @@ struct EnvelopeLimits {
   size_t max_id_bytes = 255;           // user ids, device ids
 };
 
-// The wire form: 'E', version, kind, then the fields in a fixed order.
+// The wire form: 'E', version (2), kind, then the fields in a fixed order.
 std::string encode_envelope(const Envelope& env);
 // bad_request for anything that is not an envelope this version wrote within `limits`.
 Result<Envelope> decode_envelope(std::string_view bytes, const EnvelopeLimits& limits = {});

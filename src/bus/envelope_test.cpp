@@ -27,6 +27,7 @@ std::vector<Envelope> one_of_each() {
   b.kind = Envelope::Kind::broadcast;
   b.from = 1023;
   b.chat_id = (1ull << 53) - 1;
+  b.seq = 1ull << 40;
   b.payload = R"({"type":"message","message":{}})";
   out.push_back(b);
   Envelope c;
@@ -47,6 +48,7 @@ std::vector<Envelope> one_of_each() {
   p.user = "dave";
   p.online = true;
   p.last_seen = 1732771200000;
+  p.version = 300;  // more than one varint byte
   out.push_back(p);
   return out;
 }
@@ -76,7 +78,8 @@ TEST(Envelope, UnknownVersionsKindsAndBrokenFieldsAreRefused) {
     return b;
   };
   EXPECT_FALSE(decode_envelope(with(0, 'X')).ok());     // magic
-  EXPECT_FALSE(decode_envelope(with(1, '\x02')).ok());  // a version this node does not speak
+  EXPECT_FALSE(decode_envelope(with(1, '\x01')).ok());  // a version this node does not speak
+  EXPECT_FALSE(decode_envelope(with(1, '\x03')).ok());
   EXPECT_FALSE(decode_envelope(with(2, '\x00')).ok());  // kind 0
   EXPECT_FALSE(decode_envelope(with(2, '\x09')).ok());  // kind 9
   EXPECT_FALSE(decode_envelope("").ok());

@@ -67,6 +67,11 @@ struct SyncConfig {
   uint64_t update_log_retention = 100000;
   uint32_t snapshot_chats = 100;
   uint32_t snapshot_messages = 20;
+  // A device's pushes arrive out of pts order (commits completing out of order, several
+  // nodes): a push after a gap is held this long, then the gap is read from the store.
+  uint32_t gap_hold_ms = 100;
+  uint32_t gap_retries = 10;         // reads of one gap before it is left to the client's sync
+  uint32_t max_held_updates = 1000;  // per device; more held: read the gap at once
 };
 
 struct GroupsConfig {

@@ -27,7 +27,7 @@ ChatService::ChatService(store::Store& store, Router& router, SnowflakeGenerator
     : store_(store), router_(router), ids_(ids), config_(config) {}
 
 void ChatService::send(const std::string& sender, uint64_t conn_id, proto::SendRequest req,
-                       JsonCallback done) {
+                       CommitCallback done) {
   store::AppendRequest append;
   append.sender = sender;
   append.to_user = std::move(req.to);
@@ -57,7 +57,7 @@ void ChatService::send(const std::string& sender, uint64_t conn_id, proto::SendR
       });
 }
 
-void ChatService::commit_send(store::AppendRequest append, uint64_t conn_id, JsonCallback done) {
+void ChatService::commit_send(store::AppendRequest append, uint64_t conn_id, CommitCallback done) {
   append.ts = now_ms();
   append.message_id = ids_.next(append.ts);
   store_.append_message(std::move(append), [this, conn_id, done](Result<store::AppendResult> r) {
@@ -65,7 +65,7 @@ void ChatService::commit_send(store::AppendRequest append, uint64_t conn_id, Jso
     // Typing stops before the sender learns of the commit, so that a start it sends after
     // the answer is never cancelled by this message.
     if (!r->duplicate && on_sent_) on_sent_(r->message);
-    done(proto::send_result_json(r.value()));
+    done(Committed{proto::send_result_json(r.value()), r->sender_pts});
     if (r->duplicate) return;
     if (r->message.seq == 1 && !r->message.to.empty() && on_relations_changed_)
       on_relations_changed_({r->message.sender, r->message.to});  // a new direct chat
@@ -73,7 +73,8 @@ void ChatService::commit_send(store::AppendRequest append, uint64_t conn_id, Jso
     std::string msg = proto::message_json(r->message);
     router_.deliver(Envelope::Payload::message, msg, recipients_of(r->deliveries), conn_id);
     // Large groups: one frame, shared by every subscriber's send queue.
-    if (r->broadcast) router_.broadcast(r->message.chat_id, proto::chat_push(msg), conn_id);
+    if (r->broadcast)
+      router_.broadcast(r->message.chat_id, proto::chat_push(msg), conn_id, r->message.seq);
     // After the live pushes, so that a device connected now counts as reached.
     if (push_) push_->message_committed(r.value());
   });
@@ -116,7 +117,7 @@ void ChatService::chats(const std::string& user, const proto::ChatsRequest& req,
 }
 
 void ChatService::group(const std::string& actor, uint64_t conn_id, proto::GroupRequest req,
-                        JsonCallback done) {
+                        CommitCallback done) {
   store::GroupRequest g;
   g.op = req.op;
   g.actor = actor;
@@ -130,7 +131,7 @@ void ChatService::group(const std::string& actor, uint64_t conn_id, proto::Group
                                 config_.groups.large_threshold, config_.groups.max_name_bytes};
   store_.group_op(std::move(g), [this, conn_id, done](Result<store::GroupResult> r) {
     if (!r) return done(r.error());
-    done(proto::group_result_json(r.value()));
+    done(Committed{proto::group_result_json(r.value()), r->event.sender_pts});
     if (on_relations_changed_ && (!r->joined.empty() || !r->left.empty())) {
       std::vector<std::string> changed = r->joined;
       changed.insert(changed.end(), r->left.begin(), r->left.end());
@@ -145,7 +146,7 @@ void ChatService::group(const std::string& actor, uint64_t conn_id, proto::Group
     // the event and every member's sessions subscribe now.
     auto chat = r->chat.chat_id;
     for (const auto& u : r->left) router_.subscribe(u, chat, false);
-    router_.broadcast(chat, proto::chat_push(msg), conn_id);
+    router_.broadcast(chat, proto::chat_push(msg), conn_id, ev.message.seq);
     for (const auto& d : ev.deliveries)
       if (std::find(r->left.begin(), r->left.end(), d.user) == r->left.end())
         router_.subscribe(d.user, chat, true);
@@ -165,11 +166,11 @@ void ChatService::large_groups(const std::string& user,
 }
 
 void ChatService::mark(const std::string& user, uint64_t conn_id, proto::MarkRequest req,
-                       JsonCallback done) {
+                       CommitCallback done) {
   store::ReceiptRequest m{user, req.chat_id, std::move(req.with), req.kind, req.seq, now_ms()};
   store_.mark(std::move(m), [this, conn_id, done](Result<store::ReceiptResult> r) {
     if (!r) return done(r.error());
-    done(proto::mark_result_json(r.value()));
+    done(Committed{proto::mark_result_json(r.value()), r->advanced ? r->user_pts : 0});
     if (!r->advanced) return;
     std::string receipt = proto::receipt_json(r->receipt);
     router_.deliver(Envelope::Payload::receipt, receipt, recipients_of(r->deliveries), conn_id);
@@ -236,6 +237,50 @@ void ChatService::mute(const std::string& user, const proto::MuteRequest& req, J
 
 void ChatService::current_pts(const std::string& user, store::Callback<uint64_t> done) {
   store_.current_pts(user, std::move(done));
+}
+
+void ChatService::chat_frames(const std::string& user, uint64_t chat_id, uint64_t after_seq,
+                              uint32_t limit, std::function<void(Result<UpdateFrames>)> done) {
+  store::HistoryQuery q;
+  q.user = user;
+  q.chat_id = chat_id;
+  q.limit = limit;
+  q.after_seq = after_seq;
+  store_.history(std::move(q), [done](Result<store::HistoryPage> page) {
+    if (!page) return done(page.error());
+    UpdateFrames out;
+    // The same bytes as the live broadcasts (commit_send, group).
+    for (const auto& m : page->messages)
+      out.updates.push_back(PtsFrame{
+          m.seq, std::make_shared<const std::string>(proto::chat_push(proto::message_json(m)))});
+    done(std::move(out));
+  });
+}
+
+void ChatService::chat_position(const std::string& user, uint64_t chat_id,
+                                std::function<void(Result<uint64_t>)> done) {
+  store_.group_info(user, chat_id, [done](Result<store::ChatInfo> info) {
+    if (!info) return done(info.error());
+    done(info->last_seq);
+  });
+}
+
+void ChatService::update_frames(const std::string& user, uint64_t after_pts, uint32_t limit,
+                                std::function<void(Result<UpdateFrames>)> done) {
+  store_.read_updates(user, after_pts, limit, [done](Result<store::UpdatesPage> page) {
+    if (!page) return done(page.error());
+    UpdateFrames out;
+    out.limited = page->limited;
+    out.updates.reserve(page->updates.size());
+    // The same bytes as the live pushes (commit_send, mark): a device cannot tell them apart.
+    for (const auto& u : page->updates)
+      out.updates.push_back(
+          PtsFrame{u.pts, std::make_shared<const std::string>(
+                              u.kind == store::UpdateKind::message
+                                  ? proto::message_push(u.pts, proto::message_json(u.message))
+                                  : proto::receipt_push(u.pts, proto::receipt_json(u.receipt)))});
+    done(std::move(out));
+  });
 }
 
 }  // namespace parley::core

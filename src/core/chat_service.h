@@ -9,6 +9,7 @@
 #include "common/ids.h"
 #include "core/push_notifier.h"
 #include "core/router.h"
+#include "core/update_frames.h"
 #include "proto/frames.h"
 #include "store/store.h"
 
@@ -17,26 +18,45 @@ namespace parley::core {
 // Results are the JSON `result` objects of docs/PROTOCOL.md, ready to wrap in an ok frame.
 using JsonCallback = std::function<void(Result<std::string>)>;
 
+// A write's answer, with the write's place in the writer's update log (0: none), so that the
+// session sends it in pts order with the pushes (session/ordered_stream.h).
+struct Committed {
+  std::string json;
+  uint64_t pts = 0;
+};
+using CommitCallback = std::function<void(Result<Committed>)>;
+
 class ChatService {
  public:
   ChatService(store::Store& store, Router& router, SnowflakeGenerator& ids, const Config& config);
 
   // Commits the message, answers `done`, then pushes it to every live device of every
-  // member except connection `conn_id`. Runs `done` on the store's commit thread, before
-  // the pushes, so that per user everything leaves in pts order.
-  void send(const std::string& sender, uint64_t conn_id, proto::SendRequest req, JsonCallback done);
+  // member except connection `conn_id`. `done` runs before the pushes are routed; the
+  // order a device sees is its stream's (session/ordered_stream.h), by pts.
+  void send(const std::string& sender, uint64_t conn_id, proto::SendRequest req,
+            CommitCallback done);
   void sync(const std::string& user, const proto::SyncRequest& req, JsonCallback done);
   void history(const std::string& user, const proto::HistoryRequest& req, JsonCallback done);
   void chats(const std::string& user, const proto::ChatsRequest& req, JsonCallback done);
   void current_pts(const std::string& user, store::Callback<uint64_t> done);
-  // Group management; like send, `done` runs on the commit thread before the pushes.
+  // Up to `limit` of the user's updates after `after_pts`, as push frames: what a device
+  // stream reads to fill a gap.
+  void update_frames(const std::string& user, uint64_t after_pts, uint32_t limit,
+                     std::function<void(Result<UpdateFrames>)> done);
+  // Up to `limit` of a chat's messages after `after_seq` as `user` may read them, as the
+  // frames a large group's broadcast carries: what a node's chat stream reads to fill a gap.
+  void chat_frames(const std::string& user, uint64_t chat_id, uint64_t after_seq, uint32_t limit,
+                   std::function<void(Result<UpdateFrames>)> done);
+  // The chat's last seq, as `user` (a member) sees it.
+  void chat_position(const std::string& user, uint64_t chat_id,
+                     std::function<void(Result<uint64_t>)> done);
+  // Group management; like send, `done` runs before the pushes are routed.
   void group(const std::string& actor, uint64_t conn_id, proto::GroupRequest req,
-             JsonCallback done);
+             CommitCallback done);
   void group_info(const std::string& user, uint64_t chat_id, JsonCallback done);
   void large_groups(const std::string& user, store::Callback<std::vector<store::ChatId>> done);
-  // mark_read / mark_delivered; like send, `done` runs on the commit thread before the
-  // receipts are pushed.
-  void mark(const std::string& user, uint64_t conn_id, proto::MarkRequest req, JsonCallback done);
+  // mark_read / mark_delivered; like send, `done` runs before the receipts are routed.
+  void mark(const std::string& user, uint64_t conn_id, proto::MarkRequest req, CommitCallback done);
   // Reads or changes the user's settings (§3.14); a changed presence visibility is
   // reported to the hook, so that current subscribers are re-checked.
   void settings(const std::string& user, const proto::SettingsRequest& req, JsonCallback done);
@@ -59,7 +79,7 @@ class ChatService {
 
  private:
   // Stamps, commits and fans out a message whose content is settled.
-  void commit_send(store::AppendRequest append, uint64_t conn_id, JsonCallback done);
+  void commit_send(store::AppendRequest append, uint64_t conn_id, CommitCallback done);
   void snapshot(const std::string& user, bool limited, JsonCallback done);
   size_t max_response_bytes() const { return config_.limits.max_response_bytes; }
 

@@ -74,10 +74,11 @@ void Router::close_device(const std::string& user, const std::string& device_id,
   });
 }
 
-void Router::broadcast(uint64_t chat_id, std::string frame, uint64_t except_conn) {
+void Router::broadcast(uint64_t chat_id, std::string frame, uint64_t except_conn, uint64_t seq) {
   Envelope env;
   env.kind = Envelope::Kind::broadcast;
   env.chat_id = chat_id;
+  env.seq = seq;
   env.payload = std::move(frame);
   env.except = SessionRef{self_, except_conn};
   bus_.publish_chat(chat_id, std::move(env));

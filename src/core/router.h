@@ -26,7 +26,8 @@ class Router {
   // Closes every session of the device, on every node (logout, revocation).
   void close_device(const std::string& user, const std::string& device_id, uint16_t code);
   // A whole frame to every session subscribed to the chat (large groups), on every node.
-  void broadcast(uint64_t chat_id, std::string frame, uint64_t except_conn);
+  // `seq`: the message's seq in the chat, by which receiving nodes order it (0: not a message).
+  void broadcast(uint64_t chat_id, std::string frame, uint64_t except_conn, uint64_t seq = 0);
   // The user's live sessions start or stop receiving the chat's broadcasts.
   void subscribe(const std::string& user, uint64_t chat_id, bool on);
   // The devices of each user that have a live session anywhere (push: who was reached).

@@ -114,18 +114,20 @@ void ChatSession::authenticate(uint64_t id, std::string token, bool batch) {
         self->user_ = who->user;
         self->device_id_ = who->device_id;
         // Register before reading pts: whatever commits after the read is pushed, whatever
-        // committed before it is at or below the advertised pts.
-        self->deps_.hub.add(self->user_, self->device_id_, self->transport_);
+        // committed before it is at or below the advertised pts. The stream holds the pushes
+        // until the pts is known, then sends them in pts order.
+        self->stream_ = self->make_stream();
+        self->deps_.hub.add(self->user_, self->device_id_, self->transport_, self->stream_);
         self->deps_.presence.touch(self->user_, self->session_key(), now_ms());
         // The device syncs now: pushes queued for it are moot.
         if (self->deps_.push) self->deps_.push->device_online(self->user_, self->device_id_);
         // Large groups reach their members by subscription, not through the update log.
-        self->deps_.chats.large_groups(self->user_,
-                                       [self](Result<std::vector<store::ChatId>> chats) {
-                                         if (!chats) return;
-                                         for (auto chat : chats.value())
-                                           self->deps_.hub.subscribe(chat, self->transport_);
-                                       });
+        self->deps_.chats.large_groups(
+            self->user_, [self](Result<std::vector<store::ChatId>> chats) {
+              if (!chats) return;
+              for (auto chat : chats.value())
+                self->deps_.hub.subscribe(chat, self->user_, self->transport_);
+            });
         // The registry tells other nodes where this device is; pts is read once it knows.
         self->deps_.registry.attach(
             self->user_, self->device_id_, self->deps_.node, [self, id](Status attached) {
@@ -133,9 +135,12 @@ void ChatSession::authenticate(uint64_t id, std::string token, bool batch) {
                 spdlog::warn("session {}: registry: {}", self->transport_->id(),
                              attached.error().message);
               self->deps_.chats.current_pts(self->user_, [self, id](Result<uint64_t> pts) {
-                self->reply(id, json::serialize(json::object{{"user", self->user_},
-                                                             {"device_id", self->device_id_},
-                                                             {"pts", pts.ok() ? pts.value() : 0}}));
+                auto answer = json::serialize(json::object{{"user", self->user_},
+                                                           {"device_id", self->device_id_},
+                                                           {"pts", pts.ok() ? pts.value() : 0}});
+                self->stream_->start(
+                    pts.ok() ? std::optional<uint64_t>(pts.value()) : std::nullopt,
+                    std::make_shared<const std::string>(proto::ok_frame(id, answer)));
               });
             });
       }));
@@ -159,15 +164,15 @@ void ChatSession::dispatch(proto::Request req) {
         return rejected();
       }
       ++inflight_sends_;
-      // The answer is sent from the commit thread straight to the transport, ahead of any
-      // push that the same commit causes, so that per user frames leave in pts order.
-      auto transport = transport_;
+      // The answer takes its place in the device's stream by the write's pts: the device
+      // sees it after every update before it and before every update after it.
+      auto stream = stream_;
       auto weak = weak_from_this();
-      auto committed = [transport, weak, id](Result<std::string> r) {
-        transport->send(std::make_shared<const std::string>(r ? proto::ok_frame(id, r.value())
-                                                              : proto::error_frame(id, r.error())),
-                        net::FrameKind::answer);
-        boost::asio::post(transport->executor(), [weak] {
+      auto committed = [stream, weak, id](Result<core::Committed> r) {
+        stream->answer(r ? r->pts : 0,
+                       std::make_shared<const std::string>(r ? proto::ok_frame(id, r->json)
+                                                             : proto::error_frame(id, r.error())));
+        PostBatch::post(stream->executor(), [weak] {
           if (auto self = weak.lock()) --self->inflight_sends_;
         });
       };
@@ -233,6 +238,17 @@ void ChatSession::presence_request(uint64_t id, proto::PresenceRequest req) {
           }));
 }
 
+std::shared_ptr<OrderedStream> ChatSession::make_stream() {
+  const auto& sync = deps_.config.sync;
+  StreamOptions options{std::chrono::milliseconds(sync.gap_hold_ms), sync.gap_retries,
+                        sync.max_held_updates};
+  auto read = [chats = &deps_.chats](const std::string& user, uint64_t after, uint32_t limit,
+                                     std::function<void(Result<CatchUpPage>)> done) {
+    chats->update_frames(user, after, limit, std::move(done));
+  };
+  return OrderedStream::for_device(transport_, user_, options, std::move(read));
+}
+
 std::string ChatSession::session_key() const {
   return fmt::format("{}:{}", deps_.node, transport_->id());
 }
@@ -254,6 +270,7 @@ void ChatSession::reply_error(std::optional<uint64_t> id, const Error& error,
 void ChatSession::on_close() {
   if (authenticated_ && !user_.empty()) {
     deps_.hub.remove(user_, transport_->id());
+    if (stream_) stream_->stop();
     deps_.registry.detach(user_, device_id_, deps_.node, nullptr);
     deps_.typing.connection_closed(transport_->id());
     deps_.presence.drop(user_, session_key(), now_ms());

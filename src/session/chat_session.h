@@ -11,9 +11,10 @@
 #include "core/chat_service.h"
 #include "core/typing_service.h"
 #include "net/transport.h"
-#include "presence/presence.h"
 #include "presence/presence_hub.h"
+#include "presence/presence_reporter.h"
 #include "registry/registry.h"
+#include "session/ordered_stream.h"
 #include "session/rate_limiter.h"
 #include "session/session_hub.h"
 
@@ -37,7 +38,7 @@ struct SessionDeps {
   auth::AccountService& accounts;
   core::ChatService& chats;
   core::TypingService& typing;
-  presence::Presence& presence;
+  presence::PresenceReporter& presence;  // reports what its calls change
   presence::PresenceHub& presence_hub;
   core::PushNotifier* push = nullptr;  // null: push notifications off
 };
@@ -60,12 +61,14 @@ class ChatSession final : public net::WsHandler, public std::enable_shared_from_
   void rejected();
   void presence_request(uint64_t id, proto::PresenceRequest req);
   std::string session_key() const;
+  std::shared_ptr<OrderedStream> make_stream();
   // Wraps a callback so that it runs on this session's thread, if the session still lives.
   template <class T>
   std::function<void(T)> on_my_thread(std::function<void(std::shared_ptr<ChatSession>, T)> fn);
 
   std::shared_ptr<net::Transport> transport_;
   SessionDeps& deps_;
+  std::shared_ptr<OrderedStream> stream_;  // once authenticated
   TokenBucket bucket_;
   boost::asio::steady_timer auth_timer_;
   std::string user_;

@@ -4,6 +4,8 @@
 #include <boost/asio/post.hpp>
 #include <functional>
 
+#include <fmt/format.h>
+
 #include "common/post_batch.h"
 #include "proto/frames.h"
 
@@ -14,10 +16,10 @@ SessionHub::Shard& SessionHub::shard(const std::string& user) {
 }
 
 void SessionHub::add(const std::string& user, const std::string& device_id,
-                     std::shared_ptr<net::Transport> t) {
+                     std::shared_ptr<net::Transport> t, std::shared_ptr<OrderedStream> stream) {
   auto& s = shard(user);
   std::lock_guard lock(s.mu);
-  s.users[user].push_back(Entry{device_id, std::move(t)});
+  s.users[user].push_back(Entry{device_id, std::move(t), std::move(stream)});
 }
 
 void SessionHub::remove(const std::string& user, uint64_t conn_id) {
@@ -54,7 +56,8 @@ void SessionHub::for_each(
   }
 }
 
-void SessionHub::subscribe(uint64_t chat_id, std::shared_ptr<net::Transport> t) {
+void SessionHub::subscribe(uint64_t chat_id, const std::string& user,
+                           std::shared_ptr<net::Transport> t) {
   uint64_t conn = t->id();
   {
     std::lock_guard lock(conn_chats_mu_);
@@ -67,46 +70,104 @@ void SessionHub::subscribe(uint64_t chat_id, std::shared_ptr<net::Transport> t) 
   {
     std::lock_guard lock(cs.mu);
     auto& subs = cs.chats[chat_id];
-    first = subs.empty();
-    subs.push_back(std::move(t));
+    first = subs.sessions.empty();
+    subs.sessions.push_back(std::move(t));
+    subs.users.push_back(user);
+    if (first && read_chat_) subs.order = make_chat_stream(chat_id, user);
   }
   // The first session of this node in the chat: the node needs its broadcasts now.
   if (first && bus_) bus_->subscribe_chat(chat_id);
 }
 
+std::shared_ptr<OrderedStream> SessionHub::make_chat_stream(uint64_t chat_id,
+                                                            const std::string& user) {
+  auto read = [this, chat_id](uint64_t after, uint32_t limit,
+                              std::function<void(Result<CatchUpPage>)> done) {
+    // Read as one of the chat's subscribers on this node: a member, who may see it.
+    std::string reader;
+    {
+      auto& cs = chat_shards_[chat_id % chat_shards_.size()];
+      std::lock_guard lock(cs.mu);
+      auto it = cs.chats.find(chat_id);
+      if (it != cs.chats.end() && !it->second.users.empty()) reader = it->second.users.front();
+    }
+    if (reader.empty()) return done(Error{Errc::not_found, "no subscriber left"});
+    read_chat_(reader, chat_id, after, limit, std::move(done));
+  };
+  auto sink = [this, chat_id](std::shared_ptr<const std::string> frame, net::FrameKind,
+                              uint64_t except) { fan_out(chat_id, std::move(frame), except); };
+  auto stream = std::make_shared<OrderedStream>(chat_executor_, fmt::format("chat {}", chat_id),
+                                                chat_options_, std::move(read), std::move(sink));
+  // Messages up to the chat's position now are in the subscribers' sync; what arrives
+  // meanwhile waits. Without a position, the first message that arrives sets it.
+  if (!chat_position_) {
+    stream->start(std::nullopt, nullptr);
+  } else {
+    chat_position_(user, chat_id, [stream](Result<uint64_t> seq) {
+      stream->start(seq ? std::optional<uint64_t>(seq.value()) : std::nullopt, nullptr);
+    });
+  }
+  return stream;
+}
+
 void SessionHub::unsubscribe(uint64_t chat_id, uint64_t conn_id) {
   auto& cs = chat_shards_[chat_id % chat_shards_.size()];
   bool last = false;
+  std::shared_ptr<OrderedStream> order;
   {
     std::lock_guard lock(cs.mu);
     auto it = cs.chats.find(chat_id);
     if (it == cs.chats.end()) return;
-    auto& v = it->second;
-    v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& t) { return t->id() == conn_id; }),
-            v.end());
-    if (v.empty()) {
+    auto& subs = it->second;
+    for (size_t i = 0; i < subs.sessions.size();) {
+      if (subs.sessions[i]->id() == conn_id) {
+        subs.sessions.erase(subs.sessions.begin() + static_cast<std::ptrdiff_t>(i));
+        subs.users.erase(subs.users.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+    if (subs.sessions.empty()) {
+      order = std::move(subs.order);
       cs.chats.erase(it);
       last = true;
     }
   }
+  if (order) order->stop();
   if (last && bus_) bus_->unsubscribe_chat(chat_id);
 }
 
 void SessionHub::broadcast(const Envelope& env) {
-  std::vector<std::shared_ptr<net::Transport>> subs;
+  std::shared_ptr<OrderedStream> order;
   {
     auto& cs = chat_shards_[env.chat_id % chat_shards_.size()];
     std::lock_guard lock(cs.mu);
     auto it = cs.chats.find(env.chat_id);
     if (it == cs.chats.end()) return;
-    subs = it->second;
+    order = it->second.order;
+  }
+  const uint64_t except = env.except.node == self_ ? env.except.conn : 0;
+  auto frame = std::make_shared<const std::string>(env.payload);
+  // A message (seq) goes through the chat's order; a receipt or typing signal (no seq) goes
+  // through it at once, behind what it sent before.
+  if (order) return order->push(env.seq, std::move(frame), except);
+  fan_out(env.chat_id, std::move(frame), except);
+}
+
+void SessionHub::fan_out(uint64_t chat_id, std::shared_ptr<const std::string> frame,
+                         uint64_t except) {
+  std::vector<std::shared_ptr<net::Transport>> subs;
+  {
+    auto& cs = chat_shards_[chat_id % chat_shards_.size()];
+    std::lock_guard lock(cs.mu);
+    auto it = cs.chats.find(chat_id);
+    if (it == cs.chats.end()) return;
+    subs = it->second.sessions;
   }
   // One task per I/O thread queues the shared frame for that thread's subscribers, so that
   // a large fan-out is spread over the threads instead of running on the caller's.
   std::vector<std::pair<boost::asio::any_io_executor, std::vector<std::shared_ptr<net::Transport>>>>
       by_thread;
-  const uint64_t except = env.except.node == self_ ? env.except.conn : 0;
-  auto frame = std::make_shared<const std::string>(env.payload);
   for (auto& t : subs) {
     if (except != 0 && t->id() == except) continue;
     auto exec = t->executor();
@@ -123,16 +184,16 @@ void SessionHub::broadcast(const Envelope& env) {
     });
 }
 
-std::vector<std::shared_ptr<net::Transport>> SessionHub::sessions_of(const std::string& user,
-                                                                     SessionRef except) {
+std::vector<SessionHub::Target> SessionHub::sessions_of(const std::string& user,
+                                                        SessionRef except) {
   const uint64_t skip = except.node == self_ ? except.conn : 0;
-  std::vector<std::shared_ptr<net::Transport>> out;
+  std::vector<Target> out;
   auto& s = shard(user);
   std::lock_guard lock(s.mu);
   auto it = s.users.find(user);
   if (it == s.users.end()) return out;
   for (const auto& e : it->second)
-    if (skip == 0 || e.transport->id() != skip) out.push_back(e.transport);
+    if (skip == 0 || e.transport->id() != skip) out.push_back(Target{e.transport, e.stream});
   return out;
 }
 
@@ -145,12 +206,15 @@ void SessionHub::deliver(const Envelope& env) {
     // Copy the targets out so that no lock is held while frames are queued.
     auto targets = sessions_of(r.user, env.except);
     if (targets.empty()) continue;
-    std::shared_ptr<const std::string> frame = shared;
-    if (!frame)
-      frame = std::make_shared<const std::string>(env.payload_kind == Envelope::Payload::message
-                                                      ? proto::message_push(r.pts, env.payload)
-                                                      : proto::receipt_push(r.pts, env.payload));
-    for (auto& t : targets) t->send(frame);
+    if (shared) {
+      for (auto& e : targets) e.transport->send(shared);
+      continue;
+    }
+    // An update of the recipient's log: each device's stream sends it in pts order.
+    auto frame = std::make_shared<const std::string>(env.payload_kind == Envelope::Payload::message
+                                                         ? proto::message_push(r.pts, env.payload)
+                                                         : proto::receipt_push(r.pts, env.payload));
+    for (auto& e : targets) e.stream->push(r.pts, frame);
   }
 }
 
@@ -177,11 +241,11 @@ void SessionHub::handle(const Envelope& env) {
       return;
     }
     case Envelope::Kind::subscribe:
-      for (auto& t : sessions_of(env.user, {})) subscribe(env.chat_id, t);
+      for (auto& e : sessions_of(env.user, {})) subscribe(env.chat_id, env.user, e.transport);
       return;
     case Envelope::Kind::unsubscribe:
-      for (auto& t : sessions_of(env.user, {})) {
-        const uint64_t conn = t->id();
+      for (auto& e : sessions_of(env.user, {})) {
+        const uint64_t conn = e.transport->id();
         unsubscribe(env.chat_id, conn);
         std::lock_guard lock(conn_chats_mu_);
         auto it = conn_chats_.find(conn);

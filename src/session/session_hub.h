@@ -14,19 +14,40 @@
 
 #include "bus/bus.h"
 #include "net/transport.h"
+#include "session/ordered_stream.h"
 
 namespace parley::session {
+
+// Reads a large group's messages after `after_seq` as broadcast frames, as `user` (a member
+// subscribed on this node) may see them: what a chat's stream reads to fill a gap.
+using ChatReader =
+    std::function<void(const std::string& user, uint64_t chat_id, uint64_t after_seq,
+                       uint32_t limit, std::function<void(Result<CatchUpPage>)> done)>;
+// The chat's last committed seq, read as `user`.
+using ChatPosition = std::function<void(const std::string& user, uint64_t chat_id,
+                                        std::function<void(Result<uint64_t>)> done)>;
 
 class SessionHub {
  public:
   // `bus`: told when this node starts or stops needing a chat's broadcasts (may be null).
   SessionHub(NodeId self, Bus* bus) : self_(self), bus_(bus) {}
+  // Large groups' broadcasts are put in seq order per chat (ordered_stream.h) on `executor`,
+  // from the chat's position when the node's first subscriber came (`position`), reading
+  // gaps with `read`; without this they go out in the order they arrive.
+  void order_chats(boost::asio::any_io_executor executor, StreamOptions options, ChatReader read,
+                   ChatPosition position) {
+    chat_executor_ = std::move(executor);
+    chat_options_ = options;
+    read_chat_ = std::move(read);
+    chat_position_ = std::move(position);
+  }
 
-  void add(const std::string& user, const std::string& device_id,
-           std::shared_ptr<net::Transport> t);
+  // `stream` orders what the session receives of the user's log (ordered_stream.h).
+  void add(const std::string& user, const std::string& device_id, std::shared_ptr<net::Transport> t,
+           std::shared_ptr<OrderedStream> stream);
   void remove(const std::string& user, uint64_t conn_id);  // also drops its chat subscriptions
-  // Adds a live session to a chat's broadcast list (large groups).
-  void subscribe(uint64_t chat_id, std::shared_ptr<net::Transport> t);
+  // Adds a live session of `user` to a chat's broadcast list (large groups).
+  void subscribe(uint64_t chat_id, const std::string& user, std::shared_ptr<net::Transport> t);
   // Calls fn(user, device_id, conn_id) for every live session (presence and registry
   // refresh). Holds one shard's lock at a time: fn must not call back into the hub.
   void for_each(const std::function<void(const std::string& user, const std::string& device_id,
@@ -40,29 +61,46 @@ class SessionHub {
   struct Entry {
     std::string device_id;
     std::shared_ptr<net::Transport> transport;
+    std::shared_ptr<OrderedStream> stream;
   };
   struct Shard {
     std::mutex mu;
     std::unordered_map<std::string, std::vector<Entry>> users;
   };
   Shard& shard(const std::string& user);
+  struct Target {
+    std::shared_ptr<net::Transport> transport;
+    std::shared_ptr<OrderedStream> stream;
+  };
   // The user's sessions on this node but `except`.
-  std::vector<std::shared_ptr<net::Transport>> sessions_of(const std::string& user,
-                                                           SessionRef except);
+  std::vector<Target> sessions_of(const std::string& user, SessionRef except);
   void deliver(const Envelope& env);
   void unsubscribe(uint64_t chat_id, uint64_t conn_id);
   void broadcast(const Envelope& env);
+  // Queues `frame` on every subscriber of the chat on this node but connection `except`.
+  void fan_out(uint64_t chat_id, std::shared_ptr<const std::string> frame, uint64_t except);
+  std::shared_ptr<OrderedStream> make_chat_stream(uint64_t chat_id, const std::string& user);
 
   const NodeId self_;
   Bus* const bus_;
   std::function<void(const Envelope&)> on_presence_;
   std::array<Shard, 16> shards_;
 
-  // Large-group subscriptions: chat -> sessions, and per session its chats (to clean up).
+  // Large-group subscriptions: chat -> sessions (and their users, for catch-up reads) and
+  // the chat's order on this node, and per session its chats (to clean up).
+  struct ChatSubs {
+    std::vector<std::shared_ptr<net::Transport>> sessions;
+    std::vector<std::string> users;  // parallel to sessions
+    std::shared_ptr<OrderedStream> order;
+  };
   struct ChatShard {
     std::mutex mu;
-    std::unordered_map<uint64_t, std::vector<std::shared_ptr<net::Transport>>> chats;
+    std::unordered_map<uint64_t, ChatSubs> chats;
   };
+  boost::asio::any_io_executor chat_executor_;
+  StreamOptions chat_options_;
+  ChatReader read_chat_;
+  ChatPosition chat_position_;
   std::array<ChatShard, 16> chat_shards_;
   std::mutex conn_chats_mu_;
   std::unordered_map<uint64_t, std::vector<uint64_t>> conn_chats_;

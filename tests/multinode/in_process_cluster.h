@@ -21,8 +21,11 @@ namespace parley::test {
 
 class InProcessCluster {
  public:
-  // `tweak` may change the configuration every node starts with (after the test defaults).
-  explicit InProcessCluster(int nodes, std::function<void(Config&)> tweak = nullptr);
+  // `tweak` may change the configuration every node starts with (after the test defaults);
+  // `wrap_store` may put the shared store behind another (fault injection).
+  using StoreWrapper = std::function<std::shared_ptr<store::Store>(std::shared_ptr<store::Store>)>;
+  explicit InProcessCluster(int nodes, std::function<void(Config&)> tweak = nullptr,
+                            StoreWrapper wrap_store = nullptr);
   ~InProcessCluster();
   InProcessCluster(const InProcessCluster&) = delete;
   InProcessCluster& operator=(const InProcessCluster&) = delete;
@@ -33,11 +36,15 @@ class InProcessCluster {
   NodeId node_id(int i) const { return static_cast<NodeId>(i + 1); }
   // Stops node i (its sessions close with 1001; the others go on).
   void stop(int i);
+  // Starts one more node on the shared backends, with its own data directory (another
+  // installation), not counted in size(): for tests of what a cluster refuses.
+  Result<std::unique_ptr<app::Node>> start_node(NodeId id);
   LocalBusHub& bus() { return *bus_; }
 
  private:
   std::filesystem::path dir_;
   std::shared_ptr<LocalBusHub> bus_;
+  Config base_;
   app::Backends shared_;
   std::vector<std::unique_ptr<app::Node>> nodes_;
 };

@@ -16,6 +16,7 @@
 #include "support/http_client.h"
 #include "support/http_receiver.h"
 #include "support/json_util.h"
+#include "support/reordering_store.h"
 #include "support/ws_client.h"
 
 namespace parley::test {
@@ -223,6 +224,148 @@ TEST(InProcessCluster, PushGoesOnlyToDevicesOfflineOnEveryNode) {
   auto body = json::parse(got[0].body).as_object();
   EXPECT_EQ(str_field(body, "user"), bob);
   EXPECT_EQ(int_field(body, "count"), 1);
+}
+
+// The pts of every update a device saw, pushes and the answers to its own writes alike, in
+// the order they arrived.
+std::vector<std::int64_t> pts_seen(const WsClient& device) {
+  std::vector<std::int64_t> out;
+  for (const auto& f : device.received()) {
+    const auto type = str_field(f, "type");
+    if ((type == "message" || type == "receipt") && f.contains("pts"))
+      out.push_back(int_field(f, "pts"));
+    else if (type == "ok" && f.at("result").is_object() &&
+             f.at("result").as_object().contains("pts") &&
+             f.at("result").as_object().contains("seq"))
+      out.push_back(int_field(obj_field(f, "result"), "pts"));
+  }
+  return out;
+}
+
+TEST(InProcessCluster, WritesCompletingOutOfOrderNeverReorderWhatADeviceSees) {
+  // Each write's completion is held for a random 0-4 ms, so that writes committed close
+  // together complete in a shuffled order, as on a pool of database connections.
+  std::shared_ptr<ReorderingStore> reordering;
+  InProcessCluster cluster(2, nullptr, [&](std::shared_ptr<store::Store> inner) {
+    reordering =
+        std::make_shared<ReorderingStore>(std::move(inner), std::chrono::microseconds(4000));
+    return reordering;
+  });
+  User alice = user_on(cluster, "alice", {0, 1});
+  User bob = user_on(cluster, "bob", {1, 0});
+  User carol = user_on(cluster, "carol", {1});
+  auto group =
+      request_ok(*alice.devices[0],
+                 {{"type", "group_create"},
+                  {"name", "shuffled"},
+                  {"members", json::array{json::value(bob.name), json::value(carol.name)}}});
+  const std::int64_t chat = int_field(obj_field(group, "chat"), "chat_id");
+  DeliveryChecker check;
+  for (auto* d : {alice.devices[1].get(), bob.devices[1].get(), carol.devices[0].get()})
+    check.watch(*d);
+  // Two senders pipeline their sends (no waiting for answers), on different nodes at once.
+  constexpr int kPerSender = 60;
+  std::vector<std::vector<json::object>> acks(2);
+  std::vector<std::thread> senders;
+  WsClient* from[] = {alice.devices[0].get(), bob.devices[0].get()};
+  for (int s = 0; s < 2; ++s)
+    senders.emplace_back([&, s] {
+      std::vector<std::int64_t> ids;
+      for (int i = 0; i < kPerSender; ++i)
+        ids.push_back(from[s]->send_request(send_to_chat_frame(
+            chat, "s" + std::to_string(s) + "-" + std::to_string(i), next_client_msg_id())));
+      for (auto id : ids) {
+        auto r = from[s]->wait_response(id);
+        if (r && str_field(*r, "type") == "ok") acks[s].push_back(obj_field(*r, "result"));
+      }
+    });
+  for (auto& t : senders) t.join();
+  ASSERT_EQ(acks[0].size() + acks[1].size(), 2u * kPerSender);
+  for (const auto& a : acks)
+    for (const auto& ack : a) check.acked(ack);
+  check.expect_all_delivered();  // every watcher: each message once, seq and pts gapless
+  EXPECT_GT(reordering->reordered(), 0u) << "the store never completed out of order";
+
+  // The senders' own streams too: their answers and the other's pushes, one pts order.
+  for (int s = 0; s < 2; ++s) {
+    from[s]->wait_for([](const WsClient::Frame&) { return false; }, std::chrono::milliseconds(300));
+    auto seen = pts_seen(*from[s]);
+    ASSERT_FALSE(seen.empty());
+    for (size_t i = 1; i < seen.size(); ++i)
+      EXPECT_EQ(seen[i], seen[i - 1] + 1)
+          << "sender " << s << ": pts " << seen[i] << " after " << seen[i - 1];
+  }
+}
+
+TEST(InProcessCluster, ANodeIdInUseIsRefusedAndFreedWhenItsNodeStops) {
+  InProcessCluster cluster(2);
+  auto twin = cluster.start_node(cluster.node_id(1));  // another installation, same id
+  ASSERT_FALSE(twin.ok());
+  EXPECT_EQ(twin.error().code, Errc::conflict);
+  EXPECT_NE(twin.error().message.find("node_id 2"), std::string::npos) << twin.error().message;
+  auto third = cluster.start_node(3);  // a free id
+  ASSERT_TRUE(third.ok()) << third.error().message;
+  third.value()->stop();
+  cluster.stop(1);  // a node that stops gives its id up
+  auto replacement = cluster.start_node(cluster.node_id(1));
+  ASSERT_TRUE(replacement.ok()) << replacement.error().message;
+}
+
+TEST(InProcessCluster, LargeGroupMessagesCompletingOutOfOrderReachEveryNodeInSeqOrder) {
+  std::shared_ptr<ReorderingStore> reordering;
+  InProcessCluster cluster(
+      2, [](Config& c) { c.groups.large_threshold = 2; },
+      [&](std::shared_ptr<store::Store> inner) {
+        reordering =
+            std::make_shared<ReorderingStore>(std::move(inner), std::chrono::microseconds(4000));
+        return reordering;
+      });
+  User alice = user_on(cluster, "alice", {0});
+  User bob = user_on(cluster, "bob", {1});
+  User carol = user_on(cluster, "carol", {1});
+  auto group =
+      request_ok(*alice.devices[0],
+                 {{"type", "group_create"},
+                  {"name", "big and shuffled"},
+                  {"members", json::array{json::value(bob.name), json::value(carol.name)}}});
+  ASSERT_TRUE(bool_field(obj_field(group, "chat"), "large"));
+  const std::int64_t chat = int_field(obj_field(group, "chat"), "chat_id");
+  // Watchers on both nodes, subscribed from their auth on.
+  auto carol0 = connect_authed(cluster.port(0), login(cluster.port(0), carol.name).token);
+  auto alice1 = connect_authed(cluster.port(1), login(cluster.port(1), alice.name).token);
+  // Let the subscriptions' positions be read before the first message.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  constexpr int kPerSender = 40;
+  std::vector<std::thread> senders;
+  std::vector<int> acked(2, 0);
+  WsClient* from[] = {alice.devices[0].get(), bob.devices[0].get()};
+  for (int s = 0; s < 2; ++s)
+    senders.emplace_back([&, s] {
+      std::vector<std::int64_t> ids;
+      for (int i = 0; i < kPerSender; ++i)
+        ids.push_back(from[s]->send_request(send_to_chat_frame(
+            chat, "s" + std::to_string(s) + "-" + std::to_string(i), next_client_msg_id())));
+      for (auto id : ids) {
+        auto r = from[s]->wait_response(id);
+        if (r && str_field(*r, "type") == "ok") ++acked[s];
+      }
+    });
+  for (auto& t : senders) t.join();
+  ASSERT_EQ(acked[0] + acked[1], 2 * kPerSender);
+  EXPECT_GT(reordering->reordered(), 0u) << "the store never completed out of order";
+  // Every watcher: each of the 80 messages once, in seq order, on either node.
+  for (WsClient* d : {carol0.get(), alice1.get(), carol.devices[0].get()}) {
+    std::vector<std::int64_t> seqs;
+    while (seqs.size() < static_cast<size_t>(2 * kPerSender)) {
+      auto f = d->wait_for([](const WsClient::Frame& frame) {
+        return str_field(frame, "type") == "message" && !frame.contains("pts");
+      });
+      ASSERT_TRUE(f.has_value()) << "got " << seqs.size() << " of " << 2 * kPerSender;
+      seqs.push_back(int_field(obj_field(*f, "message"), "seq"));
+    }
+    for (size_t i = 1; i < seqs.size(); ++i)
+      EXPECT_EQ(seqs[i], seqs[i - 1] + 1) << "seq " << seqs[i] << " after " << seqs[i - 1];
+  }
 }
 
 }  // namespace
