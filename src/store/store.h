@@ -5,9 +5,11 @@
 //   next pts of that member's update log (gapless from 1), atomically with the message,
 //   the idempotency record and the log entries. Its callback runs only once all of that is
 //   durable under the configured durability.
-// - append callbacks of one store run on one thread, in commit order, so a caller that
-//   routes deliveries from the callback delivers each user's updates in pts order.
-// - Reads never show a seq or pts whose write has not committed, and never a hole.
+// - No order of callbacks is promised: writes may complete in any order and on any thread
+//   (a pool of database connections, several nodes). What is promised is gapless seq and
+//   pts; the delivery path orders by them (session/ordered_stream.h), and reads fill gaps.
+// - Reads never show a seq or pts whose write has not committed, and never a hole: a read
+//   stops before the first position not committed yet.
 // - A second append with the same (sender, client_msg_id) stores nothing and returns the
 //   first result with duplicate = true.
 // - Callbacks may run on any thread, also inline before the call returns.
