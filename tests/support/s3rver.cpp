@@ -1,18 +1,17 @@
 #include "support/s3rver.h"
 
-#include "support/programs.h"
-
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <exception>
+#include <iostream>
 #include <vector>
+
+#include "support/child_process.h"
+#include "support/programs.h"
 
 #ifndef PARLEY_TESTS_S3_DIR
 #error "PARLEY_TESTS_S3_DIR must name tests/s3"
@@ -30,14 +29,28 @@ std::string install(const std::string& dir) {
   if (fs::exists(marker)) return {};
   int lock = ::open("/tmp/parley-s3rver-npm.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0666);
   if (lock >= 0) ::flock(lock, LOCK_EX);
-  int rc = 0;
+  std::string problem;
   if (!fs::exists(marker)) {
-    const std::string cmd = "cd '" + dir + "' && npm ci --no-audit --no-fund --loglevel=error 1>&2";
-    rc = std::system(cmd.c_str());
+    try {
+      ChildProcess npm(
+          {.argv = {"npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"}, .cwd = dir});
+      auto st = npm.wait_for(std::chrono::minutes(10));
+      if (!st) {
+        problem = "timed out after 10 min";
+        npm.kill();
+      } else if (!st->ok()) {
+        problem = st->describe();
+      }
+      // npm's output is diagnostics: on the test's stderr, as before.
+      std::cerr << npm.stdout_text() << npm.stderr_text();
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
   }
   if (lock >= 0) ::close(lock);
-  if (rc != 0 || !fs::exists(marker)) {
-    return "`npm ci` in " + dir + " failed (exit " + std::to_string(rc) + "): is npm installed?";
+  if (!problem.empty() || !fs::exists(marker)) {
+    return "`npm ci` in " + dir + " failed (" + (problem.empty() ? "no s3rver" : problem) +
+           "): is npm installed?";
   }
   return {};
 }
@@ -53,13 +66,12 @@ S3rver::~S3rver() { stop(); }
 
 std::string S3rver::ensure_started() {
   std::lock_guard lock(mu_);
-  if (pid_ > 0 || !skip_reason_.empty()) return {};
+  if (child_ || !skip_reason_.empty()) return {};
   if (!failure_.empty()) return failure_;
   failure_ = start();
-  if (!failure_.empty() && pid_ > 0) {  // started but never listened
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+  if (!failure_.empty() && child_) {  // started but never listened
+    child_->kill();
+    child_.reset();
   }
   return failure_;
 }
@@ -71,18 +83,8 @@ fs::path S3rver::object_file(const std::string& key) const {
 
 void S3rver::stop() {
   std::lock_guard lock(mu_);
-  if (pid_ > 0) {
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 50 && ::waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    if (::waitpid(pid_, nullptr, WNOHANG) == 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    pid_ = -1;
-  }
-  if (drain_.joinable()) drain_.join();
+  if (child_) child_->terminate();  // SIGTERM, SIGKILL after 5 s
+  child_.reset();
   if (!data_dir_.empty()) {
     std::error_code ec;
     fs::remove_all(data_dir_, ec);
@@ -105,67 +107,31 @@ std::string S3rver::start() {
   if (!::mkdtemp(tmpl)) return "mkdtemp failed";
   data_dir_ = tmpl;
 
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return "pipe failed";
-  const std::string script = dir + "/start.js";
   // s3rver's ListObjectsV2 continuation tokens use DES, which OpenSSL 3 only has in its
-  // legacy provider.
-  std::vector<std::string> args = {node, "--openssl-legacy-provider", script, data_dir_.string(),
-                                   kS3rverBucket};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) {
-    ::close(out[0]);
-    ::close(out[1]);
-    return "fork failed";
+  // legacy provider. stdout is captured (the port, and never a full pipe); stderr is the
+  // test's.
+  try {
+    child_ = std::make_unique<ChildProcess>(
+        ChildProcess::Options{.argv = {node, "--openssl-legacy-provider", dir + "/start.js",
+                                       data_dir_.string(), kS3rverBucket},
+                              .err = ChildProcess::Output::inherit(),
+                              .kill_grace = std::chrono::seconds(5)});
+  } catch (const std::exception& e) {
+    return e.what();
   }
-  if (pid_ == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test binary
-    if (::getppid() != parent) ::_exit(1);
-    ::dup2(out[1], 1);
-    ::execv(node.c_str(), argv.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
 
-  // Wait for "s3rver listening on 127.0.0.1:<port>", which start.js prints once the bucket
-  // exists and the server listens.
-  std::string line;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  int port = 0;
-  while (port == 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd pfd{out[0], POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
-      ::close(out[0]);
-      return "s3rver did not start within 60 s";
-    }
-    char c;
-    if (::read(out[0], &c, 1) != 1) {
-      ::close(out[0]);
-      return "s3rver exited before listening (see stderr)";
-    }
-    if (c != '\n') {
-      line.push_back(c);
-      continue;
-    }
-    if (size_t at = line.find("listening on 127.0.0.1:"); at != std::string::npos) {
-      port = std::atoi(line.c_str() + at + 23);
-    }
-    line.clear();
+  // start.js prints "s3rver listening on 127.0.0.1:<port>" once the bucket exists and the
+  // server listens.
+  static constexpr std::string_view kListening = "listening on 127.0.0.1:";
+  auto line = child_->wait_for_line(
+      ChildProcess::Stream::out,
+      [](std::string_view l) { return l.find(kListening) != std::string_view::npos; },
+      std::chrono::seconds(60));
+  if (!line) {
+    return child_->running() ? "s3rver did not start within 60 s"
+                             : "s3rver exited before listening (see stderr)";
   }
-  // Keep reading its output so it never blocks on a full pipe.
-  const int fd = out[0];
-  drain_ = std::thread([fd] {
-    char buf[4096];
-    while (::read(fd, buf, sizeof buf) > 0) {
-    }
-    ::close(fd);
-  });
+  const int port = std::atoi(line->c_str() + line->find(kListening) + kListening.size());
   endpoint_ = "http://127.0.0.1:" + std::to_string(port);
   return {};
 }

@@ -10,14 +10,14 @@
 // environment) overrides where tests/s3 is.
 #pragma once
 
-#include <sys/types.h>
-
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 namespace parley::test {
+
+class ChildProcess;
 
 inline constexpr char kS3rverBucket[] = "parley-test";
 inline constexpr char kS3rverAccessKey[] = "S3RVER";  // s3rver's built-in account
@@ -53,12 +53,11 @@ class S3rver {
   std::string start();
 
   std::mutex mu_;
-  pid_t pid_ = -1;
+  std::unique_ptr<ChildProcess> child_;  // node start.js while it runs
   std::filesystem::path data_dir_;
   std::string endpoint_;
   std::string skip_reason_;
   std::string failure_;
-  std::thread drain_;
 };
 
 }  // namespace parley::test
