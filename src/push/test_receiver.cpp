@@ -1,19 +1,14 @@
 #include "push/test_receiver.h"
 
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
-#include <thread>
-#include <vector>
+#include <exception>
 
 #include "push/http_client.h"
+#include "support/child_process.h"
 #include "support/programs.h"
 
 #ifndef PARLEY_TESTS_PUSH_DIR
@@ -48,10 +43,13 @@ Receiver& Receiver::instance() {
 Receiver::~Receiver() { stop(); }
 
 Status Receiver::ensure_started() {
-  if (pid_ > 0 || !skip_reason_.empty()) return ok_status();
+  if (child_ || !skip_reason_.empty()) return ok_status();
   if (!failure_.empty()) return Error{Errc::internal, failure_};
   auto st = start();
-  if (!st) failure_ = st.error().message;
+  if (!st) {
+    failure_ = st.error().message;
+    stop();  // started but never listened
+  }
   return st;
 }
 
@@ -64,64 +62,35 @@ Status Receiver::start() {
   const char* env_dir = std::getenv("PARLEY_TESTS_PUSH_DIR");
   const std::string script =
       std::string(env_dir && *env_dir ? env_dir : PARLEY_TESTS_PUSH_DIR) + "/receiver.js";
-  int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return Error{Errc::internal, "pipe failed"};
-  std::vector<std::string> args = {node, script};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) return Error{Errc::internal, "fork failed"};
-  if (pid_ == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test binary
-    if (::getppid() != parent) ::_exit(1);
-    ::dup2(out[1], 1);
-    ::execv(node.c_str(), argv.data());
-    ::_exit(127);
+  using parley::test::ChildProcess;
+  // stdout is captured (the ports, and never a full pipe); stderr is the test's.
+  try {
+    child_ = std::make_unique<ChildProcess>(
+        ChildProcess::Options{.argv = {node, script},
+                              .err = ChildProcess::Output::inherit(),
+                              .kill_grace = std::chrono::milliseconds(2500)});
+  } catch (const std::exception& e) {
+    return Error{Errc::internal, e.what()};
   }
-  ::close(out[1]);
-  out_fd_ = out[0];
-  std::string line;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (http_port_ == 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    pollfd pfd{out_fd_, POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) {
-      return Error{Errc::internal, "receiver.js did not start within 20 s"};
-    }
-    char c;
-    if (::read(out_fd_, &c, 1) != 1) {
-      return Error{Errc::internal, "receiver.js exited before listening (see stderr)"};
-    }
-    if (c != '\n') {
-      line.push_back(c);
-      continue;
-    }
-    if (std::sscanf(line.c_str(), "receiver listening http=%d h2c=%d", &http_port_, &h2c_port_) !=
-        2) {
-      http_port_ = 0;
-    }
-    line.clear();
+  auto line = child_->wait_for_line(
+      ChildProcess::Stream::out,
+      [this](std::string_view l) {
+        return std::sscanf(std::string(l).c_str(), "receiver listening http=%d h2c=%d", &http_port_,
+                           &h2c_port_) == 2;
+      },
+      std::chrono::seconds(20));
+  if (!line) {
+    http_port_ = h2c_port_ = 0;
+    return Error{Errc::internal, child_->running()
+                                     ? "receiver.js did not start within 20 s"
+                                     : "receiver.js exited before listening (see stderr)"};
   }
   return ok_status();
 }
 
 void Receiver::stop() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 50 && ::waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (::waitpid(pid_, nullptr, WNOHANG) == 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    pid_ = -1;
-  }
-  if (out_fd_ >= 0) ::close(out_fd_);
-  out_fd_ = -1;
+  if (child_) child_->terminate();  // SIGTERM, SIGKILL after 2.5 s
+  child_.reset();
 }
 
 std::string Receiver::http_url(const std::string& path) const {

@@ -4,9 +4,14 @@
 
 #include <boost/json.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/errc.h"
+
+namespace parley::test {
+class ChildProcess;
+}
 
 namespace parley::push::test {
 
@@ -41,12 +46,11 @@ class Receiver {
   boost::json::value control(const std::string& method, const std::string& path,
                              const std::string& body);
 
-  int pid_ = -1;
+  std::unique_ptr<parley::test::ChildProcess> child_;  // node receiver.js while it runs
   int http_port_ = 0;
   int h2c_port_ = 0;
   std::string skip_reason_;
   std::string failure_;
-  int out_fd_ = -1;
 };
 
 // GTEST_SKIP()s the current test when node is missing; fails it when the receiver cannot
