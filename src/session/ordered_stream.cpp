@@ -38,32 +38,40 @@ std::shared_ptr<OrderedStream> OrderedStream::for_device(
                                          uint64_t) { transport->send(std::move(frame), kind); });
 }
 
-// Each entry point hops to the connection's thread, through the caller's PostBatch when it
-// has one: what one commit sends reaches the thread in one task, in the order it was sent.
+// Each entry point hops to the stream's thread (a device's: its connection's), through the
+// caller's PostBatch when it has one: what one commit sends reaches the thread in one task, in
+// the order it was sent. A stream that runs inline does the work here, under its lock.
+template <class Fn>
+void OrderedStream::run(Fn&& fn) {
+  if (options_.run_inline) {
+    std::lock_guard lock(mu_);
+    return fn();
+  }
+  PostBatch::post(executor_,
+                  [self = shared_from_this(), fn = std::forward<Fn>(fn)]() mutable { fn(); });
+}
+
 void OrderedStream::start(std::optional<uint64_t> pts, std::shared_ptr<const std::string> first) {
-  PostBatch::post(executor_, [self = shared_from_this(), pts, first = std::move(first)]() mutable {
-    self->on_start(pts, std::move(first));
-  });
+  run([this, pts, first = std::move(first)]() mutable { on_start(pts, std::move(first)); });
 }
 
 void OrderedStream::push(uint64_t pts, std::shared_ptr<const std::string> frame, uint64_t tag) {
-  PostBatch::post(executor_,
-                  [self = shared_from_this(), pts, frame = std::move(frame), tag]() mutable {
-                    self->on_frame(pts, Held{std::move(frame), net::FrameKind::push, tag});
-                  });
+  run([this, pts, frame = std::move(frame), tag]() mutable {
+    on_frame(pts, Held{std::move(frame), net::FrameKind::push, tag});
+  });
 }
 
 void OrderedStream::answer(uint64_t pts, std::shared_ptr<const std::string> frame) {
-  PostBatch::post(executor_, [self = shared_from_this(), pts, frame = std::move(frame)]() mutable {
-    self->on_frame(pts, Held{std::move(frame), net::FrameKind::answer, 0});
+  run([this, pts, frame = std::move(frame)]() mutable {
+    on_frame(pts, Held{std::move(frame), net::FrameKind::answer, 0});
   });
 }
 
 void OrderedStream::stop() {
-  PostBatch::post(executor_, [self = shared_from_this()] {
-    self->stopped_ = true;
-    self->held_.clear();
-    self->disarm_timer();
+  run([this] {
+    stopped_ = true;
+    held_.clear();
+    disarm_timer();
   });
 }
 
@@ -141,8 +149,11 @@ void OrderedStream::arm_timer() {
   const uint64_t generation = ++timer_generation_;
   timer_.async_wait([weak = weak_from_this(), generation](boost::system::error_code) {
     auto self = weak.lock();
+    if (!self) return;
+    std::unique_lock lock(self->mu_, std::defer_lock);
+    if (self->options_.run_inline) lock.lock();
     // Disarmed since (a cancel does not stop a handler that is queued already), or stopped.
-    if (!self || self->stopped_ || generation != self->timer_generation_) return;
+    if (self->stopped_ || generation != self->timer_generation_) return;
     self->timer_armed_ = false;
     self->catch_up();
   });
@@ -162,7 +173,10 @@ void OrderedStream::catch_up() {
   const auto limit =
       static_cast<uint32_t>(std::min<uint64_t>(gap, std::max(options_.max_held, 1u)));
   catch_up_(next_ - 1, limit, [self = shared_from_this()](Result<CatchUpPage> page) mutable {
+    // Never inline here: the read may complete before catch_up_ returns, under the lock.
     PostBatch::post(self->executor_, [self, page = std::move(page)]() mutable {
+      std::unique_lock lock(self->mu_, std::defer_lock);
+      if (self->options_.run_inline) lock.lock();
       self->on_caught_up(std::move(page));
     });
   });

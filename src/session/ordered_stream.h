@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,11 @@ struct StreamOptions {
   std::chrono::milliseconds hold{100};  // how long a gap may stay open before a catch-up
   uint32_t retries = 10;                // catch-ups of one gap before it is given up
   uint32_t max_held = 1000;             // frames held behind a gap; more: catch up at once
+  // Entry points run on the caller's thread under a lock instead of hopping to the executor
+  // (which then runs only the timer and the catch-up's answer). A large group's stream runs
+  // so: a message in order goes out within the commit's PostBatch, in the commit's order
+  // with the answers of the same commit, as it did before there was a stream.
+  bool run_inline = false;
 };
 
 class OrderedStream : public std::enable_shared_from_this<OrderedStream> {
@@ -100,6 +106,9 @@ class OrderedStream : public std::enable_shared_from_this<OrderedStream> {
   void catch_up();
   void on_caught_up(Result<CatchUpPage> page);
   void give_up(const char* why);
+  // Runs fn on the executor, or (run_inline) here under mu_.
+  template <class Fn>
+  void run(Fn&& fn);
 
   const boost::asio::any_io_executor executor_;
   const std::string label_;
@@ -107,6 +116,7 @@ class OrderedStream : public std::enable_shared_from_this<OrderedStream> {
   const CatchUp catch_up_;
   const Sink sink_;
   boost::asio::steady_timer timer_;
+  std::mutex mu_;  // run_inline: guards everything below
 
   bool started_ = false;
   bool stopped_ = false;

@@ -67,20 +67,22 @@ void SessionHub::subscribe(uint64_t chat_id, const std::string& user,
   }
   auto& cs = chat_shards_[chat_id % chat_shards_.size()];
   bool first = false;
+  std::shared_ptr<OrderedStream> order;
   {
     std::lock_guard lock(cs.mu);
     auto& subs = cs.chats[chat_id];
     first = subs.sessions.empty();
     subs.sessions.push_back(std::move(t));
     subs.users.push_back(user);
-    if (first && read_chat_) subs.order = make_chat_stream(chat_id, user);
+    if (first && read_chat_) order = subs.order = make_chat_stream(chat_id);
   }
+  // Outside the shard's lock: the stream's sink takes it.
+  if (order) start_chat_stream(order, chat_id, user);
   // The first session of this node in the chat: the node needs its broadcasts now.
   if (first && bus_) bus_->subscribe_chat(chat_id);
 }
 
-std::shared_ptr<OrderedStream> SessionHub::make_chat_stream(uint64_t chat_id,
-                                                            const std::string& user) {
+std::shared_ptr<OrderedStream> SessionHub::make_chat_stream(uint64_t chat_id) {
   auto read = [this, chat_id](uint64_t after, uint32_t limit,
                               std::function<void(Result<CatchUpPage>)> done) {
     // Read as one of the chat's subscribers on this node: a member, who may see it.
@@ -96,8 +98,14 @@ std::shared_ptr<OrderedStream> SessionHub::make_chat_stream(uint64_t chat_id,
   };
   auto sink = [this, chat_id](std::shared_ptr<const std::string> frame, net::FrameKind,
                               uint64_t except) { fan_out(chat_id, std::move(frame), except); };
-  auto stream = std::make_shared<OrderedStream>(chat_executor_, fmt::format("chat {}", chat_id),
-                                                chat_options_, std::move(read), std::move(sink));
+  StreamOptions options = chat_options_;
+  options.run_inline = true;  // no hop: in-order messages keep the commit's order
+  return std::make_shared<OrderedStream>(chat_executor_, fmt::format("chat {}", chat_id), options,
+                                         std::move(read), std::move(sink));
+}
+
+void SessionHub::start_chat_stream(const std::shared_ptr<OrderedStream>& stream, uint64_t chat_id,
+                                   const std::string& user) {
   // Messages up to the chat's position now are in the subscribers' sync; what arrives
   // meanwhile waits. Without a position, the first message that arrives sets it.
   if (!chat_position_) {
@@ -107,7 +115,6 @@ std::shared_ptr<OrderedStream> SessionHub::make_chat_stream(uint64_t chat_id,
       stream->start(seq ? std::optional<uint64_t>(seq.value()) : std::nullopt, nullptr);
     });
   }
-  return stream;
 }
 
 void SessionHub::unsubscribe(uint64_t chat_id, uint64_t conn_id) {

@@ -79,7 +79,9 @@ class SessionHub {
   void broadcast(const Envelope& env);
   // Queues `frame` on every subscriber of the chat on this node but connection `except`.
   void fan_out(uint64_t chat_id, std::shared_ptr<const std::string> frame, uint64_t except);
-  std::shared_ptr<OrderedStream> make_chat_stream(uint64_t chat_id, const std::string& user);
+  std::shared_ptr<OrderedStream> make_chat_stream(uint64_t chat_id);
+  void start_chat_stream(const std::shared_ptr<OrderedStream>& stream, uint64_t chat_id,
+                         const std::string& user);
 
   const NodeId self_;
   Bus* const bus_;
