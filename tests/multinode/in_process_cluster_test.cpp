@@ -39,6 +39,70 @@ User user_on(InProcessCluster& cluster, std::string_view prefix, std::vector<int
   return u;
 }
 
+// `owner` creates a group with the other users; the `result` of the request.
+json::object create_group(WsClient& owner, std::string_view name,
+                          std::initializer_list<const User*> members) {
+  json::array names;
+  for (const auto* u : members) names.emplace_back(u->name);
+  return request_ok(owner, {{"type", "group_create"}, {"name", name}, {"members", names}});
+}
+
+std::int64_t chat_of(const json::object& group_result) {
+  return int_field(obj_field(group_result, "chat"), "chat_id");
+}
+
+// The seqs of the next `count` large-group pushes (no pts) the device receives; fewer if they
+// do not come.
+std::vector<std::int64_t> large_group_seqs(WsClient& device, size_t count) {
+  std::vector<std::int64_t> seqs;
+  while (seqs.size() < count) {
+    auto f = device.wait_for([](const WsClient::Frame& frame) {
+      return str_field(frame, "type") == "message" && !frame.contains("pts");
+    });
+    if (!f) break;
+    seqs.push_back(int_field(obj_field(*f, "message"), "seq"));
+  }
+  return seqs;
+}
+
+void expect_consecutive(const std::vector<std::int64_t>& seqs, std::string_view what) {
+  for (size_t i = 1; i < seqs.size(); ++i)
+    EXPECT_EQ(seqs[i], seqs[i - 1] + 1) << what << " " << seqs[i] << " after " << seqs[i - 1];
+}
+
+// Each sender, on its own thread, pipelines `per_sender` sends to the chat (no waiting for
+// answers), then collects the answers; the `result`s of those that were acknowledged.
+std::vector<json::object> pipelined_sends(const std::vector<WsClient*>& from, std::int64_t chat,
+                                          int per_sender) {
+  std::vector<std::vector<json::object>> acks(from.size());
+  std::vector<std::thread> senders;
+  for (size_t s = 0; s < from.size(); ++s)
+    senders.emplace_back([&, s] {  // WsClient is single-threaded: one connection per thread
+      std::vector<std::int64_t> ids;
+      for (int i = 0; i < per_sender; ++i)
+        ids.push_back(from[s]->send_request(send_to_chat_frame(
+            chat, "s" + std::to_string(s) + "-" + std::to_string(i), next_client_msg_id())));
+      for (auto id : ids) {
+        auto r = from[s]->wait_response(id);
+        if (r && str_field(*r, "type") == "ok") acks[s].push_back(obj_field(*r, "result"));
+      }
+    });
+  for (auto& t : senders) t.join();
+  std::vector<json::object> all;
+  for (auto& a : acks) all.insert(all.end(), a.begin(), a.end());
+  return all;
+}
+
+// Puts the cluster's store behind a ReorderingStore (each write's completion held a random
+// 0-4 ms, so that writes committed close together complete shuffled, as on a pool of
+// database connections), kept in `out`.
+InProcessCluster::StoreWrapper reorder_into(std::shared_ptr<ReorderingStore>& out) {
+  return [&out](std::shared_ptr<store::Store> inner) {
+    out = std::make_shared<ReorderingStore>(std::move(inner), std::chrono::microseconds(4000));
+    return out;
+  };
+}
+
 TEST(InProcessCluster, DirectMessagesReachEveryDeviceOnEveryNodeInOrder) {
   InProcessCluster cluster(3);
   User alice = user_on(cluster, "alice", {0, 1});  // sends from node 1, reads on node 2
@@ -61,12 +125,7 @@ TEST(InProcessCluster, ConcurrentSendersOnDifferentNodesGiveEveryDeviceOneGaples
   User alice = user_on(cluster, "alice", {0});
   User bob = user_on(cluster, "bob", {1});
   User carol = user_on(cluster, "carol", {2});
-  auto group =
-      request_ok(*alice.devices[0],
-                 {{"type", "group_create"},
-                  {"name", "spread"},
-                  {"members", json::array{json::value(bob.name), json::value(carol.name)}}});
-  const std::int64_t chat = int_field(obj_field(group, "chat"), "chat_id");
+  const std::int64_t chat = chat_of(create_group(*alice.devices[0], "spread", {&bob, &carol}));
   // Each member watches on a second device, on another node than the one it sends from.
   auto alice2 = connect_authed(cluster.port(2), login(cluster.port(2), alice.name).token);
   auto bob2 = connect_authed(cluster.port(0), login(cluster.port(0), bob.name).token);
@@ -95,26 +154,16 @@ TEST(InProcessCluster, LargeGroupsReachTheirSubscribersOnEveryNode) {
   User alice = user_on(cluster, "alice", {0});
   User bob = user_on(cluster, "bob", {1});
   User carol = user_on(cluster, "carol", {1});
-  auto group =
-      request_ok(*alice.devices[0],
-                 {{"type", "group_create"},
-                  {"name", "big"},
-                  {"members", json::array{json::value(bob.name), json::value(carol.name)}}});
+  auto group = create_group(*alice.devices[0], "big", {&bob, &carol});
   EXPECT_TRUE(bool_field(obj_field(group, "chat"), "large"));
-  const std::int64_t chat = int_field(obj_field(group, "chat"), "chat_id");
+  const std::int64_t chat = chat_of(group);
   // The members who were connected when it turned large, and a device that connects later.
   auto bob_late = connect_authed(cluster.port(0), login(cluster.port(0), bob.name).token);
   for (int i = 1; i <= 5; ++i) send_to_chat_ok(*alice.devices[0], chat, "b" + std::to_string(i));
   for (WsClient* d : {bob.devices[0].get(), carol.devices[0].get(), bob_late.get()}) {
-    std::vector<std::int64_t> seqs;
-    while (seqs.size() < 5) {
-      auto f = d->wait_for([](const WsClient::Frame& frame) {
-        return str_field(frame, "type") == "message" && !frame.contains("pts");
-      });
-      ASSERT_TRUE(f.has_value()) << "got " << seqs.size() << " of 5";
-      seqs.push_back(int_field(obj_field(*f, "message"), "seq"));
-    }
-    for (size_t i = 1; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], seqs[i - 1] + 1);
+    auto seqs = large_group_seqs(*d, 5);
+    ASSERT_EQ(seqs.size(), 5u);
+    expect_consecutive(seqs, "seq");
   }
 }
 
@@ -243,57 +292,30 @@ std::vector<std::int64_t> pts_seen(const WsClient& device) {
 }
 
 TEST(InProcessCluster, WritesCompletingOutOfOrderNeverReorderWhatADeviceSees) {
-  // Each write's completion is held for a random 0-4 ms, so that writes committed close
-  // together complete in a shuffled order, as on a pool of database connections.
   std::shared_ptr<ReorderingStore> reordering;
-  InProcessCluster cluster(2, nullptr, [&](std::shared_ptr<store::Store> inner) {
-    reordering =
-        std::make_shared<ReorderingStore>(std::move(inner), std::chrono::microseconds(4000));
-    return reordering;
-  });
+  InProcessCluster cluster(2, nullptr, reorder_into(reordering));
   User alice = user_on(cluster, "alice", {0, 1});
   User bob = user_on(cluster, "bob", {1, 0});
   User carol = user_on(cluster, "carol", {1});
-  auto group =
-      request_ok(*alice.devices[0],
-                 {{"type", "group_create"},
-                  {"name", "shuffled"},
-                  {"members", json::array{json::value(bob.name), json::value(carol.name)}}});
-  const std::int64_t chat = int_field(obj_field(group, "chat"), "chat_id");
+  const std::int64_t chat = chat_of(create_group(*alice.devices[0], "shuffled", {&bob, &carol}));
   DeliveryChecker check;
   for (auto* d : {alice.devices[1].get(), bob.devices[1].get(), carol.devices[0].get()})
     check.watch(*d);
-  // Two senders pipeline their sends (no waiting for answers), on different nodes at once.
+  // Two senders pipeline their sends, on different nodes at once.
   constexpr int kPerSender = 60;
-  std::vector<std::vector<json::object>> acks(2);
-  std::vector<std::thread> senders;
-  WsClient* from[] = {alice.devices[0].get(), bob.devices[0].get()};
-  for (int s = 0; s < 2; ++s)
-    senders.emplace_back([&, s] {
-      std::vector<std::int64_t> ids;
-      for (int i = 0; i < kPerSender; ++i)
-        ids.push_back(from[s]->send_request(send_to_chat_frame(
-            chat, "s" + std::to_string(s) + "-" + std::to_string(i), next_client_msg_id())));
-      for (auto id : ids) {
-        auto r = from[s]->wait_response(id);
-        if (r && str_field(*r, "type") == "ok") acks[s].push_back(obj_field(*r, "result"));
-      }
-    });
-  for (auto& t : senders) t.join();
-  ASSERT_EQ(acks[0].size() + acks[1].size(), 2u * kPerSender);
-  for (const auto& a : acks)
-    for (const auto& ack : a) check.acked(ack);
+  std::vector<WsClient*> from{alice.devices[0].get(), bob.devices[0].get()};
+  auto acks = pipelined_sends(from, chat, kPerSender);
+  ASSERT_EQ(acks.size(), 2u * kPerSender);
+  for (const auto& ack : acks) check.acked(ack);
   check.expect_all_delivered();  // every watcher: each message once, seq and pts gapless
   EXPECT_GT(reordering->reordered(), 0u) << "the store never completed out of order";
 
   // The senders' own streams too: their answers and the other's pushes, one pts order.
-  for (int s = 0; s < 2; ++s) {
-    from[s]->wait_for([](const WsClient::Frame&) { return false; }, std::chrono::milliseconds(300));
-    auto seen = pts_seen(*from[s]);
+  for (WsClient* sender : from) {
+    sender->wait_for([](const WsClient::Frame&) { return false; }, std::chrono::milliseconds(300));
+    auto seen = pts_seen(*sender);
     ASSERT_FALSE(seen.empty());
-    for (size_t i = 1; i < seen.size(); ++i)
-      EXPECT_EQ(seen[i], seen[i - 1] + 1)
-          << "sender " << s << ": pts " << seen[i] << " after " << seen[i - 1];
+    expect_consecutive(seen, "a sender's pts");
   }
 }
 
@@ -314,57 +336,27 @@ TEST(InProcessCluster, ANodeIdInUseIsRefusedAndFreedWhenItsNodeStops) {
 TEST(InProcessCluster, LargeGroupMessagesCompletingOutOfOrderReachEveryNodeInSeqOrder) {
   std::shared_ptr<ReorderingStore> reordering;
   InProcessCluster cluster(
-      2, [](Config& c) { c.groups.large_threshold = 2; },
-      [&](std::shared_ptr<store::Store> inner) {
-        reordering =
-            std::make_shared<ReorderingStore>(std::move(inner), std::chrono::microseconds(4000));
-        return reordering;
-      });
+      2, [](Config& c) { c.groups.large_threshold = 2; }, reorder_into(reordering));
   User alice = user_on(cluster, "alice", {0});
   User bob = user_on(cluster, "bob", {1});
   User carol = user_on(cluster, "carol", {1});
-  auto group =
-      request_ok(*alice.devices[0],
-                 {{"type", "group_create"},
-                  {"name", "big and shuffled"},
-                  {"members", json::array{json::value(bob.name), json::value(carol.name)}}});
+  auto group = create_group(*alice.devices[0], "big and shuffled", {&bob, &carol});
   ASSERT_TRUE(bool_field(obj_field(group, "chat"), "large"));
-  const std::int64_t chat = int_field(obj_field(group, "chat"), "chat_id");
+  const std::int64_t chat = chat_of(group);
   // Watchers on both nodes, subscribed from their auth on.
   auto carol0 = connect_authed(cluster.port(0), login(cluster.port(0), carol.name).token);
   auto alice1 = connect_authed(cluster.port(1), login(cluster.port(1), alice.name).token);
   // Let the subscriptions' positions be read before the first message.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  constexpr int kPerSender = 40;
-  std::vector<std::thread> senders;
-  std::vector<int> acked(2, 0);
-  WsClient* from[] = {alice.devices[0].get(), bob.devices[0].get()};
-  for (int s = 0; s < 2; ++s)
-    senders.emplace_back([&, s] {
-      std::vector<std::int64_t> ids;
-      for (int i = 0; i < kPerSender; ++i)
-        ids.push_back(from[s]->send_request(send_to_chat_frame(
-            chat, "s" + std::to_string(s) + "-" + std::to_string(i), next_client_msg_id())));
-      for (auto id : ids) {
-        auto r = from[s]->wait_response(id);
-        if (r && str_field(*r, "type") == "ok") ++acked[s];
-      }
-    });
-  for (auto& t : senders) t.join();
-  ASSERT_EQ(acked[0] + acked[1], 2 * kPerSender);
+  constexpr size_t kPerSender = 40;
+  auto acks = pipelined_sends({alice.devices[0].get(), bob.devices[0].get()}, chat, kPerSender);
+  ASSERT_EQ(acks.size(), 2 * kPerSender);
   EXPECT_GT(reordering->reordered(), 0u) << "the store never completed out of order";
   // Every watcher: each of the 80 messages once, in seq order, on either node.
   for (WsClient* d : {carol0.get(), alice1.get(), carol.devices[0].get()}) {
-    std::vector<std::int64_t> seqs;
-    while (seqs.size() < static_cast<size_t>(2 * kPerSender)) {
-      auto f = d->wait_for([](const WsClient::Frame& frame) {
-        return str_field(frame, "type") == "message" && !frame.contains("pts");
-      });
-      ASSERT_TRUE(f.has_value()) << "got " << seqs.size() << " of " << 2 * kPerSender;
-      seqs.push_back(int_field(obj_field(*f, "message"), "seq"));
-    }
-    for (size_t i = 1; i < seqs.size(); ++i)
-      EXPECT_EQ(seqs[i], seqs[i - 1] + 1) << "seq " << seqs[i] << " after " << seqs[i - 1];
+    auto seqs = large_group_seqs(*d, 2 * kPerSender);
+    ASSERT_EQ(seqs.size(), 2 * kPerSender);
+    expect_consecutive(seqs, "seq");
   }
 }
 
