@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Parley needs to build and run, if any is missing; with
-# --test also what the tests need (Chromium for the browser tests).
+# --test also what the tests need: Chromium for the browser tests; Redis, PostgreSQL and HAProxy
+# for the cluster tests, which start their own servers on loopback (never the system's).
 set -euo pipefail
 PKGS=(
   g++ cmake ninja-build pkg-config make git clang-format
@@ -11,7 +12,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libmagic-dev libvips-dev
 )
-[ "${1:-}" = "--test" ] && PKGS+=(chromium)
+[ "${1:-}" = "--test" ] && PKGS+=(chromium redis-server postgresql haproxy)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
