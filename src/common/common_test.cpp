@@ -104,4 +104,29 @@ TEST(Config, ParsesAndRejects) {
   EXPECT_FALSE(parse_config("not toml [").ok());
 }
 
+TEST(Config, Cluster) {
+  auto alone = parse_config("");
+  ASSERT_TRUE(alone.ok());
+  EXPECT_FALSE(alone->cluster.enabled());
+  auto c = parse_config(
+      "[cluster]\nredis = [\"127.0.0.1:6379\", \"127.0.0.1:6380\"]\n"
+      "postgres = [\"host=127.0.0.1 dbname=parley\"]\npostgres_pool = 8\n");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c->cluster.enabled());
+  EXPECT_EQ(c->cluster.redis.size(), 2u);
+  EXPECT_EQ(c->cluster.redis[1], "127.0.0.1:6380");
+  EXPECT_EQ(c->cluster.postgres_pool, 8u);
+  // Nodes on Redis need a shared store.
+  auto no_store = parse_config("[cluster]\nredis = [\"127.0.0.1:6379\"]\n");
+  ASSERT_FALSE(no_store.ok());
+  EXPECT_NE(no_store.error().message.find("cluster.postgres"), std::string::npos);
+  EXPECT_FALSE(parse_config("[cluster]\nredis = \"127.0.0.1:6379\"\n").ok());  // not a list
+  EXPECT_FALSE(parse_config("[cluster]\npostgres = [\"\"]\n").ok());           // empty entry
+  EXPECT_FALSE(parse_config("[cluster]\npostgres_pool = 0\n").ok());
+  EXPECT_FALSE(parse_config("[cluster]\nreconnect_min_ms = 9000\n").ok());  // over the max
+  auto two_pg = parse_config("[cluster]\npostgres = [\"host=a\", \"host=b\"]\n");
+  ASSERT_FALSE(two_pg.ok());  // one PostgreSQL server until the store shards
+  EXPECT_NE(two_pg.error().message.find("one server"), std::string::npos);
+}
+
 }  // namespace parley

@@ -152,6 +152,15 @@ std::map<std::string, Setter> setters(Config& c) {
       {"push.apns_team_id", string_field(&c.push.apns_team_id)},
       {"push.apns_topic", string_field(&c.push.apns_topic)},
       {"push.ca_file", string_field(&c.push.ca_file)},
+      {"cluster.redis", string_list_field(&c.cluster.redis)},
+      {"cluster.postgres", string_list_field(&c.cluster.postgres)},
+      {"cluster.postgres_pool", uint_field(&c.cluster.postgres_pool, 1, 256)},
+      {"cluster.postgres_batch", uint_field(&c.cluster.postgres_batch, 1, 10000)},
+      {"cluster.postgres_queue", uint_field(&c.cluster.postgres_queue, 1, 10000000)},
+      {"cluster.connect_timeout_ms", uint_field(&c.cluster.connect_timeout_ms, 10, 600000)},
+      {"cluster.command_timeout_ms", uint_field(&c.cluster.command_timeout_ms, 10, 600000)},
+      {"cluster.reconnect_min_ms", uint_field(&c.cluster.reconnect_min_ms, 1, 600000)},
+      {"cluster.reconnect_max_ms", uint_field(&c.cluster.reconnect_max_ms, 1, 3600000)},
       {"log.level", string_field(&c.log_level)},
   };
 }
@@ -203,6 +212,17 @@ Result<Config> parse_config(std::string_view text, Config c) {
   if (c.media.backend == "s3" && (c.media.s3_endpoint.empty() || c.media.s3_bucket.empty()))
     return Error{Errc::bad_request,
                  "config: media.backend = \"s3\" needs media.s3_endpoint and media.s3_bucket"};
+  if (!c.cluster.redis.empty() && c.cluster.postgres.empty())
+    return Error{Errc::bad_request,
+                 "config: cluster.redis needs cluster.postgres: the nodes of a cluster share one "
+                 "store (RocksDB is one node's)"};
+  if (c.cluster.postgres.size() > 1)
+    return Error{Errc::bad_request,
+                 "config: cluster.postgres lists one server: sharding the store over several "
+                 "is not built yet (docs/SCALING.md)"};
+  if (c.cluster.reconnect_min_ms > c.cluster.reconnect_max_ms)
+    return Error{Errc::bad_request,
+                 "config: cluster.reconnect_min_ms must not exceed cluster.reconnect_max_ms"};
   return c;
 }
 

@@ -148,8 +148,27 @@ struct PushConfig {
   std::string ca_file;     // extra CA bundle for provider endpoints (tests); "" = system
 };
 
+// Many nodes (docs/SCALING.md). Without Redis and PostgreSQL servers a node runs alone: the
+// Store is RocksDB in data_dir and Registry, Bus and Presence live in the process.
+struct ClusterConfig {
+  // Redis servers ("host:port"). Keys and channels are spread over them by a stable hash of
+  // the user, chat or node id, so their order is part of the layout: append, never reorder.
+  std::vector<std::string> redis;
+  // PostgreSQL servers (libpq connection strings). Same rule for the order.
+  std::vector<std::string> postgres;
+  uint32_t postgres_pool = 4;       // connections per PostgreSQL server
+  uint32_t postgres_batch = 64;     // appends per group commit
+  uint32_t postgres_queue = 10000;  // queued operations per server before `unavailable`
+  uint32_t connect_timeout_ms = 2000;
+  uint32_t command_timeout_ms = 5000;  // one Redis command or PostgreSQL statement
+  uint32_t reconnect_min_ms = 100;     // backoff between reconnects, doubling, with jitter
+  uint32_t reconnect_max_ms = 5000;
+  bool enabled() const { return !redis.empty() || !postgres.empty(); }
+};
+
 struct Config {
   ServerConfig server;
+  ClusterConfig cluster;
   WsConfig ws;
   LimitsConfig limits;
   AuthConfig auth;
