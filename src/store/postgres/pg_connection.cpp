@@ -1,0 +1,104 @@
+#include "store/postgres/pg_connection.h"
+
+#include <charconv>
+
+namespace parley::store::pg {
+namespace {
+
+// Array elements are double-quoted, with `"` and `\` escaped (PostgreSQL array syntax).
+std::string quote_element(const std::string& v) {
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace
+
+PgParam to_param(const PgTextArray& a) {
+  std::string out = "{";
+  for (size_t i = 0; i < a.values.size(); ++i) {
+    if (i) out += ',';
+    out += quote_element(a.values[i]);
+  }
+  return out + "}";
+}
+
+PgParam to_param(const PgIntArray& a) {
+  std::string out = "{";
+  for (size_t i = 0; i < a.values.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(a.values[i]);
+  }
+  return out + "}";
+}
+
+int64_t PgResult::i64(int row, int col) const {
+  if (null(row, col)) return 0;
+  auto v = view(row, col);
+  int64_t out = 0;
+  std::from_chars(v.data(), v.data() + v.size(), out);
+  return out;
+}
+
+PgConn::PgConn(const std::string& conninfo, int connect_timeout_s, int statement_timeout_ms) {
+  // expand_dbname: `conninfo` is a whole connection string (or URI); the keywords after it
+  // override what it says.
+  std::string timeout = std::to_string(connect_timeout_s > 0 ? connect_timeout_s : 10);
+  const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
+  const char* values[] = {conninfo.c_str(), timeout.c_str(), "parleyd", nullptr};
+  conn_ = PQconnectdbParams(keys, values, 1);
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+    std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+    throw PgError("connect: " + msg, "08006", true);
+  }
+  run("SET statement_timeout = " + std::to_string(statement_timeout_ms));
+}
+
+std::string PgConn::error_message() const {
+  std::string msg = conn_ ? PQerrorMessage(conn_) : "";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return msg.empty() ? "connection lost" : msg;
+}
+
+PgConn::~PgConn() {
+  if (conn_) PQfinish(conn_);
+}
+
+PgResult PgConn::check(PGresult* r) {
+  PgResult res(r);
+  auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
+  std::string state;
+  if (r)
+    if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE)) state = s;
+  bool lost = PQstatus(conn_) != CONNECTION_OK;
+  std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  if (state.empty() && lost) state = "08006";
+  throw PgError(msg, state, lost);
+}
+
+PgResult PgConn::exec(const std::string& sql, const std::vector<PgParam>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = "s" + std::to_string(prepared_.size());
+    check(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  return check(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
+                              values.data(), nullptr, nullptr, 0));
+}
+
+PgResult PgConn::run(const std::string& sql) { return check(PQexec(conn_, sql.c_str())); }
+
+}  // namespace parley::store::pg

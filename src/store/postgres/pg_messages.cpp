@@ -1,0 +1,362 @@
+// Messages: the append (seq, the members' update logs, idempotency, media references) and
+// every read of messages: update logs, history, the chat list and the login snapshot.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "store/postgres/pg_internal.h"
+#include "store/rules/messages.h"
+#include "store/rules/read_state.h"
+
+namespace parley::store::pg {
+
+namespace {
+
+std::optional<Message> read_message(PgConn& c, ChatId chat, uint64_t seq) {
+  auto r = c.q(fmt::format("SELECT {} FROM messages WHERE chat_id = $1 AND seq = $2", kMessageCols),
+               chat, seq);
+  if (r.empty()) return std::nullopt;
+  return message_at(r, 0);
+}
+
+std::vector<Message> read_range(PgConn& c, ChatId chat, uint64_t first, uint64_t last) {
+  std::vector<Message> out;
+  if (first > last) return out;
+  auto r = c.q(fmt::format("SELECT {} FROM messages WHERE chat_id = $1 AND seq BETWEEN $2 AND $3 "
+                           "ORDER BY seq",
+                           kMessageCols),
+               chat, first, last);
+  for (int i = 0; i < r.rows(); ++i) out.push_back(message_at(r, i));
+  return out;
+}
+
+uint64_t read_pts(PgConn& c, const UserId& user) {
+  auto r = c.q("SELECT pts FROM user_logs WHERE user_id = $1", user);
+  return r.empty() ? 0 : r.u64(0, 0);
+}
+
+// The direct chat of sender and to_user, created if missing (the pair row is the one place
+// that decides which chat it is; a racing creation commits first and this one finds it).
+Result<ChatId> direct_chat_for(PgConn& c, const AppendRequest& req, int64_t ts) {
+  if (auto st = rules::check_direct_send(req.sender, req.to_user); !st) return st.error();
+  if (auto id = direct_chat(c, req.sender, req.to_user)) return *id;
+  if (!live_user(c, req.to_user)) return no_user(req.to_user);
+  const auto& [lo, hi] = std::minmax(req.sender, req.to_user);
+  auto id = c.q("SELECT nextval('chat_ids')").u64(0, 0);
+  auto ins =
+      c.q("INSERT INTO direct_pairs (user_a, user_b, chat_id) VALUES ($1, $2, $3) "
+          "ON CONFLICT (user_a, user_b) DO NOTHING RETURNING chat_id",
+          lo, hi, id);
+  if (ins.empty()) {  // created by a transaction that committed meanwhile
+    if (auto other = direct_chat(c, req.sender, req.to_user)) return *other;
+    return Error{Errc::unavailable, "direct chat creation raced"};
+  }
+  c.q("INSERT INTO chats (id, kind, created_by, created_at, peer_a, peer_b) "
+      "VALUES ($1, $2, $3, $4, $5, $6)",
+      id, int64_t(ChatKind::direct), req.sender, ts, lo, hi);
+  join_user_chat(c, req.sender, id, ChatKind::direct, req.to_user, 1);
+  join_user_chat(c, req.to_user, id, ChatKind::direct, req.sender, 1);
+  return id;
+}
+
+}  // namespace
+
+static Result<AppendResult> append_in(PgConn& c, AppendRequest& req, uint64_t retention) {
+  // Reserve the idempotency key first: a concurrent append with the same key (another
+  // worker or node) waits here for the first one's commit and then returns its result.
+  auto reserved =
+      c.q("INSERT INTO idempotency (sender, client_msg_id) VALUES ($1, $2) "
+          "ON CONFLICT (sender, client_msg_id) DO NOTHING RETURNING 1",
+          req.sender, req.client_msg_id);
+  if (reserved.empty()) {
+    auto idem =
+        c.q("SELECT chat_id, seq, sender_pts FROM idempotency WHERE sender = $1 AND "
+            "client_msg_id = $2",
+            req.sender, req.client_msg_id);
+    if (idem.empty() || idem.null(0, 0))
+      return Error{Errc::unavailable, "a concurrent append with this client_msg_id"};
+    auto msg = read_message(c, idem.u64(0, 0), idem.u64(0, 1));
+    if (!msg) return Error{Errc::internal, "idempotency record without message"};
+    return rules::duplicate_append(std::move(*msg), idem.u64(0, 2));
+  }
+
+  // The media must all exist; locked (FOR SHARE) so that a sweep orders with this append.
+  std::vector<std::string> media;
+  for (const auto& id : req.media_ids) {
+    if (std::find(media.begin(), media.end(), id) != media.end()) continue;
+    auto r = c.q("SELECT 1 FROM media WHERE id = $1 FOR SHARE", id);
+    if (r.empty()) return Error{Errc::not_found, fmt::format("no such media {}", id)};
+    media.push_back(id);
+  }
+
+  ChatId chat_id = req.chat_id;
+  if (!req.to_user.empty()) {
+    auto id = direct_chat_for(c, req, req.ts);
+    if (!id) return id.error();
+    chat_id = id.value();
+  }
+  // The chat row is the seq counter: locked until commit, so appends to one chat commit in
+  // seq order.
+  auto chat = load_chat(c, chat_id, true);
+  if (!chat || chat->g.deleted) return no_chat(chat_id);
+  std::vector<UserId> members;
+  if (chat->g.kind == ChatKind::direct) {
+    if (!chat->has_member(req.sender)) return not_member();
+    members = {chat->peer_a, chat->peer_b};
+  } else {
+    auto m = get_member(c, chat_id, req.sender);
+    if (!m || m->left_seq) return not_member();
+  }
+
+  AppendResult r;
+  Message& m = r.message;
+  auto seq =
+      c.q("UPDATE chats SET last_seq = last_seq + 1, last_ts = $2 WHERE id = $1 "
+          "RETURNING last_seq",
+          chat_id, req.ts);
+  m.chat_id = chat_id;
+  m.seq = seq.u64(0, 0);
+  m.message_id = req.message_id;
+  m.ts = req.ts;
+  m.sender = req.sender;
+  if (chat->g.kind == ChatKind::direct)
+    m.to = chat->peer_a == req.sender ? chat->peer_b : chat->peer_a;
+  m.kind = req.kind;
+  m.body = std::move(req.body);
+  m.client_msg_id = req.client_msg_id;
+  c.q("INSERT INTO messages (chat_id, seq, message_id, ts, sender, recipient, kind, body, "
+      "client_msg_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+      m.chat_id, m.seq, m.message_id, m.ts, m.sender, m.to, int64_t(m.kind), m.body,
+      m.client_msg_id);
+  // The sender's read position first (its user_chats row), then the logs: the order a
+  // receipt locks them in.
+  own_message(c, req.sender, chat_id, m.seq);
+  if (rules::fan_out_on_read(chat->g.kind, chat->g.large)) {
+    r.broadcast = true;
+  } else {
+    if (chat->g.kind == ChatKind::group) members = active_member_ids(c, chat_id);
+    std::sort(members.begin(), members.end());
+    r.deliveries =
+        log_updates(c, members, LogEntry{UpdateKind::message, chat_id, m.seq, "", 0}, retention);
+  }
+  r.sender_pts = rules::sender_pts(r.deliveries, req.sender);
+  for (const auto& id : media)
+    c.q("INSERT INTO media_refs (media_id, sender, chat_id) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING",
+        id, req.sender, chat_id);
+  c.q("UPDATE idempotency SET chat_id = $3, seq = $4, sender_pts = $5 WHERE sender = $1 AND "
+      "client_msg_id = $2",
+      req.sender, req.client_msg_id, chat_id, m.seq, r.sender_pts);
+  return r;
+}
+
+void PgStore::append_message(AppendRequest req, Callback<AppendResult> done) {
+  uint64_t retention = sync_.update_log_retention;
+  submit<AppendResult>(
+      true,
+      [req = std::move(req), retention](PgConn& c) -> Result<AppendResult> {
+        AppendRequest copy = req;  // the op may run again (a retried transaction)
+        return append_in(c, copy, retention);
+      },
+      std::move(done));
+}
+
+void PgStore::current_pts(UserId user, Callback<uint64_t> done) {
+  submit<uint64_t>(
+      false, [user = std::move(user)](PgConn& c) -> Result<uint64_t> { return read_pts(c, user); },
+      std::move(done));
+}
+
+void PgStore::read_updates(UserId user, uint64_t after_pts, uint32_t limit,
+                           Callback<UpdatesPage> done) {
+  submit<UpdatesPage>(
+      false,
+      [user = std::move(user), after_pts, limit](PgConn& c) -> Result<UpdatesPage> {
+        UpdatesPage page;
+        uint64_t current = read_pts(c, user);
+        page.pts = after_pts;
+        if (after_pts > current) {
+          page.limited = true;  // a cursor from the future: this store does not know it
+          return page;
+        }
+        if (after_pts == current) return page;
+        auto r = c.q(
+            fmt::format("SELECT u.pts, u.kind, u.chat_id, u.seq, u.by_user, u.ts, m.chat_id, {} "
+                        "FROM updates u LEFT JOIN messages m ON u.kind = 1 AND "
+                        "m.chat_id = u.chat_id AND m.seq = u.seq WHERE u.user_id = $1 AND "
+                        "u.pts > $2 AND u.pts <= $3 ORDER BY u.pts LIMIT $4",
+                        "m.chat_id, m.seq, m.message_id, m.ts, m.sender, m.recipient, m.kind, "
+                        "m.body, m.client_msg_id"),
+            user, after_pts, current, int64_t(limit));
+        if (r.empty() || r.u64(0, 0) != after_pts + 1) {
+          page.limited = true;  // trimmed away
+          return page;
+        }
+        for (int i = 0; i < r.rows(); ++i) {
+          uint64_t pts = r.u64(i, 0);
+          auto kind = static_cast<UpdateKind>(r.i64(i, 1));
+          if (kind == UpdateKind::message) {
+            if (r.null(i, 6)) continue;
+            page.updates.push_back(Update{pts, kind, message_at(r, i, 7), {}});
+          } else {
+            page.updates.push_back(Update{
+                pts, kind, {}, Receipt{r.u64(i, 2), r.str(i, 4), kind, r.u64(i, 3), r.i64(i, 5)}});
+          }
+          page.pts = pts;
+        }
+        page.has_more = page.pts < current;
+        return page;
+      },
+      std::move(done));
+}
+
+namespace {
+
+Result<ChatList> list_chats_in(PgConn& c, const UserId& user, uint32_t limit,
+                               ChatListCursor after) {
+  ChatList list;
+  auto r =
+      c.q("SELECT uc.chat_id, uc.kind, uc.peer, uc.read_seq, uc.delivered_seq, c.name, c.large, "
+          "c.last_seq, c.last_ts, c.full_history, m.user_id IS NOT NULL, m.role, m.joined_seq, "
+          "m.left_seq FROM user_chats uc JOIN chats c ON c.id = uc.chat_id LEFT JOIN members m ON "
+          "m.chat_id = uc.chat_id AND m.user_id = uc.user_id WHERE uc.user_id = $1",
+          user);
+  for (int i = 0; i < r.rows(); ++i) {
+    ChatSummary s;
+    s.chat_id = r.u64(i, 0);
+    s.kind = static_cast<ChatKind>(r.i64(i, 1));
+    s.peer = r.str(i, 2);
+    s.read_seq = r.u64(i, 3);
+    s.delivered_seq = r.u64(i, 4);
+    s.name = r.str(i, 5);
+    s.large = r.boolean(i, 6);
+    s.last_seq = r.u64(i, 7);
+    s.last_ts = r.i64(i, 8);
+    if (s.kind == ChatKind::group) {
+      if (!r.boolean(i, 10)) continue;
+      Member m{user, static_cast<Role>(r.i64(i, 11)), r.u64(i, 12), r.u64(i, 13)};
+      auto vis = rules::group_visible(s.last_seq, r.boolean(i, 9), m);
+      s.last_seq = vis.last;
+      s.member = vis.member;
+    }
+    // A chat one has left or was removed from is not unread (docs/PROTOCOL.md §3.7).
+    s.unread = rules::unread_count(s.member, s.last_seq, s.read_seq);
+    list.unread_total += s.unread;
+    if (s.unread > 0) ++list.unread_chats;
+    list.chats.push_back(std::move(s));
+  }
+  auto newer = [](const ChatSummary& a, const ChatSummary& b) {
+    return a.last_ts != b.last_ts ? a.last_ts > b.last_ts : a.chat_id > b.chat_id;
+  };
+  std::sort(list.chats.begin(), list.chats.end(), newer);
+  if (!after.from_start()) {
+    ChatSummary at;
+    at.last_ts = after.last_ts;
+    at.chat_id = after.chat_id;
+    list.chats.erase(list.chats.begin(),
+                     std::upper_bound(list.chats.begin(), list.chats.end(), at, newer));
+  }
+  if (list.chats.size() > limit) {
+    list.chats.resize(limit);
+    list.has_more = true;
+  }
+  for (auto& s : list.chats) {
+    if (s.last_seq > 0) s.last_message = read_message(c, s.chat_id, s.last_seq);
+    if (s.kind == ChatKind::direct) {
+      auto p = read_positions(c, s.peer, s.chat_id).value_or(rules::ReadPositions{});
+      s.reads.push_back(Member{s.peer, Role::member, 0, 0, p.read_seq, p.delivered_seq});
+    } else if (!s.large && s.member) {
+      auto m =
+          c.q("SELECT m.user_id, m.role, m.joined_seq, m.left_seq, coalesce(uc.read_seq, 0), "
+              "coalesce(uc.delivered_seq, 0) FROM members m LEFT JOIN user_chats uc ON "
+              "uc.user_id = m.user_id AND uc.chat_id = m.chat_id WHERE m.chat_id = $1 AND "
+              "m.left_seq = 0 AND m.user_id <> $2 ORDER BY m.user_id",
+              s.chat_id, user);
+      for (int i = 0; i < m.rows(); ++i)
+        s.reads.push_back(Member{m.str(i, 0), static_cast<Role>(m.i64(i, 1)), m.u64(i, 2),
+                                 m.u64(i, 3), m.u64(i, 4), m.u64(i, 5)});
+    }
+  }
+  list.pts = read_pts(c, user);
+  return list;
+}
+
+}  // namespace
+
+void PgStore::list_chats(UserId user, uint32_t limit, ChatListCursor after,
+                         Callback<ChatList> done) {
+  submit<ChatList>(
+      false,
+      [user = std::move(user), limit, after](PgConn& c) {
+        return list_chats_in(c, user, limit, after);
+      },
+      std::move(done));
+}
+
+void PgStore::snapshot(UserId user, uint32_t max_chats, uint32_t messages_per_chat,
+                       Callback<Snapshot> done) {
+  submit<Snapshot>(
+      false,
+      [user = std::move(user), max_chats, messages_per_chat](PgConn& c) -> Result<Snapshot> {
+        auto list = list_chats_in(c, user, max_chats, {});
+        if (!list) return list.error();
+        Snapshot s;
+        s.pts = list->pts;
+        for (auto& chat : list->chats) {
+          auto vis = visible_range(c, chat.chat_id, user);
+          if (!vis) continue;
+          ChatWindow w;
+          uint64_t first = vis->last >= messages_per_chat ? vis->last - messages_per_chat + 1 : 1;
+          first = std::max(first, vis->first);
+          w.messages = read_range(c, chat.chat_id, first, vis->last);
+          w.has_more = first > vis->first;
+          w.older = first - vis->first;
+          w.chat = std::move(chat);
+          s.chats.push_back(std::move(w));
+        }
+        return s;
+      },
+      std::move(done));
+}
+
+void PgStore::history(HistoryQuery query, Callback<HistoryPage> done) {
+  submit<HistoryPage>(
+      false,
+      [q = std::move(query)](PgConn& c) -> Result<HistoryPage> {
+        HistoryPage page;
+        ChatId chat_id = q.chat_id;
+        if (chat_id == 0) {
+          auto id = direct_chat(c, q.user, q.with);
+          if (!id) {
+            auto u = c.q("SELECT 1 FROM users WHERE id = $1", q.with);
+            if (u.empty()) return no_user(q.with);
+            return page;  // no chat yet: empty history
+          }
+          chat_id = *id;
+        }
+        auto vis = visible_range(c, chat_id, q.user);
+        if (!vis) return vis.error();
+        page.chat_id = chat_id;
+        uint64_t first, last;
+        if (q.after_seq) {  // forwards: per-chat sync
+          first = std::max(*q.after_seq + 1, vis->first);
+          last = std::min(vis->last, first + q.limit - 1);
+          page.has_more = last < vis->last;
+        } else {  // backwards from before_seq
+          last = q.before_seq == 0 || q.before_seq > vis->last ? vis->last : q.before_seq - 1;
+          first = last >= q.limit ? last - q.limit + 1 : 1;
+          first = std::max(first, vis->first);
+          page.has_more = first > vis->first;
+        }
+        if (last >= first && last >= 1)
+          page.messages = read_range(c, chat_id, first, last);
+        else
+          page.has_more = false;
+        return page;
+      },
+      std::move(done));
+}
+
+}  // namespace parley::store::pg

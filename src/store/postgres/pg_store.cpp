@@ -1,0 +1,251 @@
+// The PostgreSQL backend's core: opening (connect + migrations), the worker pool that runs
+// queued ops (writes in group commits with a savepoint per op, reads alone in a snapshot),
+// retries, reconnects and health. The tables' operations live in pg_<family>.cpp.
+#include "store/postgres/pg_store.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "store/postgres/pg_internal.h"
+#include "store/postgres/pg_migrations.h"
+
+namespace parley::store::pg {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kMinBackoff = std::chrono::milliseconds(50);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+constexpr int kMaxOpReruns = 3;  // of one op after a unique violation (a racing insert)
+
+// What an error that is neither a lost connection nor a retryable conflict means for the op.
+Error classify(const PgError& e) {
+  const std::string& s = e.sqlstate();
+  if (s.rfind("22", 0) == 0) return Error{Errc::bad_request, e.what()};  // data exception
+  if (s == "57014" || s.rfind("53", 0) == 0 || s.rfind("08", 0) == 0 || e.retryable())
+    return Error{Errc::unavailable, e.what()};  // timeout, resources, connection
+  return Error{Errc::internal, e.what()};
+}
+
+void complete_all(std::vector<std::unique_ptr<PgStore::Op>>& batch) {
+  for (auto& op : batch) op->complete();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PgStore>> PgStore::open(const PgConfig& config, const SyncConfig& sync) {
+  if (config.pool_size == 0 || config.max_batch == 0)
+    return Error{Errc::bad_request, "postgres: pool_size and max_batch must be at least 1"};
+  try {
+    PgConn conn(config.conninfo, static_cast<int>(config.connect_timeout_s),
+                static_cast<int>(config.statement_timeout_ms));
+    if (auto st = migrate(conn); !st) return st.error();
+  } catch (const PgError& e) {
+    return Error{Errc::unavailable, fmt::format("postgres: {}", e.what())};
+  }
+  std::unique_ptr<PgStore> s(new PgStore(config, sync));
+  for (uint32_t i = 0; i < config.pool_size; ++i)
+    s->workers_.emplace_back([p = s.get()] { p->worker_loop(); });
+  return s;
+}
+
+PgStore::~PgStore() { close(); }
+
+void PgStore::close() {
+  {
+    std::lock_guard lock(mu_);
+    if (closing_ && workers_.empty()) return;
+    closing_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_)
+    if (t.joinable()) t.join();  // they drain the queue first
+  std::lock_guard lock(mu_);
+  workers_.clear();
+}
+
+Health PgStore::health() const {
+  if (connected_.load() > 0 && !failing_.load()) return {};
+  std::lock_guard lock(health_mu_);
+  return Health{false, last_error_.empty() ? "postgres: no connection" : last_error_};
+}
+
+void PgStore::set_unhealthy(const std::string& why) {
+  std::lock_guard lock(health_mu_);
+  last_error_ = "postgres: " + why;
+  failing_ = true;
+}
+
+void PgStore::enqueue(std::unique_ptr<Op> op) {
+  {
+    std::lock_guard lock(mu_);
+    if (!closing_ && queue_.size() < cfg_.max_queue) {
+      queue_.push_back(std::move(op));
+      cv_.notify_one();
+      return;
+    }
+    op->fail(closing_ ? unavailable() : unavailable("store queue is full"));
+  }
+  op->complete();
+}
+
+void PgStore::worker_loop() {
+  std::unique_ptr<PgConn> conn;
+  auto backoff = kMinBackoff;
+  Clock::time_point next_attempt{};
+  std::string conn_error;
+  auto try_connect = [&] {
+    try {
+      conn = std::make_unique<PgConn>(cfg_.conninfo, static_cast<int>(cfg_.connect_timeout_s),
+                                      static_cast<int>(cfg_.statement_timeout_ms));
+      ++connected_;
+      failing_ = false;
+      backoff = kMinBackoff;
+    } catch (const PgError& e) {
+      conn_error = e.what();
+      set_unhealthy(conn_error);
+      next_attempt = Clock::now() + backoff;
+      backoff = std::min(backoff * 2, kMaxBackoff);
+    }
+  };
+  auto drop = [&](const std::string& why) {
+    conn.reset();
+    --connected_;
+    conn_error = why;
+    set_unhealthy(why);
+    spdlog::warn("store: postgres connection lost: {}", why);
+    next_attempt = Clock::now();  // reconnect at once, then back off
+  };
+  try_connect();
+  for (;;) {
+    std::vector<std::unique_ptr<Op>> batch;
+    {
+      std::unique_lock lock(mu_);
+      // Without a connection, a worker takes ops only while no worker has one (they then
+      // fail fast with unavailable); otherwise it waits to reconnect and leaves them to
+      // the others.
+      auto can_take = [&] { return !queue_.empty() && (conn || connected_.load() == 0); };
+      if (conn)
+        cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      else
+        cv_.wait_until(lock, next_attempt, [&] { return closing_ || can_take(); });
+      if (closing_ && queue_.empty()) break;
+      if (can_take()) {
+        bool write = queue_.front()->write;
+        size_t limit = write ? cfg_.max_batch : 1;
+        while (!queue_.empty() && batch.size() < limit && queue_.front()->write == write) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        if (!queue_.empty()) cv_.notify_one();
+      }
+    }
+    if (!conn && Clock::now() >= next_attempt) try_connect();
+    if (batch.empty()) continue;
+    if (conn && !conn->alive()) {  // closed by the server since its last use: replace it now
+      drop(conn->error_message());
+      try_connect();
+    }
+    if (!conn) {
+      for (auto& op : batch) op->fail(unavailable("postgres: " + conn_error));
+      complete_all(batch);
+      continue;
+    }
+    bool alive = batch.front()->write ? run_writes(*conn, batch) : run_read(*conn, *batch.front());
+    if (alive && conn->ok()) {
+      failing_ = false;
+    } else {
+      drop(conn->error_message());
+    }
+  }
+  if (conn) --connected_;
+}
+
+bool PgStore::run_read(PgConn& conn, Op& op) {
+  try {
+    conn.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    op.apply(conn);
+    conn.run("COMMIT");
+  } catch (const PgError& e) {
+    if (e.connection_lost() || !conn.ok()) {
+      op.fail(unavailable(fmt::format("postgres: {}", e.what())));
+      op.complete();
+      return false;
+    }
+    try {
+      conn.run("ROLLBACK");
+    } catch (const PgError&) {
+    }
+    op.fail(classify(e));
+  }
+  op.complete();
+  return true;
+}
+
+bool PgStore::run_writes(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch) {
+  // One op alone needs no savepoint: its failure rolls the whole transaction back.
+  const bool savepoints = batch.size() > 1;
+  std::minstd_rand jitter(std::random_device{}());
+  for (uint32_t attempt = 0;; ++attempt) {
+    try {
+      conn.run("BEGIN");
+      for (auto& op : batch) {
+        for (int rerun = 0;; ++rerun) {
+          if (savepoints) conn.run("SAVEPOINT op");
+          try {
+            op->apply(conn);
+          } catch (const PgError& e) {
+            if (!savepoints || e.connection_lost() || e.retryable()) throw;
+            conn.run("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op");
+            // A racing insert (a direct chat, an idempotency record) committed first: the
+            // op runs again and now finds it.
+            if (e.sqlstate() == kUniqueViolation && rerun < kMaxOpReruns) continue;
+            op->fail(classify(e));
+            break;
+          }
+          if (savepoints)
+            conn.run(op->failed() ? "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op"
+                                  : "RELEASE SAVEPOINT op");
+          break;
+        }
+      }
+      conn.run(!savepoints && batch.front()->failed() ? "ROLLBACK" : "COMMIT");
+      complete_all(batch);
+      return true;
+    } catch (const PgError& e) {
+      if (e.connection_lost() || !conn.ok()) {
+        // Nothing committed, or the COMMIT's outcome is unknown: either way the op is
+        // retryable (appends are idempotent by client_msg_id).
+        for (auto& op : batch) op->fail(unavailable(fmt::format("postgres: {}", e.what())));
+        complete_all(batch);
+        return false;
+      }
+      try {
+        conn.run("ROLLBACK");
+      } catch (const PgError&) {
+        if (!conn.ok()) {
+          for (auto& op : batch) op->fail(unavailable("postgres: connection lost"));
+          complete_all(batch);
+          return false;
+        }
+      }
+      bool again = e.retryable() || (!savepoints && e.sqlstate() == kUniqueViolation);
+      if (again && attempt < cfg_.max_retries) {
+        // Deadlock or serialization failure: the other transaction goes on; run again after
+        // a short random pause so that the two do not collide the same way.
+        std::this_thread::sleep_for(std::chrono::microseconds((jitter() % 1000 + 100) *
+                                                              std::min<uint32_t>(attempt + 1, 8)));
+        continue;
+      }
+      Error err = classify(e);
+      if (e.retryable()) err = unavailable(fmt::format("postgres: {}", e.what()));
+      for (auto& op : batch) op->fail(err);
+      complete_all(batch);
+      return true;
+    }
+  }
+}
+
+}  // namespace parley::store::pg

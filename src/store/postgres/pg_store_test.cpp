@@ -1,0 +1,230 @@
+// Runs the Store conformance suites and the shared-store suite against PgStore on a real
+// PostgreSQL, plus the backend's own failure cases (a server that goes away and comes back,
+// a schema newer than the code, two nodes migrating at once).
+//
+// The server: the tests' own (tests/support/postgres_server.h, initdb in a temporary
+// directory, on loopback), shared by the whole binary; each test gets a database of its own,
+// dropped at its end. Set PARLEY_TEST_POSTGRES to a libpq keyword/value connection string
+// (e.g. "host=127.0.0.1 port=5432 user=parley dbname=postgres") to use an external server
+// instead: its user must be allowed to CREATE DATABASE, and the tests that stop the server
+// are skipped.
+#include "store/postgres/pg_store.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "store/postgres/pg_connection.h"
+#include "store/store_conformance.h"
+#include "support/postgres_server.h"
+
+namespace parley::store::pg {
+namespace {
+
+const char* external_server() {
+  const char* v = std::getenv("PARLEY_TEST_POSTGRES");
+  return v && *v ? v : nullptr;
+}
+
+// The server the tests use: an external one, or the binary's own.
+std::string admin_conninfo() {
+  if (const char* ext = external_server()) return ext;
+  return test::PostgresServer::shared().conninfo("postgres");
+}
+
+std::string conninfo_for(const std::string& db) {
+  if (const char* ext = external_server()) return std::string(ext) + " dbname=" + db;
+  return test::PostgresServer::shared().conninfo(db);
+}
+
+void admin(const std::string& sql) {
+  PgConn c(admin_conninfo(), 5, 0);
+  c.run(sql);
+}
+
+std::string fresh_database() {
+  static std::atomic<int> counter{0};
+  std::string name = "parley_t" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+  admin("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)");
+  admin("CREATE DATABASE " + name);
+  return name;
+}
+
+PgConfig config_for(const std::string& db) {
+  PgConfig cfg;
+  cfg.conninfo = conninfo_for(db);
+  cfg.pool_size = 4;
+  cfg.max_batch = 32;
+  cfg.connect_timeout_s = 2;
+  return cfg;
+}
+
+std::unique_ptr<PgStore> open_store(const PgConfig& cfg, const SyncConfig& sync) {
+  auto s = PgStore::open(cfg, sync);
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  if (!s) return nullptr;
+  return std::move(s.value());
+}
+
+class PgFactory final : public StoreFactory {
+ public:
+  std::unique_ptr<Store> create(const std::string&, const SyncConfig& sync) override {
+    db_ = fresh_database();
+    return open_store(config_for(db_), sync);
+  }
+  std::unique_ptr<Store> reopen(const SyncConfig& sync) override {
+    return open_store(config_for(db_), sync);
+  }
+  void destroy() override {
+    if (!db_.empty()) admin("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
+    db_.clear();
+  }
+
+ private:
+  std::string db_;
+};
+
+StoreFactoryMaker maker() {
+  return [] { return std::make_shared<PgFactory>(); };
+}
+
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, StoreConformance, ::testing::Values(maker()));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, GroupConformance, ::testing::Values(maker()));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, ReceiptConformance, ::testing::Values(maker()));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, MediaConformance, ::testing::Values(maker()));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, PushConformance, ::testing::Values(maker()));
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { db_ = fresh_database(); }
+  void TearDown() override { admin("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)"); }
+  std::string db_;
+  SyncConfig sync_;
+};
+
+// The server stops: ops complete with unavailable and health says why. It starts again: the
+// same store works again, without being reopened.
+TEST_F(PgStoreTest, ServerStopsAndComesBack) {
+  if (external_server()) GTEST_SKIP() << "an external server is not ours to stop";
+  auto& server = test::PostgresServer::shared();
+  auto store = open_store(config_for(db_), sync_);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store->create_user(UserRecord{"alice", "h", 1}, cb);
+              }).ok());
+  ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                store->create_user(UserRecord{"bob", "h", 1}, cb);
+              }).ok());
+  EXPECT_TRUE(store->health().ok);
+
+  server.stop();
+  // Every op now fails, writes and reads alike, with unavailable (never hangs).
+  for (int i = 0; i < 8; ++i) {
+    AppendRequest req{
+        "alice", "bob",           0, MessageKind::text, "x", "down" + std::to_string(i),
+        1,       uint64_t(i + 1), {}};
+    auto r = wait_for<AppendResult>([&](auto cb) { store->append_message(req, cb); });
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::unavailable) << r.error().message;
+    auto u = wait_for<UserRecord>([&](auto cb) { store->get_user("alice", cb); });
+    ASSERT_FALSE(u.ok());
+    EXPECT_EQ(u.error().code, Errc::unavailable) << u.error().message;
+  }
+  auto h = store->health();
+  EXPECT_FALSE(h.ok);
+  EXPECT_NE(h.detail.find("postgres"), std::string::npos) << h.detail;
+
+  server.start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  Result<AppendResult> sent = Error{Errc::internal, "not tried"};
+  int n = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    AppendRequest req{"alice", "bob", 0, MessageKind::text, "back", "up" + std::to_string(n++),
+                      1,       100,   {}};
+    sent = wait_for<AppendResult>([&](auto cb) { store->append_message(req, cb); });
+    if (sent.ok()) break;
+    EXPECT_EQ(sent.error().code, Errc::unavailable) << sent.error().message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(sent.ok()) << sent.error().message;
+  EXPECT_EQ(sent->message.seq, 1u);  // nothing of the failed appends was stored
+  // Every worker finds its way back: many ops in a row succeed.
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(wait_for<UserRecord>([&](auto cb) { store->get_user("bob", cb); }).ok()) << i;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!store->health().ok && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(store->health().ok) << store->health().detail;
+}
+
+// A store that cannot reach its server does not open.
+TEST_F(PgStoreTest, UnreachableServerDoesNotOpen) {
+  PgConfig cfg = config_for(db_);
+  cfg.conninfo = "host=127.0.0.1 port=1 user=parley dbname=" + db_;
+  auto s = PgStore::open(cfg, sync_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::unavailable);
+}
+
+// A database whose schema is newer than this code is refused, and left as it is.
+TEST_F(PgStoreTest, RefusesNewerSchema) {
+  {
+    auto store = open_store(config_for(db_), sync_);
+    ASSERT_TRUE(store);
+  }
+  PgConn c(conninfo_for(db_), 5, 0);
+  c.run("INSERT INTO parley_schema_migrations (version, name) VALUES (9999, 'from the future')");
+  auto s = PgStore::open(config_for(db_), sync_);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code, Errc::unavailable);
+  EXPECT_NE(s.error().message.find("9999"), std::string::npos) << s.error().message;
+  EXPECT_NE(s.error().message.find("newer"), std::string::npos) << s.error().message;
+  auto v = c.q("SELECT max(version) FROM parley_schema_migrations");
+  EXPECT_EQ(v.i64(0, 0), 9999);
+}
+
+// Nodes that start at once on an empty database: the migrations run once, every node opens.
+TEST_F(PgStoreTest, ConcurrentOpensMigrateOnce) {
+  std::vector<std::unique_ptr<PgStore>> stores(4);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < stores.size(); ++i)
+    threads.emplace_back([&, i] {
+      auto s = PgStore::open(config_for(db_), sync_);
+      if (s) stores[i] = std::move(s.value());
+    });
+  for (auto& t : threads) t.join();
+  for (auto& s : stores) EXPECT_TRUE(s);
+  PgConn c(conninfo_for(db_), 5, 0);
+  auto v = c.q("SELECT count(*), max(version) FROM parley_schema_migrations");
+  EXPECT_EQ(v.i64(0, 0), v.i64(0, 1));  // each version once
+}
+
+// Past max_queue, calls complete at once with unavailable instead of queueing.
+TEST_F(PgStoreTest, BoundedQueue) {
+  PgConfig cfg = config_for(db_);
+  cfg.pool_size = 1;
+  cfg.max_queue = 4;
+  auto store = open_store(cfg, sync_);
+  ASSERT_TRUE(store);
+  std::atomic<int> ok{0}, refused{0}, other{0};
+  for (int i = 0; i < 200; ++i)
+    store->create_user(UserRecord{"u" + std::to_string(i), "h", 1}, [&](Status s) {
+      if (s.ok())
+        ++ok;
+      else if (s.error().code == Errc::unavailable)
+        ++refused;
+      else
+        ++other;
+    });
+  store->close();
+  EXPECT_EQ(ok + refused, 200);
+  EXPECT_EQ(other, 0);
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(ok, 0);
+}
+
+}  // namespace
+}  // namespace parley::store::pg
