@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "store/postgres/pg_connection.h"
+#include "store/shared_store_conformance.h"
 #include "store/store_conformance.h"
 #include "support/postgres_server.h"
 
@@ -69,13 +70,16 @@ std::unique_ptr<PgStore> open_store(const PgConfig& cfg, const SyncConfig& sync)
   return std::move(s.value());
 }
 
-class PgFactory final : public StoreFactory {
+class PgFactory final : public SharedStoreFactory {
  public:
   std::unique_ptr<Store> create(const std::string&, const SyncConfig& sync) override {
     db_ = fresh_database();
     return open_store(config_for(db_), sync);
   }
   std::unique_ptr<Store> reopen(const SyncConfig& sync) override {
+    return open_store(config_for(db_), sync);
+  }
+  std::unique_ptr<Store> open_another(const SyncConfig& sync) override {
     return open_store(config_for(db_), sync);
   }
   void destroy() override {
@@ -96,6 +100,10 @@ INSTANTIATE_TEST_SUITE_P(PostgreSQL, GroupConformance, ::testing::Values(maker()
 INSTANTIATE_TEST_SUITE_P(PostgreSQL, ReceiptConformance, ::testing::Values(maker()));
 INSTANTIATE_TEST_SUITE_P(PostgreSQL, MediaConformance, ::testing::Values(maker()));
 INSTANTIATE_TEST_SUITE_P(PostgreSQL, PushConformance, ::testing::Values(maker()));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, SharedStoreConformance,
+                         ::testing::Values(SharedStoreFactoryMaker([] {
+                           return std::make_shared<PgFactory>();
+                         })));
 
 class PgStoreTest : public ::testing::Test {
  protected:
