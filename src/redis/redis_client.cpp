@@ -871,6 +871,8 @@ bool RedisClient::wait_ready(std::chrono::milliseconds timeout) const {
 
 const std::string& RedisClient::address() const { return impl_->address; }
 
+bool RedisClient::on_loop_thread() const { return impl_->loop->in_loop(); }
+
 // --- RedisShards ---------------------------------------------------------------------------
 
 Result<std::shared_ptr<RedisShards>> RedisShards::open(const std::vector<std::string>& servers,

@@ -139,6 +139,9 @@ class RedisClient {
   // Waits until health() is ok (true), or for `timeout` (false). For start-up and tests.
   bool wait_ready(std::chrono::milliseconds timeout) const;
   const std::string& address() const;  // "host:port"
+  // Whether the caller runs on this client's loop thread (in one of its callbacks, or of
+  // another client on the same loop): there, waiting for a callback would never end.
+  bool on_loop_thread() const;
 
   struct Impl;
 

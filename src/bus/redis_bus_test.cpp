@@ -1,0 +1,152 @@
+// Runs the Bus conformance suite against RedisBus: each node its own RedisBus on its own
+// clients of two Redis servers of the tests' own (sharded), as separate processes would be;
+// and checks that delivery resumes after Redis restarts.
+#include "bus/redis_bus.h"
+
+#include <atomic>
+#include <thread>
+
+#include "bus/bus_conformance.h"
+#include "support/redis_server.h"
+
+namespace parley::bus_test {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct Servers {
+  test::RedisServer one, two;
+};
+Servers& servers() {
+  static Servers s;  // first used from a test's SetUp: the main thread
+  return s;
+}
+
+std::shared_ptr<redis::RedisShards> open_shards(const std::vector<std::string>& addresses) {
+  redis::RedisOptions base;
+  base.reconnect_min = 20ms;
+  base.reconnect_max = 200ms;
+  auto shards = redis::RedisShards::open(addresses, base);
+  EXPECT_TRUE(shards.ok());
+  EXPECT_TRUE(shards.value()->wait_ready(5s)) << shards.value()->health().detail;
+  return shards.value();
+}
+
+std::string fresh_prefix() {
+  static std::atomic<int> n{0};
+  return "t" + std::to_string(::getpid()) + "." + std::to_string(++n) + ":";
+}
+
+class RedisCluster final : public BusCluster {
+ public:
+  explicit RedisCluster(std::vector<std::string> addresses)
+      : addresses_(std::move(addresses)), prefix_(fresh_prefix()) {}
+  Bus& endpoint(NodeId node) override {
+    auto& bus = buses_[node];
+    if (!bus) {
+      RedisBus::Options options;
+      options.prefix = prefix_;
+      bus = std::make_unique<RedisBus>(open_shards(addresses_), options);
+    }
+    return *bus;
+  }
+  void stop(NodeId node) override { buses_.erase(node); }
+
+ private:
+  std::vector<std::string> addresses_;
+  std::string prefix_;
+  std::map<NodeId, std::unique_ptr<RedisBus>> buses_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Redis, BusConformance, ::testing::Values(BusClusterMaker([] {
+                           return std::make_unique<RedisCluster>(std::vector<std::string>{
+                               servers().one.address(), servers().two.address()});
+                         })));
+
+// Publishes delivery(n), n = 1, 2, ..., until `inbox` has one more envelope (Redis may still
+// be subscribing again); returns the n that arrived.
+uint64_t publish_until_received(Bus& from, NodeId to, Inbox& inbox, uint64_t& n) {
+  const size_t had = inbox.got().size();
+  for (int i = 0; i < 500; ++i) {
+    from.publish(to, delivery(++n));
+    if (inbox.wait(had + 1, 20ms)) break;
+  }
+  auto got = inbox.got();
+  return got.size() > had ? got[had].recipients.at(0).pts : 0;
+}
+
+TEST(RedisBus, DeliveryResumesAfterRedisRestarts) {
+  test::RedisServer one, two;
+  RedisCluster cluster({one.address(), two.address()});
+  Inbox a, b;
+  cluster.endpoint(1).start(1, a.handler());
+  cluster.endpoint(2).start(2, b.handler());
+  cluster.endpoint(2).subscribe_chat(9);
+  uint64_t n = 0;
+  cluster.endpoint(1).publish(2, delivery(++n));
+  ASSERT_TRUE(b.wait(1));
+
+  one.kill();
+  two.kill();
+  for (int i = 0; i < 300 && cluster.endpoint(2).health().ok; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_FALSE(cluster.endpoint(2).health().ok);
+  cluster.endpoint(1).publish(2, delivery(++n));  // lost, not an error
+  one.start();
+  two.start();
+  // Every connection is back, and node 2 subscribed again to everything it had.
+  for (NodeId node : {1u, 2u}) {
+    for (int i = 0; i < 500 && !cluster.endpoint(node).health().ok; ++i)
+      std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(cluster.endpoint(node).health().ok) << cluster.endpoint(node).health().detail;
+  }
+  const uint64_t first = publish_until_received(cluster.endpoint(1), 2, b, n);
+  ASSERT_GT(first, 2u);
+  // In order again from there on.
+  for (int i = 0; i < 100; ++i) cluster.endpoint(1).publish(2, delivery(++n));
+  ASSERT_TRUE(b.wait(2 + 100));
+  auto got = b.got();
+  for (size_t i = 2; i < got.size(); ++i)
+    EXPECT_EQ(got[i].recipients.at(0).pts, got[i - 1].recipients.at(0).pts + 1);
+  // The chat and publish_all channels too.
+  Envelope chat;
+  chat.kind = Envelope::Kind::broadcast;
+  chat.chat_id = 9;
+  chat.payload = "{}";
+  size_t had = b.got().size();
+  for (int i = 0; i < 500 && b.got().size() == had; ++i) {
+    cluster.endpoint(1).publish_chat(9, chat);
+    b.wait(had + 1, 20ms);
+  }
+  ASSERT_GT(b.got().size(), had);
+  EXPECT_EQ(b.got()[had].chat_id, 9u);
+  Envelope all;
+  all.kind = Envelope::Kind::presence;
+  all.user = "alice";
+  had = a.got().size();
+  cluster.endpoint(2).publish_all(all);
+  ASSERT_TRUE(a.wait(had + 1));
+  EXPECT_EQ(a.got()[had].user, "alice");
+  EXPECT_EQ(a.got()[had].from, 2u);
+}
+
+TEST(RedisBus, UndecodableMessagesAreDropped) {
+  auto shards = open_shards({servers().one.address(), servers().two.address()});
+  RedisBus::Options options;
+  options.prefix = fresh_prefix();
+  RedisBus bus(shards, options);
+  Inbox inbox;
+  bus.start(4, inbox.handler());
+  // Someone else's garbage on the node's channel.
+  std::promise<void> sent;
+  shards->for_key("4").command({"PUBLISH", options.prefix + "node:4", "not an envelope"},
+                               [&](Result<redis::Reply>) { sent.set_value(); });
+  sent.get_future().wait();
+  bus.publish(4, delivery(1));
+  ASSERT_TRUE(inbox.wait(1));
+  EXPECT_EQ(inbox.settle(), 1u);
+  EXPECT_EQ(bus.undecodable(), 1u);
+}
+
+}  // namespace
+}  // namespace parley::bus_test
