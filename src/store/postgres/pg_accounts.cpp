@@ -37,7 +37,7 @@ bool insert_user(PgConn& c, const UserRecord& u) {
 // A settings write on a live user: not_found otherwise.
 Status update_user(PgConn& c, const std::string& sql, const std::vector<PgParam>& params) {
   auto r = c.exec(sql, params);
-  if (r.empty()) return no_user(params.front().value_or(""));
+  if (r.empty()) return no_user(params.front().value.value_or(""));
   return ok_status();
 }
 

@@ -44,6 +44,22 @@ int64_t PgResult::i64(int row, int col) const {
   return out;
 }
 
+std::string PgResult::bytes(int row, int col) const {
+  auto v = view(row, col);
+  if (v.size() < 2 || v[0] != '\\' || v[1] != 'x') return std::string(v);  // not hex output
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return 0;
+  };
+  std::string out;
+  out.reserve((v.size() - 2) / 2);
+  for (size_t i = 2; i + 1 < v.size(); i += 2)
+    out.push_back(static_cast<char>(nibble(v[i]) << 4 | nibble(v[i + 1])));
+  return out;
+}
+
 PgConn::PgConn(const std::string& conninfo, int connect_timeout_s, int statement_timeout_ms) {
   // expand_dbname: `conninfo` is a whole connection string (or URI); the keywords after it
   // override what it says.
@@ -58,6 +74,9 @@ PgConn::PgConn(const std::string& conninfo, int connect_timeout_s, int statement
     conn_ = nullptr;
     throw PgError("connect: " + msg, "08006", true);
   }
+  // Notices (IF NOT EXISTS skips and the like) are not errors: not printed.
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
   run("SET statement_timeout = " + std::to_string(statement_timeout_ms));
 }
 
@@ -87,8 +106,15 @@ PgResult PgConn::check(PGresult* r) {
 
 PgResult PgConn::exec(const std::string& sql, const std::vector<PgParam>& params) {
   std::vector<const char*> values;
+  std::vector<int> lengths, formats;
   values.reserve(params.size());
-  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  for (const auto& p : params) {
+    values.push_back(p.value ? p.value->data() : nullptr);
+    lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
+    formats.push_back(p.binary ? 1 : 0);
+    if (!p.binary && p.value && p.value->find('\0') != std::string::npos)
+      throw PgError("a text value holds a NUL byte", "22021", false);
+  }
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "s" + std::to_string(prepared_.size());
@@ -96,7 +122,7 @@ PgResult PgConn::exec(const std::string& sql, const std::vector<PgParam>& params
     it = prepared_.emplace(sql, std::move(name)).first;
   }
   return check(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
-                              values.data(), nullptr, nullptr, 0));
+                              values.data(), lengths.data(), formats.data(), 0));
 }
 
 PgResult PgConn::run(const std::string& sql) { return check(PQexec(conn_, sql.c_str())); }

@@ -47,8 +47,21 @@ struct PgIntArray {
   std::vector<int64_t> values;
 };
 
-// One parameter in text format; nullopt is SQL NULL.
-using PgParam = std::optional<std::string>;
+// Bytes sent as they are (binary format, for a bytea column): message bodies may hold any
+// byte, NUL included, which a text parameter cannot carry.
+struct PgBytes {
+  std::string_view data;
+};
+
+// One parameter: text format unless `binary`; no value is SQL NULL. A text parameter that
+// holds a NUL byte is refused (PgError 22021, a bad request) instead of being cut short.
+struct PgParam {
+  std::optional<std::string> value;
+  bool binary = false;
+  PgParam() = default;
+  PgParam(std::string v) : value(std::move(v)) {}  // NOLINT: implicit by design
+  PgParam(std::nullopt_t) {}                       // NOLINT
+};
 
 inline PgParam to_param(const std::string& s) { return s; }
 inline PgParam to_param(std::string_view s) { return std::string(s); }
@@ -61,6 +74,11 @@ inline PgParam to_param(uint64_t v) { return std::to_string(static_cast<int64_t>
 inline PgParam to_param(uint32_t v) { return std::to_string(v); }
 PgParam to_param(const PgTextArray& a);
 PgParam to_param(const PgIntArray& a);
+inline PgParam to_param(const PgBytes& b) {
+  PgParam p(std::string(b.data));
+  p.binary = true;
+  return p;
+}
 template <class T>
 PgParam to_param(const std::optional<T>& v) {
   if (!v) return std::nullopt;
@@ -78,6 +96,8 @@ class PgResult {
     return {PQgetvalue(r_.get(), row, col), static_cast<size_t>(PQgetlength(r_.get(), row, col))};
   }
   std::string str(int row, int col) const { return std::string(view(row, col)); }
+  // A bytea column (text result format: \x and hex digits).
+  std::string bytes(int row, int col) const;
   int64_t i64(int row, int col) const;  // NULL reads as 0
   uint64_t u64(int row, int col) const { return static_cast<uint64_t>(i64(row, col)); }
   bool boolean(int row, int col) const { return view(row, col) == "t"; }

@@ -93,7 +93,7 @@ void PgStore::group_op(GroupRequest req, Callback<GroupResult> done) {
               u);
         c.q("INSERT INTO messages (chat_id, seq, message_id, ts, sender, recipient, kind, body, "
             "client_msg_id) VALUES ($1, $2, $3, $4, $5, '', $6, $7, '')",
-            chat_id, m.seq, m.message_id, m.ts, m.sender, int64_t(m.kind), m.body);
+            chat_id, m.seq, m.message_id, m.ts, m.sender, int64_t(m.kind), PgBytes{m.body});
         own_message(c, req.actor, chat_id, m.seq);
 
         GroupResult r;

@@ -128,7 +128,7 @@ static Result<AppendResult> append_in(PgConn& c, AppendRequest& req, uint64_t re
   m.client_msg_id = req.client_msg_id;
   c.q("INSERT INTO messages (chat_id, seq, message_id, ts, sender, recipient, kind, body, "
       "client_msg_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-      m.chat_id, m.seq, m.message_id, m.ts, m.sender, m.to, int64_t(m.kind), m.body,
+      m.chat_id, m.seq, m.message_id, m.ts, m.sender, m.to, int64_t(m.kind), PgBytes{m.body},
       m.client_msg_id);
   // The sender's read position first (its user_chats row), then the logs: the order a
   // receipt locks them in.

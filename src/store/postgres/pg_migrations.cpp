@@ -71,7 +71,7 @@ CREATE TABLE messages (
   sender text NOT NULL,
   recipient text NOT NULL DEFAULT '',
   kind smallint NOT NULL,
-  body text NOT NULL,
+  body bytea NOT NULL,  -- exactly the bytes given (NUL included)
   client_msg_id text NOT NULL DEFAULT '',
   PRIMARY KEY (chat_id, seq)) PARTITION BY HASH (chat_id);
 CREATE TABLE messages_p0 PARTITION OF messages FOR VALUES WITH (MODULUS 4, REMAINDER 0);

@@ -15,7 +15,7 @@ Message message_at(const PgResult& r, int row, int col0) {
   m.sender = r.str(row, col0 + 4);
   m.to = r.str(row, col0 + 5);
   m.kind = static_cast<MessageKind>(r.i64(row, col0 + 6));
-  m.body = r.str(row, col0 + 7);
+  m.body = r.bytes(row, col0 + 7);
   m.client_msg_id = r.str(row, col0 + 8);
   return m;
 }

@@ -18,6 +18,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr auto kMinBackoff = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+constexpr auto kIdleCheck = std::chrono::seconds(1);  // an idle worker checks its connection
 constexpr int kMaxOpReruns = 3;  // of one op after a unique violation (a racing insert)
 
 // What an error that is neither a lost connection nor a retryable conflict means for the op.
@@ -67,7 +68,9 @@ void PgStore::close() {
 }
 
 Health PgStore::health() const {
-  if (connected_.load() > 0 && !failing_.load()) return {};
+  // Healthy unless the latest connection attempt or op found no server (a store that just
+  // opened connected to it, while its workers are still connecting).
+  if (!failing_.load()) return {};
   std::lock_guard lock(health_mu_);
   return Health{false, last_error_.empty() ? "postgres: no connection" : last_error_};
 }
@@ -128,7 +131,7 @@ void PgStore::worker_loop() {
       // the others.
       auto can_take = [&] { return !queue_.empty() && (conn || connected_.load() == 0); };
       if (conn)
-        cv_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+        cv_.wait_for(lock, kIdleCheck, [&] { return closing_ || !queue_.empty(); });
       else
         cv_.wait_until(lock, next_attempt, [&] { return closing_ || can_take(); });
       if (closing_ && queue_.empty()) break;
@@ -143,7 +146,11 @@ void PgStore::worker_loop() {
       }
     }
     if (!conn && Clock::now() >= next_attempt) try_connect();
-    if (batch.empty()) continue;
+    if (batch.empty()) {
+      // Idle: notice a server that went away (health) before an op has to.
+      if (conn && !conn->alive()) drop(conn->error_message());
+      continue;
+    }
     if (conn && !conn->alive()) {  // closed by the server since its last use: replace it now
       drop(conn->error_message());
       try_connect();
@@ -233,6 +240,9 @@ bool PgStore::run_writes(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch) 
       }
       bool again = e.retryable() || (!savepoints && e.sqlstate() == kUniqueViolation);
       if (again && attempt < cfg_.max_retries) {
+        ++retried_;
+        spdlog::info("store: postgres transaction of {} ops runs again ({}): {}", batch.size(),
+                     e.sqlstate(), e.what());
         // Deadlock or serialization failure: the other transaction goes on; run again after
         // a short random pause so that the two do not collide the same way.
         std::this_thread::sleep_for(std::chrono::microseconds((jitter() % 1000 + 100) *

@@ -168,6 +168,51 @@ TEST_F(PgStoreTest, ServerStopsAndComesBack) {
   EXPECT_TRUE(store->health().ok) << store->health().detail;
 }
 
+// Bodies are stored byte for byte (NUL included); other text values with a NUL byte are
+// refused as bad requests instead of being cut short.
+TEST_F(PgStoreTest, BodiesKeepEveryByte) {
+  auto store = open_store(config_for(db_), sync_);
+  ASSERT_TRUE(store);
+  for (const char* u : {"alice", "bob"})
+    ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                  store->create_user(UserRecord{u, "h", 1}, cb);
+                }).ok());
+  std::string body("a\0b\xff\x01\\x41", 8);
+  AppendRequest req{"alice", "bob", 0, MessageKind::text, body, "nul", 1, 1, {}};
+  auto sent = wait_for<AppendResult>([&](auto cb) { store->append_message(req, cb); });
+  ASSERT_TRUE(sent.ok()) << sent.error().message;
+  auto h = wait_for<HistoryPage>([&](auto cb) { store->history({"bob", 0, "alice", 0, 10}, cb); });
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->messages.size(), 1u);
+  EXPECT_EQ(h->messages[0].body, body);
+  auto page = wait_for<UpdatesPage>([&](auto cb) { store->read_updates("bob", 0, 10, cb); });
+  ASSERT_EQ(page->updates.size(), 1u);
+  EXPECT_EQ(page->updates[0].message.body, body);
+  AppendRequest bad{"alice", "bob", 0, MessageKind::text, "x", std::string("c\0d", 3), 1, 2, {}};
+  auto refused = wait_for<AppendResult>([&](auto cb) { store->append_message(bad, cb); });
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, Errc::bad_request) << refused.error().message;
+}
+
+// An idle store notices that its server went away: health() turns without any op.
+TEST_F(PgStoreTest, IdleStoreNoticesServerGone) {
+  if (external_server()) GTEST_SKIP() << "an external server is not ours to stop";
+  auto& server = test::PostgresServer::shared();
+  auto store = open_store(config_for(db_), sync_);
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->health().ok);
+  server.stop();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (store->health().ok && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(store->health().ok);
+  server.start();
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!store->health().ok && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(store->health().ok) << store->health().detail;
+}
+
 // A store that cannot reach its server does not open.
 TEST_F(PgStoreTest, UnreachableServerDoesNotOpen) {
   PgConfig cfg = config_for(db_);
