@@ -4,6 +4,7 @@
 // wins, and the other sees its outcome.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -95,16 +96,19 @@ void PgStore::sweep_media(int64_t uploaded_before, uint32_t limit,
       [uploaded_before, limit](PgConn& c) -> Result<std::vector<std::string>> {
         std::vector<std::string> removed;
         if (limit == 0) return removed;
-        // Candidates, oldest first, locked; then checked again in a statement of its own,
-        // which sees the references of every append that committed while this one waited.
+        // Candidates, oldest first; locked in id order (the order appends and user deletions
+        // lock records in); then checked again in a statement of its own, which sees the
+        // references of every append that committed while this one waited.
         auto cand =
             c.q("SELECT id FROM media m WHERE uploaded_at < $1 AND NOT EXISTS (SELECT 1 FROM "
-                "media_refs f WHERE f.media_id = m.id) ORDER BY uploaded_at, id LIMIT $2 "
-                "FOR UPDATE",
+                "media_refs f WHERE f.media_id = m.id) ORDER BY uploaded_at, id LIMIT $2",
                 uploaded_before, int64_t(limit));
         if (cand.empty()) return removed;
         std::vector<std::string> ids;
         for (int i = 0; i < cand.rows(); ++i) ids.push_back(cand.str(i, 0));
+        std::sort(ids.begin(), ids.end());
+        c.q("SELECT id FROM media WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+            PgTextArray{ids});
         auto gone = c.q(
             "DELETE FROM media m WHERE id = ANY($1::text[]) AND uploaded_at < $2 AND NOT EXISTS "
             "(SELECT 1 FROM media_refs f WHERE f.media_id = m.id) RETURNING id",

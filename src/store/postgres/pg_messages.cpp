@@ -82,13 +82,21 @@ static Result<AppendResult> append_in(PgConn& c, AppendRequest& req, uint64_t re
     return rules::duplicate_append(std::move(*msg), idem.u64(0, 2));
   }
 
-  // The media must all exist; locked (FOR SHARE) so that a sweep orders with this append.
+  // The media must all exist; locked (FOR SHARE, in id order as sweeps lock them) so that
+  // a sweep orders with this append. Reported in the order asked.
   std::vector<std::string> media;
-  for (const auto& id : req.media_ids) {
-    if (std::find(media.begin(), media.end(), id) != media.end()) continue;
-    auto r = c.q("SELECT 1 FROM media WHERE id = $1 FOR SHARE", id);
-    if (r.empty()) return Error{Errc::not_found, fmt::format("no such media {}", id)};
-    media.push_back(id);
+  for (const auto& id : req.media_ids)
+    if (std::find(media.begin(), media.end(), id) == media.end()) media.push_back(id);
+  if (!media.empty()) {
+    std::vector<std::string> sorted = media;
+    std::sort(sorted.begin(), sorted.end());
+    auto found = c.q("SELECT id FROM media WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE",
+                     PgTextArray{sorted});
+    std::vector<std::string> have;
+    for (int i = 0; i < found.rows(); ++i) have.push_back(found.str(i, 0));
+    for (const auto& id : media)
+      if (std::find(have.begin(), have.end(), id) == have.end())
+        return Error{Errc::not_found, fmt::format("no such media {}", id)};
   }
 
   ChatId chat_id = req.chat_id;

@@ -241,8 +241,8 @@ bool PgStore::run_writes(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch) 
       bool again = e.retryable() || (!savepoints && e.sqlstate() == kUniqueViolation);
       if (again && attempt < cfg_.max_retries) {
         ++retried_;
-        spdlog::info("store: postgres transaction of {} ops runs again ({}): {}", batch.size(),
-                     e.sqlstate(), e.what());
+        spdlog::debug("store: postgres transaction of {} ops runs again ({}): {}", batch.size(),
+                      e.sqlstate(), e.what());
         // Deadlock or serialization failure: the other transaction goes on; run again after
         // a short random pause so that the two do not collide the same way.
         std::this_thread::sleep_for(std::chrono::microseconds((jitter() % 1000 + 100) *

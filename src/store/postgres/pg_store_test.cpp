@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <thread>
 
 #include "store/postgres/pg_connection.h"
@@ -192,6 +193,54 @@ TEST_F(PgStoreTest, BodiesKeepEveryByte) {
   auto refused = wait_for<AppendResult>([&](auto cb) { store->append_message(bad, cb); });
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, Errc::bad_request) << refused.error().message;
+}
+
+// A group commit where some ops fail (a refused send, a bad value that makes PostgreSQL raise
+// an error): each failing op rolls back alone, the others commit, seqs stay gapless.
+TEST_F(PgStoreTest, FailingOpsInAGroupCommitRollBackAlone) {
+  PgConfig cfg = config_for(db_);
+  cfg.pool_size = 1;  // one worker: queued writes go in batches
+  cfg.max_batch = 64;
+  auto store = open_store(cfg, sync_);
+  ASSERT_TRUE(store);
+  for (const char* u : {"alice", "bob", "carol"})
+    ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                  store->create_user(UserRecord{u, "h", 1}, cb);
+                }).ok());
+  auto first = wait_for<AppendResult>([&](auto cb) {
+    store->append_message(AppendRequest{"alice", "bob", 0, MessageKind::text, "hi", "c0", 1, 1, {}},
+                          cb);
+  });
+  ASSERT_TRUE(first.ok());
+  const ChatId chat = first->message.chat_id;
+  constexpr int kOps = 60;
+  std::vector<std::promise<Result<AppendResult>>> done(kOps);
+  for (int i = 0; i < kOps; ++i) {
+    AppendRequest req{
+        "alice",         "", chat, MessageKind::text, "m", "c" + std::to_string(i + 1), 1,
+        uint64_t(i + 2), {}};
+    if (i % 3 == 1) req.sender = "carol";                           // forbidden
+    if (i % 3 == 2) req.client_msg_id = std::string("bad\0id", 6);  // PostgreSQL refuses it
+    store->append_message(req, [&done, i](Result<AppendResult> r) { done[i].set_value(r); });
+  }
+  std::vector<uint64_t> seqs;
+  for (int i = 0; i < kOps; ++i) {
+    auto r = done[i].get_future().get();
+    if (i % 3 == 0) {
+      ASSERT_TRUE(r.ok()) << i << ": " << r.error().message;
+      seqs.push_back(r->message.seq);
+    } else {
+      ASSERT_FALSE(r.ok()) << i;
+      EXPECT_EQ(r.error().code, i % 3 == 1 ? Errc::forbidden : Errc::bad_request) << i;
+    }
+  }
+  std::sort(seqs.begin(), seqs.end());
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 2);
+  auto h = wait_for<HistoryPage>([&](auto cb) { store->history({"bob", chat, "", 0, 100}, cb); });
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(h->messages.size(), seqs.size() + 1);
+  EXPECT_EQ(wait_for<uint64_t>([&](auto cb) { store->current_pts("bob", cb); }).value(),
+            seqs.size() + 1);
 }
 
 // An idle store notices that its server went away: health() turns without any op.
