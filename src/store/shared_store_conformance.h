@@ -155,6 +155,89 @@ TEST_P(SharedStoreConformance, SameClientMsgIdThroughBothHandlesStoresOnce) {
   EXPECT_EQ(wait_for<uint64_t>([&](auto cb) { a_->current_pts("bob", cb); }).value(), 10u);
 }
 
+// Two users write to each other for the first time through two handles at once: one direct
+// chat, whichever handle creates it; every message in it once, seqs gapless.
+TEST_P(SharedStoreConformance, FirstMessagesFromBothSidesMakeOneDirectChat) {
+  for (int round = 0; round < 5; ++round) {
+    const std::string x = "x" + std::to_string(round), y = "y" + std::to_string(round);
+    for (const auto& u : {x, y})
+      ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                    a_->create_user(UserRecord{u, "h", 1}, cb);
+                  }).ok());
+    std::vector<Result<AppendResult>> results(6, Error{Errc::internal, ""});
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < results.size(); ++i)
+      threads.emplace_back([&, i] {
+        bool from_x = i % 2 == 0;
+        AppendRequest req{from_x ? x : y,
+                          from_x ? y : x,
+                          0,
+                          MessageKind::text,
+                          "hi",
+                          "first-" + std::to_string(i),
+                          1,
+                          1 + i,
+                          {}};
+        results[i] = wait_for<AppendResult>([&](auto cb) { handle(i).append_message(req, cb); });
+      });
+    for (auto& t : threads) t.join();
+    std::set<ChatId> chats;
+    std::set<uint64_t> seqs;
+    for (auto& r : results) {
+      ASSERT_TRUE(r.ok()) << r.error().message;
+      chats.insert(r->message.chat_id);
+      seqs.insert(r->message.seq);
+    }
+    EXPECT_EQ(chats.size(), 1u);
+    EXPECT_EQ(seqs, (std::set<uint64_t>{1, 2, 3, 4, 5, 6}));
+    auto list = wait_for<ChatList>([&](auto cb) { b_->list_chats(x, 10, {}, cb); });
+    ASSERT_TRUE(list.ok());
+    ASSERT_EQ(list->chats.size(), 1u);
+    EXPECT_EQ(list->chats[0].peer, y);
+  }
+}
+
+// Read receipts for one chat through both handles at once: the position only moves forward,
+// and the peer's log holds the receipts in increasing order.
+TEST_P(SharedStoreConformance, ConcurrentReceiptsOnlyMoveForward) {
+  ChatId chat = 0;
+  for (int i = 0; i < 40; ++i) {
+    AppendRequest req{"alice", "bob",           0, MessageKind::text, "m", "r" + std::to_string(i),
+                      1,       uint64_t(i + 1), {}};
+    auto r = wait_for<AppendResult>([&](auto cb) { a_->append_message(req, cb); });
+    ASSERT_TRUE(r.ok());
+    chat = r->message.chat_id;
+  }
+  std::vector<std::thread> devices;
+  for (size_t t = 0; t < 4; ++t)
+    devices.emplace_back([&, t] {
+      for (uint64_t seq = 1 + t; seq <= 40; seq += 4) {
+        ReceiptRequest req;
+        req.user = "bob";
+        req.chat_id = chat;
+        req.kind = UpdateKind::read;
+        req.seq = seq;
+        req.ts = 1;
+        auto r = wait_for<ReceiptResult>([&](auto cb) { handle(t).mark(req, cb); });
+        ASSERT_TRUE(r.ok()) << r.error().message;
+      }
+    });
+  for (auto& t : devices) t.join();
+  auto list = wait_for<ChatList>([&](auto cb) { b_->list_chats("bob", 10, {}, cb); });
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->chats.size(), 1u);
+  EXPECT_EQ(list->chats[0].read_seq, 40u);
+  auto page = wait_for<UpdatesPage>([&](auto cb) { a_->read_updates("alice", 0, 1000, cb); });
+  ASSERT_TRUE(page.ok());
+  uint64_t last = 0;
+  for (const auto& u : page->updates) {
+    if (u.kind != UpdateKind::read) continue;
+    EXPECT_GT(u.receipt.seq, last);
+    last = u.receipt.seq;
+  }
+  EXPECT_EQ(last, 40u);
+}
+
 // Workers on two handles claim from one queue at once: no job is handed to both.
 TEST_P(SharedStoreConformance, PushClaimsAreNeverShared) {
   ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
