@@ -45,14 +45,16 @@ void PgStore::group_op(GroupRequest req, Callback<GroupResult> done) {
   submit<GroupResult>(
       true,
       [req = std::move(req), retention](PgConn& c) -> Result<GroupResult> {
-        // Locks: the chat first, then the named users' logs in id order (their group
-        // counts), as every transaction takes them.
+        // Locks: the chat first, then the actor's row of it, then the named users' logs in id
+        // order (their group counts), as every transaction takes them.
         rules::GroupInput in;
         std::optional<ChatRow> chat;
         if (req.op != GroupOp::create) {
           chat = load_chat(c, req.chat_id, true);
           if (chat) in.group = chat->g;
         }
+        // The actor's row of the chat before the logs: the order receipts lock them in.
+        if (req.op != GroupOp::create) read_positions(c, req.actor, req.chat_id, true);
         auto named = rules::named_users(req);
         auto counts = lock_logs(c, named);
         for (auto& u : named) {

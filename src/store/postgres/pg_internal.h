@@ -100,7 +100,9 @@ std::vector<Delivery> log_updates(PgConn& c, const std::vector<UserId>& users,
 
 // Read state rows (user_chats) ------------------------------------------------------------
 
-std::optional<rules::ReadPositions> read_positions(PgConn& c, const UserId& user, ChatId chat);
+// lock: FOR UPDATE (a write reads, changes and writes them back).
+std::optional<rules::ReadPositions> read_positions(PgConn& c, const UserId& user, ChatId chat,
+                                                   bool lock = false);
 void set_positions(PgConn& c, const UserId& user, ChatId chat, const rules::ReadPositions& p);
 // A user (re)joins a chat at `seq` (rules::joined_at).
 void join_user_chat(PgConn& c, const UserId& user, ChatId chat, ChatKind kind, const UserId& peer,

@@ -151,9 +151,11 @@ std::vector<Delivery> log_updates(PgConn& c, const std::vector<UserId>& users, c
   return out;
 }
 
-std::optional<rules::ReadPositions> read_positions(PgConn& c, const UserId& user, ChatId chat) {
-  auto r = c.q("SELECT read_seq, delivered_seq FROM user_chats WHERE user_id = $1 AND chat_id = $2",
-               user, chat);
+std::optional<rules::ReadPositions> read_positions(PgConn& c, const UserId& user, ChatId chat,
+                                                   bool lock) {
+  static const std::string base =
+      "SELECT read_seq, delivered_seq FROM user_chats WHERE user_id = $1 AND chat_id = $2";
+  auto r = c.q(lock ? base + " FOR UPDATE" : base, user, chat);
   if (r.empty()) return std::nullopt;
   return rules::ReadPositions{r.u64(0, 0), r.u64(0, 1)};
 }
@@ -166,7 +168,7 @@ void set_positions(PgConn& c, const UserId& user, ChatId chat, const rules::Read
 
 void join_user_chat(PgConn& c, const UserId& user, ChatId chat, ChatKind kind, const UserId& peer,
                     uint64_t seq) {
-  auto now = read_positions(c, user, chat).value_or(rules::ReadPositions{});
+  auto now = read_positions(c, user, chat, true).value_or(rules::ReadPositions{});
   auto p = rules::joined_at(now, seq);
   c.q("INSERT INTO user_chats (user_id, chat_id, kind, peer, read_seq, delivered_seq) "
       "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, chat_id) DO UPDATE SET "
@@ -176,7 +178,7 @@ void join_user_chat(PgConn& c, const UserId& user, ChatId chat, ChatKind kind, c
 }
 
 void own_message(PgConn& c, const UserId& user, ChatId chat, uint64_t seq) {
-  auto now = read_positions(c, user, chat);
+  auto now = read_positions(c, user, chat, true);
   if (!now) return;
   if (auto after = rules::after_own_message(*now, seq)) set_positions(c, user, chat, *after);
 }
