@@ -380,19 +380,18 @@ struct RedisClient::Impl {
     ac->ev.addWrite = &Conn::add_write;
     ac->ev.delWrite = &Conn::del_write;
     ac->ev.cleanup = &Conn::cleanup;
-    boost::system::error_code ec;
-    conn->sd.assign(ac->c.fd, ec);
-    if (ec) {
-      conn->reason = "cannot watch the socket: " + ec.message();
-      redisAsyncFree(ac);
-      return;
-    }
-    if (options.keepalive.count() > 0) set_keepalive(ac->c.fd, options.keepalive);
     conn->connect_deadline = SteadyClock::now() + options.connect_timeout;
     link.conn = conn;
     link.state = Link::State::connecting;
     link.reason = "connecting";
     update_health();
+    boost::system::error_code ec;
+    conn->sd.assign(ac->c.fd, ec);
+    if (ec) {
+      take_down(*conn, "cannot watch the socket: " + ec.message());  // retries
+      return;
+    }
+    if (options.keepalive.count() > 0) set_keepalive(ac->c.fd, options.keepalive);
     // Writable: the connection is made (hiredis checks it). The handshake goes first.
     Conn::add_read(conn.get());
     Conn::add_write(conn.get());

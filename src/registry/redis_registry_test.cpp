@@ -81,6 +81,32 @@ TEST(RedisRegistry, SpansProcessesAndSharesEntriesBetweenInstances) {
   for (const auto& l : found.value()) EXPECT_TRUE(l.devices.empty()) << l.user;
 }
 
+TEST(RedisRegistry, ExpiredEntriesAreRemovedOnceLocateSawThem) {
+  auto shards = open_shards({servers().one.address(), servers().two.address()});
+  std::atomic<int64_t> now{1'700'000'000'000};
+  const std::string prefix = fresh_prefix();
+  RedisRegistry registry(
+      shards, 60s, [&] { return now.load(); }, prefix);
+  ASSERT_TRUE(wait([&](auto done) { registry.attach("alice", "d1", 1, done); }).ok());
+  ASSERT_TRUE(wait([&](auto done) { registry.attach("alice", "d2", 2, done); }).ok());
+  auto hlen = [&] {
+    std::promise<int64_t> p;
+    shards->for_key("alice").command({"HLEN", prefix + "reg:alice"}, [&](Result<redis::Reply> r) {
+      p.set_value(r ? r->integer : -1);
+    });
+    return p.get_future().get();
+  };
+  EXPECT_EQ(hlen(), 2);
+  now += 30'000;
+  ASSERT_TRUE(wait([&](auto done) { registry.refresh(2, done); }).ok());
+  now += 31'000;  // d1 expired, d2 lives
+  auto found = wait_locate(registry, {"alice"});
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found.value()[0].devices, (std::vector<DeviceLocation>{{"d2", 2}}));
+  // The clean-up went out on the same connection before locate answered.
+  EXPECT_EQ(hlen(), 1);
+}
+
 TEST(RedisRegistry, ARedisServerDownFailsItsCallsUntilItIsBack) {
   test::RedisServer one, two;
   auto shards = open_shards({one.address(), two.address()});
