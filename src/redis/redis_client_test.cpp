@@ -340,6 +340,32 @@ TEST_F(RedisClientTest, DestroyingTheClientCompletesWhatIsPending) {
   EXPECT_EQ(r.error().code, Errc::unavailable);
 }
 
+TEST_F(RedisClientTest, AuthenticatesAndSelectsItsDatabase) {
+  RedisClient admin(options_for(server_));
+  ok_reply(admin, {"CONFIG", "SET", "requirepass", "s3cret"});
+  RedisOptions o = options_for(server_);
+  o.password = "s3cret";
+  o.db = 3;
+  RedisClient client(o);
+  ASSERT_TRUE(client.wait_ready(5s)) << client.health().detail;
+  ok_reply(client, {"SET", "in3", "x"});
+  EXPECT_EQ(ok_reply(client, {"DBSIZE"}).integer, 1);
+  RedisOptions zero = o;
+  zero.db = 0;
+  RedisClient other(zero);
+  ASSERT_TRUE(other.wait_ready(5s));
+  EXPECT_TRUE(ok_reply(other, {"GET", "in3"}).is_nil());
+  // A wrong password: the handshake fails, the client never counts as up and says why.
+  RedisOptions bad = o;
+  bad.password = "wrong";
+  RedisClient refused(bad);
+  EXPECT_FALSE(refused.wait_ready(300ms));
+  EXPECT_NE(refused.health().detail.find("handshake failed"), std::string::npos)
+      << refused.health().detail;
+  auto r = run(refused, {"PING"});
+  EXPECT_FALSE(r.ok());
+}
+
 TEST_F(RedisClientTest, NoServerAtTheAddressIsReportedAndRetried) {
   // A port where nothing listens: refused, reconnecting.
   RedisOptions o;
