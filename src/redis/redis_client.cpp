@@ -37,6 +37,9 @@ namespace parley::redis {
 namespace asio = boost::asio;
 using SteadyClock = std::chrono::steady_clock;
 
+// Subscribed to by every Pub/Sub connection for its heartbeat; nothing is published on it.
+constexpr const char* kHeartbeatChannel = "__parley:heartbeat";
+
 // --- Reply ---------------------------------------------------------------------------------
 
 std::string Reply::describe() const {
@@ -244,7 +247,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
   bool closed = false;
   bool want_read = false, want_write = false;
   bool read_armed = false, write_armed = false;
-  bool up = false;  // PING answered
+  bool up = false;                     // PING answered
+  SteadyClock::time_point last_reply;  // for the heartbeat
   SteadyClock::time_point connect_deadline;
   std::string reason;                       // why we took it down, when we did
   std::deque<Pending> pending;              // command link
@@ -383,7 +387,12 @@ struct RedisClient::Impl {
     conn->connect_deadline = SteadyClock::now() + options.connect_timeout;
     link.conn = conn;
     link.state = Link::State::connecting;
-    link.reason = "connecting";
+    // Keeps why the last connection failed, for health() until this one is up.
+    std::string last = link.reason;
+    if (auto pos = last.find(" (reconnecting)"); pos != std::string::npos) last.resize(pos);
+    link.reason = link.attempt > 0 && !last.empty() && last != "connecting"
+                      ? "connecting again after: " + last
+                      : "connecting";
     update_health();
     boost::system::error_code ec;
     conn->sd.assign(ac->c.fd, ec);
@@ -431,6 +440,7 @@ struct RedisClient::Impl {
     }
     if (reply->type == REDIS_REPLY_STATUS && std::string_view(reply->str, reply->len) == "PONG") {
       conn->up = true;
+      conn->last_reply = SteadyClock::now();
       link.state = Link::State::up;
       link.attempt = 0;
       link.reason.clear();
@@ -519,6 +529,17 @@ struct RedisClient::Impl {
     } else if (!conn->ops.empty() && now > conn->ops.front().deadline) {
       take_down(*conn, "subscribe timed out after " +
                            std::to_string(options.command_timeout.count()) + " ms");
+    } else if (conn->up && options.heartbeat.count() > 0 && conn->pending.empty() &&
+               conn->ops.empty() && now - conn->last_reply >= options.heartbeat) {
+      // Idle: ask, so that a server that stopped answering is noticed (the timeouts above).
+      conn->last_reply = now;
+      if (link.pubsub) {
+        // A PING is not answered like a command once subscribed; subscribing again to a
+        // channel is (and costs nothing).
+        send_sub(*conn, "SUBSCRIBE", {kHeartbeatChannel}, nullptr);
+      } else {
+        send({"PING"}, [](Result<Reply>) {});
+      }
     }
   }
 
@@ -526,6 +547,7 @@ struct RedisClient::Impl {
 
   static void on_command_reply(redisAsyncContext*, void* r, void* privdata) {
     auto* conn = static_cast<Conn*>(privdata);
+    conn->last_reply = SteadyClock::now();
     if (conn->pending.empty()) return;
     auto done = std::move(conn->pending.front().done);
     conn->pending.pop_front();
@@ -592,6 +614,7 @@ struct RedisClient::Impl {
   static void on_pubsub_reply(redisAsyncContext*, void* r, void* privdata) {
     auto* conn = static_cast<Conn*>(privdata);
     if (!r || conn->closed) return;
+    conn->last_reply = SteadyClock::now();
     auto* reply = static_cast<redisReply*>(r);
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
     auto str = [&](size_t i) {

@@ -22,6 +22,8 @@
 //   the connection drops;
 // - a new connection sends AUTH/SELECT when configured, then PING: it counts as up (health)
 //   only when the PING answered, which also tells Redis from a server that is not Redis;
+// - an idle connection is asked every `heartbeat`, so that one that stopped answering is
+//   taken down by the command timeout, as above;
 // - the Pub/Sub connection subscribes again to every channel and pattern on reconnect;
 // - a host name is resolved on the loop thread (hiredis resolves synchronously): give
 //   addresses, or names that resolve locally.
@@ -74,6 +76,10 @@ struct RedisOptions {
   // A reconnect waits a delay drawn from [d * (1 - jitter), d] for the backoff's d.
   double jitter = 0.5;
   std::chrono::seconds keepalive{10};  // TCP keepalive on both connections (0: off)
+  // A connection idle this long is asked (PING; SUBSCRIBE again on the Pub/Sub connection), so
+  // that a server that stopped answering (hung, or a network gone quiet) is noticed within
+  // heartbeat + command_timeout and the connection made again (0: off).
+  std::chrono::milliseconds heartbeat{1000};
 };
 
 // "host:port" (port 6379 when left out) into options, the rest copied from `base`.

@@ -261,7 +261,7 @@ TEST_F(RedisClientTest, ReconnectsAfterTheServerDiesAndSubscribesAgain) {
   EXPECT_EQ(r.error().code, Errc::unavailable);
   EXPECT_NE(r.error().message.find(server_.address()), std::string::npos) << r.error().message;
   EXPECT_FALSE(client.health().ok);
-  EXPECT_NE(client.health().detail.find("reconnecting"), std::string::npos)
+  EXPECT_NE(client.health().detail.find("connecting"), std::string::npos)  // re-, again
       << client.health().detail;
   auto t0 = std::chrono::steady_clock::now();
   auto down = run(client, {"GET", "k"});
@@ -323,6 +323,52 @@ TEST_F(RedisClientTest, ACommandWithoutAReplyInTimeTakesTheConnectionDown) {
   // It reconnects by itself.
   ASSERT_TRUE(client.wait_ready(5s)) << client.health().detail;
   EXPECT_EQ(ok_reply(client, {"PING"}).str, "PONG");
+}
+
+TEST_F(RedisClientTest, AServerThatStopsAnsweringIsNoticedByTheHeartbeat) {
+  RedisOptions o = options_for(server_);
+  o.heartbeat = 100ms;
+  o.command_timeout = 300ms;
+  o.connect_timeout = 300ms;
+  RedisClient client(o);
+  Messages messages;
+  client.set_message_handler(messages.handler());
+  ASSERT_TRUE(wait_status([&](auto done) { client.subscribe({"x"}, done); }).ok());
+  ASSERT_TRUE(client.wait_ready(5s));
+  std::this_thread::sleep_for(300ms);  // idle: heartbeats answered, still up
+  EXPECT_TRUE(client.health().ok) << client.health().detail;
+
+  // Another client keeps the server busy for 1.5 s (a script that waits on its clock).
+  RedisOptions patient = options_for(server_);
+  patient.command_timeout = 5s;
+  RedisClient admin(patient);
+  ASSERT_TRUE(admin.wait_ready(5s));
+  RedisScript busy(R"lua(
+local t0 = redis.call('TIME')
+local start = t0[1] * 1000000 + t0[2]
+while true do
+  local t = redis.call('TIME')
+  if t[1] * 1000000 + t[2] - start > tonumber(ARGV[1]) then break end
+end
+return 1)lua");
+  std::promise<Result<Reply>> done;
+  admin.eval(busy, {}, {"1500000"}, [&](Result<Reply> r) { done.set_value(r); });
+  bool noticed = false;
+  for (int i = 0; i < 120 && !noticed; ++i) {
+    noticed = !client.health().ok;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(noticed);
+  EXPECT_NE(client.health().detail.find("timed out"), std::string::npos) << client.health().detail;
+  auto r = done.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->integer, 1);
+  // Answering again: both connections come back, the subscription with them.
+  ASSERT_TRUE(client.wait_ready(5s)) << client.health().detail;
+  for (int i = 0; i < 200 && ok_reply(admin, {"PUBLISH", "x", "back"}).integer == 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(messages.wait(1));
+  EXPECT_EQ(messages.got()[0][2], "back");
 }
 
 TEST_F(RedisClientTest, DestroyingTheClientCompletesWhatIsPending) {
