@@ -20,6 +20,7 @@ namespace parley::store::pg {
 inline constexpr std::string_view kUniqueViolation = "23505";
 inline constexpr std::string_view kDeadlock = "40P01";
 inline constexpr std::string_view kSerialization = "40001";
+inline constexpr std::string_view kLockTimeout = "55P03";  // lock_not_available
 
 // A failed statement. `connection_lost`: the connection is unusable (the op is retryable
 // on another connection, and nothing of its transaction committed).

@@ -19,7 +19,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kMinBackoff = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 constexpr auto kIdleCheck = std::chrono::seconds(1);  // an idle worker checks its connection
-constexpr int kMaxOpReruns = 3;  // of one op after a unique violation (a racing insert)
+constexpr int kMaxOpReruns = 3;
+constexpr const char* kBatchLockTimeout =
+    "SET LOCAL lock_timeout = '200ms'";  // of one op after a unique violation (a racing insert)
 
 // What an error that is neither a lost connection nor a retryable conflict means for the op.
 Error classify(const PgError& e) {
@@ -198,13 +200,20 @@ bool PgStore::run_writes(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch) 
   for (uint32_t attempt = 0;; ++attempt) {
     try {
       conn.run("BEGIN");
+      // A group commit holds the locks of every op until its end, so two of them (two
+      // workers, two nodes) can wait on each other where single ops, which lock in one order
+      // (the chat, the user's chat row, the users' logs sorted), cannot. Such a batch gives
+      // up after a short wait instead of the server's deadlock timeout and runs again one
+      // op per transaction.
+      if (savepoints) conn.run(kBatchLockTimeout);
       for (auto& op : batch) {
         for (int rerun = 0;; ++rerun) {
           if (savepoints) conn.run("SAVEPOINT op");
           try {
             op->apply(conn);
           } catch (const PgError& e) {
-            if (!savepoints || e.connection_lost() || e.retryable()) throw;
+            if (!savepoints || e.connection_lost() || e.retryable() || e.sqlstate() == kLockTimeout)
+              throw;
             conn.run("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op");
             // A racing insert (a direct chat, an idempotency record) committed first: the
             // op runs again and now finds it.
@@ -238,6 +247,12 @@ bool PgStore::run_writes(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch) 
           return false;
         }
       }
+      if (savepoints && (e.retryable() || e.sqlstate() == kLockTimeout)) {
+        ++retried_;
+        spdlog::debug("store: postgres group commit of {} ops runs again one op at a time ({})",
+                      batch.size(), e.sqlstate());
+        return run_one_by_one(conn, batch);
+      }
       bool again = e.retryable() || (!savepoints && e.sqlstate() == kUniqueViolation);
       if (again && attempt < cfg_.max_retries) {
         ++retried_;
@@ -256,6 +271,21 @@ bool PgStore::run_writes(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch) 
       return true;
     }
   }
+}
+
+bool PgStore::run_one_by_one(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::vector<std::unique_ptr<Op>> one;
+    one.push_back(std::move(batch[i]));
+    if (!run_writes(conn, one)) {
+      for (size_t j = i + 1; j < batch.size(); ++j) {
+        batch[j]->fail(unavailable("postgres: connection lost"));
+        batch[j]->complete();
+      }
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace parley::store::pg

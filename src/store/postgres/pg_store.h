@@ -9,8 +9,10 @@
 // - seq and pts are counters in rows (chats.last_seq, user_logs.pts) incremented inside the
 //   committing transaction; the row lock is held until commit, so commits per chat and per
 //   user happen in counter order and a read never sees a hole. Rows are locked in a stable
-//   order (the chat, then users sorted by id); deadlocks and serialization failures still
-//   retry the transaction a bounded number of times.
+//   order (the chat, the user's own chat row, then users sorted by id). A group commit holds
+//   several ops' locks at once, so it waits at most 200 ms for a lock (lock_timeout); on a
+//   lock timeout or a deadlock it runs again one op per transaction. A single op that hits a
+//   deadlock or a serialization failure runs again a bounded number of times.
 // - Reads run alone in a REPEATABLE READ READ ONLY transaction (one consistent snapshot).
 // - Connection lost: the op completes with `unavailable` (nothing of it committed, or the
 //   commit's outcome is unknown and a retry is idempotent); the worker reconnects with
@@ -122,6 +124,8 @@ class PgStore final : public Store {
   void worker_loop();
   // Runs a batch of writes in one transaction; false if the connection was lost.
   bool run_writes(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch);
+  // A group commit that hit a deadlock or a lock timeout: each op in its own transaction.
+  bool run_one_by_one(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch);
   bool run_read(PgConn& conn, Op& op);
   void set_unhealthy(const std::string& why);
 
