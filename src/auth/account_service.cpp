@@ -83,18 +83,25 @@ void AccountService::login(std::string username, std::string password, std::stri
     return done(Error{Errc::bad_request, "device_name is longer than 64 bytes"});
   if (password.size() > kMaxPasswordBytes) return done(invalid_credentials());
   if (!start_hash_job()) return done(Error{Errc::rate_limited, "too many logins in progress"});
-  boost::asio::post(pool_, [this, username = std::move(username), password = std::move(password),
-                            device_name = std::move(device_name), done]() mutable {
-    store_.get_user(username, [&](Result<store::UserRecord> user) {
-      // Unknown users and users without a password verify against a dummy hash, so that the
-      // answer and its timing do not tell whether the user exists.
-      bool ok = verify_password(
-                    user.ok() && !user->password_hash.empty() ? user->password_hash : dummy_hash_,
-                    password) &&
-                user.ok() && !user->password_hash.empty();
-      --pending_hashes_;
-      if (!ok) return done(invalid_credentials());
-      create_device(username, std::move(device_name), done);
+  // The store may answer on any thread, later (a PostgreSQL worker): the check owns what it
+  // needs, and runs on the hashing pool, not on the store's thread.
+  auto check = [this, username, password = std::move(password),
+                device_name = std::move(device_name),
+                done](Result<store::UserRecord> user) mutable {
+    // Unknown users and users without a password verify against a dummy hash, so that the
+    // answer and its timing do not tell whether the user exists.
+    bool ok = verify_password(
+                  user.ok() && !user->password_hash.empty() ? user->password_hash : dummy_hash_,
+                  password) &&
+              user.ok() && !user->password_hash.empty();
+    --pending_hashes_;
+    if (!ok) return done(invalid_credentials());
+    create_device(username, std::move(device_name), done);
+  };
+  store_.get_user(std::move(username), [this, check = std::move(check)](
+                                           Result<store::UserRecord> user) mutable {
+    boost::asio::post(pool_, [check = std::move(check), user = std::move(user)]() mutable {
+      check(std::move(user));
     });
   });
 }
