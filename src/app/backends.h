@@ -14,6 +14,7 @@
 #include "common/health.h"
 #include "media/media_store.h"
 #include "presence/presence.h"
+#include "redis/redis_client.h"
 #include "registry/registry.h"
 #include "store/store.h"
 
@@ -30,11 +31,16 @@ struct Backends {
   std::vector<std::pair<std::string, Health>> health() const;
 };
 
-// One per seam, from the configuration.
+// One per seam, from the configuration: PostgreSQL and Redis when [cluster] lists servers.
 Result<std::shared_ptr<store::Store>> open_store(const Config& config);
-std::shared_ptr<Registry> open_registry(const Config& config);
-std::shared_ptr<Bus> open_bus(const Config& config);
-std::shared_ptr<presence::Presence> open_presence(const Config& config);
+// The Redis servers of cluster.redis, shared by the Registry, Bus and Presence; null when
+// there are none (one node: they live in the process).
+Result<std::shared_ptr<redis::RedisShards>> open_redis(const Config& config);
+std::shared_ptr<Registry> open_registry(const Config& config,
+                                        std::shared_ptr<redis::RedisShards> redis);
+std::shared_ptr<Bus> open_bus(const Config& config, std::shared_ptr<redis::RedisShards> redis);
+std::shared_ptr<presence::Presence> open_presence(const Config& config,
+                                                  std::shared_ptr<redis::RedisShards> redis);
 Result<std::shared_ptr<media::MediaStore>> open_media_store(const Config& config);
 // All of them. Refuses a configuration whose backends cannot work together (node ids).
 Result<Backends> open_backends(const Config& config);

@@ -1,0 +1,218 @@
+// Several parleyd processes on two Redis servers and one PostgreSQL of the test's own
+// (docs/SCALING.md): users on different nodes talk, sync and see each other as on one node.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/auth_helpers.h"
+#include "support/chat_helpers.h"
+#include "support/http_client.h"
+#include "support/json_util.h"
+#include "support/postgres_server.h"
+#include "support/redis_server.h"
+#include "support/server_process.h"
+#include "support/ws_client.h"
+
+namespace parley::test {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using Frame = WsClient::Frame;
+
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+bool is_str(const json::value* v, std::string_view s) {
+  return v != nullptr && v->is_string() && v->as_string() == s;
+}
+
+bool is_message_push(const Frame& f, std::string_view body) {
+  return is_push(f) && is_str(f.if_contains("type"), "message") && f.contains("message") &&
+         f.at("message").is_object() &&
+         is_str(f.at("message").as_object().if_contains("body"), body);
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    redis_.push_back(std::make_unique<RedisServer>());
+    redis_.push_back(std::make_unique<RedisServer>());
+    PostgresServer::shared().create_database("parley_cluster");
+    nodes_.push_back(std::make_unique<ServerProcess>(config(1)));
+    nodes_.push_back(std::make_unique<ServerProcess>(config(2)));
+  }
+  static void TearDownTestSuite() {
+    nodes_.clear();
+    redis_.clear();
+  }
+  void SetUp() override { ASSERT_EQ(nodes_.size(), 2u) << "the nodes did not start"; }
+  void TearDown() override {
+    for (auto& n : nodes_) EXPECT_TRUE(n->alive()) << "a node died during the test";
+  }
+
+  static TomlConfig config(int node_id) {
+    auto c = TomlConfig::test_defaults();
+    c.set("server", "node_id", std::to_string(node_id));
+    c.set("cluster", "redis",
+          "[" + toml_string(redis_[0]->address()) + ", " + toml_string(redis_[1]->address()) + "]");
+    c.set("cluster", "postgres",
+          "[" + toml_string(PostgresServer::shared().conninfo("parley_cluster")) + "]");
+    c.set("cluster", "reconnect_min_ms", "20");
+    c.set("cluster", "reconnect_max_ms", "500");
+    return c;
+  }
+  static std::uint16_t port(size_t node) { return nodes_.at(node)->port(); }
+
+  static inline std::vector<std::unique_ptr<RedisServer>> redis_;
+  static inline std::vector<std::unique_ptr<ServerProcess>> nodes_;
+};
+
+TEST_F(ClusterTest, EveryNodeIsReadyWithItsClusterBackends) {
+  for (size_t n = 0; n < nodes_.size(); ++n) {
+    auto ready = http_get(port(n), "/readyz");
+    EXPECT_EQ(ready.status, 200u) << ready.body;
+    const auto& backends = obj_field(ready.object(), "backends");
+    for (const char* seam : {"store", "registry", "bus", "presence"})
+      EXPECT_TRUE(obj_field(backends, seam).at("ok").as_bool()) << seam << ": " << ready.body;
+  }
+}
+
+// An account made on one node logs in on the other: one store.
+TEST_F(ClusterTest, DirectMessagesReachDevicesOnTheOtherNode) {
+  const auto alice = unique_username("alice");
+  const auto bob = unique_username("bob");
+  register_user(port(0), alice);
+  register_user(port(1), bob);
+  auto a1 = connect_authed(port(0), login(port(0), alice).token);
+  auto a2 = connect_authed(port(1), login(port(1), alice).token);  // alice's phone, node 2
+  auto b1 = connect_authed(port(1), login(port(0), bob).token);
+
+  const auto ack = send_ok(*a1, bob, "across nodes");
+  EXPECT_FALSE(bool_field(ack, "duplicate"));
+  auto got = b1->wait_for([](const Frame& f) { return is_message_push(f, "across nodes"); }, 10s);
+  ASSERT_TRUE(got) << "bob on node 2 did not get the message sent on node 1";
+  EXPECT_EQ(int_field(obj_field(*got, "message"), "seq"), int_field(ack, "seq"));
+  EXPECT_TRUE(a2->wait_for([](const Frame& f) { return is_message_push(f, "across nodes"); }, 10s))
+      << "alice's other device on node 2 did not get her own message";
+
+  // And back: bob answers from node 2, alice's first device on node 1 gets it.
+  send_ok(*b1, alice, "and back");
+  EXPECT_TRUE(a1->wait_for([](const Frame& f) { return is_message_push(f, "and back"); }, 10s));
+}
+
+// The same client_msg_id through another node stores nothing new (G3 across nodes).
+TEST_F(ClusterTest, ARetryThroughAnotherNodeIsADuplicate) {
+  const auto alice = unique_username("alice");
+  const auto bob = unique_username("bob");
+  register_user(port(0), alice);
+  register_user(port(0), bob);
+  const auto token = login(port(0), alice).token;
+  auto on1 = connect_authed(port(0), token);
+  auto on2 = connect_authed(port(1), token);
+  const auto cmid = next_client_msg_id();
+  const auto first = send_ok(*on1, bob, "once", cmid);
+  const auto again = send_ok(*on2, bob, "once", cmid);
+  EXPECT_FALSE(bool_field(first, "duplicate"));
+  EXPECT_TRUE(bool_field(again, "duplicate"));
+  EXPECT_EQ(int_field(again, "seq"), int_field(first, "seq"));
+  EXPECT_EQ(full_history(*on2, int_field(first, "chat_id")).size(), 1u);
+}
+
+// Offline while messages came through node 1; reconnects to node 2 and syncs all (G4).
+TEST_F(ClusterTest, SyncOnTheOtherNodeIsComplete) {
+  const auto alice = unique_username("alice");
+  const auto bob = unique_username("bob");
+  register_user(port(0), alice);
+  register_user(port(0), bob);
+  auto a = connect_authed(port(0), login(port(0), alice).token);
+  const auto bob_token = login(port(0), bob).token;
+  for (int i = 0; i < 5; ++i) send_ok(*a, bob, "m" + std::to_string(i));
+  auto b = connect_authed(port(1), bob_token);
+  const auto updates = sync_all(*b, 0);
+  std::vector<std::string> bodies;
+  for (const auto& u : updates) {
+    const auto* m = u.as_object().if_contains("message");
+    if (m && m->is_object()) bodies.push_back(str_field(m->as_object(), "body"));
+  }
+  EXPECT_EQ(bodies, (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"}));
+}
+
+// A group with members on both nodes: one send reaches all of them.
+TEST_F(ClusterTest, GroupMessagesReachMembersOnEveryNode) {
+  const auto alice = unique_username("alice");
+  const auto bob = unique_username("bob");
+  const auto carol = unique_username("carol");
+  for (const auto& u : {alice, bob, carol}) register_user(port(0), u);
+  auto a = connect_authed(port(0), login(port(0), alice).token);
+  auto b = connect_authed(port(1), login(port(1), bob).token);
+  auto c = connect_authed(port(0), login(port(0), carol).token);
+  json::array members{json::value(bob), json::value(carol)};
+  auto group =
+      request_ok(*a, {{"type", "group_create"}, {"name", "both nodes"}, {"members", members}});
+  const auto chat_id = int_field(obj_field(group, "chat"), "chat_id");
+  send_to_chat_ok(*b, chat_id, "hello group");
+  for (auto* client : {a.get(), c.get()})
+    EXPECT_TRUE(
+        client->wait_for([](const Frame& f) { return is_message_push(f, "hello group"); }, 10s));
+}
+
+// Presence and typing cross nodes.
+TEST_F(ClusterTest, PresenceAndTypingCrossNodes) {
+  const auto alice = unique_username("alice");
+  const auto bob = unique_username("bob");
+  register_user(port(0), alice);
+  register_user(port(0), bob);
+  const auto alice_token = login(port(0), alice).token;
+  auto b = connect_authed(port(1), login(port(1), bob).token);
+  auto a = connect_authed(port(0), alice_token);
+  const auto ack = send_ok(*a, bob, "hi");  // a shared chat: they may see each other
+  const auto chat_id = int_field(ack, "chat_id");
+
+  request_ok(*b, {{"type", "presence_subscribe"}, {"users", json::array{json::value(alice)}}});
+  auto a2 = connect_authed(port(0), alice_token);
+  a.reset();
+  a2.reset();  // alice's last session closes on node 1: bob on node 2 sees her go offline
+  auto offline = b->wait_for(
+      [&](const Frame& f) {
+        if (!is_push(f) || !is_str(f.if_contains("type"), "presence")) return false;
+        for (const auto& e : f.at("presence").as_array())
+          if (is_str(e.as_object().if_contains("user"), alice) &&
+              e.as_object().contains("online") && !e.as_object().at("online").as_bool())
+            return true;
+        return false;
+      },
+      15s);
+  EXPECT_TRUE(offline) << "bob did not see alice go offline on the other node";
+
+  auto a3 = connect_authed(port(0), alice_token);
+  a3->send_request({{"type", "typing"}, {"chat_id", chat_id}, {"state", "start"}});
+  EXPECT_TRUE(b->wait_for(
+      [&](const Frame& f) {
+        return is_push(f) && is_str(f.if_contains("type"), "typing") &&
+               is_str(f.if_contains("user"), alice);
+      },
+      10s))
+      << "bob on node 2 did not see alice typing on node 1";
+}
+
+// A node id is one running node's: a second node with it refuses to start.
+TEST_F(ClusterTest, ANodeIdHeldByARunningNodeRefusesTheStart) {
+  try {
+    ServerProcess twin(config(1));
+    ADD_FAILURE() << "a second node 1 started";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("node_id"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace parley::test
