@@ -115,11 +115,14 @@ class PgStoreTest : public ::testing::Test {
   SyncConfig sync_;
 };
 
-// The server stops: ops complete with unavailable and health says why. It starts again: the
-// same store works again, without being reopened.
-TEST_F(PgStoreTest, ServerStopsAndComesBack) {
+// The server stops (or is killed): ops complete with unavailable and health says why. It
+// starts again: the same store works again, without being reopened.
+class PgOutageTest : public PgStoreTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(PgOutageTest, ServerGoesAwayAndComesBack) {
   if (external_server()) GTEST_SKIP() << "an external server is not ours to stop";
   auto& server = test::PostgresServer::shared();
+  const bool crash = GetParam();
   auto store = open_store(config_for(db_), sync_);
   ASSERT_TRUE(store);
   ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
@@ -130,7 +133,10 @@ TEST_F(PgStoreTest, ServerStopsAndComesBack) {
               }).ok());
   EXPECT_TRUE(store->health().ok);
 
-  server.stop();
+  if (crash)
+    server.kill();  // SIGKILL: no goodbye to the clients; the restart recovers from the WAL
+  else
+    server.stop();
   // Every op now fails, writes and reads alike, with unavailable (never hangs).
   for (int i = 0; i < 8; ++i) {
     AppendRequest req{
@@ -169,6 +175,8 @@ TEST_F(PgStoreTest, ServerStopsAndComesBack) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_TRUE(store->health().ok) << store->health().detail;
 }
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, PgOutageTest, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? "Killed" : "Stopped"; });
 
 // Bodies are stored byte for byte (NUL included); other text values with a NUL byte are
 // refused as bad requests instead of being cut short.
