@@ -64,8 +64,15 @@ PgConn::PgConn(const std::string& conninfo, int connect_timeout_s, int statement
   // expand_dbname: `conninfo` is a whole connection string (or URI); the keywords after it
   // override what it says.
   std::string timeout = std::to_string(connect_timeout_s > 0 ? connect_timeout_s : 10);
-  const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
-  const char* values[] = {conninfo.c_str(), timeout.c_str(), "parleyd", nullptr};
+  // Defaults first, which `conninfo` may override: TCP keepalives, so that a server that
+  // vanished from the network (no RST) is noticed within about 20 s even while a statement
+  // waits for its answer, instead of the kernel's many minutes. connect_timeout last: the
+  // configured one wins.
+  const char* keys[] = {
+      "keepalives",       "keepalives_idle", "keepalives_interval", "keepalives_count",
+      "application_name", "dbname",          "connect_timeout",     nullptr};
+  const char* values[] = {"1",    "10", "3", "3", "parleyd", conninfo.c_str(), timeout.c_str(),
+                          nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
