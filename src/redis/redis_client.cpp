@@ -454,7 +454,18 @@ struct RedisClient::Impl {
   void take_down(Conn& conn, std::string why) {
     if (conn.closed || !conn.ac) return;
     if (conn.reason.empty()) conn.reason = std::move(why);
+    mark_down(conn);
     redisAsyncFree(conn.ac);
+  }
+
+  // The connection is closing: health() says so before any of its callbacks completes with
+  // `unavailable` (closed() follows once hiredis is done with them).
+  void mark_down(Conn& conn) {
+    Link& link = *conn.link;
+    if (link.conn.get() != &conn || link.state == Link::State::down) return;
+    link.state = Link::State::down;
+    link.reason = closing ? "client closed" : conn.close_reason();
+    update_health();
   }
 
   // From Conn::cleanup: the context is being freed (by hiredis after an error or EOF, or by
@@ -552,6 +563,7 @@ struct RedisClient::Impl {
     auto done = std::move(conn->pending.front().done);
     conn->pending.pop_front();
     if (!r) {
+      conn->link->impl->mark_down(*conn);
       done(Error{Errc::unavailable, conn->link->impl->unavailable_message(conn->close_reason())});
       return;
     }
