@@ -689,9 +689,8 @@ struct RedisClient::Impl {
         if (done) done(adding ? Status(unavailable(sub)) : ok_status());
         return;
       }
-      if (done) sub.conn->ops.push_back(SubOp{0, std::move(done), {}});
-      // The op above completes after the subscriptions sent in connect(): see below.
-      fix_zero_op(*sub.conn);
+      // Done once Redis confirmed the subscriptions that connect() sent.
+      after_pending_ops(*sub.conn, std::move(done));
       return;
     }
     auto conn = sub.conn;
@@ -702,8 +701,7 @@ struct RedisClient::Impl {
     }
     if (changed.empty()) {
       // Nothing to send: done once what was sent before is confirmed.
-      if (done) conn->ops.push_back(SubOp{0, std::move(done), {}});
-      fix_zero_op(*conn);
+      after_pending_ops(*conn, std::move(done));
       return;
     }
     const char* verb = kind == SubKind::subscribe     ? "SUBSCRIBE"
@@ -713,24 +711,19 @@ struct RedisClient::Impl {
     send_sub(*conn, verb, changed, std::move(done));
   }
 
-  // An op with nothing to confirm completes when it reaches the front of the queue.
-  void fix_zero_op(Conn& conn) {
-    auto& back = conn.ops.back();
-    back.deadline = SteadyClock::now() + options.command_timeout;
-    if (conn.ops.size() == 1) {
-      auto done = std::move(back.done);
-      conn.ops.pop_back();
-      post([done = std::move(done)] { done(ok_status()); });
-    } else {
-      // Folded into the op before it: done when that one is.
-      auto done = std::move(back.done);
-      conn.ops.pop_back();
-      auto& prev = conn.ops.back();
-      prev.done = [first = std::move(prev.done), done = std::move(done)](Status s) {
-        if (first) first(s);
-        done(s);
-      };
+  // `done` (when set) runs when the ops already sent on `conn` are confirmed (or failed), at
+  // once when there are none.
+  void after_pending_ops(Conn& conn, StatusCallback done) {
+    if (!done) return;
+    if (conn.ops.empty()) {
+      done(ok_status());
+      return;
     }
+    auto& last = conn.ops.back();
+    last.done = [first = std::move(last.done), done = std::move(done)](Status s) {
+      if (first) first(s);
+      done(s);
+    };
   }
 
   // --- health ---

@@ -242,6 +242,24 @@ TEST_F(RedisClientTest, PubSubChannelsAndPatterns) {
   EXPECT_EQ(messages.got()[3], (std::vector<std::string>{"ch:b", "", "7"}));
 }
 
+TEST_F(RedisClientTest, SubscribingWithoutCallbacksAndTwice) {
+  RedisClient client(options_for(server_));
+  Messages messages;
+  client.set_message_handler(messages.handler());
+  client.subscribe({"one"});  // connects the Pub/Sub connection
+  client.subscribe({"one"});  // nothing new
+  client.subscribe({"two"});
+  client.unsubscribe({"nothing"});
+  // Done after everything sent before it is confirmed.
+  EXPECT_TRUE(wait_status([&](auto done) { client.subscribe({"two"}, done); }).ok());
+  EXPECT_EQ(ok_reply(client, {"PUBLISH", "one", "1"}).integer, 1);
+  EXPECT_EQ(ok_reply(client, {"PUBLISH", "two", "2"}).integer, 1);
+  ASSERT_TRUE(messages.wait(2));
+  client.unsubscribe({"one"});
+  EXPECT_TRUE(wait_status([&](auto done) { client.unsubscribe({"one"}, done); }).ok());
+  EXPECT_EQ(ok_reply(client, {"PUBLISH", "one", "3"}).integer, 0);
+}
+
 TEST_F(RedisClientTest, ReconnectsAfterTheServerDiesAndSubscribesAgain) {
   RedisClient client(options_for(server_));
   Messages messages;
