@@ -39,7 +39,9 @@ class RedisBus final : public Bus {
  public:
   struct Options {
     std::string prefix = "parley:";  // of every channel (tests give each cluster its own)
-    std::chrono::milliseconds subscribe_wait{2000};
+    // How long start() and subscribe_chat() wait for Redis to confirm (bounded: the caller
+    // may be a network thread; a subscription not confirmed in time still applies later).
+    std::chrono::milliseconds subscribe_wait{500};
     EnvelopeLimits limits;  // what decode() accepts
   };
   explicit RedisBus(std::shared_ptr<redis::RedisShards> shards)
