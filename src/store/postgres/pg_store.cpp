@@ -138,11 +138,23 @@ void PgStore::worker_loop() {
         cv_.wait_until(lock, next_attempt, [&] { return closing_ || can_take(); });
       if (closing_ && queue_.empty()) break;
       if (can_take()) {
+        // A read runs alone. A write takes the writes queued behind it into its group commit,
+        // also past reads in between (no order between ops is promised), looking a bounded
+        // way into the queue.
         bool write = queue_.front()->write;
-        size_t limit = write ? cfg_.max_batch : 1;
-        while (!queue_.empty() && batch.size() < limit && queue_.front()->write == write) {
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+        if (write) {
+          size_t window = std::min<size_t>(queue_.size(), size_t{cfg_.max_batch} * 4);
+          for (size_t i = 0; i < window && batch.size() < cfg_.max_batch;) {
+            if (queue_[i]->write) {
+              batch.push_back(std::move(queue_[i]));
+              queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+              --window;
+            } else {
+              ++i;
+            }
+          }
         }
         if (!queue_.empty()) cv_.notify_one();
       }
@@ -194,6 +206,8 @@ bool PgStore::run_read(PgConn& conn, Op& op) {
 }
 
 bool PgStore::run_writes(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch) {
+  for (size_t seen = largest_batch_.load(); batch.size() > seen;)
+    if (largest_batch_.compare_exchange_weak(seen, batch.size())) break;
   // One op alone needs no savepoint: its failure rolls the whole transaction back.
   const bool savepoints = batch.size() > 1;
   std::minstd_rand jitter(std::random_device{}());

@@ -102,6 +102,8 @@ class PgStore final : public Store {
   Health health() const override;
   // Transactions run again after a deadlock, a serialization failure or a racing insert.
   uint64_t retried_transactions() const { return retried_.load(); }
+  // The most writes one group commit has held so far.
+  size_t largest_batch() const { return largest_batch_.load(); }
 
   // A queued operation. apply() runs on a worker inside a transaction and may throw PgError
   // (then the transaction, or the op's savepoint, is rolled back); complete() runs the
@@ -139,6 +141,7 @@ class PgStore final : public Store {
   std::vector<std::thread> workers_;
 
   std::atomic<uint64_t> retried_{0};
+  std::atomic<size_t> largest_batch_{0};
   std::atomic<int> connected_{0};  // workers with a working connection
   // The latest connection attempt or statement failed for want of a connection, and nothing
   // has committed since: health() reports it even while other workers hold connections
