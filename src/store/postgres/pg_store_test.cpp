@@ -110,7 +110,12 @@ INSTANTIATE_TEST_SUITE_P(PostgreSQL, SharedStoreConformance,
 class PgStoreTest : public ::testing::Test {
  protected:
   void SetUp() override { db_ = fresh_database(); }
-  void TearDown() override { admin("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)"); }
+  void TearDown() override {
+    // A test that failed half-way may have left the server down.
+    if (!external_server() && !test::PostgresServer::shared().running())
+      test::PostgresServer::shared().start();
+    admin("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
+  }
   std::string db_;
   SyncConfig sync_;
 };
@@ -133,10 +138,18 @@ TEST_P(PgOutageTest, ServerGoesAwayAndComesBack) {
               }).ok());
   EXPECT_TRUE(store->health().ok);
 
-  if (crash)
-    server.kill();  // SIGKILL: no goodbye to the clients; the restart recovers from the WAL
-  else
+  if (crash) {
+    // SIGKILL: no goodbye to the clients; the restart recovers from the WAL. Its backends
+    // may serve for a moment until they notice that the postmaster is gone: wait for that.
+    server.kill();
+    auto gone = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < gone &&
+           wait_for<UserRecord>([&](auto cb) { store->get_user("alice", cb); }).ok())
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  } else {
     server.stop();
+  }
   // Every op now fails, writes and reads alike, with unavailable (never hangs).
   for (int i = 0; i < 8; ++i) {
     AppendRequest req{
