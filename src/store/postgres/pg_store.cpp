@@ -19,9 +19,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kMinBackoff = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 constexpr auto kIdleCheck = std::chrono::seconds(1);  // an idle worker checks its connection
-constexpr int kMaxOpReruns = 3;
-constexpr const char* kBatchLockTimeout =
-    "SET LOCAL lock_timeout = '200ms'";  // of one op after a unique violation (a racing insert)
+constexpr int kMaxOpReruns = 3;  // of one op after a unique violation (a racing insert)
+// How long a group commit waits for a lock before it runs again one op per transaction.
+constexpr const char* kBatchLockTimeout = "SET LOCAL lock_timeout = '200ms'";
 
 // What an error that is neither a lost connection nor a retryable conflict means for the op.
 Error classify(const PgError& e) {
@@ -135,7 +135,8 @@ void PgStore::worker_loop() {
       if (conn)
         cv_.wait_for(lock, kIdleCheck, [&] { return closing_ || !queue_.empty(); });
       else
-        cv_.wait_until(lock, next_attempt, [&] { return closing_ || can_take(); });
+        cv_.wait_until(lock, next_attempt,
+                       [&] { return (closing_ && queue_.empty()) || can_take(); });
       if (closing_ && queue_.empty()) break;
       if (can_take()) {
         // A read runs alone. A write takes the writes queued behind it into its group commit,
