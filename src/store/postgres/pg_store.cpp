@@ -16,8 +16,6 @@ namespace parley::store::pg {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr auto kMinBackoff = std::chrono::milliseconds(50);
-constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 constexpr auto kIdleCheck = std::chrono::seconds(1);  // an idle worker checks its connection
 constexpr int kMaxOpReruns = 3;  // of one op after a unique violation (a racing insert)
 // How long a group commit waits for a lock before it runs again one op per transaction.
@@ -98,7 +96,10 @@ void PgStore::enqueue(std::unique_ptr<Op> op) {
 
 void PgStore::worker_loop() {
   std::unique_ptr<PgConn> conn;
-  auto backoff = kMinBackoff;
+  const auto min_backoff = std::chrono::milliseconds(std::max<uint32_t>(1, cfg_.reconnect_min_ms));
+  const auto max_backoff = std::max(min_backoff, std::chrono::milliseconds(cfg_.reconnect_max_ms));
+  std::minstd_rand jitter(std::random_device{}());
+  auto backoff = min_backoff;
   Clock::time_point next_attempt{};
   std::string conn_error;
   auto try_connect = [&] {
@@ -107,12 +108,14 @@ void PgStore::worker_loop() {
                                       static_cast<int>(cfg_.statement_timeout_ms));
       ++connected_;
       failing_ = false;
-      backoff = kMinBackoff;
+      backoff = min_backoff;
     } catch (const PgError& e) {
       conn_error = e.what();
       set_unhealthy(conn_error);
-      next_attempt = Clock::now() + backoff;
-      backoff = std::min(backoff * 2, kMaxBackoff);
+      // Up to a quarter less than the backoff: workers (and nodes) do not all knock at once.
+      auto spread = backoff.count() / 4 + 1;
+      next_attempt = Clock::now() + backoff - std::chrono::milliseconds(jitter() % spread);
+      backoff = std::min(backoff * 2, max_backoff);
     }
   };
   auto drop = [&](const std::string& why) {

@@ -41,9 +41,11 @@ struct PgConfig {
   uint32_t pool_size = 4;
   uint32_t statement_timeout_ms = 30000;
   uint32_t connect_timeout_s = 5;
-  uint32_t max_batch = 64;      // writes per group commit
-  uint32_t max_queue = 100000;  // queued ops; past it a call completes with unavailable
-  uint32_t max_retries = 8;     // of a transaction after a deadlock or serialization failure
+  uint32_t max_batch = 64;         // writes per group commit
+  uint32_t max_queue = 100000;     // queued ops; past it a call completes with unavailable
+  uint32_t max_retries = 8;        // of a transaction after a deadlock or serialization failure
+  uint32_t reconnect_min_ms = 50;  // backoff between reconnects, doubling, with jitter
+  uint32_t reconnect_max_ms = 2000;
 };
 
 class PgStore final : public Store {
