@@ -21,8 +21,12 @@ using boost::system::error_code;
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-Connection::Connection(Worker& worker, ConnectionListener& listener, uint32_t index)
-    : worker_(worker), listener_(listener), ws_(worker.ioc()), index_(index) {}
+Connection::Connection(Worker& worker, ConnectionListener& listener, uint32_t index, size_t node)
+    : worker_(worker),
+      listener_(listener),
+      ws_(worker.ioc()),
+      index_(index),
+      node_(static_cast<uint8_t>(node)) {}
 
 void Connection::queue_open() { worker_.queue_open(this); }
 
@@ -47,7 +51,8 @@ void Connection::connect() {
   }
   if (!ec) sock.bind(asio::ip::tcp::endpoint(source, 0), ec);
   if (ec) return on_connect(ec);
-  asio::ip::tcp::endpoint server(shared.options.target.address, shared.options.target.port);
+  const auto& target = shared.options.targets[node_];
+  asio::ip::tcp::endpoint server(target.address, target.port);
   sock.async_connect(server, [this](error_code e) { on_connect(e); });
 }
 
@@ -71,7 +76,7 @@ void Connection::on_connect(error_code ec) {
   }));
   ws_.read_message_max(64 * 1024 * 1024);
   ws_.text(true);
-  const auto& target = worker_.shared().options.target;
+  const auto& target = worker_.shared().options.targets[node_];
   ws_.async_handshake(target.host, target.path, [this](error_code e) { on_handshake(e); });
 }
 
@@ -112,6 +117,7 @@ void Connection::on_auth_reply(error_code ec) {
   in_.shrink_to_fit();
   worker_.open_finished(this);
   worker_.counters().connected.add();
+  worker_.counters().connected_by_node[node_].add();
   listener_.on_ready(*this, pts);
   if (state_ == State::ready) read_next();
 }

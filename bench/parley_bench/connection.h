@@ -37,12 +37,14 @@ class Connection {
   enum class State : uint8_t { idle, opening, ready, down };
   static constexpr uint64_t kAuthId = uint64_t{1} << 52;  // scenarios use smaller ids
 
-  Connection(Worker& worker, ConnectionListener& listener, uint32_t index);
+  // `node`: which --url (CommonOptions::targets) it connects to.
+  Connection(Worker& worker, ConnectionListener& listener, uint32_t index, size_t node = 0);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   Worker& worker() { return worker_; }
   uint32_t index() const { return index_; }
+  size_t node() const { return node_; }
   State state() const { return state_; }
   bool ready() const { return state_ == State::ready; }
   bool writable() const { return state_ == State::ready && !writing_; }
@@ -79,6 +81,7 @@ class Connection {
   uint32_t index_;
   unsigned source_slot_ = 0;
   uint8_t source_retries_ = 0;
+  uint8_t node_ = 0;
   State state_ = State::idle;
   bool writing_ = false;
 };

@@ -2,10 +2,12 @@
 // progress line at any time and summed once the run is over.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 
 #include "histogram.h"
+#include "options.h"
 
 namespace parley::bench {
 
@@ -28,6 +30,7 @@ struct Counters {
   Counter dropped;    // closed by the server or the network after authenticating
   Counter heartbeats;
   Counter heartbeat_errors;
+  std::array<Counter, kMaxNodes> connected_by_node;  // authenticated, per --url
   // messages
   Counter sent;
   Counter acked;
@@ -46,7 +49,9 @@ struct Totals {
   uint64_t connected = 0, failed = 0, dropped = 0, heartbeats = 0, heartbeat_errors = 0;
   uint64_t sent = 0, acked = 0, send_errors = 0, delivered = 0, duplicated = 0, reordered = 0,
            pts_gaps = 0, bad_frames = 0;
+  std::array<uint64_t, kMaxNodes> connected_by_node{};
   void add(const Counters& c) {
+    for (size_t i = 0; i < kMaxNodes; ++i) connected_by_node[i] += c.connected_by_node[i].get();
     connected += c.connected.get();
     failed += c.failed.get();
     dropped += c.dropped.get();

@@ -1,5 +1,7 @@
 // parley-bench: load generator for parleyd (issue 3, docs/BENCHMARKS.md).
 //   parley-bench SCENARIO --url ws://127.0.0.1:PORT --jwt-secret S [options] [--json]
+// --url may be given several times (or as a comma list): connections, direct and group then
+// spread their connections over the nodes (docs/BENCHMARKS.md, the cluster section).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -24,7 +26,9 @@ int main(int argc, char** argv) {
   add_common_options(*conn, common);
   conn->add_option("--count", conn_o.count, "connections to open");
   conn->add_option("--hold", conn_o.hold_s, "seconds to hold them open");
-  conn->add_option("--server-pid", conn_o.server_pid, "server pid, for its memory per connection");
+  conn->add_option("--server-pid", conn_o.server_pids,
+                   "server pid, for its memory per connection; with several --url, one per URL "
+                   "in the same order (repeat it)");
   conn->add_option("--heartbeat", conn_o.heartbeat_s, "seconds between pings per connection");
   conn->add_option("--users", conn_o.users,
                    "connections are devices of this many users (0: one user each)");
@@ -94,6 +98,12 @@ int main(int argc, char** argv) {
 
   if (auto err = validate(common); !err.empty()) {
     std::fprintf(stderr, "parley-bench: %s\n", err.c_str());
+    return 2;
+  }
+  if ((*sync || *presence) && common.nodes() > 1) {
+    std::fprintf(stderr,
+                 "parley-bench: several --url are supported by connections, direct and group "
+                 "only\n");
     return 2;
   }
   if (*conn) return run_connections(common, conn_o);

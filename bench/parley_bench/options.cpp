@@ -12,7 +12,11 @@
 namespace parley::bench {
 
 void add_common_options(CLI::App& app, CommonOptions& o) {
-  app.add_option("--url", o.url, "server, ws://HOST:PORT (loopback only)")->required();
+  app.add_option("--url", o.urls,
+                 "server, ws://HOST:PORT (loopback only); several (repeat it, or a comma list): "
+                 "connections are spread over them")
+      ->required()
+      ->delimiter(',');
   app.add_flag("--json", o.json, "print one JSON object with the results on the last line");
   app.add_option("--threads", o.threads, "client threads, one io_context each (0: cores/2)");
   app.add_option("--jwt-secret", o.jwt_secret,
@@ -40,9 +44,9 @@ bool is_loopback(const boost::asio::ip::address& a) {
 
 }  // namespace
 
-std::string validate(CommonOptions& o) {
-  auto url = boost::urls::parse_uri(o.url);
-  if (!url) return fmt::format("--url {}: not a URL ({})", o.url, url.error().message());
+std::string parse_target(const std::string& text, Target& t) {
+  auto url = boost::urls::parse_uri(text);
+  if (!url) return fmt::format("--url {}: not a URL ({})", text, url.error().message());
   if (url->scheme() != "ws") return "--url: only ws:// is supported";
   std::string host = url->host();
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
@@ -56,11 +60,26 @@ std::string validate(CommonOptions& o) {
         "::1 or localhost",
         url->host());
   if (!url->has_port() || url->port_number() == 0) return "--url: a port is required";
-  o.target.address = addr;
-  o.target.port = url->port_number();
-  o.target.host = std::string(url->encoded_host_and_port());
+  t.address = addr;
+  t.port = url->port_number();
+  t.host = std::string(url->encoded_host_and_port());
   if (!url->encoded_path().empty() && url->encoded_path() != "/")
-    o.target.path = std::string(url->encoded_path());
+    t.path = std::string(url->encoded_path());
+  return {};
+}
+
+std::string validate(CommonOptions& o) {
+  if (o.urls.empty()) return "--url is required";
+  if (o.urls.size() > kMaxNodes) return fmt::format("--url: at most {} URLs", kMaxNodes);
+  o.targets.clear();
+  for (const auto& u : o.urls) {
+    Target t;
+    if (auto err = parse_target(u, t); !err.empty()) return err;
+    if (!o.targets.empty() && t.address.is_v6() != o.targets.front().address.is_v6())
+      return "--url: every URL must be IPv4 or every URL IPv6 (one source address pool)";
+    o.targets.push_back(std::move(t));
+  }
+  o.target = o.targets.front();
   if (o.jwt_secret.empty()) {
     if (const char* env = std::getenv("PARLEY_BENCH_JWT_SECRET")) o.jwt_secret = env;
   }

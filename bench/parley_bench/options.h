@@ -4,6 +4,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -18,8 +19,11 @@ struct Target {
   std::string path = "/v1/ws";
 };
 
+// At most this many --url (server nodes).
+constexpr size_t kMaxNodes = 16;
+
 struct CommonOptions {
-  std::string url;
+  std::vector<std::string> urls;  // --url, given once or more (or a comma list)
   bool json = false;
   unsigned threads = 0;  // 0: half the cores, at least one (the server needs the rest)
   std::string jwt_secret;
@@ -30,13 +34,23 @@ struct CommonOptions {
   double connect_timeout_s = 15;
   double timeout_s = 0;  // hard bound on the whole run; 0: derived from the scenario
   bool no_progress = false;
-  Target target;  // filled by validate()
+  std::vector<Target> targets;  // filled by validate(), one per --url, same order
+  Target target;                // targets[0]
+  size_t nodes() const { return targets.size(); }
 };
+
+// Which --url a connection uses when there are `nodes` of them (all 0 with one URL).
+// direct: pair i's sender is on node i % n, its receiver on (i + 1) % n, so that with
+// several nodes every message crosses from one node to another.
+inline size_t direct_sender_node(uint64_t pair, size_t nodes) { return pair % nodes; }
+inline size_t direct_receiver_node(uint64_t pair, size_t nodes) { return (pair + 1) % nodes; }
+// connections, group: round-robin over the nodes by connection index.
+inline size_t round_robin_node(uint64_t conn, size_t nodes) { return conn % nodes; }
 
 struct ConnectionsOptions {
   uint64_t count = 1000;
   double hold_s = 10;
-  int server_pid = 0;
+  std::vector<int> server_pids;  // one per --url, same order (or none)
   double heartbeat_s = 20;
   uint64_t users = 0;  // connections are devices of this many users; 0: one user each
 };
@@ -91,8 +105,11 @@ struct PresenceOptions {
 
 void add_common_options(CLI::App& app, CommonOptions& o);
 
-// Parses and checks --url (ws://HOST:PORT[/path], HOST loopback only), fills defaults.
+// Parses and checks every --url (ws://HOST:PORT[/path], HOST loopback only, one address
+// family for all), fills defaults.
 // Returns an error message, empty if fine.
 std::string validate(CommonOptions& o);
+// Parses one --url into `t`; returns an error message, empty if fine.
+std::string parse_target(const std::string& url, Target& t);
 
 }  // namespace parley::bench

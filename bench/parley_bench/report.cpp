@@ -10,11 +10,20 @@ namespace parley::bench {
 
 namespace {
 
-// Doubles with three decimals (not 1.2345E3); the values are flat: numbers, strings, null.
+// Doubles with three decimals (not 1.2345E3); the values are numbers, strings, null, or
+// (per node, with several --url) arrays of numbers.
 std::string scalar(const boost::json::value& v) {
   if (v.is_double()) {
     double d = v.get_double();
     return std::isfinite(d) ? fmt::format("{:.3f}", d) : "null";
+  }
+  if (v.is_array()) {
+    std::string s = "[";
+    for (const auto& e : v.get_array()) {
+      if (s.size() > 1) s += ',';
+      s += scalar(e);
+    }
+    return s + ']';
   }
   return boost::json::serialize(v);
 }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <boost/json/array.hpp>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -101,6 +102,14 @@ void add_percentiles(boost::json::object& out, const std::string& prefix, const 
   out[prefix + "_p99_ms"] = r(to_ms(h.percentile(99)));
   out[prefix + "_p999_ms"] = r(to_ms(h.percentile(99.9)));
   out[prefix + "_max_ms"] = r(to_ms(h.max()));
+}
+
+void add_nodes(boost::json::object& out, const CommonOptions& o, const Totals& t) {
+  if (o.nodes() < 2) return;
+  out["urls"] = o.nodes();
+  boost::json::array per;
+  for (size_t i = 0; i < o.nodes(); ++i) per.push_back(t.connected_by_node[i]);
+  out["node_connections"] = std::move(per);
 }
 
 }  // namespace parley::bench

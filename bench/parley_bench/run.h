@@ -61,5 +61,8 @@ class Run {
 double to_ms(uint64_t ns);
 // Adds `<prefix>_p50_ms`, p90, p99, p999, max to `out`.
 void add_percentiles(boost::json::object& out, const std::string& prefix, const Histogram& h);
+// With several --url: adds `urls` (how many) and `node_connections` (authenticated
+// connections per URL, in --url order, from `t`). Nothing with one URL.
+void add_nodes(boost::json::object& out, const CommonOptions& o, const Totals& t);
 
 }  // namespace parley::bench

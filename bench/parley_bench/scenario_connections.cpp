@@ -2,9 +2,11 @@
 // rate, failures, and the server's memory per connection (RSS delta / N).
 #include <fmt/format.h>
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdio>
 #include <deque>
+#include <vector>
 
 #include "connection.h"
 #include "report.h"
@@ -24,7 +26,9 @@ class IdleFleet final : public ConnectionListener {
 
   void create(uint64_t count) {
     // std::deque: stable addresses without one allocation per connection.
-    for (uint64_t i = 0; i < count; ++i) conns_.emplace_back(run_.worker(i), *this, uint32_t(i));
+    const size_t nodes = run_.options().nodes();
+    for (uint64_t i = 0; i < count; ++i)
+      conns_.emplace_back(run_.worker(i), *this, uint32_t(i), round_robin_node(i, nodes));
   }
   void open_all() {
     for (auto& c : conns_) {
@@ -96,6 +100,12 @@ class IdleFleet final : public ConnectionListener {
 }  // namespace
 
 int run_connections(const CommonOptions& common, const ConnectionsOptions& o) {
+  const size_t nodes = common.nodes();
+  if (!o.server_pids.empty() && o.server_pids.size() != nodes) {
+    std::fprintf(stderr, "connections: give --server-pid once per --url (%zu), in the same order\n",
+                 nodes);
+    return 2;
+  }
   Run run(common);
   if (o.count + 16 > run.socket_budget()) {
     std::fprintf(stderr,
@@ -110,7 +120,19 @@ int run_connections(const CommonOptions& common, const ConnectionsOptions& o) {
   uint64_t deadline = now_ns() + static_cast<uint64_t>(timeout * 1e9);
   // 0: unknown (no --server-pid, or /proc not readable).
   auto rss = [](int pid) -> uint64_t { return pid ? rss_kib(pid).value_or(0) : 0; };
-  uint64_t rss_before = rss(o.server_pid);
+  // Per server (one per --url), and their sum; empty without --server-pid.
+  auto rss_all = [&](std::vector<uint64_t>& per) {
+    per.clear();
+    uint64_t sum = 0;
+    for (int pid : o.server_pids) {
+      per.push_back(rss(pid));
+      if (per.back() == 0) return uint64_t{0};  // one unknown: the sum is unknown
+      sum += per.back();
+    }
+    return sum;
+  };
+  std::vector<uint64_t> node_before, node_open, node_held;
+  uint64_t rss_before = rss_all(node_before);
   uint64_t self_before = rss(getpid());
 
   IdleFleet fleet(run, o);
@@ -133,10 +155,10 @@ int run_connections(const CommonOptions& common, const ConnectionsOptions& o) {
   auto after_open = run.totals();
   double connect_s = static_cast<double>(t1 - t0) / 1e9;
   fleet.start_heartbeats();
-  uint64_t rss_open = rss(o.server_pid);
+  uint64_t rss_open = rss_all(node_open);
   uint64_t hold_end = std::min(deadline, now_ns() + static_cast<uint64_t>(o.hold_s * 1e9));
   if (opened) run.wait([] { return false; }, hold_end, line);
-  uint64_t rss_held = rss(o.server_pid);
+  uint64_t rss_held = rss_all(node_held);
   uint64_t self_held = rss(getpid());
   auto held = run.totals();
   fleet.close_all();
@@ -147,6 +169,7 @@ int run_connections(const CommonOptions& common, const ConnectionsOptions& o) {
   r["scenario"] = "connections";
   r["requested"] = o.count;
   r["connections"] = after_open.connected;
+  add_nodes(r, common, after_open);
   r["failed"] = t.failed + held.dropped;
   r["dropped_during_hold"] = held.dropped;
   r["connect_s"] = connect_s;
@@ -165,6 +188,21 @@ int run_connections(const CommonOptions& common, const ConnectionsOptions& o) {
     r["server_rss_connected_kib"] = rss_open;
     r["server_rss_held_kib"] = rss_held;
     r["server_kib_per_conn"] = per_conn(rss_before, rss_held);
+    if (nodes > 1) {  // each server's RSS delta over the connections it holds
+      boost::json::array held_kib, per_node;
+      for (size_t i = 0; i < nodes; ++i) {
+        held_kib.push_back(node_held[i]);
+        uint64_t n = after_open.connected_by_node[i];
+        if (n)
+          per_node.push_back(static_cast<double>(static_cast<int64_t>(node_held[i]) -
+                                                 static_cast<int64_t>(node_before[i])) /
+                             static_cast<double>(n));
+        else
+          per_node.push_back(nullptr);
+      }
+      r["node_server_rss_held_kib"] = std::move(held_kib);
+      r["node_server_kib_per_conn"] = std::move(per_node);
+    }
   } else {
     r["server_kib_per_conn"] = nullptr;
   }

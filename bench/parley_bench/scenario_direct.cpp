@@ -48,9 +48,11 @@ class Pairs final : public ConnectionListener {
     uint64_t ring = std::bit_ceil<uint64_t>(std::max<uint32_t>(o.window, 1));
     per_sender_rate_ = o.rate / o.pairs;
     for (uint32_t i = 0; i < o.pairs; ++i) {
-      // Pair i: sender conn 2i and receiver conn 2i+1 on the same worker index parity mix.
-      conns_.emplace_back(run.worker(2 * i), *this, 2 * i);
-      conns_.emplace_back(run.worker(2 * i + 1), *this, 2 * i + 1);
+      // Pair i: sender conn 2i and receiver conn 2i+1 on the same worker index parity mix;
+      // with several --url, on two different nodes (options.h).
+      const size_t nodes = run.options().nodes();
+      conns_.emplace_back(run.worker(2 * i), *this, 2 * i, direct_sender_node(i, nodes));
+      conns_.emplace_back(run.worker(2 * i + 1), *this, 2 * i + 1, direct_receiver_node(i, nodes));
       auto& s = senders_.emplace_back();
       s.to = user(2 * i + 1);
       s.sent_ns.assign(ring, 0);
@@ -341,6 +343,7 @@ int run_direct(const CommonOptions& common, const DirectOptions& o) {
   r["pts_gaps"] = t.pts_gaps;
   r["behind_schedule"] = pairs.behind();
   r["connections"] = after_open.connected;
+  add_nodes(r, common, after_open);
   r["failed"] = t.failed + t.dropped;
   add_percentiles(r, "e2e", e2e);
   add_percentiles(r, "ack", ack);

@@ -82,7 +82,7 @@ class Groups final : public ConnectionListener {
     for (uint32_t g = 0; g < o.groups; ++g) {
       for (uint32_t m = 0; m < o.members; ++m) {
         uint32_t i = g * o.members + m;
-        conns_.emplace_back(run.worker(i), *this, i);
+        conns_.emplace_back(run.worker(i), *this, i, round_robin_node(i, run.options().nodes()));
         auto& mem = members_.emplace_back();
         mem.group = g;
         mem.slot = m;
@@ -548,6 +548,7 @@ int run_group(const CommonOptions& common, const GroupOptions& opts) {
   r["bad_frames"] = t.bad_frames;
   r["behind_schedule"] = groups.behind();
   r["connections"] = after_open.connected;
+  add_nodes(r, common, after_open);
   r["failed"] = t.failed + t.dropped;
   add_percentiles(r, "e2e", e2e);
   add_percentiles(r, "ack", ack);
