@@ -39,8 +39,11 @@ int run(const Config& config) {
       [&](boost::system::error_code, int sig) { spdlog::info("signal {}: draining", sig); });
   signals_context.run();
   node.value()->stop();
+  // Commits everything still queued, then closes the database. Before the node goes: a
+  // commit that completes now (a PostgreSQL worker's backlog) posts its answer to the
+  // node's stopped I/O contexts, which must still exist.
+  store->close();
   node.value().reset();
-  store->close();  // commits everything still queued, then closes the database
   spdlog::info("stopped");
   return 0;
 }

@@ -38,6 +38,8 @@ Result<std::shared_ptr<store::Store>> open_store(const Config& config) {
     pg.max_queue = config.cluster.postgres_queue;
     pg.connect_timeout_s = std::max<uint32_t>(1, (config.cluster.connect_timeout_ms + 999) / 1000);
     pg.statement_timeout_ms = config.cluster.command_timeout_ms;
+    pg.reconnect_min_ms = config.cluster.reconnect_min_ms;
+    pg.reconnect_max_ms = config.cluster.reconnect_max_ms;
     auto opened = store::pg::PgStore::open(pg, config.sync);
     if (!opened) return Error{opened.error().code, "postgresql: " + opened.error().message};
     return std::shared_ptr<store::Store>(std::move(opened.value()));

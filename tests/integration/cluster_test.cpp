@@ -8,6 +8,7 @@
 
 #include "support/auth_helpers.h"
 #include "support/chat_helpers.h"
+#include "support/cluster_helpers.h"
 #include "support/http_client.h"
 #include "support/json_util.h"
 #include "support/postgres_server.h"
@@ -21,15 +22,6 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 using Frame = WsClient::Frame;
-
-std::string toml_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
 
 bool is_str(const json::value* v, std::string_view s) {
   return v != nullptr && v->is_string() && v->as_string() == s;
@@ -60,15 +52,8 @@ class ClusterTest : public ::testing::Test {
   }
 
   static TomlConfig config(int node_id) {
-    auto c = TomlConfig::test_defaults();
-    c.set("server", "node_id", std::to_string(node_id));
-    c.set("cluster", "redis",
-          "[" + toml_string(redis_[0]->address()) + ", " + toml_string(redis_[1]->address()) + "]");
-    c.set("cluster", "postgres",
-          "[" + toml_string(PostgresServer::shared().conninfo("parley_cluster")) + "]");
-    c.set("cluster", "reconnect_min_ms", "20");
-    c.set("cluster", "reconnect_max_ms", "500");
-    return c;
+    return cluster_node_config(node_id, {redis_[0]->address(), redis_[1]->address()},
+                               PostgresServer::shared().conninfo("parley_cluster"));
   }
   static std::uint16_t port(size_t node) { return nodes_.at(node)->port(); }
 
