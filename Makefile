@@ -1,13 +1,15 @@
 # Parley: `make run` starts a server on http://127.0.0.1:8080, `make test` runs every test.
-# Both install what is missing (Debian 12 packages) first.
+# Both install what is missing (Debian 12 packages) first. `make cluster` starts three nodes
+# behind HAProxy on http://127.0.0.1:8080 instead (docs/SCALING.md); `make cluster-stop`.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 BUILD_TYPE ?= RelWithDebInfo
 LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./data
+CLUSTER_DIR ?= ./cluster-data
 CTEST_J    ?= 2
 
-.PHONY: all deps test-deps build run test test-unit test-asan test-browser screenshots bench format format-check clean
+.PHONY: all deps test-deps build run cluster cluster-stop cluster-status test test-unit test-asan test-browser screenshots bench format format-check clean
 
 all: build
 
@@ -23,6 +25,19 @@ build: deps
 
 run: build
 	$(BUILD)/src/parleyd/parleyd --listen $(LISTEN) --data-dir $(DATA_DIR) --web-root web
+
+# A local cluster in the background: two Redis, one PostgreSQL, three parleyd nodes (8081-8083)
+# and HAProxy on 127.0.0.1:8080 (tools/cluster.sh; its data, logs and configs in CLUSTER_DIR).
+cluster: test-deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	@cmake --build $(BUILD) --target parleyd parley
+	@BUILD=$(BUILD) bash tools/cluster.sh start $(CLUSTER_DIR)
+
+cluster-stop:
+	@bash tools/cluster.sh stop $(CLUSTER_DIR)
+
+cluster-status:
+	@bash tools/cluster.sh status $(CLUSTER_DIR)
 
 # Every test, then every test again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: test-deps build
