@@ -233,6 +233,23 @@ start_haproxy() {
   say "haproxy on 127.0.0.1:$HAPROXY_PORT (stats: http://127.0.0.1:$STATS_PORT/)"
 }
 
+# Before starting anything: the ports of what is not running yet must be free.
+preflight() {
+  local i bin
+  bin=$(pg_bin)
+  for i in 1 2; do
+    live_pid "redis$i" redis-server >/dev/null || check_port_free $((REDIS_PORT + i - 1)) REDIS_PORT
+  done
+  live_pid postgres "$bin/postgres" >/dev/null || check_port_free "$PG_PORT" PG_PORT
+  for ((i = 1; i <= NODES; i++)); do
+    live_pid "node$i" parleyd >/dev/null || check_port_free $((NODE_PORT + i - 1)) NODE_PORT
+  done
+  if ! live_pid haproxy haproxy >/dev/null; then
+    check_port_free "$HAPROXY_PORT" HAPROXY_PORT
+    check_port_free "$STATS_PORT" STATS_PORT
+  fi
+}
+
 start_all() {
   command -v redis-server >/dev/null || die "redis-server not found: run tools/deps.sh --test"
   mkdir -p "$DIR"
@@ -244,6 +261,7 @@ start_all() {
   else
     load_ports
   fi
+  preflight
   start_redis
   start_postgres
   start_nodes
