@@ -82,8 +82,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "interrupted"; exit 130' INT TERM
 # The bound on the whole run: past it the script is terminated (and cleans up).
-( sleep "$MAX_SECONDS"; echo "bench_cluster.sh: over $MAX_SECONDS s, stopping" >&2; kill -TERM $$ ) &
+exec 3>&2
+( sleep "$MAX_SECONDS"; echo "bench_cluster.sh: over $MAX_SECONDS s, stopping" >&3; kill -TERM $$ ) 2>/dev/null &
 WATCHDOG=$!
+disown "$WATCHDOG"  # no "Terminated" when cleanup stops it
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
