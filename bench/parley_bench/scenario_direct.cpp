@@ -138,6 +138,10 @@ class Pairs final : public ConnectionListener {
     }
     return n;
   }
+  // Which order a reordered delivery broke: the sender's (its counter) or the chat's (seq).
+  uint64_t reordered_by_counter() const { return sum(reordered_by_counter_); }
+  uint64_t reordered_by_seq() const { return sum(reordered_by_seq_); }
+
   uint64_t behind() const {  // sends due by the schedule but never issued
     if (o_.rate <= 0) return 0;
     uint64_t n = 0;
@@ -229,6 +233,8 @@ class Pairs final : public ConnectionListener {
       return;
     }
     if (by_counter == V::reordered || by_seq == V::reordered) k.reordered.add();
+    if (by_counter == V::reordered) bump(reordered_by_counter_[c.worker().id()]);
+    if (by_seq == V::reordered) bump(reordered_by_seq_[c.worker().id()]);
     k.delivered.add();
     if (stamp.send_ns >= warm_ns_) k.e2e_ns.record(now - stamp.send_ns);
     last_delivery_[c.worker().id()].store(now, std::memory_order_relaxed);
@@ -243,6 +249,17 @@ class Pairs final : public ConnectionListener {
   uint64_t start_ns_ = 0, stop_ns_ = 0, warm_ns_ = 0;
   std::array<bool, 256> running_on_{};
   std::array<std::atomic<uint64_t>, 256> last_delivery_{};
+  // Per worker, one writer each.
+  std::array<std::atomic<uint64_t>, 256> reordered_by_counter_{};
+  std::array<std::atomic<uint64_t>, 256> reordered_by_seq_{};
+  static void bump(std::atomic<uint64_t>& v) {
+    v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  static uint64_t sum(const std::array<std::atomic<uint64_t>, 256>& a) {
+    uint64_t n = 0;
+    for (const auto& v : a) n += v.load(std::memory_order_relaxed);
+    return n;
+  }
   std::atomic<int> logged_{0};
 };
 
@@ -340,6 +357,10 @@ int run_direct(const CommonOptions& common, const DirectOptions& o) {
   r["lost"] = lost;
   r["duplicated"] = t.duplicated;
   r["reordered"] = t.reordered;
+  if (common.nodes() > 1) {  // with several nodes: which order broke (one URL: unchanged)
+    r["reordered_by_counter"] = pairs.reordered_by_counter();
+    r["reordered_by_seq"] = pairs.reordered_by_seq();
+  }
   r["pts_gaps"] = t.pts_gaps;
   r["behind_schedule"] = pairs.behind();
   r["connections"] = after_open.connected;
