@@ -44,9 +44,11 @@ struct FnOp final : PgStore::Op {
 };
 
 template <class T>
-void PgStore::submit(bool write, std::function<Result<T>(PgConn&)> fn, Callback<T> done) {
+void PgStore::submit(bool write, std::function<Result<T>(PgConn&)> fn, Callback<T> done,
+                     std::string order_key) {
   auto op = std::make_unique<FnOp<T>>();
   op->write = write;
+  op->order_key = std::move(order_key);
   op->fn = std::move(fn);
   op->done = std::move(done);
   enqueue(std::move(op));

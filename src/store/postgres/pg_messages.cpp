@@ -162,13 +162,18 @@ static Result<AppendResult> append_in(PgConn& c, AppendRequest& req, uint64_t re
 
 void PgStore::append_message(AppendRequest req, Callback<AppendResult> done) {
   uint64_t retention = sync_.update_log_retention;
+  // Appends to one chat commit in the order they came (a direct chat named by its two users
+  // before it exists): a sender's pipelined messages keep their order in the chat's seq.
+  std::string key = req.chat_id != 0           ? fmt::format("c{}", req.chat_id)
+                    : req.sender < req.to_user ? fmt::format("d{}\n{}", req.sender, req.to_user)
+                                               : fmt::format("d{}\n{}", req.to_user, req.sender);
   submit<AppendResult>(
       true,
       [req = std::move(req), retention](PgConn& c) -> Result<AppendResult> {
         AppendRequest copy = req;  // the op may run again (a retried transaction)
         return append_in(c, copy, retention);
       },
-      std::move(done));
+      std::move(done), std::move(key));
 }
 
 void PgStore::current_pts(UserId user, Callback<uint64_t> done) {

@@ -129,12 +129,40 @@ void PgStore::worker_loop() {
   try_connect();
   for (;;) {
     std::vector<std::unique_ptr<Op>> batch;
+    // The order keys this batch holds, given back once it has run (whatever the outcome).
+    std::vector<std::string> held;
+    struct Release {
+      PgStore* store;
+      std::vector<std::string>& keys;
+      ~Release() {
+        if (keys.empty()) return;
+        {
+          std::lock_guard lock(store->mu_);
+          for (const auto& k : keys)
+            if (auto it = store->busy_keys_.find(k);
+                it != store->busy_keys_.end() && --it->second == 0)
+              store->busy_keys_.erase(it);
+        }
+        store->cv_.notify_all();
+      }
+    } release{this, held};
     {
       std::unique_lock lock(mu_);
       // Without a connection, a worker takes ops only while no worker has one (they then
       // fail fast with unavailable); otherwise it waits to reconnect and leaves them to
       // the others.
-      auto can_take = [&] { return !queue_.empty() && (conn || connected_.load() == 0); };
+      // An op whose order key another batch holds waits for it (see Op::order_key).
+      auto free = [&](const Op& op) {
+        return op.order_key.empty() || !busy_keys_.contains(op.order_key);
+      };
+      auto first_free = [&]() -> size_t {
+        size_t i = 0;
+        while (i < queue_.size() && !free(*queue_[i])) ++i;
+        return i;
+      };
+      auto can_take = [&] {
+        return !queue_.empty() && (conn || connected_.load() == 0) && first_free() < queue_.size();
+      };
       if (conn)
         cv_.wait_for(lock, kIdleCheck, [&] { return closing_ || !queue_.empty(); });
       else
@@ -145,15 +173,26 @@ void PgStore::worker_loop() {
         // A read runs alone. A write takes the writes queued behind it into its group commit,
         // also past reads in between (no order between ops is promised), looking a bounded
         // way into the queue.
-        bool write = queue_.front()->write;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+        // Writes whose key another batch holds stay queued (in their order); the keys this
+        // batch takes are held until it has run.
+        auto take = [&](size_t i) {
+          if (!queue_[i]->order_key.empty()) {
+            ++busy_keys_[queue_[i]->order_key];
+            held.push_back(queue_[i]->order_key);
+          }
+          batch.push_back(std::move(queue_[i]));
+          queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+        };
+        const size_t first = first_free();
+        bool write = queue_[first]->write;
+        take(first);
         if (write) {
           size_t window = std::min<size_t>(queue_.size(), size_t{cfg_.max_batch} * 4);
-          for (size_t i = 0; i < window && batch.size() < cfg_.max_batch;) {
-            if (queue_[i]->write) {
-              batch.push_back(std::move(queue_[i]));
-              queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+          for (size_t i = first; i < window && batch.size() < cfg_.max_batch;) {
+            if (queue_[i]->write &&
+                (free(*queue_[i]) ||
+                 std::find(held.begin(), held.end(), queue_[i]->order_key) != held.end())) {
+              take(i);
               --window;
             } else {
               ++i;

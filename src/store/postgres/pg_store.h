@@ -28,6 +28,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "common/config.h"
@@ -113,6 +114,10 @@ class PgStore final : public Store {
   struct Op {
     virtual ~Op() = default;
     bool write = true;
+    // Writes with the same key commit in the order they were queued: while one worker's
+    // batch holds the key, no other worker takes a write with it (a sender's pipelined
+    // messages to one chat keep their order in its seq). Empty: no order.
+    std::string order_key;
     virtual void apply(PgConn& conn) = 0;
     virtual bool failed() const = 0;  // apply() produced an error: roll the op back
     virtual void fail(Error e) = 0;
@@ -123,7 +128,8 @@ class PgStore final : public Store {
   PgStore(const PgConfig& config, const SyncConfig& sync) : cfg_(config), sync_(sync) {}
 
   template <class T>
-  void submit(bool write, std::function<Result<T>(PgConn&)> fn, Callback<T> done);
+  void submit(bool write, std::function<Result<T>(PgConn&)> fn, Callback<T> done,
+              std::string order_key = {});
   void enqueue(std::unique_ptr<Op> op);
   void worker_loop();
   // Runs a batch of writes in one transaction; false if the connection was lost.
@@ -139,6 +145,8 @@ class PgStore final : public Store {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Op>> queue_;
+  // Order keys of the writes in batches being run, with how many (guarded by mu_).
+  std::unordered_map<std::string, uint32_t> busy_keys_;
   bool closing_ = false;
   std::vector<std::thread> workers_;
 

@@ -217,6 +217,46 @@ TEST_F(PgStoreTest, BodiesKeepEveryByte) {
   EXPECT_EQ(refused.error().code, Errc::bad_request) << refused.error().message;
 }
 
+// Sends queued one after the other into one chat take their seq in that order, although four
+// workers commit batches at once (Op::order_key): a sender's pipelined messages keep their
+// order. Two conversations interleave: the other keeps going meanwhile.
+TEST_F(PgStoreTest, PipelinedAppendsToAChatKeepTheirOrder) {
+  auto store = open_store(config_for(db_), sync_);
+  ASSERT_TRUE(store);
+  for (const char* u : {"alice", "bob", "carol"})
+    ASSERT_TRUE(wait_for<Unit>([&](auto cb) {
+                  store->create_user(UserRecord{u, "h", 1}, cb);
+                }).ok());
+  constexpr int kSends = 300;
+  std::mutex mu;
+  std::map<std::string, std::vector<std::pair<int, uint64_t>>> seqs;  // by receiver
+  std::atomic<int> done{0};
+  for (int i = 0; i < kSends; ++i) {
+    const std::string to = i % 3 == 0 ? "carol" : "bob";
+    AppendRequest req{"alice", to,
+                      0,       MessageKind::text,
+                      "m",     "p" + std::to_string(i),
+                      1,       static_cast<uint64_t>(i + 1),
+                      {}};
+    store->append_message(req, [&, i, to](Result<AppendResult> r) {
+      EXPECT_TRUE(r.ok()) << r.error().message;
+      if (r) {
+        std::lock_guard lock(mu);
+        seqs[to].emplace_back(i, r->message.seq);
+      }
+      ++done;
+    });
+  }
+  for (int i = 0; i < 1000 && done.load() < kSends; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(done.load(), kSends);
+  for (auto& [to, got] : seqs) {
+    std::sort(got.begin(), got.end());  // in sending order
+    for (size_t k = 0; k < got.size(); ++k)
+      ASSERT_EQ(got[k].second, k + 1) << "to " << to << ": send " << got[k].first;
+  }
+}
+
 // A group commit where some ops fail (a refused send, a bad value that makes PostgreSQL raise
 // an error): each failing op rolls back alone, the others commit, seqs stay gapless.
 TEST_F(PgStoreTest, FailingOpsInAGroupCommitRollBackAlone) {
