@@ -260,21 +260,7 @@ Result<ChatList> list_chats_in(PgConn& c, const UserId& user, uint32_t limit,
     if (s.unread > 0) ++list.unread_chats;
     list.chats.push_back(std::move(s));
   }
-  auto newer = [](const ChatSummary& a, const ChatSummary& b) {
-    return a.last_ts != b.last_ts ? a.last_ts > b.last_ts : a.chat_id > b.chat_id;
-  };
-  std::sort(list.chats.begin(), list.chats.end(), newer);
-  if (!after.from_start()) {
-    ChatSummary at;
-    at.last_ts = after.last_ts;
-    at.chat_id = after.chat_id;
-    list.chats.erase(list.chats.begin(),
-                     std::upper_bound(list.chats.begin(), list.chats.end(), at, newer));
-  }
-  if (list.chats.size() > limit) {
-    list.chats.resize(limit);
-    list.has_more = true;
-  }
+  rules::page_chat_list(list, after, limit);
   for (auto& s : list.chats) {
     if (s.last_seq > 0) s.last_message = read_message(c, s.chat_id, s.last_seq);
     if (s.kind == ChatKind::direct) {

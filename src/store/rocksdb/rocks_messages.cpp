@@ -292,21 +292,7 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
     if (c.unread > 0) ++list.unread_chats;
     list.chats.push_back(std::move(c));
   }
-  auto newer = [](const ChatSummary& a, const ChatSummary& b) {
-    return a.last_ts != b.last_ts ? a.last_ts > b.last_ts : a.chat_id > b.chat_id;
-  };
-  std::sort(list.chats.begin(), list.chats.end(), newer);
-  if (!after.from_start()) {
-    ChatSummary at;
-    at.last_ts = after.last_ts;
-    at.chat_id = after.chat_id;
-    list.chats.erase(list.chats.begin(),
-                     std::upper_bound(list.chats.begin(), list.chats.end(), at, newer));
-  }
-  if (list.chats.size() > limit) {
-    list.chats.resize(limit);
-    list.has_more = true;
-  }
+  rules::page_chat_list(list, after, limit);
   for (auto& c : list.chats) {
     if (c.last_seq > 0) c.last_message = read_message(snap, c.chat_id, c.last_seq);
     // The other members' positions: the peer, or the active members of a small group.

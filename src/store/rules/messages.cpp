@@ -1,5 +1,7 @@
 #include "store/rules/messages.h"
 
+#include <algorithm>
+
 namespace parley::store::rules {
 
 Status check_direct_send(const UserId& sender, const UserId& to_user) {
@@ -22,6 +24,24 @@ AppendResult duplicate_append(Message original, uint64_t original_sender_pts) {
   r.sender_pts = original_sender_pts;
   r.duplicate = true;
   return r;
+}
+
+void page_chat_list(ChatList& list, const ChatListCursor& after, uint32_t limit) {
+  auto newer = [](const ChatSummary& a, const ChatSummary& b) {
+    return a.last_ts != b.last_ts ? a.last_ts > b.last_ts : a.chat_id > b.chat_id;
+  };
+  std::sort(list.chats.begin(), list.chats.end(), newer);
+  if (!after.from_start()) {
+    ChatSummary at;
+    at.last_ts = after.last_ts;
+    at.chat_id = after.chat_id;
+    list.chats.erase(list.chats.begin(),
+                     std::upper_bound(list.chats.begin(), list.chats.end(), at, newer));
+  }
+  if (list.chats.size() > limit) {
+    list.chats.resize(limit);
+    list.has_more = true;
+  }
 }
 
 }  // namespace parley::store::rules

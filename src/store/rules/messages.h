@@ -25,4 +25,9 @@ uint64_t sender_pts(const std::vector<Delivery>& deliveries, const UserId& sende
 // sender's pts again, flagged duplicate; no deliveries, since no log got anything new.
 AppendResult duplicate_append(Message original, uint64_t original_sender_pts);
 
+// One page of the chat list from every chat of the user (with unread counts already summed):
+// newest activity first (ties: higher chat_id first), only chats after `after`, at most
+// `limit` (has_more when there were more).
+void page_chat_list(ChatList& list, const ChatListCursor& after, uint32_t limit);
+
 }  // namespace parley::store::rules
