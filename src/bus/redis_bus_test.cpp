@@ -7,35 +7,16 @@
 #include <thread>
 
 #include "bus/bus_conformance.h"
-#include "support/redis_server.h"
+#include "redis/redis_test_servers.h"
 
 namespace parley::bus_test {
 namespace {
 
 using namespace std::chrono_literals;
 
-struct Servers {
-  test::RedisServer one, two;
-};
-Servers& servers() {
-  static Servers s;  // first used from a test's SetUp: the main thread
-  return s;
-}
-
-std::shared_ptr<redis::RedisShards> open_shards(const std::vector<std::string>& addresses) {
-  redis::RedisOptions base;
-  base.reconnect_min = 20ms;
-  base.reconnect_max = 200ms;
-  auto shards = redis::RedisShards::open(addresses, base);
-  EXPECT_TRUE(shards.ok());
-  EXPECT_TRUE(shards.value()->wait_ready(5s)) << shards.value()->health().detail;
-  return shards.value();
-}
-
-std::string fresh_prefix() {
-  static std::atomic<int> n{0};
-  return "t" + std::to_string(::getpid()) + "." + std::to_string(++n) + ":";
-}
+using redis_test::fresh_prefix;
+using redis_test::open_shards;
+using redis_test::servers;
 
 class RedisCluster final : public BusCluster {
  public:

@@ -5,43 +5,21 @@
 #include <atomic>
 
 #include "presence/presence_conformance.h"
-#include "support/redis_server.h"
+#include "redis/redis_test_servers.h"
 
 namespace parley::presence_test {
 namespace {
 
 using namespace std::chrono_literals;
 using presence::RedisPresence;
-using test::RedisServer;
 
-// Two servers for the whole program, started from the main thread (redis_server.h).
-std::vector<std::unique_ptr<RedisServer>>& servers() {
-  static std::vector<std::unique_ptr<RedisServer>> s = [] {
-    std::vector<std::unique_ptr<RedisServer>> v;
-    v.push_back(std::make_unique<RedisServer>());
-    v.push_back(std::make_unique<RedisServer>());
-    return v;
-  }();
-  return s;
-}
-
-std::shared_ptr<redis::RedisShards> open_shards() {
-  redis::RedisOptions options;
-  options.connect_timeout = 500ms;
-  options.command_timeout = 2000ms;
-  options.reconnect_min = 20ms;
-  options.reconnect_max = 200ms;
-  auto shards =
-      redis::RedisShards::open({servers()[0]->address(), servers()[1]->address()}, options);
-  EXPECT_TRUE(shards.ok()) << shards.error().message;
-  EXPECT_TRUE(shards.value()->wait_ready(5s));
-  return shards.value();
-}
+using redis_test::open_shards;
+using redis_test::servers;
 
 // Each backend gets its own key prefix: a fresh, empty presence on the shared servers.
 std::unique_ptr<presence::Presence> make(std::chrono::milliseconds ttl) {
-  static std::atomic<int> n{0};
-  return std::make_unique<RedisPresence>(open_shards(), ttl, "t" + std::to_string(++n) + ":");
+  return std::make_unique<RedisPresence>(open_shards(servers().addresses()), ttl,
+                                         redis_test::fresh_prefix());
 }
 
 INSTANTIATE_TEST_SUITE_P(Redis, PresenceConformance, ::testing::Values(PresenceMaker(make)));
@@ -55,7 +33,7 @@ Result<std::vector<Transition>> touch(presence::Presence& p, const std::string& 
 // Users on a server that is down get `unavailable`; the others carry on; once it is back,
 // its users work again without a new backend.
 TEST(RedisPresence, AServerDownFailsOnlyItsUsersAndIsUsedAgainWhenBack) {
-  auto shards = open_shards();
+  auto shards = open_shards(servers().addresses());
   RedisPresence p(shards, 90s, "fault:");
   // One user on each server.
   std::string on0, on1;
@@ -64,7 +42,7 @@ TEST(RedisPresence, AServerDownFailsOnlyItsUsersAndIsUsedAgainWhenBack) {
     (shards->shard_of(u) == 0 ? on0 : on1) = u;
   }
   ASSERT_TRUE(touch(p, on0, 1000).ok());
-  servers()[0]->kill();
+  servers().one.kill();
   auto down = touch(p, on0 + "x", 2000);
   for (int i = 0; i < 50 && down.ok(); ++i) {  // until the client noticed the drop
     std::this_thread::sleep_for(20ms);
@@ -77,7 +55,7 @@ TEST(RedisPresence, AServerDownFailsOnlyItsUsersAndIsUsedAgainWhenBack) {
   ASSERT_TRUE(other.ok()) << other.error().message;
   EXPECT_EQ(other->size(), 1u);
 
-  servers()[0]->start();  // empty: its presence state is gone, sessions come back on refresh
+  servers().one.start();  // empty: its presence state is gone, sessions come back on refresh
   ASSERT_TRUE(shards->wait_ready(10s));
   EXPECT_TRUE(p.health().ok);
   auto back = touch(p, on0, 3000);
