@@ -28,6 +28,7 @@
 #include "presence/presence_reporter.h"
 #include "push/providers.h"
 #include "push/push_worker.h"
+#include "registry/node_ledger.h"
 #include "session/chat_session.h"
 #include "session/session_hub.h"
 
@@ -85,6 +86,8 @@ struct Node::Parts {
   const Config config;  // components keep references into it
   Backends backends;
   SnowflakeGenerator ids;
+  // The node's sessions attach and detach through it, so that it can write them again.
+  std::unique_ptr<NodeLedger> ledger;
   // Node-wide timers (typing expiry, presence batches and refresh, media sweeps) run here.
   boost::asio::io_context control;
   std::unique_ptr<auth::AccountService> accounts;
@@ -149,6 +152,7 @@ Status Node::Parts::build() {
   const NodeId node = config.server.node_id;
   store::Store& st = *backends.store;
   if (Status claimed = claim_node_id(); !claimed) return claimed;
+  ledger = std::make_unique<NodeLedger>(*backends.registry, node);
 
   auto jwt = auth::JwtVerifier::create(config.auth.jwt_hs256_secret,
                                        config.auth.jwt_rs256_public_key_file);
@@ -215,7 +219,9 @@ Status Node::Parts::build() {
   presence_hub->start();
   // Live sessions refresh their presence (one batched touch) and their registry entries a
   // few times per TTL; sessions that were not refreshed (a node that died) expire. Every
-  // node expires: each expired user is returned to one of them, which reports it.
+  // node expires: each expired user is returned to one of them, which reports it. The
+  // registry entries are reasserted, not just renewed: what a Redis server lost (restarted
+  // empty) or never got (an attach while it was down) is written again, what is stale goes.
   refresh_timer = std::make_unique<boost::asio::steady_timer>(control);
   refresh = [this, node] {
     refresh_timer->expires_after(std::chrono::milliseconds(config.presence.ttl_s * 1000 / 3));
@@ -228,8 +234,8 @@ Status Node::Parts::build() {
       });
       presence_reporter->touch(std::move(live), now);
       presence_reporter->expire(now);
-      backends.registry->refresh(node, [](Status s) {
-        if (!s) spdlog::warn("registry refresh: {}", s.error().message);
+      ledger->reassert([](Status s) {
+        if (!s) spdlog::warn("registry reassert: {}", s.error().message);
       });
       backends.registry->claim_node(node, instance, [node](Status s) {
         // Another installation took the id while this node could not renew it (the registry
@@ -279,8 +285,8 @@ Status Node::Parts::build() {
                             config.limits.max_history_page,  config.limits.max_chats_page,
                             config.groups.max_name_bytes,    1000};
   sessions = std::make_unique<session::SessionService>(
-      session::SessionDeps{config, limits, *hub, *backends.registry, node, *accounts, *chats,
-                           *typing, *presence_reporter, *presence_hub, push_notifier.get()});
+      session::SessionDeps{config, limits, *hub, *ledger, node, *accounts, *chats, *typing,
+                           *presence_reporter, *presence_hub, push_notifier.get()});
   // The web client (docs/WEB.md), read once from server.web_root.
   if (!config.server.web_root.empty()) {
     auto loaded = http::StaticFiles::load(
@@ -353,7 +359,8 @@ void Node::Parts::stop() {
   // The sessions' drops are reported; from now on nothing is.
   if (presence_reporter) presence_reporter->stop();
   // This node's sessions are gone: other nodes stop sending it their envelopes.
-  backends.registry->clear_node(config.server.node_id, nullptr);
+  // (Through the ledger: after the detaches of the sessions just closed.)
+  if (ledger) ledger->clear_node(config.server.node_id, nullptr);
   if (!instance.empty()) backends.registry->release_node(config.server.node_id, instance, nullptr);
 }
 

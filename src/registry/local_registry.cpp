@@ -87,6 +87,34 @@ void LocalRegistry::refresh(NodeId node, Done done) {
   if (done) done(ok_status());
 }
 
+void LocalRegistry::reassert(NodeId node, std::vector<SessionEntry> live, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    const int64_t t = now();
+    std::set<std::pair<std::string, std::string>> wanted;  // user, device
+    for (auto& e : live) {
+      if (e.sessions == 0) continue;
+      auto& entry = users_[e.user][{e.device_id, node}];
+      entry.sessions = e.sessions;
+      entry.expires_at = t + ttl_ms_;
+      wanted.emplace(std::move(e.user), std::move(e.device_id));
+    }
+    // The node's entries that are not live any more.
+    for (const auto& [user, device] : by_node_[node]) {
+      if (wanted.contains({user, device})) continue;
+      auto u = users_.find(user);
+      if (u == users_.end()) continue;
+      u->second.erase({device, node});
+      if (u->second.empty()) users_.erase(u);
+    }
+    if (wanted.empty())
+      by_node_.erase(node);
+    else
+      by_node_[node] = std::move(wanted);
+  }
+  if (done) done(ok_status());
+}
+
 void LocalRegistry::clear_node(NodeId node, Done done) {
   {
     std::lock_guard lock(mu_);

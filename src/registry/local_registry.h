@@ -27,6 +27,7 @@ class LocalRegistry final : public Registry {
   void locate(std::vector<std::string> users,
               std::function<void(Result<std::vector<UserLocation>>)> done) override;
   void refresh(NodeId node, Done done) override;
+  void reassert(NodeId node, std::vector<SessionEntry> live, Done done) override;
   void clear_node(NodeId node, Done done) override;
   void claim_node(NodeId node, const std::string& instance, Done done) override;
   void release_node(NodeId node, const std::string& instance, Done done) override;

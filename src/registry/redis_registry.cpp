@@ -97,6 +97,80 @@ redis.call('DEL', KEYS[1])
 return #users
 )lua");
 
+// reassert(), one chunk of a server's users: each user's entries of the node become the given
+// ones (others of the node removed, counts and expiry set), and the users are added to the
+// reassert's set of users (KEYS[1]), which the first chunk starts afresh.
+// ARGV: key prefix, node suffix, expires ms, TTL ms, first chunk ("1"/"0"), then per user:
+// user, n, and n pairs of field, sessions.
+const RedisScript kReassertChunk(R"lua(
+local suffix = ARGV[2]
+if ARGV[5] == '1' then redis.call('DEL', KEYS[1]) end
+local users = {}
+local i = 6
+while i <= #ARGV do
+  local user = ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  local key = ARGV[1] .. user
+  local wanted = {}
+  local values = {}
+  for j = 0, n - 1 do
+    local f = ARGV[i + 2 + 2 * j]
+    wanted[f] = true
+    values[#values + 1] = f
+    values[#values + 1] = ARGV[i + 3 + 2 * j] .. ':' .. ARGV[3]
+  end
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if not wanted[f] and string.sub(f, -#suffix) == suffix then redis.call('HDEL', key, f) end
+  end
+  redis.call('HSET', key, unpack(values))
+  redis.call('PEXPIRE', key, ARGV[4])
+  users[#users + 1] = user
+  i = i + 2 + 2 * n
+end
+if #users > 0 then
+  redis.call('SADD', KEYS[1], unpack(users))
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return #users
+)lua");
+
+// reassert(), after its chunks on a server: the node's entries of users it no longer holds
+// there are removed, and the reassert's set of users (KEYS[2]) becomes the node's (KEYS[1]).
+// -1, changing nothing, when the set does not hold the `expected` users (a chunk failed).
+// ARGV: key prefix, node suffix, expected users, TTL ms.
+const RedisScript kReassertFinish(R"lua(
+local suffix = ARGV[2]
+local expected = tonumber(ARGV[3])
+if expected == 0 then redis.call('DEL', KEYS[2]) end
+if redis.call('SCARD', KEYS[2]) ~= expected then
+  redis.call('DEL', KEYS[2])
+  return -1
+end
+local gone
+if expected == 0 then
+  gone = redis.call('SMEMBERS', KEYS[1])
+else
+  gone = redis.call('SDIFF', KEYS[1], KEYS[2])
+end
+local removed = 0
+for _, user in ipairs(gone) do
+  local key = ARGV[1] .. user
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(f, -#suffix) == suffix then
+      redis.call('HDEL', key, f)
+      removed = removed + 1
+    end
+  end
+end
+if expected == 0 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('RENAME', KEYS[2], KEYS[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return removed
+)lua");
+
 // locate() found these entries expired: removed unless renewed meanwhile.
 const RedisScript kClean(R"lua(
 for i = 1, #ARGV, 2 do
@@ -300,6 +374,93 @@ void RedisRegistry::refresh(NodeId node, Done done) {
                  {prefix_ + "reg:", node_suffix(node), std::to_string(t),
                   std::to_string(t + ttl_ms_), std::to_string(ttl_ms_)},
                  std::move(done));
+}
+
+// Per server, the node's users there go in chunks of at most kReassertChunkUsers (each chunk
+// one script: Redis serves other clients between chunks, so a node with many sessions never
+// holds a server for long), then one script swaps in the new set of users and removes what is
+// no longer live. They are sent back to back on the server's connection, each call ahead of
+// whatever the node asks of that server after reassert() returned (registry.h: calls apply in
+// call order). One exception: a script the server forgot (SCRIPT FLUSH, not a restart: a new
+// connection loads every script again) is sent again after what was sent meanwhile; the
+// finishing script then sees a chunk missing and changes nothing (the next reassert applies).
+void RedisRegistry::reassert(NodeId node, std::vector<SessionEntry> live, Done done) {
+  const int64_t t = now();
+  std::vector<std::vector<const SessionEntry*>> by_shard(shards_->size());
+  for (const auto& e : live)
+    if (e.sessions > 0) by_shard[shards_->shard_of(e.user)].push_back(&e);
+  struct State {
+    std::atomic<size_t> left{0};
+    std::mutex mu;
+    std::optional<Error> failed;
+    Done done;
+    void fail(Error e) {
+      std::lock_guard lock(mu);
+      if (!failed) failed = std::move(e);
+    }
+    void one_done() {
+      if (--left > 0 || !done) return;
+      if (failed) return done(*failed);
+      done(ok_status());
+    }
+  };
+  auto state = std::make_shared<State>();
+  state->done = std::move(done);
+  const std::string key_prefix = prefix_ + "reg:", suffix = node_suffix(node),
+                    expires = std::to_string(t + ttl_ms_), ttl = std::to_string(ttl_ms_);
+  const std::string set_key = node_set_key(node), new_set_key = set_key + ":reassert";
+  // Every call is counted before the first is sent: a completion may come before the next.
+  std::vector<std::vector<std::vector<std::string>>> chunks(shards_->size());
+  std::vector<size_t> users_of(shards_->size(), 0);
+  size_t calls = 0;
+  for (size_t shard = 0; shard < by_shard.size(); ++shard) {
+    auto& entries = by_shard[shard];
+    std::sort(entries.begin(), entries.end(), [](const SessionEntry* a, const SessionEntry* b) {
+      return std::tie(a->user, a->device_id) < std::tie(b->user, b->device_id);
+    });
+    auto& args = chunks[shard];
+    size_t in_chunk = 0;
+    for (size_t i = 0, end = 0; i < entries.size(); i = end) {
+      const std::string& user = entries[i]->user;
+      for (end = i; end < entries.size() && entries[end]->user == user;) ++end;
+      if (args.empty() || in_chunk == kReassertChunkUsers) {
+        args.push_back({key_prefix, suffix, expires, ttl, args.empty() ? "1" : "0"});
+        in_chunk = 0;
+      }
+      auto& chunk = args.back();
+      chunk.push_back(user);
+      chunk.push_back(std::to_string(end - i));
+      for (size_t j = i; j < end; ++j) {
+        chunk.push_back(entry_field(entries[j]->device_id, node));
+        chunk.push_back(std::to_string(entries[j]->sessions));
+      }
+      ++in_chunk;
+      ++users_of[shard];
+    }
+    calls += chunks[shard].size() + 1;
+  }
+  state->left = calls;
+  for (size_t shard = 0; shard < by_shard.size(); ++shard) {
+    auto& client = shards_->at(shard);
+    for (auto& args : chunks[shard])
+      client.eval(kReassertChunk, {new_set_key}, std::move(args),
+                  [state, &client](Result<Reply> r) {
+                    if (auto s = status_of(r, client.address()); !s) state->fail(s.error());
+                    state->one_done();
+                  });
+    client.eval(kReassertFinish, {set_key, new_set_key},
+                {key_prefix, suffix, std::to_string(users_of[shard]), ttl},
+                [state, &client](Result<Reply> r) {
+                  auto c = redis::checked(r, client.address());
+                  if (!c)
+                    state->fail(c.error());
+                  else if (c->type == Reply::Type::integer && c->integer < 0)
+                    state->fail(Error{Errc::unavailable, "redis " + client.address() +
+                                                             ": reassert incomplete (a part "
+                                                             "failed); the next one applies"});
+                  state->one_done();
+                });
+  }
 }
 
 void RedisRegistry::clear_node(NodeId node, Done done) {

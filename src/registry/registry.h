@@ -7,8 +7,16 @@
 //   on a node stays located there until both are detached.
 // - locate(users) answers, in the order asked, every device of each user that has a live
 //   session, and the nodes holding them; one call for many users (one round trip to Redis).
-// - Entries live for the TTL from their attach or their node's last refresh(): a node that
-//   dies without detaching loses them by itself. A live node refreshes well within the TTL.
+// - Entries live for the TTL from their attach or their node's last refresh() or reassert():
+//   a node that dies without detaching loses them by itself. A live node reasserts (or
+//   refreshes) well within the TTL.
+// - reassert(node, live) makes the node's entries exactly `live`: entries missing from the
+//   backend (a Redis server that restarted empty) are written, the node's entries not in
+//   `live` are removed, counts are set, TTLs renewed; other nodes' entries are not touched.
+// - Calls on one registry apply in the order they were made (one made after another returned
+//   applies after it; the order of completions is not promised). So a reassert applies over
+//   exactly the attaches and detaches made before it: `live` must count those, no more, no
+//   less (NodeLedger, node_ledger.h, takes it and calls so).
 // - It may be stale for a moment (a session that just closed, on a node that just died):
 //   delivering to a node without the session is a no-op, and pushes for a device that only
 //   looked connected are healed when it syncs.
@@ -36,6 +44,14 @@ struct DeviceLocation {
   bool operator==(const DeviceLocation&) const = default;
 };
 
+// One of a node's entries as reassert() writes it: `sessions` live sessions of the device.
+struct SessionEntry {
+  std::string user;
+  std::string device_id;
+  uint32_t sessions = 1;
+  bool operator==(const SessionEntry&) const = default;
+};
+
 struct UserLocation {
   std::string user;
   std::vector<DeviceLocation> devices;  // sorted by (device_id, node); empty: not connected
@@ -54,6 +70,10 @@ class Registry {
                       std::function<void(Result<std::vector<UserLocation>>)> done) = 0;
   // Renews every entry of `node` for another TTL.
   virtual void refresh(NodeId node, Done done) = 0;
+  // Makes the entries of `node` exactly `live` (one element per device; an element with 0
+  // sessions counts as absent), each living another TTL. What the node holds is written
+  // again whatever the backend lost; see the contract above for the order with attach/detach.
+  virtual void reassert(NodeId node, std::vector<SessionEntry> live, Done done) = 0;
   // Forgets every entry of `node` (it stops, or starts again after a crash).
   virtual void clear_node(NodeId node, Done done) = 0;
   // Takes or renews `node` for `instance` for the TTL; conflict if another instance holds it.
