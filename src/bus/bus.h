@@ -11,7 +11,10 @@
 //   what it pushes to each device itself (SessionHub).
 // - publish_chat(chat, env) reaches every node that subscribed to the chat (and only
 //   those), with the same order and loss rules. A node subscribes while it holds sessions
-//   that receive the chat's broadcasts (members of a large group).
+//   that receive the chat's broadcasts (members of a large group). subscribe_chat() never
+//   waits for a remote backend: it confirms through its callback, and what is published
+//   between the call and the confirmation may not reach the node (the caller reads that
+//   window from the Store once confirmed: SessionHub does).
 // - publish_all(env) reaches every node, this one included.
 // - Envelopes cross processes in their encoded form (bus/envelope.h); a backend that never
 //   leaves the process may hand them over as they are.
@@ -23,6 +26,7 @@
 #include <functional>
 
 #include "bus/envelope.h"
+#include "common/errc.h"
 #include "common/health.h"
 
 namespace parley {
@@ -30,6 +34,9 @@ namespace parley {
 class Bus {
  public:
   using Handler = std::function<void(const Envelope&)>;
+  // ok: everything published to the chat from now on reaches this node. An error: not yet
+  // (the backend is down); the subscription still applies once it is back.
+  using Subscribed = std::function<void(Status)>;
   virtual ~Bus() = default;
   // Starts receiving what is addressed to `self`. Call once, before any publish.
   virtual void start(NodeId self, Handler handler) = 0;
@@ -37,8 +44,10 @@ class Bus {
   virtual void publish_chat(uint64_t chat_id, Envelope env) = 0;
   virtual void publish_all(Envelope env) = 0;
   // This node starts or stops receiving publish_chat(chat_id). Counted: as many unsubscribes
-  // as subscribes before it stops.
-  virtual void subscribe_chat(uint64_t chat_id) = 0;
+  // as subscribes before it stops. subscribe_chat returns at once; `subscribed` (may be null)
+  // runs once, inline or on a Bus thread, when the subscription is in effect (for a chat
+  // subscribed already: once the first subscription is).
+  virtual void subscribe_chat(uint64_t chat_id, Subscribed subscribed) = 0;
   virtual void unsubscribe_chat(uint64_t chat_id) = 0;
   virtual Health health() const = 0;
 };

@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,6 +77,18 @@ class BusConformance : public ::testing::TestWithParam<BusClusterMaker> {
   void SetUp() override { cluster_ = GetParam()(); }
   void TearDown() override { cluster_.reset(); }
   Bus& node(NodeId n) { return cluster_->endpoint(n); }
+  // Subscribes node n to the chat; the future is its confirmation.
+  std::future<Status> subscribe(NodeId n, uint64_t chat) {
+    auto p = std::make_shared<std::promise<Status>>();
+    auto f = p->get_future();
+    node(n).subscribe_chat(chat, [p](Status s) { p->set_value(std::move(s)); });
+    return f;
+  }
+  static void confirmed(std::future<Status> f) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    Status s = f.get();
+    ASSERT_TRUE(s.ok()) << s.error().message;
+  }
   std::unique_ptr<BusCluster> cluster_;
 };
 
@@ -130,9 +144,9 @@ TEST_P(BusConformance, ChatBroadcastsReachSubscribedNodesOnly) {
   node(1).start(1, a.handler());
   node(2).start(2, b.handler());
   node(3).start(3, c.handler());
-  node(2).subscribe_chat(42);
-  node(3).subscribe_chat(42);
-  node(3).subscribe_chat(42);  // counted
+  confirmed(subscribe(2, 42));
+  confirmed(subscribe(3, 42));
+  node(3).subscribe_chat(42, nullptr);  // counted (no confirmation wanted)
   node(3).unsubscribe_chat(42);
   Envelope e;
   e.kind = Envelope::Kind::broadcast;
@@ -149,6 +163,45 @@ TEST_P(BusConformance, ChatBroadcastsReachSubscribedNodesOnly) {
   EXPECT_EQ(a.settle(), 0u);
   node(1).publish_chat(43, e);  // nobody
   EXPECT_EQ(b.settle(), 2u);
+}
+
+// subscribe_chat() returns without waiting; its confirmation says from when on the chat's
+// broadcasts reach the node. A second subscription of the chat is confirmed too, no earlier
+// than the first.
+TEST_P(BusConformance, ASubscriptionIsConfirmedOnceBroadcastsReachTheNode) {
+  Inbox a, b;
+  node(1).start(1, a.handler());
+  node(2).start(2, b.handler());
+  Envelope e;
+  e.kind = Envelope::Kind::broadcast;
+  e.chat_id = 77;
+  e.seq = 1;
+  e.payload = "first";
+  // Published from the confirmation itself: the earliest moment it is promised to arrive.
+  auto published = std::make_shared<std::promise<void>>();
+  auto first_confirmed = std::make_shared<std::atomic<bool>>(false);
+  node(2).subscribe_chat(77, [&, published, first_confirmed](Status s) {
+    EXPECT_TRUE(s.ok());
+    *first_confirmed = true;
+    node(1).publish_chat(77, e);
+    published->set_value();
+  });
+  auto second = std::make_shared<std::promise<bool>>();
+  node(2).subscribe_chat(77, [second, first_confirmed](Status s) {
+    second->set_value(s.ok() && first_confirmed->load());
+  });
+  ASSERT_EQ(published->get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto second_done = second->get_future();
+  ASSERT_EQ(second_done.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(second_done.get());
+  ASSERT_TRUE(b.wait(1));
+  EXPECT_EQ(b.got()[0].payload, "first");
+  node(2).unsubscribe_chat(77);  // one of two: still subscribed
+  e.payload = "second";
+  node(1).publish_chat(77, e);
+  ASSERT_TRUE(b.wait(2));
+  EXPECT_EQ(b.got()[1].payload, "second");
+  EXPECT_EQ(a.settle(), 0u);
 }
 
 TEST_P(BusConformance, PublishAllReachesEveryNodeAndAStoppedNodeNothing) {

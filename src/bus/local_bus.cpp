@@ -119,7 +119,11 @@ void LocalBus::publish_all(Envelope env) {
   hub_->send_all(self_, env);
 }
 
-void LocalBus::subscribe_chat(uint64_t chat_id) { hub_->subscribe_chat(self_, chat_id, +1); }
+void LocalBus::subscribe_chat(uint64_t chat_id, Subscribed subscribed) {
+  hub_->subscribe_chat(self_, chat_id, +1);
+  if (subscribed) subscribed(ok_status());
+}
+
 void LocalBus::unsubscribe_chat(uint64_t chat_id) { hub_->subscribe_chat(self_, chat_id, -1); }
 
 }  // namespace parley

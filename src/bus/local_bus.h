@@ -63,7 +63,7 @@ class LocalBus final : public Bus {
   void publish(NodeId node, Envelope env) override;
   void publish_chat(uint64_t chat_id, Envelope env) override;
   void publish_all(Envelope env) override;
-  void subscribe_chat(uint64_t chat_id) override;
+  void subscribe_chat(uint64_t chat_id, Subscribed subscribed) override;  // confirms inline
   void unsubscribe_chat(uint64_t chat_id) override;
   Health health() const override { return {}; }
 

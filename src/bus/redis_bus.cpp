@@ -140,19 +140,26 @@ void RedisBus::publish_all(Envelope env) {
   send(shards_->for_key(std::to_string(self_)), options_.prefix + "all", env);
 }
 
-void RedisBus::subscribe_chat(uint64_t chat_id) {
-  auto w = std::make_shared<Waiter>();
-  {
-    // Under the lock: subscribes and unsubscribes reach the client in the counts' order.
-    std::lock_guard lock(chats_mu_);
-    if (++chats_[chat_id] > 1) return;
-    {
-      std::lock_guard chats_lock(receiver_->chats_mu);
-      receiver_->chats.insert(chat_channel(chat_id));
-    }
-    shards_->for_key(std::to_string(chat_id)).subscribe({chat_channel(chat_id)}, Waiter::expect(w));
+void RedisBus::subscribe_chat(uint64_t chat_id, Subscribed subscribed) {
+  // Under the lock: subscribes and unsubscribes reach the client in the counts' order.
+  std::lock_guard lock(chats_mu_);
+  if (++chats_[chat_id] == 1) {
+    std::lock_guard chats_lock(receiver_->chats_mu);
+    receiver_->chats.insert(chat_channel(chat_id));
+  } else if (!subscribed) {
+    return;
   }
-  await(*w);
+  // Subscribed already: the client sends nothing and confirms once the SUBSCRIBE it sent for
+  // the channel (which may still be unanswered) is confirmed.
+  redis::RedisClient::StatusCallback done;
+  if (subscribed)
+    done = [chat_id, subscribed = std::move(subscribed)](Status s) {
+      if (!s)
+        spdlog::warn("bus: chat {} not subscribed yet (subscribed when Redis is back): {}", chat_id,
+                     s.error().message);
+      subscribed(std::move(s));
+    };
+  shards_->for_key(std::to_string(chat_id)).subscribe({chat_channel(chat_id)}, std::move(done));
 }
 
 void RedisBus::unsubscribe_chat(uint64_t chat_id) {

@@ -12,10 +12,15 @@
 // on one connection, so it arrives in publish order (bus.h). There is no order between
 // kinds (a node's publish(n) and its publish_all() travel on different servers' channels).
 //
-// Subscriptions: start() and subscribe_chat() wait (up to subscribe_wait) until Redis
-// confirmed them, so that what is published after they return reaches this node; not when
-// called on the Redis loop thread (from the handler), where they return at once.
-// unsubscribe_chat() returns at once: what still arrives on the chat's channel is dropped.
+// Subscriptions: start() waits (up to subscribe_wait) until Redis confirmed its channels, so
+// that what is published after it returns reaches this node; not when called on the Redis
+// loop thread (from the handler), where it returns at once. subscribe_chat() never waits: it
+// is called on I/O threads (the first member of a large group on this node connects) and on
+// the loop thread. It sends SUBSCRIBE and returns; its callback runs on the loop thread when
+// Redis confirmed (or with `unavailable` while the server is down). What is published to the
+// chat before then does not reach this node: SessionHub reads it from the Store once
+// confirmed. unsubscribe_chat() returns at once: what still arrives on the chat's channel is
+// dropped.
 // The Redis client subscribes again after a reconnect; envelopes published meanwhile are
 // lost (bus.h: clients heal from the Store).
 //
@@ -39,8 +44,8 @@ class RedisBus final : public Bus {
  public:
   struct Options {
     std::string prefix = "parley:";  // of every channel (tests give each cluster its own)
-    // How long start() and subscribe_chat() wait for Redis to confirm (bounded: the caller
-    // may be a network thread; a subscription not confirmed in time still applies later).
+    // How long start() waits for Redis to confirm (bounded: a subscription not confirmed in
+    // time still applies later).
     std::chrono::milliseconds subscribe_wait{500};
     EnvelopeLimits limits;  // what decode() accepts
   };
@@ -54,7 +59,7 @@ class RedisBus final : public Bus {
   void publish(NodeId node, Envelope env) override;
   void publish_chat(uint64_t chat_id, Envelope env) override;
   void publish_all(Envelope env) override;
-  void subscribe_chat(uint64_t chat_id) override;
+  void subscribe_chat(uint64_t chat_id, Subscribed subscribed) override;
   void unsubscribe_chat(uint64_t chat_id) override;
   Health health() const override { return shards_->health(); }
 

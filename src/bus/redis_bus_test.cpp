@@ -4,6 +4,8 @@
 #include "bus/redis_bus.h"
 
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <thread>
 
 #include "bus/bus_conformance.h"
@@ -62,7 +64,7 @@ TEST(RedisBus, DeliveryResumesAfterRedisRestarts) {
   Inbox a, b;
   cluster.endpoint(1).start(1, a.handler());
   cluster.endpoint(2).start(2, b.handler());
-  cluster.endpoint(2).subscribe_chat(9);
+  cluster.endpoint(2).subscribe_chat(9, nullptr);
   uint64_t n = 0;
   cluster.endpoint(1).publish(2, delivery(++n));
   ASSERT_TRUE(b.wait(1));
@@ -109,6 +111,47 @@ TEST(RedisBus, DeliveryResumesAfterRedisRestarts) {
   ASSERT_TRUE(a.wait(had + 1));
   EXPECT_EQ(a.got()[had].user, "alice");
   EXPECT_EQ(a.got()[had].from, 2u);
+}
+
+// subscribe_chat() does not hold its caller (an I/O thread) while Redis is slow to confirm,
+// as it did for up to subscribe_wait (500 ms); the confirmation comes when Redis answers, and
+// from then on the chat's broadcasts arrive.
+TEST(RedisBus, SubscribeChatReturnsAtOnceAndConfirmsWhenRedisAnswers) {
+  test::RedisServer server;
+  auto shards = open_shards({server.address()});
+  RedisBus::Options options;
+  options.prefix = fresh_prefix();
+  RedisBus bus(shards, options);
+  Inbox inbox;
+  bus.start(1, inbox.handler());
+  // Redis holds every client's commands (SUBSCRIBE too) for 600 ms.
+  auto admin = open_shards({server.address()});
+  std::promise<Result<redis::Reply>> paused;
+  admin->at(0).command({"CLIENT", "PAUSE", "600", "ALL"},
+                       [&](Result<redis::Reply> r) { paused.set_value(std::move(r)); });
+  ASSERT_TRUE(redis::checked(paused.get_future().get()).ok());
+  const auto start = std::chrono::steady_clock::now();
+  std::promise<Status> confirmed;
+  std::atomic<int64_t> confirmed_after_ms{-1};
+  bus.subscribe_chat(5, [&](Status s) {
+    confirmed_after_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+    confirmed.set_value(std::move(s));
+  });
+  const auto returned_after = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(returned_after, 100ms);
+  auto f = confirmed.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(f.get().ok());
+  EXPECT_GE(confirmed_after_ms.load(), 300);  // not before Redis answered
+  Envelope chat;
+  chat.kind = Envelope::Kind::broadcast;
+  chat.chat_id = 5;
+  chat.payload = "{}";
+  bus.publish_chat(5, chat);
+  ASSERT_TRUE(inbox.wait(1));
+  EXPECT_EQ(inbox.got()[0].chat_id, 5u);
 }
 
 TEST(RedisBus, UndecodableMessagesAreDropped) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -121,26 +122,44 @@ void ChatSession::authenticate(uint64_t id, std::string token, bool batch) {
         self->deps_.presence.touch(self->user_, self->session_key(), now_ms());
         // The device syncs now: pushes queued for it are moot.
         if (self->deps_.push) self->deps_.push->device_online(self->user_, self->device_id_);
-        // Large groups reach their members by subscription, not through the update log.
+        // The answer goes once both of these are done (any thread; the last one sends it).
+        struct Answer {
+          std::atomic<int> left{2};
+          Result<uint64_t> pts = Error{Errc::unavailable, "not read"};
+        };
+        auto answer = std::make_shared<Answer>();
+        auto one_done = [self, id, answer] {
+          if (--answer->left > 0) return;
+          const auto& pts = answer->pts;
+          auto body = json::serialize(json::object{{"user", self->user_},
+                                                   {"device_id", self->device_id_},
+                                                   {"pts", pts.ok() ? pts.value() : 0}});
+          self->stream_->start(pts.ok() ? std::optional<uint64_t>(pts.value()) : std::nullopt,
+                               std::make_shared<const std::string>(proto::ok_frame(id, body)));
+        };
+        // Large groups reach their members by subscription, not through the update log. The
+        // device reads them after the answer (history after its seq per chat): the answer
+        // waits until the session is in each chat's broadcast list and the chat's stream on
+        // this node knows where it starts, so what that read does not return is pushed.
         self->deps_.chats.large_groups(
-            self->user_, [self](Result<std::vector<store::ChatId>> chats) {
-              if (!chats) return;
+            self->user_, [self, one_done](Result<std::vector<store::ChatId>> chats) {
+              if (!chats || chats->empty()) return one_done();
+              auto left = std::make_shared<std::atomic<size_t>>(chats->size());
               for (auto chat : chats.value())
-                self->deps_.hub.subscribe(chat, self->user_, self->transport_);
+                self->deps_.hub.subscribe(chat, self->user_, self->transport_, [left, one_done] {
+                  if (--*left == 0) one_done();
+                });
             });
         // The registry tells other nodes where this device is; pts is read once it knows.
         self->deps_.registry.attach(
-            self->user_, self->device_id_, self->deps_.node, [self, id](Status attached) {
+            self->user_, self->device_id_, self->deps_.node,
+            [self, answer, one_done](Status attached) {
               if (!attached)  // other nodes' pushes miss it until the next refresh: gaps heal
                 spdlog::warn("session {}: registry: {}", self->transport_->id(),
                              attached.error().message);
-              self->deps_.chats.current_pts(self->user_, [self, id](Result<uint64_t> pts) {
-                auto answer = json::serialize(json::object{{"user", self->user_},
-                                                           {"device_id", self->device_id_},
-                                                           {"pts", pts.ok() ? pts.value() : 0}});
-                self->stream_->start(
-                    pts.ok() ? std::optional<uint64_t>(pts.value()) : std::nullopt,
-                    std::make_shared<const std::string>(proto::ok_frame(id, answer)));
+              self->deps_.chats.current_pts(self->user_, [answer, one_done](Result<uint64_t> pts) {
+                answer->pts = std::move(pts);
+                one_done();
               });
             });
       }));

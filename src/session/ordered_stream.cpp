@@ -67,6 +67,14 @@ void OrderedStream::answer(uint64_t pts, std::shared_ptr<const std::string> fram
   });
 }
 
+void OrderedStream::expect(uint64_t pts) {
+  run([this, pts] {
+    if (stopped_ || pts <= expected_) return;
+    expected_ = pts;
+    if (started_) drain();  // else on_start() drains
+  });
+}
+
 void OrderedStream::stop() {
   run([this] {
     stopped_ = true;
@@ -128,9 +136,15 @@ void OrderedStream::drain() {
     auto node = held_.extract(held_.begin());
     accept(node.key(), std::move(node.mapped()));
   }
-  if (held_.empty()) {
+  if (!missing()) {
     disarm_timer();
     retries_ = 0;
+    return;
+  }
+  if (held_.empty()) {
+    // Nothing arrived past the gap, but it is known to exist (expect()): it does not come by
+    // itself, so it is read at once, unless a read or a retry of one is under way.
+    if (!timer_armed_) catch_up();
     return;
   }
   if (held_.size() > 2 * static_cast<size_t>(options_.max_held))
@@ -167,8 +181,9 @@ void OrderedStream::disarm_timer() {
 }
 
 void OrderedStream::catch_up() {
-  if (stopped_ || catching_up_ || held_.empty() || next_ == 0) return;
-  const uint64_t gap = held_.begin()->first - next_;  // > 0: drain() sent everything before
+  if (stopped_ || catching_up_ || next_ == 0 || !missing()) return;
+  // Up to the first held update, or to the last expected one: drain() sent everything before.
+  const uint64_t gap = held_.empty() ? expected_ + 1 - next_ : held_.begin()->first - next_;
   catching_up_ = true;
   const auto limit =
       static_cast<uint32_t>(std::min<uint64_t>(gap, std::max(options_.max_held, 1u)));
@@ -192,7 +207,7 @@ void OrderedStream::on_caught_up(Result<CatchUpPage> page) {
     auto node = held_.extract(held_.begin());
     accept(node.key(), std::move(node.mapped()));
   }
-  if (held_.empty()) {
+  if (!missing()) {
     retries_ = 0;
     return;
   }
@@ -208,11 +223,11 @@ void OrderedStream::on_caught_up(Result<CatchUpPage> page) {
 }
 
 void OrderedStream::give_up(const char* why) {
-  if (held_.empty()) return;
-  const uint64_t first_held = held_.begin()->first;
-  spdlog::info("{}: gave up on updates {}..{}: {}; the client syncs", label_, next_, first_held - 1,
+  if (!missing()) return;
+  const uint64_t resume = held_.empty() ? expected_ + 1 : held_.begin()->first;
+  spdlog::info("{}: gave up on updates {}..{}: {}; the client syncs", label_, next_, resume - 1,
                why);
-  next_ = first_held;
+  next_ = resume;
   retries_ = 0;
   drain();
 }

@@ -16,7 +16,10 @@
 //
 // A large group's messages reach a node's subscribers the same way, by the chat's seq: the
 // node keeps one stream per chat it has subscribers of (session_hub.h), whose catch-up reads
-// the chat's history. Its position is unknown until the first message arrives.
+// the chat's history. Its position is the chat's when the first subscriber came, or else the
+// first message's. A gap may also be known without a later message: expect() says which
+// updates exist (those published before the node's subscription to the chat took effect,
+// which never arrive), and the stream reads them at once.
 //
 // Every method may be called from any thread; the work runs on the stream's executor (the
 // connection's thread for a device).
@@ -83,6 +86,10 @@ class OrderedStream : public std::enable_shared_from_this<OrderedStream> {
   // The answer to one of the device's own writes; `pts` is the write's place in the user's
   // log (0: none). An answer is never dropped: one for a pts already passed goes at once.
   void answer(uint64_t pts, std::shared_ptr<const std::string> frame);
+  // Updates up to `pts` exist, whether or not any of them arrives: those past the position
+  // are read from the store at once (then pushed in order, like a gap's). A later, higher
+  // call raises it; a lower one changes nothing.
+  void expect(uint64_t pts);
   // The connection closed: nothing more goes out, the timer stops.
   void stop();
 
@@ -106,6 +113,8 @@ class OrderedStream : public std::enable_shared_from_this<OrderedStream> {
   void catch_up();
   void on_caught_up(Result<CatchUpPage> page);
   void give_up(const char* why);
+  // Whether updates are missing: some are held behind a gap, or expect() named some.
+  bool missing() const { return !held_.empty() || (next_ != 0 && expected_ >= next_); }
   // Runs fn on the executor, or (run_inline) here under mu_.
   template <class Fn>
   void run(Fn&& fn);
@@ -123,7 +132,8 @@ class OrderedStream : public std::enable_shared_from_this<OrderedStream> {
   bool timer_armed_ = false;
   uint64_t timer_generation_ = 0;
   bool catching_up_ = false;
-  uint64_t next_ = 0;  // the pts the device gets next; 0: unknown yet
+  uint64_t next_ = 0;      // the pts the device gets next; 0: unknown yet
+  uint64_t expected_ = 0;  // the highest pts known to exist (expect())
   std::map<uint64_t, Held> held_;
   uint64_t retried_gap_ = 0;  // the gap (its first pts) the retries count for
   uint32_t retries_ = 0;

@@ -251,6 +251,58 @@ TEST_F(DeviceStreamTest, AStoppedStreamSendsNothingAndReadsNothing) {
   EXPECT_TRUE(log_.reads.empty());
 }
 
+TEST_F(DeviceStreamTest, ExpectedUpdatesAreReadAtOnceWithoutALaterPush) {
+  auto s = make({std::chrono::hours(1), 2, 100});  // no hold could explain a read
+  s->start(5, frame("auth"));
+  s->expect(5);  // at the position: nothing missing
+  run();
+  EXPECT_TRUE(log_.reads.empty());
+  s->expect(7);
+  run();
+  ASSERT_EQ(log_.reads.size(), 1u);
+  EXPECT_EQ(log_.reads.front().after, 5u);
+  EXPECT_EQ(log_.reads.front().limit, 2u);
+  s->push(8, frame("u8"));  // live while the read is out: held behind it
+  run();
+  log_.answer(6, 7);
+  run();
+  EXPECT_EQ(sent(), (Sent{"answer:auth", "u6", "u7", "u8"}));
+  s->expect(6);  // lower: nothing
+  s->push(7, frame("late u7"));
+  run();
+  EXPECT_EQ(sent().size(), 4u);
+  EXPECT_TRUE(log_.reads.empty());
+}
+
+TEST_F(DeviceStreamTest, AnExpectationBeforeTheStartIsReadOnceThePositionIsKnown) {
+  auto s = make({std::chrono::hours(1), 2, 100});
+  s->expect(9);
+  run();
+  EXPECT_TRUE(log_.reads.empty());
+  s->start(7, frame("auth"));
+  run();
+  ASSERT_EQ(log_.reads.size(), 1u);
+  EXPECT_EQ(log_.reads.front().after, 7u);
+  log_.answer(8, 9);
+  run();
+  EXPECT_EQ(sent(), (Sent{"answer:auth", "u8", "u9"}));
+}
+
+TEST_F(DeviceStreamTest, AnExpectationThatCannotBeReadIsRetriedThenGivenUp) {
+  auto s = make({5ms, 2, 100});
+  s->start(0, frame("auth"));
+  s->expect(2);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    run_until([&] { return !log_.reads.empty(); });
+    log_.fail();
+    run();
+  }
+  EXPECT_EQ(s->next_pts_for_test(), 3u);  // given up: the client syncs when it sees a jump
+  s->push(3, frame("u3"));
+  run();
+  EXPECT_EQ(sent(), (Sent{"answer:auth", "u3"}));
+}
+
 TEST_F(DeviceStreamTest, AChatStreamOrdersBySeqAndHandsEachFramesTagToItsSink) {
   std::vector<std::pair<std::string, uint64_t>> out;
   auto s = std::make_shared<OrderedStream>(

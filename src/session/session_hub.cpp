@@ -56,30 +56,84 @@ void SessionHub::for_each(
   }
 }
 
+void SessionHub::StreamStart::when_started(std::function<void()> ready) {
+  {
+    std::lock_guard lock(mu);
+    if (!started) return waiting.push_back(std::move(ready));
+  }
+  ready();
+}
+
+void SessionHub::StreamStart::start() {
+  std::vector<std::function<void()>> run;
+  {
+    std::lock_guard lock(mu);
+    started = true;
+    run = std::move(waiting);
+    waiting.clear();
+  }
+  for (auto& ready : run) ready();
+}
+
 void SessionHub::subscribe(uint64_t chat_id, const std::string& user,
-                           std::shared_ptr<net::Transport> t) {
+                           std::shared_ptr<net::Transport> t, std::function<void()> ready) {
   uint64_t conn = t->id();
+  bool already = false;
   {
     std::lock_guard lock(conn_chats_mu_);
     auto& chats = conn_chats_[conn];
-    if (std::find(chats.begin(), chats.end(), chat_id) != chats.end()) return;  // already
-    chats.push_back(chat_id);
+    already = std::find(chats.begin(), chats.end(), chat_id) != chats.end();
+    if (!already) chats.push_back(chat_id);
   }
   auto& cs = chat_shards_[chat_id % chat_shards_.size()];
   bool first = false;
   std::shared_ptr<OrderedStream> order;
+  std::shared_ptr<StreamStart> started;
   {
     std::lock_guard lock(cs.mu);
-    auto& subs = cs.chats[chat_id];
-    first = subs.sessions.empty();
-    subs.sessions.push_back(std::move(t));
-    subs.users.push_back(user);
-    if (first && read_chat_) order = subs.order = make_chat_stream(chat_id);
+    auto it = cs.chats.find(chat_id);
+    if (!already) {
+      if (it == cs.chats.end()) it = cs.chats.emplace(chat_id, ChatSubs{}).first;
+      auto& subs = it->second;
+      first = subs.sessions.empty();
+      subs.sessions.push_back(std::move(t));
+      subs.users.push_back(user);
+      if (first && read_chat_) {
+        order = subs.order = make_chat_stream(chat_id);
+        subs.started = std::make_shared<StreamStart>();
+      }
+    }
+    if (it != cs.chats.end()) started = it->second.started;
+  }
+  if (ready) {
+    if (started)
+      started->when_started(std::move(ready));
+    else
+      ready();  // no order, so no position to wait for
   }
   // Outside the shard's lock: the stream's sink takes it.
-  if (order) start_chat_stream(order, chat_id, user);
+  if (order) start_chat_stream(order, started, chat_id, user);
   // The first session of this node in the chat: the node needs its broadcasts now.
-  if (first && bus_) bus_->subscribe_chat(chat_id);
+  if (first && bus_) bus_->subscribe_chat(chat_id, on_subscribed(order, chat_id, user));
+}
+
+// The Bus confirms the subscription later (RedisBus: once Redis answered, without holding
+// this thread), and what was published to the chat until then never reaches this node. So
+// once confirmed, the chat's position is read again and the stream reads from the store
+// whatever lies between the position it started from and that one: a message published in
+// the window reaches the subscribers as a gap's catch-up would bring it, not at the chat's
+// next message (or never, for the last one).
+Bus::Subscribed SessionHub::on_subscribed(const std::shared_ptr<OrderedStream>& order,
+                                          uint64_t chat_id, const std::string& user) {
+  if (!order || !chat_position_) return nullptr;
+  return [weak = std::weak_ptr<OrderedStream>(order), position = chat_position_, chat_id,
+          user](Status) {
+    // Also when not subscribed yet (Redis down): the store may still answer.
+    if (weak.expired()) return;  // the chat's last subscriber left meanwhile
+    position(user, chat_id, [weak](Result<uint64_t> seq) {
+      if (auto stream = weak.lock(); stream && seq) stream->expect(seq.value());
+    });
+  };
 }
 
 std::shared_ptr<OrderedStream> SessionHub::make_chat_stream(uint64_t chat_id) {
@@ -104,23 +158,26 @@ std::shared_ptr<OrderedStream> SessionHub::make_chat_stream(uint64_t chat_id) {
                                          std::move(read), std::move(sink));
 }
 
-void SessionHub::start_chat_stream(const std::shared_ptr<OrderedStream>& stream, uint64_t chat_id,
+void SessionHub::start_chat_stream(const std::shared_ptr<OrderedStream>& stream,
+                                   const std::shared_ptr<StreamStart>& started, uint64_t chat_id,
                                    const std::string& user) {
   // Messages up to the chat's position now are in the subscribers' sync; what arrives
   // meanwhile waits. Without a position, the first message that arrives sets it.
   if (!chat_position_) {
     stream->start(std::nullopt, nullptr);
-  } else {
-    chat_position_(user, chat_id, [stream](Result<uint64_t> seq) {
-      stream->start(seq ? std::optional<uint64_t>(seq.value()) : std::nullopt, nullptr);
-    });
+    return started->start();
   }
+  chat_position_(user, chat_id, [stream, started](Result<uint64_t> seq) {
+    stream->start(seq ? std::optional<uint64_t>(seq.value()) : std::nullopt, nullptr);
+    started->start();
+  });
 }
 
 void SessionHub::unsubscribe(uint64_t chat_id, uint64_t conn_id) {
   auto& cs = chat_shards_[chat_id % chat_shards_.size()];
   bool last = false;
   std::shared_ptr<OrderedStream> order;
+  std::shared_ptr<StreamStart> started;
   {
     std::lock_guard lock(cs.mu);
     auto it = cs.chats.find(chat_id);
@@ -136,10 +193,12 @@ void SessionHub::unsubscribe(uint64_t chat_id, uint64_t conn_id) {
     }
     if (subs.sessions.empty()) {
       order = std::move(subs.order);
+      started = std::move(subs.started);
       cs.chats.erase(it);
       last = true;
     }
   }
+  if (started) started->start();  // nothing left to wait for
   if (order) order->stop();
   if (last && bus_) bus_->unsubscribe_chat(chat_id);
 }

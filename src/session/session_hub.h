@@ -33,7 +33,9 @@ class SessionHub {
   SessionHub(NodeId self, Bus* bus) : self_(self), bus_(bus) {}
   // Large groups' broadcasts are put in seq order per chat (ordered_stream.h) on `executor`,
   // from the chat's position when the node's first subscriber came (`position`), reading
-  // gaps with `read`; without this they go out in the order they arrive.
+  // gaps with `read`, and reading what was published before the Bus confirmed the node's
+  // subscription (up to the position once it did); without this they go out in the order
+  // they arrive, and those published before the confirmation are missed.
   void order_chats(boost::asio::any_io_executor executor, StreamOptions options, ChatReader read,
                    ChatPosition position) {
     chat_executor_ = std::move(executor);
@@ -46,10 +48,15 @@ class SessionHub {
   void add(const std::string& user, const std::string& device_id, std::shared_ptr<net::Transport> t,
            std::shared_ptr<OrderedStream> stream);
   void remove(const std::string& user, uint64_t conn_id);  // also drops its chat subscriptions
-  // Adds a live session of `user` to a chat's broadcast list (large groups).
-  void subscribe(uint64_t chat_id, const std::string& user, std::shared_ptr<net::Transport> t);
-  // Calls fn(user, device_id, conn_id) for every live session (presence and registry
-  // refresh). Holds one shard's lock at a time: fn must not call back into the hub.
+  // Adds a live session of `user` to a chat's broadcast list (large groups). `ready` (may be
+  // null) runs once the chat's stream on this node knows its position (at once if it did):
+  // from then on, whatever of the chat a read started now does not return is pushed to the
+  // session. A session's auth answer waits for it (chat_session.cpp), so the device's sync
+  // and its pushes leave no gap between them. Runs on any thread, also inline.
+  void subscribe(uint64_t chat_id, const std::string& user, std::shared_ptr<net::Transport> t,
+                 std::function<void()> ready = nullptr);
+  // Calls fn(user, device_id, conn_id) for every live session (the presence refresh). Holds
+  // one shard's lock at a time: fn must not call back into the hub.
   void for_each(const std::function<void(const std::string& user, const std::string& device_id,
                                          uint64_t conn_id)>& fn);
   // What an envelope addressed to this node asks for (bus/envelope.h). Presence envelopes
@@ -80,7 +87,20 @@ class SessionHub {
   // Queues `frame` on every subscriber of the chat on this node but connection `except`.
   void fan_out(uint64_t chat_id, std::shared_ptr<const std::string> frame, uint64_t except);
   std::shared_ptr<OrderedStream> make_chat_stream(uint64_t chat_id);
-  void start_chat_stream(const std::shared_ptr<OrderedStream>& stream, uint64_t chat_id,
+  // What the chat's stream does once the Bus confirmed the node's subscription.
+  Bus::Subscribed on_subscribed(const std::shared_ptr<OrderedStream>& order, uint64_t chat_id,
+                                const std::string& user);
+  // Whether a chat's stream knows its position yet, and the `ready` of subscribe() waiting
+  // for it. Shared with the position read's callback, which may outlive the hub's entry.
+  struct StreamStart {
+    std::mutex mu;
+    bool started = false;
+    std::vector<std::function<void()>> waiting;
+    void when_started(std::function<void()> ready);  // at once if it has
+    void start();                                    // runs the waiting (idempotent)
+  };
+  void start_chat_stream(const std::shared_ptr<OrderedStream>& stream,
+                         const std::shared_ptr<StreamStart>& started, uint64_t chat_id,
                          const std::string& user);
 
   const NodeId self_;
@@ -94,6 +114,7 @@ class SessionHub {
     std::vector<std::shared_ptr<net::Transport>> sessions;
     std::vector<std::string> users;  // parallel to sessions
     std::shared_ptr<OrderedStream> order;
+    std::shared_ptr<StreamStart> started;  // with `order`
   };
   struct ChatShard {
     std::mutex mu;
