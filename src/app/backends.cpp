@@ -15,6 +15,7 @@
 #include "redis/redis_client.h"
 #include "registry/local_registry.h"
 #include "registry/redis_registry.h"
+#include "store/postgres/pg_sharded_store.h"
 #include "store/postgres/pg_store.h"
 #include "store/rocksdb/rocks_store.h"
 
@@ -32,7 +33,6 @@ std::vector<std::pair<std::string, Health>> Backends::health() const {
 Result<std::shared_ptr<store::Store>> open_store(const Config& config) {
   if (!config.cluster.postgres.empty()) {
     store::pg::PgConfig pg;
-    pg.conninfo = config.cluster.postgres.front();
     pg.pool_size = config.cluster.postgres_pool;
     pg.max_batch = config.cluster.postgres_batch;
     pg.max_queue = config.cluster.postgres_queue;
@@ -40,7 +40,19 @@ Result<std::shared_ptr<store::Store>> open_store(const Config& config) {
     pg.statement_timeout_ms = config.cluster.command_timeout_ms;
     pg.reconnect_min_ms = config.cluster.reconnect_min_ms;
     pg.reconnect_max_ms = config.cluster.reconnect_max_ms;
-    auto opened = store::pg::PgStore::open(pg, config.sync);
+    if (config.cluster.postgres.size() == 1) {
+      pg.conninfo = config.cluster.postgres.front();
+      auto opened = store::pg::PgStore::open(pg, config.sync);
+      if (!opened) return Error{opened.error().code, "postgresql: " + opened.error().message};
+      return std::shared_ptr<store::Store>(std::move(opened.value()));
+    }
+    // Several servers: the store's rows are sharded over them, in the order listed.
+    std::vector<store::pg::PgConfig> servers;
+    for (const auto& conninfo : config.cluster.postgres) {
+      servers.push_back(pg);
+      servers.back().conninfo = conninfo;
+    }
+    auto opened = store::pg::ShardedPgStore::open(std::move(servers), config.sync);
     if (!opened) return Error{opened.error().code, "postgresql: " + opened.error().message};
     return std::shared_ptr<store::Store>(std::move(opened.value()));
   }

@@ -125,8 +125,11 @@ TEST(Config, Cluster) {
   EXPECT_FALSE(parse_config("[cluster]\npostgres_pool = 0\n").ok());
   EXPECT_FALSE(parse_config("[cluster]\nreconnect_min_ms = 9000\n").ok());  // over the max
   auto two_pg = parse_config("[cluster]\npostgres = [\"host=a\", \"host=b\"]\n");
-  ASSERT_FALSE(two_pg.ok());  // one PostgreSQL server until the store shards
-  EXPECT_NE(two_pg.error().message.find("one server"), std::string::npos);
+  ASSERT_TRUE(two_pg.ok());  // two shards
+  EXPECT_EQ(two_pg->cluster.postgres.size(), 2u);
+  auto twice = parse_config("[cluster]\npostgres = [\"host=a\", \"host=a\"]\n");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.error().message.find("twice"), std::string::npos);
 }
 
 }  // namespace parley

@@ -216,10 +216,12 @@ Result<Config> parse_config(std::string_view text, Config c) {
     return Error{Errc::bad_request,
                  "config: cluster.redis needs cluster.postgres: the nodes of a cluster share one "
                  "store (RocksDB is one node's)"};
-  if (c.cluster.postgres.size() > 1)
-    return Error{Errc::bad_request,
-                 "config: cluster.postgres lists one server: sharding the store over several "
-                 "is not built yet (docs/SCALING.md)"};
+  for (size_t i = 0; i < c.cluster.postgres.size(); ++i)
+    for (size_t j = i + 1; j < c.cluster.postgres.size(); ++j)
+      if (c.cluster.postgres[i] == c.cluster.postgres[j])
+        return Error{Errc::bad_request,
+                     "config: cluster.postgres lists a server twice: each shard is a server (or "
+                     "database) of its own"};
   if (c.cluster.reconnect_min_ms > c.cluster.reconnect_max_ms)
     return Error{Errc::bad_request,
                  "config: cluster.reconnect_min_ms must not exceed cluster.reconnect_max_ms"};

@@ -183,15 +183,6 @@ RedisScript::RedisScript(std::string source) : source_(std::move(source)) {
   sha1_ = hex_sha1(source_);
 }
 
-uint64_t fnv1a64(std::string_view bytes) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 // --- RedisLoop -----------------------------------------------------------------------------
 
 class RedisLoop {

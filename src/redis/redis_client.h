@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "common/errc.h"
+#include "common/hash.h"
 #include "common/health.h"
 
 namespace parley::redis {
@@ -154,9 +155,6 @@ class RedisClient {
  private:
   std::shared_ptr<Impl> impl_;
 };
-
-// FNV-1a, 64 bits, over the bytes: the same in every process and build. RedisShards uses it.
-uint64_t fnv1a64(std::string_view bytes);
 
 // Client-side sharding over several Redis servers: a key's server is fnv1a64(key) modulo the
 // number of servers, where the key is what the caller shards by (a user id, or a node or chat

@@ -132,7 +132,7 @@ TEST(ClusterFaults, NothingAcknowledgedIsLostOrDuplicatedThroughNodeRedisAndPost
   pg.create_database("parley_faults");
   auto config = [&](int node_id) {
     return cluster_node_config(node_id, {redis[0]->address(), redis[1]->address()},
-                               pg.conninfo("parley_faults"));
+                               {pg.conninfo("parley_faults")});
   };
   std::vector<std::unique_ptr<ServerProcess>> nodes;
   nodes.push_back(std::make_unique<ServerProcess>(config(1)));

@@ -63,7 +63,7 @@ class ClusterHaproxyTest : public ::testing::Test {
     for (int id = 1; id <= 2; ++id) {
       nodes_.push_back(std::make_unique<ServerProcess>(
           cluster_node_config(id, {redis_[0]->address(), redis_[1]->address()},
-                              PostgresServer::shared().conninfo("parley_haproxy"))));
+                              {PostgresServer::shared().conninfo("parley_haproxy")})));
       ports_.push_back(nodes_.back()->port());
     }
     // The template's leastconn; health checks every 200 ms, down after 2 failures, up after 1.

@@ -38,13 +38,17 @@ class ClusterTest : public ::testing::Test {
   static void SetUpTestSuite() {
     redis_.push_back(std::make_unique<RedisServer>());
     redis_.push_back(std::make_unique<RedisServer>());
+    // Two PostgreSQL servers: the store is sharded over them.
     PostgresServer::shared().create_database("parley_cluster");
+    pg2_ = std::make_unique<PostgresServer>();
+    pg2_->create_database("parley_cluster");
     nodes_.push_back(std::make_unique<ServerProcess>(config(1)));
     nodes_.push_back(std::make_unique<ServerProcess>(config(2)));
   }
   static void TearDownTestSuite() {
     nodes_.clear();
     redis_.clear();
+    pg2_.reset();
   }
   void SetUp() override { ASSERT_EQ(nodes_.size(), 2u) << "the nodes did not start"; }
   void TearDown() override {
@@ -52,12 +56,14 @@ class ClusterTest : public ::testing::Test {
   }
 
   static TomlConfig config(int node_id) {
-    return cluster_node_config(node_id, {redis_[0]->address(), redis_[1]->address()},
-                               PostgresServer::shared().conninfo("parley_cluster"));
+    return cluster_node_config(
+        node_id, {redis_[0]->address(), redis_[1]->address()},
+        {PostgresServer::shared().conninfo("parley_cluster"), pg2_->conninfo("parley_cluster")});
   }
   static std::uint16_t port(size_t node) { return nodes_.at(node)->port(); }
 
   static inline std::vector<std::unique_ptr<RedisServer>> redis_;
+  static inline std::unique_ptr<PostgresServer> pg2_;
   static inline std::vector<std::unique_ptr<ServerProcess>> nodes_;
 };
 

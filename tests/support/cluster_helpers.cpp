@@ -18,11 +18,11 @@ std::string toml_strings(const std::vector<std::string>& items) {
 }
 
 TomlConfig cluster_node_config(int node_id, const std::vector<std::string>& redis,
-                               const std::string& postgres_conninfo) {
+                               const std::vector<std::string>& postgres) {
   auto c = TomlConfig::test_defaults();
   c.set("server", "node_id", std::to_string(node_id));
   c.set("cluster", "redis", toml_strings(redis));
-  c.set("cluster", "postgres", toml_strings({postgres_conninfo}));
+  c.set("cluster", "postgres", toml_strings(postgres));
   c.set("cluster", "reconnect_min_ms", "20");
   c.set("cluster", "reconnect_max_ms", "500");
   return c;

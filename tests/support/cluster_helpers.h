@@ -14,7 +14,8 @@ std::string toml_string(const std::string& s);
 // A TOML array of basic strings.
 std::string toml_strings(const std::vector<std::string>& items);
 
+// A node of a cluster on these Redis servers and these PostgreSQL servers (shards, in order).
 TomlConfig cluster_node_config(int node_id, const std::vector<std::string>& redis,
-                               const std::string& postgres_conninfo);
+                               const std::vector<std::string>& postgres);
 
 }  // namespace parley::test

@@ -204,44 +204,58 @@ void PgStore::set_push_settings(UserId user, int64_t dnd_until, bool preview, Ca
       std::move(done));
 }
 
+Result<DeleteUserResult> delete_user_account(PgConn& c, const UserId& user) {
+  // The row stays (the name stays taken), marked deleted, its settings back to the
+  // defaults and its password gone.
+  auto u =
+      c.q("UPDATE users SET deleted = true, password_hash = '', presence = 0, last_seen = 0, "
+          "dnd_until = 0, push_preview = false WHERE id = $1 AND NOT deleted RETURNING 1",
+          user);
+  if (u.empty()) return no_user(user);
+  DeleteUserResult r;
+  auto d =
+      c.q("UPDATE devices SET revoked = true WHERE user_id = $1 AND NOT revoked "
+          "RETURNING device_id",
+          user);
+  for (int i = 0; i < d.rows(); ++i) r.devices.push_back(d.str(i, 0));
+  drop_push_user(c, user);
+  return r;
+}
+
+std::vector<std::string> delete_user_media(PgConn& c, const UserId& user) {
+  // The user's media marks go: its uploads (owner marks), its messages' references and
+  // pending marks. The records they held are locked first (the order sweeps lock them in),
+  // then a record nothing else holds any more goes.
+  std::vector<std::string> removed;
+  auto ids =
+      c.q("SELECT id FROM media WHERE id IN (SELECT media_id FROM media_owners WHERE user_id "
+          "= $1 UNION SELECT media_id FROM media_refs WHERE sender = $1 UNION SELECT media_id "
+          "FROM media_pending WHERE sender = $1) ORDER BY id FOR UPDATE",
+          user);
+  std::vector<std::string> held;
+  for (int i = 0; i < ids.rows(); ++i) held.push_back(ids.str(i, 0));
+  c.q("DELETE FROM media_owners WHERE user_id = $1", user);
+  c.q("DELETE FROM media_refs WHERE sender = $1", user);
+  c.q("DELETE FROM media_pending WHERE sender = $1", user);
+  if (!held.empty()) {
+    auto gone =
+        c.q("DELETE FROM media m WHERE m.id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM "
+            "media_owners o WHERE o.media_id = m.id) AND NOT EXISTS (SELECT 1 FROM media_refs "
+            "f WHERE f.media_id = m.id) AND NOT EXISTS (SELECT 1 FROM media_pending p WHERE "
+            "p.media_id = m.id) RETURNING m.id",
+            PgTextArray{held});
+    for (int i = 0; i < gone.rows(); ++i) removed.push_back(gone.str(i, 0));
+  }
+  return removed;
+}
+
 void PgStore::delete_user(UserId user, Callback<DeleteUserResult> done) {
   submit<DeleteUserResult>(
       true,
       [user = std::move(user)](PgConn& c) -> Result<DeleteUserResult> {
-        // The row stays (the name stays taken), marked deleted, its settings back to the
-        // defaults and its password gone.
-        auto u =
-            c.q("UPDATE users SET deleted = true, password_hash = '', presence = 0, last_seen = 0, "
-                "dnd_until = 0, push_preview = false WHERE id = $1 AND NOT deleted RETURNING 1",
-                user);
-        if (u.empty()) return no_user(user);
-        DeleteUserResult r;
-        auto d =
-            c.q("UPDATE devices SET revoked = true WHERE user_id = $1 AND NOT revoked "
-                "RETURNING device_id",
-                user);
-        for (int i = 0; i < d.rows(); ++i) r.devices.push_back(d.str(i, 0));
-        drop_push_user(c, user);
-        // The user's media marks go: its uploads (owner marks) and its messages' references.
-        // The records they held are locked first (the order sweeps lock them in), then a
-        // record nothing else holds any more goes.
-        auto ids =
-            c.q("SELECT id FROM media WHERE id IN (SELECT media_id FROM media_owners WHERE user_id "
-                "= $1 UNION SELECT media_id FROM media_refs WHERE sender = $1) ORDER BY id "
-                "FOR UPDATE",
-                user);
-        std::vector<std::string> held;
-        for (int i = 0; i < ids.rows(); ++i) held.push_back(ids.str(i, 0));
-        c.q("DELETE FROM media_owners WHERE user_id = $1", user);
-        c.q("DELETE FROM media_refs WHERE sender = $1", user);
-        if (!held.empty()) {
-          auto gone = c.q(
-              "DELETE FROM media m WHERE m.id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM "
-              "media_owners o WHERE o.media_id = m.id) AND NOT EXISTS (SELECT 1 FROM media_refs "
-              "f WHERE f.media_id = m.id) RETURNING m.id",
-              PgTextArray{held});
-          for (int i = 0; i < gone.rows(); ++i) r.removed_media.push_back(gone.str(i, 0));
-        }
+        auto r = delete_user_account(c, user);
+        if (!r) return r;
+        r.value().removed_media = delete_user_media(c, user);
         return r;
       },
       std::move(done));

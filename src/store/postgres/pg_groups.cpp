@@ -40,77 +40,119 @@ void write_group(PgConn& c, const rules::GroupState& g, bool insert) {
 
 }  // namespace
 
+// Users whose logs live on this server get theirs in the commit, the others an outbox row.
+static std::vector<Delivery> log_here_or_owe(PgConn& c, std::vector<UserId> users,
+                                             const LogEntry& e, uint64_t retention,
+                                             const Placement& p) {
+  std::vector<UserId> local, remote;
+  for (auto& u : users) (p.local_user(u) ? local : remote).push_back(std::move(u));
+  write_outbox(c, e.chat, static_cast<OutboxKind>(e.kind), e.seq, e.by, e.ts, remote);
+  return log_updates(c, local, e, retention);
+}
+
+Result<ShardGroup> group_on_shard(PgConn& c, const GroupRequest& req, uint64_t retention,
+                                  const Placement& p, const std::vector<rules::UserFacts>& remote) {
+  // Locks: the chat first, then the actor's row of it, then the named users' logs in id
+  // order (their group counts), as every transaction takes them.
+  rules::GroupInput in;
+  std::optional<ChatRow> chat;
+  if (req.op != GroupOp::create) {
+    chat = load_chat(c, req.chat_id, true);
+    if (chat) in.group = chat->g;
+  }
+  // The actor's row of the chat before the logs: the order receipts lock them in.
+  if (req.op != GroupOp::create) read_positions(c, req.actor, req.chat_id, true);
+  auto named = rules::named_users(req);
+  auto counts = lock_logs(c, named);
+  for (auto& u : named) {
+    rules::UserFacts f;
+    if (p.local_user(u)) {
+      f.live = live_user(c, u);
+      for (const auto& [id, n] : counts)
+        if (id == u) f.group_count = n;
+    } else {
+      // Read on the user's server just before (a count may move meanwhile: see SCALING.md).
+      for (const auto& r : remote)
+        if (r.user == u) {
+          f.live = r.live;
+          f.group_count = r.group_count;
+        }
+    }
+    if (in.group) f.member = get_member(c, req.chat_id, u);
+    f.user = std::move(u);
+    in.users.push_back(std::move(f));
+  }
+  auto planned = rules::plan_group_op(req, in);
+  if (!planned) return planned.error();
+  rules::GroupPlan& plan = planned.value();
+
+  ChatId chat_id = req.chat_id;
+  if (req.op == GroupOp::create) {
+    chat_id = new_chat_id(c, user_bucket(req.actor));  // placed with its creator
+    plan.group.chat_id = chat_id;
+    plan.event.chat_id = chat_id;
+  }
+  if (plan.everyone_leaves) rules::leave_all(plan, active_members(c, chat_id));
+  const Message& m = plan.event;
+  write_group(c, plan.group, req.op == GroupOp::create);
+  for (const auto& row : plan.member_rows) write_member(c, chat_id, row);
+  // Users that join or leave and are not named (remove_group) get their logs locked
+  // here, in id order.
+  std::vector<UserId> counted = plan.joined;
+  counted.insert(counted.end(), plan.left.begin(), plan.left.end());
+  lock_logs(c, counted);
+  std::vector<UserId> joined_elsewhere, left_elsewhere;
+  for (const auto& u : plan.joined) {
+    join_user_chat(c, u, chat_id, ChatKind::group, "", m.seq);
+    if (p.local_user(u))
+      c.q("UPDATE user_logs SET group_count = group_count + 1 WHERE user_id = $1", u);
+    else
+      joined_elsewhere.push_back(u);
+  }
+  for (const auto& u : plan.left) {
+    if (p.local_user(u))
+      c.q("UPDATE user_logs SET group_count = greatest(group_count - 1, 0) WHERE "
+          "user_id = $1",
+          u);
+    else
+      left_elsewhere.push_back(u);
+  }
+  // Index rows before the event's log entries: a member finds the chat in its list once it
+  // has the event.
+  write_outbox(c, chat_id, OutboxKind::joined, m.seq, "", m.ts, joined_elsewhere);
+  write_outbox(c, chat_id, OutboxKind::left, m.seq, "", m.ts, left_elsewhere);
+  c.q("INSERT INTO messages (chat_id, seq, message_id, ts, sender, recipient, kind, body, "
+      "client_msg_id) VALUES ($1, $2, $3, $4, $5, '', $6, $7, '')",
+      chat_id, m.seq, m.message_id, m.ts, m.sender, int64_t(m.kind), PgBytes{m.body});
+  own_message(c, req.actor, chat_id, m.seq);
+
+  ShardGroup out;
+  GroupResult& r = out.r;
+  std::vector<UserId> active_after;
+  if (rules::event_to_every_member(plan)) active_after = active_member_ids(c, chat_id);
+  auto recipients = rules::event_recipients(plan, active_after);
+  for (const auto& u : recipients)
+    if (!p.local_user(u)) out.remote.push_back(u);
+  r.event.deliveries = log_here_or_owe(
+      c, std::move(recipients), LogEntry{UpdateKind::message, chat_id, m.seq, "", 0}, retention, p);
+  r.event.broadcast = plan.group.large;
+  r.event.sender_pts = rules::sender_pts(r.event.deliveries, req.actor);
+  r.event.message = std::move(plan.event);
+  r.chat = rules::chat_info(plan.group);
+  r.joined = std::move(plan.joined);
+  r.left = std::move(plan.left);
+  out.owes = p.sharded();
+  return out;
+}
+
 void PgStore::group_op(GroupRequest req, Callback<GroupResult> done) {
   uint64_t retention = sync_.update_log_retention;
   submit<GroupResult>(
       true,
       [req = std::move(req), retention](PgConn& c) -> Result<GroupResult> {
-        // Locks: the chat first, then the actor's row of it, then the named users' logs in id
-        // order (their group counts), as every transaction takes them.
-        rules::GroupInput in;
-        std::optional<ChatRow> chat;
-        if (req.op != GroupOp::create) {
-          chat = load_chat(c, req.chat_id, true);
-          if (chat) in.group = chat->g;
-        }
-        // The actor's row of the chat before the logs: the order receipts lock them in.
-        if (req.op != GroupOp::create) read_positions(c, req.actor, req.chat_id, true);
-        auto named = rules::named_users(req);
-        auto counts = lock_logs(c, named);
-        for (auto& u : named) {
-          rules::UserFacts f;
-          f.live = live_user(c, u);
-          for (const auto& [id, n] : counts)
-            if (id == u) f.group_count = n;
-          if (in.group) f.member = get_member(c, req.chat_id, u);
-          f.user = std::move(u);
-          in.users.push_back(std::move(f));
-        }
-        auto planned = rules::plan_group_op(req, in);
-        if (!planned) return planned.error();
-        rules::GroupPlan& plan = planned.value();
-
-        ChatId chat_id = req.chat_id;
-        if (req.op == GroupOp::create) {
-          chat_id = c.q("SELECT nextval('chat_ids')").u64(0, 0);
-          plan.group.chat_id = chat_id;
-          plan.event.chat_id = chat_id;
-        }
-        if (plan.everyone_leaves) rules::leave_all(plan, active_members(c, chat_id));
-        const Message& m = plan.event;
-        write_group(c, plan.group, req.op == GroupOp::create);
-        for (const auto& row : plan.member_rows) write_member(c, chat_id, row);
-        // Users that join or leave and are not named (remove_group) get their logs locked
-        // here, in id order.
-        std::vector<UserId> counted = plan.joined;
-        counted.insert(counted.end(), plan.left.begin(), plan.left.end());
-        lock_logs(c, counted);
-        for (const auto& u : plan.joined) {
-          join_user_chat(c, u, chat_id, ChatKind::group, "", m.seq);
-          c.q("UPDATE user_logs SET group_count = group_count + 1 WHERE user_id = $1", u);
-        }
-        for (const auto& u : plan.left)
-          c.q("UPDATE user_logs SET group_count = greatest(group_count - 1, 0) WHERE "
-              "user_id = $1",
-              u);
-        c.q("INSERT INTO messages (chat_id, seq, message_id, ts, sender, recipient, kind, body, "
-            "client_msg_id) VALUES ($1, $2, $3, $4, $5, '', $6, $7, '')",
-            chat_id, m.seq, m.message_id, m.ts, m.sender, int64_t(m.kind), PgBytes{m.body});
-        own_message(c, req.actor, chat_id, m.seq);
-
-        GroupResult r;
-        std::vector<UserId> active_after;
-        if (rules::event_to_every_member(plan)) active_after = active_member_ids(c, chat_id);
-        r.event.deliveries =
-            log_updates(c, rules::event_recipients(plan, active_after),
-                        LogEntry{UpdateKind::message, chat_id, m.seq, "", 0}, retention);
-        r.event.broadcast = plan.group.large;
-        r.event.sender_pts = rules::sender_pts(r.event.deliveries, req.actor);
-        r.event.message = std::move(plan.event);
-        r.chat = rules::chat_info(plan.group);
-        r.joined = std::move(plan.joined);
-        r.left = std::move(plan.left);
-        return r;
+        auto r = group_on_shard(c, req, retention, Placement{}, {});
+        if (!r) return r.error();
+        return std::move(r.value().r);
       },
       std::move(done));
 }
@@ -206,58 +248,72 @@ void PgStore::shares_chat(UserId a, UserId b, Callback<bool> done) {
       std::move(done));
 }
 
+Result<ShardReceipt> mark_on_shard(PgConn& c, const ReceiptRequest& req, uint64_t retention,
+                                   const Placement& p) {
+  ChatId chat_id = req.chat_id;
+  if (chat_id == 0) {
+    auto d = direct_chat(c, req.user, req.with);
+    if (!d) return Error{Errc::not_found, fmt::format("no chat with {}", req.with)};
+    chat_id = *d;
+  }
+  auto chat = load_chat(c, chat_id, false);
+  if (!chat) return no_chat(chat_id);
+  // Locks: the user's row of the chat first (positions only move forward, and
+  // concurrent marks log in the order they decide), then the logs.
+  auto pos =
+      c.q("SELECT read_seq, delivered_seq FROM user_chats WHERE user_id = $1 AND chat_id = $2 "
+          "FOR UPDATE",
+          req.user, chat_id);
+  // The chat as it stands once the row is ours (a send may have committed meanwhile).
+  chat = load_chat(c, chat_id, false);
+  rules::Visible visible = rules::direct_visible(chat->g.last_seq);
+  if (chat->g.kind == ChatKind::direct) {
+    if (!chat->has_member(req.user)) return not_member();
+  } else {
+    auto m = get_member(c, chat_id, req.user);
+    if (!m) return not_member();
+    visible = rules::group_visible(chat->g.last_seq, chat->g.full_history, *m);
+  }
+  if (pos.empty()) return not_member();
+  rules::ReadPositions now{pos.u64(0, 0), pos.u64(0, 1)};
+  auto decision = rules::decide_receipt(req.kind, req.seq, visible, now);
+  if (decision.advanced) set_positions(c, req.user, chat_id, decision.positions);
+  ShardReceipt out;
+  out.owes = p.sharded();
+  ReceiptResult& r = out.r;
+  r.receipt = Receipt{chat_id, req.user, req.kind, decision.seq, req.ts};
+  r.advanced = decision.advanced;
+  r.unread = decision.unread;
+  auto audience = rules::receipt_audience(req.kind, decision.advanced, visible.member, chat->g.kind,
+                                          chat->g.large);
+  std::vector<UserId> members;
+  if (audience.other_members) {
+    if (chat->g.kind == ChatKind::direct)
+      members = {chat->peer_a, chat->peer_b};
+    else
+      members = active_member_ids(c, chat_id);
+  }
+  auto recipients = rules::receipt_recipients(audience, req.user, members);
+  for (const auto& u : recipients)
+    if (!p.local_user(u)) out.remote.push_back(u);
+  r.deliveries =
+      log_here_or_owe(c, std::move(recipients),
+                      LogEntry{req.kind, chat_id, decision.seq, req.user, req.ts}, retention, p);
+  if (audience.own_log)
+    for (const auto& d : r.deliveries)
+      if (d.user == req.user) r.user_pts = d.pts;
+  r.broadcast = audience.broadcast;
+  return out;
+}
+
 void PgStore::mark(ReceiptRequest req, Callback<ReceiptResult> done) {
   uint64_t retention = sync_.update_log_retention;
   submit<ReceiptResult>(
       true,
       [req = std::move(req), retention](PgConn& c) -> Result<ReceiptResult> {
-        ChatId chat_id = req.chat_id;
-        if (chat_id == 0) {
-          auto d = direct_chat(c, req.user, req.with);
-          if (!d) return Error{Errc::not_found, fmt::format("no chat with {}", req.with)};
-          chat_id = *d;
-        }
-        auto chat = load_chat(c, chat_id, false);
-        if (!chat) return no_chat(chat_id);
-        // Locks: the user's row of the chat first (positions only move forward, and
-        // concurrent marks log in the order they decide), then the logs.
-        auto pos = c.q(
-            "SELECT read_seq, delivered_seq FROM user_chats WHERE user_id = $1 AND chat_id = $2 "
-            "FOR UPDATE",
-            req.user, chat_id);
-        // The chat as it stands once the row is ours (a send may have committed meanwhile).
-        chat = load_chat(c, chat_id, false);
-        rules::Visible visible = rules::direct_visible(chat->g.last_seq);
-        if (chat->g.kind == ChatKind::direct) {
-          if (!chat->has_member(req.user)) return not_member();
-        } else {
-          auto m = get_member(c, chat_id, req.user);
-          if (!m) return not_member();
-          visible = rules::group_visible(chat->g.last_seq, chat->g.full_history, *m);
-        }
-        if (pos.empty()) return not_member();
-        rules::ReadPositions now{pos.u64(0, 0), pos.u64(0, 1)};
-        auto decision = rules::decide_receipt(req.kind, req.seq, visible, now);
-        if (decision.advanced) set_positions(c, req.user, chat_id, decision.positions);
-        ReceiptResult r;
-        r.receipt = Receipt{chat_id, req.user, req.kind, decision.seq, req.ts};
-        r.advanced = decision.advanced;
-        r.unread = decision.unread;
-        auto audience = rules::receipt_audience(req.kind, decision.advanced, visible.member,
-                                                chat->g.kind, chat->g.large);
-        std::vector<UserId> members;
-        if (audience.other_members) {
-          if (chat->g.kind == ChatKind::direct)
-            members = {chat->peer_a, chat->peer_b};
-          else
-            members = active_member_ids(c, chat_id);
-        }
-        r.deliveries =
-            log_updates(c, rules::receipt_recipients(audience, req.user, members),
-                        LogEntry{req.kind, chat_id, decision.seq, req.user, req.ts}, retention);
-        if (audience.own_log && !r.deliveries.empty()) r.user_pts = r.deliveries.front().pts;
-        r.broadcast = audience.broadcast;
-        return r;
+        auto r = mark_on_shard(c, req, retention, Placement{});
+        if (!r) return r.error();
+        return std::move(r.value().r);
       },
       std::move(done));
 }

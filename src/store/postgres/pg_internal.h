@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "store/postgres/pg_connection.h"
+#include "store/postgres/pg_outbox.h"
 #include "store/postgres/pg_store.h"
 #include "store/rules/groups.h"
 #include "store/rules/read_state.h"
@@ -74,6 +75,9 @@ std::optional<Member> get_member(PgConn& c, ChatId chat, const UserId& user);
 std::vector<Member> active_members(PgConn& c, ChatId chat);
 std::vector<UserId> active_member_ids(PgConn& c, ChatId chat);
 
+// A new chat id in `bucket` (pg_placement.h): the bucket's next counter * kBuckets + bucket.
+ChatId new_chat_id(PgConn& c, uint32_t bucket);
+
 // Whether the user exists and is not deleted (a deleted user keeps its row: the name stays
 // taken).
 bool live_user(PgConn& c, const UserId& user);
@@ -112,11 +116,111 @@ void join_user_chat(PgConn& c, const UserId& user, ChatId chat, ChatKind kind, c
 // The user's own message at `seq` (rules::after_own_message).
 void own_message(PgConn& c, const UserId& user, ChatId chat, uint64_t seq);
 
+// Outbox (pg_outbox.cpp): what a commit on a chat's server owes to other servers ----------
+
+// Queues a row in this (the chat's) server's outbox; nothing if `targets` is empty.
+void write_outbox(PgConn& c, ChatId chat, OutboxKind kind, uint64_t seq, const UserId& by,
+                  int64_t ts, const std::vector<std::string>& targets,
+                  const std::string& note = {});
+// The chat's pending rows, in id order (at most `limit`).
+std::vector<OutboxRow> read_outbox(PgConn& c, ChatId chat, uint32_t limit);
+void delete_outbox(PgConn& c, ChatId chat, const std::vector<int64_t>& ids);
+// Chats with rows queued before `before` (ms), at most `limit`.
+std::vector<ChatId> stale_outbox_chats(PgConn& c, int64_t before, uint32_t limit);
+// Applies rows (their targets already cut down to this server's) in order, each at most
+// once: an update-log entry that exists is reported with its pts, not written again.
+std::vector<AppliedEntry> apply_outbox(PgConn& c, ChatId chat, const std::vector<OutboxRow>& rows,
+                                       uint64_t retention);
+
+// Appends (pg_messages.cpp) ----------------------------------------------------------------
+
+struct ShardAppend {
+  AppendResult r;
+  bool owes = false;           // the chat's outbox may hold rows for other servers
+  bool check_user = false;     // nothing written: check to_user on its server, then ask again
+  std::vector<UserId> remote;  // members whose logs live on other servers
+};
+// The append on the chat's server (for a direct chat named by its users: the pair's). With
+// one server (placement not sharded) it is the whole append in one commit.
+Result<ShardAppend> append_on_shard(PgConn& c, AppendRequest& req, uint64_t retention,
+                                    const Placement& p, bool to_user_checked);
+
+// Groups and receipts (pg_groups.cpp) ---------------------------------------------------------
+
+struct ShardGroup {
+  GroupResult r;
+  bool owes = false;
+  std::vector<UserId> remote;  // event recipients whose logs live on other servers
+};
+// The group op on the chat's server (a new group: its creator's). `remote`: the facts of
+// named users whose accounts live on other servers, read there just before.
+Result<ShardGroup> group_on_shard(PgConn& c, const GroupRequest& req, uint64_t retention,
+                                  const Placement& p, const std::vector<rules::UserFacts>& remote);
+struct ShardReceipt {
+  ReceiptResult r;
+  bool owes = false;
+  std::vector<UserId> remote;  // recipients whose logs live on other servers
+};
+Result<ShardReceipt> mark_on_shard(PgConn& c, const ReceiptRequest& req, uint64_t retention,
+                                   const Placement& p);
+
+// Reads (pg_messages.cpp) ------------------------------------------------------------------
+
+// The user's update log after `after_pts`. A message entry whose chat lives on another
+// server comes with only chat_id and seq set, and its index in `elsewhere` (when given;
+// without it such an entry is left out, as one whose message is gone).
+Result<UpdatesPage> read_updates_in(PgConn& c, const UserId& user, uint64_t after_pts,
+                                    uint32_t limit, const Placement& p,
+                                    std::vector<size_t>* elsewhere);
+// The messages at these (chat, seq), those that exist, in no particular order.
+std::vector<Message> read_messages(PgConn& c, const std::vector<std::pair<ChatId, uint64_t>>& at);
+// The user's chats on this server (only those listed, if given) with their positions, last
+// seq and unread count; left groups included, never-joined ones not.
+std::vector<ChatSummary> chat_summaries(PgConn& c, const UserId& user,
+                                        const std::optional<std::vector<ChatId>>& only);
+// A chat of the list, filled in: its last message and the other members' positions.
+void chat_details(PgConn& c, const UserId& user, ChatSummary& s);
+// The newest messages of a chat for the login snapshot; nullopt if the user may not read it.
+std::optional<ChatWindow> chat_window(PgConn& c, const UserId& user, ChatSummary chat,
+                                      uint32_t messages_per_chat);
+
+// How long a pending media mark (media_pending) holds its record against sweeps.
+inline constexpr int64_t kPendingHoldMs = 3600 * 1000;
+
 // Push (pg_push.cpp) ------------------------------------------------------------------------
 
 // The device's target and its queued jobs go (logout, revocation, a dead token).
 void drop_push_device(PgConn& c, const UserId& user, const std::string& device);
 // Everything push keeps for the user: targets, jobs and mutes (delete_user).
 void drop_push_user(PgConn& c, const UserId& user);
+
+// Steps of single-server ops, split for ShardedPgStore (pg_sharded_accounts.cpp) -----------
+
+// set_chat_mute (pg_push.cpp). On the chat's server: whether `user` is an active member of
+// `chat` (not_found for no such chat, else forbidden).
+Status check_active_member(PgConn& c, ChatId chat, const UserId& user);
+// On the user's server: the mute row as rules::mute_row gives it (nullopt: unmute).
+void write_chat_mute(PgConn& c, const UserId& user, ChatId chat,
+                     std::optional<int64_t> muted_until);
+
+// Media (pg_media.cpp).
+bool valid_media_id(const std::string& id);
+// put_media on the record's server: bad_request for a bad id; with check_user, not_found
+// unless the uploader is live here (without: the caller checked on the user's server).
+Status put_media_record(PgConn& c, const MediaRecord& rec, const UserId& uploader, bool check_user);
+// media_access's first step, on the record's server.
+struct MediaHolders {
+  bool exists = false;
+  bool owner = false;         // `user` uploaded it
+  std::vector<ChatId> chats;  // unless owner: the chats whose messages refer to it
+};
+MediaHolders media_holders(PgConn& c, const std::string& id, const UserId& user);
+
+// delete_user (pg_accounts.cpp). On the user's server: the row marked deleted, devices
+// revoked (returned), push data dropped; not_found if no live user. Then on every server:
+// the user's owner marks and references go, and the records nothing holds any more
+// (returned).
+Result<DeleteUserResult> delete_user_account(PgConn& c, const UserId& user);
+std::vector<std::string> delete_user_media(PgConn& c, const UserId& user);
 
 }  // namespace parley::store::pg

@@ -181,6 +181,53 @@ CREATE TABLE push_dead_letters (
   error text NOT NULL);
 )sql";
 
+// Sharding (pg_placement.h): chat ids that carry their bucket, an index of each user's chats
+// on the user's server, and the outbox that carries a chat's commits to the servers of its
+// members.
+const char* const kV2 = R"sql(
+-- A chat id is counter * 1024 + bucket; the counter row moves with its bucket. Counters start
+-- above every id the sequence of version 1 handed out.
+CREATE TABLE bucket_counters (
+  bucket integer PRIMARY KEY,
+  next bigint NOT NULL);
+
+-- On a user's server, user_chats also indexes the chats the user is in whose rows live on
+-- other servers (their read positions stay with the chat). index_seq: the join or leave
+-- event the index last applied; active: the user is a member after it.
+ALTER TABLE user_chats ADD COLUMN index_seq bigint NOT NULL DEFAULT 0;
+ALTER TABLE user_chats ADD COLUMN active boolean NOT NULL DEFAULT true;
+
+-- Entries a commit on a chat's server owes to other servers: update-log entries of members
+-- (kind 1 message, 2/3 receipts), chat index rows (10 direct chat, 11 joined, 12 left) and
+-- media references (13). Replayed, in id order per chat, until every server applied them.
+CREATE TABLE outbox (
+  chat_id bigint NOT NULL,
+  id bigserial NOT NULL,
+  kind smallint NOT NULL,
+  seq bigint NOT NULL,
+  by_user text NOT NULL DEFAULT '',
+  ts bigint NOT NULL DEFAULT 0,
+  targets text[] NOT NULL,
+  note text NOT NULL DEFAULT '',  -- media_ref: the message's client_msg_id
+  created_at bigint NOT NULL,
+  PRIMARY KEY (chat_id, id));
+CREATE INDEX outbox_created ON outbox (created_at);
+
+-- On a media record's server: an append on another server refers to it (its reference
+-- follows through the outbox, and replaces this row). A sweep leaves a record alone while
+-- one is younger than an hour.
+CREATE TABLE media_pending (
+  media_id text COLLATE "C" NOT NULL,
+  sender text COLLATE "C" NOT NULL,
+  client_msg_id text COLLATE "C" NOT NULL,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (media_id, sender, client_msg_id));
+CREATE INDEX media_pending_sender ON media_pending (sender);
+
+-- A replayed outbox entry finds the update it wrote before.
+CREATE INDEX updates_event ON updates (user_id, chat_id, seq);
+)sql";
+
 // Any constant: the key of the advisory lock that migrations take.
 constexpr int64_t kMigrationLock = 0x7061726c6579;  // "parley"
 
@@ -189,6 +236,7 @@ constexpr int64_t kMigrationLock = 0x7061726c6579;  // "parley"
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "initial schema", kV1},
+      {2, "sharding: bucketed chat ids, chat index, outbox", kV2},
   };
   return list;
 }

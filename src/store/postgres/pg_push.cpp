@@ -70,8 +70,9 @@ std::optional<PushTarget> load_target(PgConn& c, const UserId& user, const std::
                     r.str(0, 1), r.str(0, 2), r.i64(0, 3)};
 }
 
-// Whether `user` is an active member of `chat`: not_found for no such chat, else forbidden.
-Status active_member(PgConn& c, ChatId chat, const UserId& user) {
+}  // namespace
+
+Status check_active_member(PgConn& c, ChatId chat, const UserId& user) {
   auto row = load_chat(c, chat, false);
   if (!row || row->g.deleted) return no_chat(chat);
   if (row->g.kind == ChatKind::direct) {
@@ -83,7 +84,15 @@ Status active_member(PgConn& c, ChatId chat, const UserId& user) {
   return ok_status();
 }
 
-}  // namespace
+void write_chat_mute(PgConn& c, const UserId& user, ChatId chat,
+                     std::optional<int64_t> muted_until) {
+  if (!muted_until)
+    c.q("DELETE FROM push_mutes WHERE user_id = $1 AND chat_id = $2", user, chat);
+  else
+    c.q("INSERT INTO push_mutes (user_id, chat_id, muted_until) VALUES ($1, $2, $3) ON "
+        "CONFLICT (user_id, chat_id) DO UPDATE SET muted_until = EXCLUDED.muted_until",
+        user, chat, *muted_until);
+}
 
 void drop_push_device(PgConn& c, const UserId& user, const std::string& device) {
   c.q("DELETE FROM push_targets WHERE user_id = $1 AND device_id = $2", user, device);
@@ -156,13 +165,8 @@ void PgStore::set_chat_mute(UserId user, ChatId chat, int64_t muted_until, Callb
         auto row = rules::mute_row(muted_until);
         if (!row) return row.error();
         if (!live_user(c, user)) return no_user(user);
-        if (auto st = active_member(c, chat, user); !st) return st;
-        if (!row.value())
-          c.q("DELETE FROM push_mutes WHERE user_id = $1 AND chat_id = $2", user, chat);
-        else
-          c.q("INSERT INTO push_mutes (user_id, chat_id, muted_until) VALUES ($1, $2, $3) ON "
-              "CONFLICT (user_id, chat_id) DO UPDATE SET muted_until = EXCLUDED.muted_until",
-              user, chat, *row.value());
+        if (auto st = check_active_member(c, chat, user); !st) return st;
+        write_chat_mute(c, user, chat, row.value());
         return ok_status();
       },
       std::move(done));

@@ -2,6 +2,7 @@
 // update logs (with their locking order) and the read state of user_chats.
 #include <algorithm>
 
+#include "common/clock.h"
 #include "store/postgres/pg_internal.h"
 
 namespace parley::store::pg {
@@ -80,6 +81,19 @@ std::vector<UserId> active_member_ids(PgConn& c, ChatId chat) {
   std::vector<UserId> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(r.str(i, 0));
   return out;
+}
+
+ChatId new_chat_id(PgConn& c, uint32_t bucket) {
+  // The counter follows the clock (ms), so that ids grow with creation time across buckets
+  // and servers (the chat list breaks ties of activity by id); it starts above every id
+  // handed out on this server (the sequence of schema version 1 included). ms * 1024 stays
+  // below 2^53, the integers a JavaScript client holds exactly, until the year 2248.
+  auto r =
+      c.q("INSERT INTO bucket_counters (bucket, next) VALUES ($1, greatest($3, (SELECT "
+          "coalesce(max(id), 0) FROM chats) / $2 + 1)) ON CONFLICT (bucket) DO UPDATE SET next = "
+          "greatest(bucket_counters.next + 1, $3) RETURNING next",
+          int64_t{bucket}, int64_t{kBuckets}, now_ms());
+  return r.u64(0, 0) * kBuckets + bucket;
 }
 
 bool live_user(PgConn& c, const UserId& user) {

@@ -33,6 +33,7 @@
 
 #include "common/config.h"
 #include "store/postgres/pg_connection.h"
+#include "store/postgres/pg_placement.h"
 #include "store/store.h"
 
 namespace parley::store::pg {
@@ -47,6 +48,9 @@ struct PgConfig {
   uint32_t max_retries = 8;        // of a transaction after a deadlock or serialization failure
   uint32_t reconnect_min_ms = 50;  // backoff between reconnects, doubling, with jitter
   uint32_t reconnect_max_ms = 2000;
+  // This server's place in the list of servers the store spans (pg_placement.h); a
+  // ShardedPgStore sets it. Alone (count 1) every row is local.
+  Placement placement;
 };
 
 class PgStore final : public Store {
@@ -107,6 +111,15 @@ class PgStore final : public Store {
   uint64_t retried_transactions() const { return retried_.load(); }
   // The most writes one group commit has held so far.
   size_t largest_batch() const { return largest_batch_.load(); }
+  const Placement& placement() const { return cfg_.placement; }
+  const SyncConfig& sync() const { return sync_; }
+
+  // Runs `fn` on a worker inside a transaction (a write in a group commit, a read in a
+  // snapshot of its own) and `done` with its result once the outcome is known. The ops
+  // above and ShardedPgStore's steps are built on it.
+  template <class T>
+  void submit(bool write, std::function<Result<T>(PgConn&)> fn, Callback<T> done,
+              std::string order_key = {});
 
   // A queued operation. apply() runs on a worker inside a transaction and may throw PgError
   // (then the transaction, or the op's savepoint, is rolled back); complete() runs the
@@ -127,9 +140,6 @@ class PgStore final : public Store {
  private:
   PgStore(const PgConfig& config, const SyncConfig& sync) : cfg_(config), sync_(sync) {}
 
-  template <class T>
-  void submit(bool write, std::function<Result<T>(PgConn&)> fn, Callback<T> done,
-              std::string order_key = {});
   void enqueue(std::unique_ptr<Op> op);
   void worker_loop();
   // Runs a batch of writes in one transaction; false if the connection was lost.

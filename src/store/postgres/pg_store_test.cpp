@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "store/postgres/pg_connection.h"
+#include "store/postgres/pg_sharded_store.h"
 #include "store/shared_store_conformance.h"
 #include "store/store_conformance.h"
 #include "support/postgres_server.h"
@@ -72,40 +73,61 @@ std::unique_ptr<PgStore> open_store(const PgConfig& cfg, const SyncConfig& sync)
   return std::move(s.value());
 }
 
+std::unique_ptr<ShardedPgStore> open_sharded(const std::vector<std::string>& dbs,
+                                             const SyncConfig& sync) {
+  std::vector<PgConfig> servers;
+  for (const auto& db : dbs) servers.push_back(config_for(db));
+  auto s = ShardedPgStore::open(servers, sync);
+  EXPECT_TRUE(s.ok()) << s.error().message;
+  if (!s) return nullptr;
+  return std::move(s.value());
+}
+
+// One database per shard. Two shards are two databases of one server: each a store of its
+// own with its own connections (no transaction spans them), as on two servers.
 class PgFactory final : public SharedStoreFactory {
  public:
+  explicit PgFactory(size_t shards) : shards_(shards) {}
   std::unique_ptr<Store> create(const std::string&, const SyncConfig& sync) override {
-    db_ = fresh_database();
-    return open_store(config_for(db_), sync);
+    for (size_t i = 0; i < shards_; ++i) dbs_.push_back(fresh_database());
+    return open(sync);
   }
-  std::unique_ptr<Store> reopen(const SyncConfig& sync) override {
-    return open_store(config_for(db_), sync);
-  }
-  std::unique_ptr<Store> open_another(const SyncConfig& sync) override {
-    return open_store(config_for(db_), sync);
-  }
+  std::unique_ptr<Store> reopen(const SyncConfig& sync) override { return open(sync); }
+  std::unique_ptr<Store> open_another(const SyncConfig& sync) override { return open(sync); }
   void destroy() override {
-    if (!db_.empty()) admin("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)");
-    db_.clear();
+    for (const auto& db : dbs_) admin("DROP DATABASE IF EXISTS " + db + " WITH (FORCE)");
+    dbs_.clear();
   }
 
  private:
-  std::string db_;
+  std::unique_ptr<Store> open(const SyncConfig& sync) {
+    if (shards_ == 1) return open_store(config_for(dbs_[0]), sync);
+    return open_sharded(dbs_, sync);
+  }
+  size_t shards_;
+  std::vector<std::string> dbs_;
 };
 
-StoreFactoryMaker maker() {
-  return [] { return std::make_shared<PgFactory>(); };
+StoreFactoryMaker maker(size_t shards) {
+  return [shards] { return std::make_shared<PgFactory>(shards); };
+}
+SharedStoreFactoryMaker shared_maker(size_t shards) {
+  return [shards] { return std::make_shared<PgFactory>(shards); };
 }
 
-INSTANTIATE_TEST_SUITE_P(PostgreSQL, StoreConformance, ::testing::Values(maker()));
-INSTANTIATE_TEST_SUITE_P(PostgreSQL, GroupConformance, ::testing::Values(maker()));
-INSTANTIATE_TEST_SUITE_P(PostgreSQL, ReceiptConformance, ::testing::Values(maker()));
-INSTANTIATE_TEST_SUITE_P(PostgreSQL, MediaConformance, ::testing::Values(maker()));
-INSTANTIATE_TEST_SUITE_P(PostgreSQL, PushConformance, ::testing::Values(maker()));
-INSTANTIATE_TEST_SUITE_P(PostgreSQL, SharedStoreConformance,
-                         ::testing::Values(SharedStoreFactoryMaker([] {
-                           return std::make_shared<PgFactory>();
-                         })));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, StoreConformance, ::testing::Values(maker(1)));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, GroupConformance, ::testing::Values(maker(1)));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, ReceiptConformance, ::testing::Values(maker(1)));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, MediaConformance, ::testing::Values(maker(1)));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, PushConformance, ::testing::Values(maker(1)));
+INSTANTIATE_TEST_SUITE_P(PostgreSQL, SharedStoreConformance, ::testing::Values(shared_maker(1)));
+
+INSTANTIATE_TEST_SUITE_P(TwoShards, StoreConformance, ::testing::Values(maker(2)));
+INSTANTIATE_TEST_SUITE_P(TwoShards, GroupConformance, ::testing::Values(maker(2)));
+INSTANTIATE_TEST_SUITE_P(TwoShards, ReceiptConformance, ::testing::Values(maker(2)));
+INSTANTIATE_TEST_SUITE_P(TwoShards, MediaConformance, ::testing::Values(maker(2)));
+INSTANTIATE_TEST_SUITE_P(TwoShards, PushConformance, ::testing::Values(maker(2)));
+INSTANTIATE_TEST_SUITE_P(TwoShards, SharedStoreConformance, ::testing::Values(shared_maker(2)));
 
 class PgStoreTest : public ::testing::Test {
  protected:

@@ -26,6 +26,15 @@ AppendResult duplicate_append(Message original, uint64_t original_sender_pts) {
   return r;
 }
 
+void count_unread(ChatList& list) {
+  list.unread_total = 0;
+  list.unread_chats = 0;
+  for (const auto& c : list.chats) {
+    list.unread_total += c.unread;
+    if (c.unread > 0) ++list.unread_chats;
+  }
+}
+
 void page_chat_list(ChatList& list, const ChatListCursor& after, uint32_t limit) {
   auto newer = [](const ChatSummary& a, const ChatSummary& b) {
     return a.last_ts != b.last_ts ? a.last_ts > b.last_ts : a.chat_id > b.chat_id;

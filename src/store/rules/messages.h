@@ -25,6 +25,9 @@ uint64_t sender_pts(const std::vector<Delivery>& deliveries, const UserId& sende
 // sender's pts again, flagged duplicate; no deliveries, since no log got anything new.
 AppendResult duplicate_append(Message original, uint64_t original_sender_pts);
 
+// Sums the unread counts of every chat in the list (unread_total, unread_chats).
+void count_unread(ChatList& list);
+
 // One page of the chat list from every chat of the user (with unread counts already summed):
 // newest activity first (ties: higher chat_id first), only chats after `after`, at most
 // `limit` (has_more when there were more).
