@@ -26,7 +26,7 @@ build: deps
 run: build
 	$(BUILD)/src/parleyd/parleyd --listen $(LISTEN) --data-dir $(DATA_DIR) --web-root web
 
-# A local cluster in the background: two Redis, one PostgreSQL, three parleyd nodes (8081-8083)
+# A local cluster in the background: two Redis, two PostgreSQL (shards), three parleyd nodes (8081-8083)
 # and HAProxy on 127.0.0.1:8080 (tools/cluster.sh; its data, logs and configs in CLUSTER_DIR).
 cluster: test-deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A local Parley cluster on loopback, to try (docs/SCALING.md, "Trying it: make cluster"):
-# two Redis servers (no persistence), one PostgreSQL, three parleyd nodes and HAProxy in front.
+# two Redis servers (no persistence), two PostgreSQL servers (the store's two shards), three
+# parleyd nodes and HAProxy in front.
 #
 #   tools/cluster.sh start  [DIR]   start what is not running yet; waits until every node is ready
 #   tools/cluster.sh stop   [DIR]   stop every process it started
@@ -10,7 +11,7 @@
 # and the nodes' data directories; it survives `stop` (rm -rf it to start from scratch).
 # Ports (change them with these variables on `start`; stop and status read DIR/ports):
 #   HAPROXY_PORT=8080  NODE_PORT=8081 (8081..8083)  REDIS_PORT=16379 (16379, 16380)
-#   PG_PORT=15432  STATS_PORT=8404
+#   PG_PORT=15432 (15432, 15433)  STATS_PORT=8404
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -124,36 +125,42 @@ start_redis() {
   done
 }
 
+PG_SERVERS=2
+
 start_postgres() {
-  local bin data="$DIR/postgres/data"
+  local bin i port data
   bin=$(pg_bin)
-  if live_pid postgres "$bin/postgres" >/dev/null; then
-    say "postgres already running"
-    return
-  fi
-  check_port_free "$PG_PORT" PG_PORT
-  mkdir -p "$DIR/postgres"
-  if [ "$(id -u)" -eq 0 ]; then
-    chown postgres:postgres "$DIR/postgres"
-    as_pg test -x "$DIR/postgres" ||
-      die "the postgres user cannot reach $DIR (a parent directory is closed to it): use another DIR"
-  fi
-  if [ ! -f "$data/PG_VERSION" ]; then
-    as_pg "$bin/initdb" -D "$data" -U parley --auth=trust -E UTF8 --locale=C --no-sync \
-      >"$DIR/initdb.log" 2>&1 || start_failed "initdb" initdb
-  fi
-  local run=()
-  [ "$(id -u)" -eq 0 ] && run=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
-  spawn postgres "${run[@]}" "$bin/postgres" -D "$data" -p "$PG_PORT" -k "$DIR/postgres" \
-    -c listen_addresses=127.0.0.1 -c max_connections=100
-  wait_until "$bin/pg_isready -q -h 127.0.0.1 -p $PG_PORT" 30 || start_failed postgres postgres
-  # The postmaster's own pid (the one spawn saw is the same unless setsid had to fork).
-  as_pg head -n1 "$data/postmaster.pid" >"$DIR/postgres.pid"
-  if ! "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U parley -d postgres -tAc \
-    "SELECT 1 FROM pg_database WHERE datname = 'parley'" | grep -q 1; then
-    "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U parley parley
-  fi
-  say "postgres on 127.0.0.1:$PG_PORT (database parley, user parley)"
+  for ((i = 1; i <= PG_SERVERS; i++)); do
+    port=$((PG_PORT + i - 1))
+    data="$DIR/postgres$i/data"
+    if live_pid "postgres$i" "$bin/postgres" >/dev/null; then
+      say "postgres$i already running"
+      continue
+    fi
+    check_port_free "$port" PG_PORT
+    mkdir -p "$DIR/postgres$i"
+    if [ "$(id -u)" -eq 0 ]; then
+      chown postgres:postgres "$DIR/postgres$i"
+      as_pg test -x "$DIR/postgres$i" ||
+        die "the postgres user cannot reach $DIR (a parent directory is closed to it): use another DIR"
+    fi
+    if [ ! -f "$data/PG_VERSION" ]; then
+      as_pg "$bin/initdb" -D "$data" -U parley --auth=trust -E UTF8 --locale=C --no-sync \
+        >"$DIR/initdb$i.log" 2>&1 || start_failed "initdb" "initdb$i"
+    fi
+    local run=()
+    [ "$(id -u)" -eq 0 ] && run=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
+    spawn "postgres$i" "${run[@]}" "$bin/postgres" -D "$data" -p "$port" -k "$DIR/postgres$i" \
+      -c listen_addresses=127.0.0.1 -c max_connections=100
+    wait_until "$bin/pg_isready -q -h 127.0.0.1 -p $port" 30 || start_failed "postgres$i" "postgres$i"
+    # The postmaster's own pid (the one spawn saw is the same unless setsid had to fork).
+    as_pg head -n1 "$data/postmaster.pid" >"$DIR/postgres$i.pid"
+    if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U parley -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname = 'parley'" | grep -q 1; then
+      "$bin/createdb" -h 127.0.0.1 -p "$port" -U parley parley
+    fi
+    say "postgres$i on 127.0.0.1:$port (database parley, user parley; shard $i of $PG_SERVERS)"
+  done
 }
 
 write_node_config() {
@@ -173,7 +180,8 @@ jwt_hs256_secret = "$secret"
 
 [cluster]
 redis = ["127.0.0.1:$REDIS_PORT", "127.0.0.1:$((REDIS_PORT + 1))"]
-postgres = ["host=127.0.0.1 port=$PG_PORT dbname=parley user=parley"]
+# The store's shards, in the same order on every node.
+postgres = ["host=127.0.0.1 port=$PG_PORT dbname=parley user=parley", "host=127.0.0.1 port=$((PG_PORT + 1)) dbname=parley user=parley"]
 EOF
 }
 
@@ -240,7 +248,9 @@ preflight() {
   for i in 1 2; do
     live_pid "redis$i" redis-server >/dev/null || check_port_free $((REDIS_PORT + i - 1)) REDIS_PORT
   done
-  live_pid postgres "$bin/postgres" >/dev/null || check_port_free "$PG_PORT" PG_PORT
+  for ((i = 1; i <= PG_SERVERS; i++)); do
+    live_pid "postgres$i" "$bin/postgres" >/dev/null || check_port_free $((PG_PORT + i - 1)) PG_PORT
+  done
   for ((i = 1; i <= NODES; i++)); do
     live_pid "node$i" parleyd >/dev/null || check_port_free $((NODE_PORT + i - 1)) NODE_PORT
   done
@@ -298,10 +308,12 @@ stop_all() {
     if pid=$(live_pid "node$n" parleyd); then stop_pid "node$n" "$pid" 30; fi
   done
   # SIGINT: PostgreSQL's fast shutdown (SIGTERM would wait for every client to leave).
-  if pid=$(live_pid postgres postgres); then
-    kill -INT "$pid" 2>/dev/null || true
-    stop_pid postgres "$pid" 30
-  fi
+  for ((n = PG_SERVERS; n >= 1; n--)); do
+    if pid=$(live_pid "postgres$n" postgres); then
+      kill -INT "$pid" 2>/dev/null || true
+      stop_pid "postgres$n" "$pid" 30
+    fi
+  done
   for n in 2 1; do
     if pid=$(live_pid "redis$n" redis-server); then stop_pid "redis$n" "$pid" 10; fi
   done
@@ -321,7 +333,9 @@ status_all() {
   }
   show redis1 redis-server "127.0.0.1:$REDIS_PORT"
   show redis2 redis-server "127.0.0.1:$((REDIS_PORT + 1))"
-  show postgres postgres "127.0.0.1:$PG_PORT"
+  for ((n = 1; n <= PG_SERVERS; n++)); do
+    show "postgres$n" postgres "127.0.0.1:$((PG_PORT + n - 1))"
+  done
   for ((n = 1; n <= NODES; n++)); do
     port=$((NODE_PORT + n - 1))
     show "node$n" parleyd "127.0.0.1:$port"
