@@ -26,11 +26,13 @@
 #include <charconv>
 #include <deque>
 #include <future>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
 #include <thread>
 #include <unordered_set>
+#include <utility>
 
 namespace parley::redis {
 
@@ -430,12 +432,17 @@ struct RedisClient::Impl {
       return;
     }
     if (reply->type == REDIS_REPLY_STATUS && std::string_view(reply->str, reply->len) == "PONG") {
+      // Up again after a drop or failed attempts (schedule_retry counted them): the server
+      // may have lost its data meanwhile.
+      const bool again = link.attempt > 0;
       conn->up = true;
       conn->last_reply = SteadyClock::now();
       link.state = Link::State::up;
       link.attempt = 0;
       link.reason.clear();
       self.update_health();
+      if (again && !link.pubsub && !self.closing && self.reconnect_handler)
+        self.reconnect_handler();
     }
   }
 
@@ -753,6 +760,7 @@ struct RedisClient::Impl {
   std::mt19937_64 rng;
   bool closing = false;
   MessageHandler handler;
+  ReconnectHandler reconnect_handler;
   std::set<std::string> channels, patterns;
   mutable std::mutex health_mu;
   Health health;
@@ -845,6 +853,13 @@ void RedisClient::set_message_handler(MessageHandler handler) {
       [impl, handler = std::move(handler)]() mutable { impl->handler = std::move(handler); });
 }
 
+void RedisClient::set_reconnect_handler(ReconnectHandler handler) {
+  Impl* impl = impl_.get();
+  impl->post([impl, handler = std::move(handler)]() mutable {
+    impl->reconnect_handler = std::move(handler);
+  });
+}
+
 void RedisClient::subscribe(std::vector<std::string> channels, StatusCallback done) {
   Impl* impl = impl_.get();
   impl->post([impl, channels = std::move(channels), done = std::move(done)]() mutable {
@@ -893,6 +908,47 @@ bool RedisClient::on_loop_thread() const { return impl_->loop->in_loop(); }
 
 // --- RedisShards ---------------------------------------------------------------------------
 
+// The handlers of on_reconnected(). They run under the lock, so that reset() returns only
+// once a call in progress is over; calls come from the one loop thread, so never wait on it.
+struct RedisShards::Subscription::Hooks {
+  std::mutex mu;
+  uint64_t next_id = 0;
+  std::map<uint64_t, RedisShards::ReconnectHandler> handlers;
+
+  void reconnected(size_t shard) {
+    std::lock_guard lock(mu);
+    for (auto& [id, handler] : handlers) handler(shard);
+  }
+};
+
+RedisShards::Subscription::Subscription(Subscription&& other) noexcept
+    : hooks_(std::move(other.hooks_)), id_(std::exchange(other.id_, 0)) {}
+
+RedisShards::Subscription& RedisShards::Subscription::operator=(Subscription&& other) noexcept {
+  if (this != &other) {
+    reset();
+    hooks_ = std::move(other.hooks_);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+
+void RedisShards::Subscription::reset() {
+  if (auto hooks = hooks_.lock()) {
+    std::lock_guard lock(hooks->mu);
+    hooks->handlers.erase(id_);
+  }
+  hooks_.reset();
+  id_ = 0;
+}
+
+RedisShards::Subscription RedisShards::on_reconnected(ReconnectHandler handler) {
+  std::lock_guard lock(hooks_->mu);
+  const uint64_t id = ++hooks_->next_id;
+  hooks_->handlers.emplace(id, std::move(handler));
+  return Subscription(hooks_, id);
+}
+
 Result<std::shared_ptr<RedisShards>> RedisShards::open(const std::vector<std::string>& servers,
                                                        const RedisOptions& base) {
   if (servers.empty()) return Error{Errc::bad_request, "no Redis servers"};
@@ -904,7 +960,13 @@ Result<std::shared_ptr<RedisShards>> RedisShards::open(const std::vector<std::st
   }
   std::shared_ptr<RedisShards> shards(new RedisShards());
   auto loop = make_redis_loop();
-  for (auto& o : options) shards->clients_.push_back(std::make_unique<RedisClient>(o, loop));
+  shards->hooks_ = std::make_shared<Subscription::Hooks>();
+  for (auto& o : options) {
+    auto& client = shards->clients_.emplace_back(std::make_unique<RedisClient>(o, loop));
+    client->set_reconnect_handler([hooks = shards->hooks_, shard = shards->clients_.size() - 1] {
+      hooks->reconnected(shard);
+    });
+  }
   return shards;
 }
 

@@ -25,6 +25,9 @@
 // - an idle connection is asked every `heartbeat`, so that one that stopped answering is
 //   taken down by the command timeout, as above;
 // - the Pub/Sub connection subscribes again to every channel and pattern on reconnect;
+// - a server may have lost its data while the connection was down (restarted empty): the
+//   reconnect handler (set_reconnect_handler; RedisShards::on_reconnected) is where its users
+//   write again what they keep there;
 // - a host name is resolved on the loop thread (hiredis resolves synchronously): give
 //   addresses, or names that resolve locally.
 //
@@ -140,6 +143,15 @@ class RedisClient {
   void psubscribe(std::vector<std::string> patterns, StatusCallback done = nullptr);
   void punsubscribe(std::vector<std::string> patterns, StatusCallback done = nullptr);
 
+  // Runs on the loop thread each time the command connection is up (its PING answered) after
+  // the client had none: after a drop or a timeout, or after failed attempts (a server that
+  // was down when the client started); not when the first attempt connects. The server may
+  // have restarted meanwhile and lost what was written to it. It runs before the callbacks of
+  // commands sent on the new connection, and must not block. RedisShards sets it on its
+  // clients: use RedisShards::on_reconnected there.
+  using ReconnectHandler = std::function<void()>;
+  void set_reconnect_handler(ReconnectHandler handler);
+
   // ok while the command connection (and the Pub/Sub connection, once used) is up; otherwise
   // why not: "redis 127.0.0.1:6379: Connection refused (reconnecting)".
   Health health() const;
@@ -173,12 +185,40 @@ class RedisShards {
   size_t shard_of(std::string_view key) const { return fnv1a64(key) % clients_.size(); }
   RedisClient& at(size_t shard) { return *clients_.at(shard); }
   RedisClient& for_key(std::string_view key) { return at(shard_of(key)); }
+
+  // A handler of on_reconnected(), called until the Subscription is reset or destroyed.
+  // Resetting it (from any thread, but not from a handler) waits for a call in progress;
+  // after that the handler is never called again.
+  class Subscription {
+   public:
+    Subscription() = default;
+    Subscription(Subscription&& other) noexcept;
+    Subscription& operator=(Subscription&& other) noexcept;
+    ~Subscription() { reset(); }
+    void reset();
+    struct Hooks;
+
+   private:
+    friend class RedisShards;
+    Subscription(std::weak_ptr<Hooks> hooks, uint64_t id) : hooks_(std::move(hooks)), id_(id) {}
+    std::weak_ptr<Hooks> hooks_;
+    uint64_t id_ = 0;
+  };
+  using ReconnectHandler = std::function<void(size_t shard)>;
+  // `handler(shard)` runs on the loop thread each time that server's command connection is up
+  // again after it was lost (RedisClient::set_reconnect_handler): what the caller keeps there
+  // may be gone (a server restarted empty) and is to be written again. The handlers of one
+  // RedisShards run one at a time; they must not block (post the work elsewhere), subscribe,
+  // or reset a Subscription.
+  [[nodiscard]] Subscription on_reconnected(ReconnectHandler handler);
+
   // ok when every server is; otherwise the reasons of those that are not.
   Health health() const;
   bool wait_ready(std::chrono::milliseconds timeout) const;
 
  private:
   RedisShards() = default;
+  std::shared_ptr<Subscription::Hooks> hooks_;  // shared with the clients' reconnect handlers
   std::vector<std::unique_ptr<RedisClient>> clients_;
 };
 

@@ -1,6 +1,6 @@
 // RedisClient and RedisShards against real Redis servers of the tests' own: commands,
-// pipelines, error replies, scripts, Pub/Sub, reconnecting after the server dies, command
-// timeouts and the sharding hash.
+// pipelines, error replies, scripts, Pub/Sub, reconnecting after the server dies (and the
+// reconnect handlers), command timeouts and the sharding hash.
 #include "redis/redis_client.h"
 
 #include <gtest/gtest.h>
@@ -70,6 +70,29 @@ class Messages {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::vector<std::string>> got_;
+};
+
+// Calls of a reconnect handler as they come: how many, and with which shard.
+class Reconnects {
+ public:
+  void add(size_t shard = 0) {
+    std::lock_guard lock(mu_);
+    got_.push_back(shard);
+    cv_.notify_all();
+  }
+  bool wait(size_t n, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return got_.size() >= n; });
+  }
+  std::vector<size_t> got() {
+    std::lock_guard lock(mu_);
+    return got_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<size_t> got_;
 };
 
 TEST(Fnv1a64, KnownVectors) {
@@ -319,6 +342,54 @@ TEST_F(RedisClientTest, AClientStartedWhileTheServerIsDownConnectsWhenItComesUp)
   EXPECT_EQ(ok_reply(client, {"PING"}).str, "PONG");
 }
 
+TEST_F(RedisClientTest, TheReconnectHandlerRunsWhenTheServerIsBackNotAtTheFirstConnect) {
+  RedisClient client(options_for(server_));
+  Reconnects reconnects;
+  std::atomic<bool> on_loop{false};
+  client.set_reconnect_handler([&] {
+    on_loop = client.on_loop_thread();
+    // What the server lost is written again from the handler, on the new connection.
+    client.command({"SET", "k", "again"}, [](Result<Reply>) {});
+    reconnects.add();
+  });
+  ASSERT_TRUE(client.wait_ready(5s)) << client.health().detail;
+  ok_reply(client, {"SET", "k", "v"});  // its reply comes after the first PONG's handling
+  EXPECT_TRUE(reconnects.got().empty()) << "the handler ran at the first connect";
+
+  server_.kill();
+  for (int i = 0; i < 200 && client.health().ok; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_FALSE(client.health().ok);
+  server_.start();  // empty: no persistence
+  ASSERT_TRUE(reconnects.wait(1)) << client.health().detail;
+  EXPECT_TRUE(on_loop);
+  // The handler ran once the connection was up, before commands sent after it answered.
+  EXPECT_EQ(ok_reply(client, {"GET", "k"}).str, "again");
+  EXPECT_EQ(reconnects.got().size(), 1u);
+
+  // Again, after a clean stop (SIGTERM).
+  server_.stop();
+  for (int i = 0; i < 200 && client.health().ok; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_FALSE(client.health().ok);
+  server_.start();
+  ASSERT_TRUE(reconnects.wait(2)) << client.health().detail;
+  ok_reply(client, {"PING"});
+  EXPECT_EQ(reconnects.got().size(), 2u);
+}
+
+TEST_F(RedisClientTest, TheReconnectHandlerRunsWhenAServerDownAtTheStartComesUp) {
+  server_.stop();
+  RedisClient client(options_for(server_));
+  Reconnects reconnects;
+  client.set_reconnect_handler([&] { reconnects.add(); });
+  EXPECT_FALSE(client.wait_ready(300ms));
+  // Commands failed meanwhile: what they were to write is written from the handler.
+  EXPECT_TRUE(reconnects.got().empty());
+  server_.start();
+  ASSERT_TRUE(reconnects.wait(1)) << client.health().detail;
+  EXPECT_EQ(ok_reply(client, {"PING"}).str, "PONG");
+  EXPECT_EQ(reconnects.got().size(), 1u);
+}
+
 TEST_F(RedisClientTest, ACommandWithoutAReplyInTimeTakesTheConnectionDown) {
   RedisOptions o = options_for(server_);
   o.command_timeout = 300ms;
@@ -485,6 +556,53 @@ TEST(RedisShards, KeysSpreadOverTheServersStably) {
   EXPECT_FALSE(shards->health().ok);
   EXPECT_NE(shards->health().detail.find(two.address()), std::string::npos);
   EXPECT_EQ(shards->health().detail.find(one.address()), std::string::npos);
+}
+
+TEST(RedisShards, OnReconnectedNamesTheServerThatCameBackUntilReset) {
+  test::RedisServer one, two;
+  RedisOptions base;
+  base.reconnect_min = 20ms;
+  base.reconnect_max = 200ms;
+  auto opened = RedisShards::open({one.address(), two.address()}, base);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto shards = opened.value();
+  Reconnects first, second;
+  auto sub1 = shards->on_reconnected([&](size_t shard) { first.add(shard); });
+  auto sub2 = shards->on_reconnected([&](size_t shard) { second.add(shard); });
+  ASSERT_TRUE(shards->wait_ready(5s)) << shards->health().detail;
+  for (size_t s = 0; s < shards->size(); ++s) ok_reply(shards->at(s), {"PING"});
+  EXPECT_TRUE(first.got().empty()) << "a handler ran at the first connect";
+
+  auto restart = [&](test::RedisServer& server, size_t shard) {
+    server.kill();
+    for (int i = 0; i < 200 && shards->at(shard).health().ok; ++i)
+      std::this_thread::sleep_for(10ms);
+    ASSERT_FALSE(shards->at(shard).health().ok);
+    server.start();
+  };
+  restart(two, 1);
+  ASSERT_TRUE(first.wait(1));
+  ASSERT_TRUE(second.wait(1));
+  EXPECT_EQ(first.got(), std::vector<size_t>{1});
+  EXPECT_EQ(second.got(), std::vector<size_t>{1});
+
+  // A reset subscription is not called again; the others are.
+  sub2.reset();
+  restart(one, 0);
+  ASSERT_TRUE(first.wait(2));
+  ASSERT_TRUE(shards->wait_ready(5s)) << shards->health().detail;
+  ok_reply(shards->at(0), {"PING"});
+  EXPECT_EQ(first.got(), (std::vector<size_t>{1, 0}));
+  EXPECT_EQ(second.got(), std::vector<size_t>{1});
+
+  // Moved, it stays one subscription; it may outlive the shards.
+  RedisShards::Subscription moved = std::move(sub1);
+  sub1.reset();  // the moved-from one holds nothing
+  restart(two, 1);
+  ASSERT_TRUE(first.wait(3));
+  EXPECT_EQ(first.got(), (std::vector<size_t>{1, 0, 1}));
+  shards.reset();
+  moved.reset();
 }
 
 }  // namespace
