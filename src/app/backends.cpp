@@ -134,6 +134,7 @@ Result<Backends> open_backends(const Config& config) {
   if (redis.value() &&
       !redis.value()->wait_ready(std::chrono::milliseconds(config.cluster.connect_timeout_ms)))
     spdlog::warn("redis: not every server answers yet: {}", redis.value()->health().detail);
+  b.redis = redis.value();
   b.registry = open_registry(config, redis.value());
   b.bus = open_bus(config, redis.value());
   b.presence = open_presence(config, redis.value());

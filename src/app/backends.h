@@ -26,6 +26,9 @@ struct Backends {
   std::shared_ptr<Bus> bus;  // this node's endpoint
   std::shared_ptr<presence::Presence> presence;
   std::shared_ptr<media::MediaStore> media;  // null when media.enabled is false
+  // The Redis servers the registry, bus and presence are on (null when they live in the
+  // process): a node writes its sessions there again when one of them comes back.
+  std::shared_ptr<redis::RedisShards> redis;
 
   // Each backend's health, by seam name, for /readyz.
   std::vector<std::pair<std::string, Health>> health() const;

@@ -3,10 +3,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -99,6 +102,11 @@ struct Node::Parts {
   std::unique_ptr<presence::PresenceReporter> presence_reporter;
   std::unique_ptr<boost::asio::steady_timer> refresh_timer;
   std::function<void()> refresh;
+  // A Redis server back after a loss: the refresh's writes at once (write_again_soon).
+  redis::RedisShards::Subscription redis_reconnected;
+  std::unique_ptr<boost::asio::steady_timer> write_again_timer;
+  std::atomic<bool> write_again_due{false};
+  std::chrono::steady_clock::time_point written_again;  // the last such pass (control thread)
   std::unique_ptr<media_service::MediaService> media;
   std::unique_ptr<http::MediaRoutes> media_routes;
   std::unique_ptr<boost::asio::steady_timer> sweep_timer;
@@ -118,8 +126,61 @@ struct Node::Parts {
 
   Status build();
   Status claim_node_id();
+  void write_sessions(bool expire);
+  void write_again_soon(size_t shard);
   void stop();
 };
+
+// Servers that come back together (reconnected within this much of each other) cause one
+// write_sessions(), and such passes are this far apart at least: a server whose connection
+// keeps being taken down (overloaded: its commands time out) is not sent a whole refresh at
+// every reconnect.
+constexpr std::chrono::milliseconds kWriteAgainDelay{200};
+constexpr std::chrono::milliseconds kWriteAgainInterval{1000};
+
+// On the control thread: the node's live sessions touched in the Presence (one batched call),
+// then, with `expire`, the sessions nobody touched within the TTL expired; its registry
+// entries reasserted (what a Redis server lost, restarted empty, or never got, an attach
+// while it was down, is written again; what is stale goes); its node id claim renewed.
+void Node::Parts::write_sessions(bool expire) {
+  const NodeId node = config.server.node_id;
+  const int64_t now = now_ms();
+  std::vector<presence::SessionTouch> live;
+  hub->for_each([&](const std::string& user, const std::string&, uint64_t conn) {
+    live.push_back(presence::SessionTouch{user, fmt::format("{}:{}", node, conn)});
+  });
+  presence_reporter->touch(std::move(live), now);
+  if (expire) presence_reporter->expire(now);
+  ledger->reassert([](Status s) {
+    if (!s) spdlog::warn("registry reassert: {}", s.error().message);
+  });
+  backends.registry->claim_node(node, instance, [node](Status s) {
+    // Another installation took the id while this node could not renew it (the registry
+    // was unreachable past the TTL): two nodes now mint colliding message ids.
+    if (!s) spdlog::error("server.node_id {}: {}", node, s.error().message);
+  });
+}
+
+// On the Redis loop thread (never blocked): a server's connection is made again after a loss.
+// It may have restarted empty, forgetting this node's registry entries, presence and claim
+// there: they are written again now rather than at the next refresh, up to a third of the TTL
+// later. The whole node's, not only that server's: a reassert of 10,000 sessions takes about
+// 0.1 s. Reconnects while one is due join it.
+void Node::Parts::write_again_soon(size_t shard) {
+  spdlog::info("redis {} is back: writing this node's sessions there again",
+               backends.redis->at(shard).address());
+  if (write_again_due.exchange(true)) return;
+  boost::asio::post(control, [this] {
+    write_again_timer->expires_at(std::max(std::chrono::steady_clock::now() + kWriteAgainDelay,
+                                           written_again + kWriteAgainInterval));
+    write_again_timer->async_wait([this](boost::system::error_code ec) {
+      write_again_due = false;  // a server back from now on causes another pass
+      if (ec) return;
+      written_again = std::chrono::steady_clock::now();
+      write_sessions(false);
+    });
+  });
+}
 
 // Message ids embed the node id (common/ids.h): two running nodes with one id would mint the
 // same ids. The node takes its id in the Registry for its installation and renews it with
@@ -222,30 +283,22 @@ Status Node::Parts::build() {
   // node expires: each expired user is returned to one of them, which reports it. The
   // registry entries are reasserted, not just renewed: what a Redis server lost (restarted
   // empty) or never got (an attach while it was down) is written again, what is stale goes.
+  // A Redis server whose connection is made again gets the same writes at once.
   refresh_timer = std::make_unique<boost::asio::steady_timer>(control);
-  refresh = [this, node] {
+  refresh = [this] {
     refresh_timer->expires_after(std::chrono::milliseconds(config.presence.ttl_s * 1000 / 3));
-    refresh_timer->async_wait([this, node](boost::system::error_code ec) {
+    refresh_timer->async_wait([this](boost::system::error_code ec) {
       if (ec) return;
-      const int64_t now = now_ms();
-      std::vector<presence::SessionTouch> live;
-      hub->for_each([&](const std::string& user, const std::string&, uint64_t conn) {
-        live.push_back(presence::SessionTouch{user, fmt::format("{}:{}", node, conn)});
-      });
-      presence_reporter->touch(std::move(live), now);
-      presence_reporter->expire(now);
-      ledger->reassert([](Status s) {
-        if (!s) spdlog::warn("registry reassert: {}", s.error().message);
-      });
-      backends.registry->claim_node(node, instance, [node](Status s) {
-        // Another installation took the id while this node could not renew it (the registry
-        // was unreachable past the TTL): two nodes now mint colliding message ids.
-        if (!s) spdlog::error("server.node_id {}: {}", node, s.error().message);
-      });
+      write_sessions(true);
       refresh();
     });
   };
   refresh();
+  if (backends.redis) {
+    write_again_timer = std::make_unique<boost::asio::steady_timer>(control);
+    redis_reconnected =
+        backends.redis->on_reconnected([this](size_t shard) { write_again_soon(shard); });
+  }
 
   // Media: objects behind the MediaStore seam; uploads, downloads and housekeeping in the
   // media service, on its own thread pool.
@@ -328,6 +381,8 @@ Status Node::Parts::build() {
 void Node::Parts::stop() {
   if (stopped) return;
   stopped = true;
+  // Nothing is posted to the control thread for a Redis server that comes back from now on.
+  redis_reconnected.reset();
   // Timers first (they post work to the components), on their own thread.
   if (control_thread.joinable()) {
     std::promise<void> done;
@@ -335,6 +390,7 @@ void Node::Parts::stop() {
       if (typing) typing->stop();
       if (presence_hub) presence_hub->stop();
       if (refresh_timer) refresh_timer->cancel();
+      if (write_again_timer) write_again_timer->cancel();
       if (sweep_timer) sweep_timer->cancel();
       done.set_value();
     });

@@ -1,11 +1,21 @@
 // Several parleyd processes on two Redis servers and one PostgreSQL of the test's own
-// (docs/SCALING.md): users on different nodes talk, sync and see each other as on one node.
+// (docs/SCALING.md): users on different nodes talk, sync and see each other as on one node,
+// also right after a Redis server restarted empty.
 #include <gtest/gtest.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "common/hash.h"
 #include "support/auth_helpers.h"
 #include "support/chat_helpers.h"
 #include "support/cluster_helpers.h"
@@ -31,6 +41,29 @@ bool is_message_push(const Frame& f, std::string_view body) {
   return is_push(f) && is_str(f.if_contains("type"), "message") && f.contains("message") &&
          f.at("message").is_object() &&
          is_str(f.at("message").as_object().if_contains("body"), body);
+}
+
+// Whether `key` exists on the Redis server at `port` (an inline command, as redis-cli sends).
+bool redis_has(int port, const std::string& key) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  boost::system::error_code ec;
+  socket.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)}, ec);
+  if (ec) return false;
+  asio::write(socket, asio::buffer("EXISTS " + key + "\r\n"), ec);
+  if (ec) return false;
+  std::string reply;
+  asio::read_until(socket, asio::dynamic_buffer(reply), "\r\n", ec);
+  return !ec && reply.starts_with(":1");
+}
+
+// Whether /readyz of the node on `port` names `what` within 5 s.
+bool readiness_mentions(std::uint16_t port, const std::string& what) {
+  for (auto until = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < until;
+       std::this_thread::sleep_for(50ms))
+    if (http_get(port, "/readyz").body.find(what) != std::string::npos) return true;
+  return false;
 }
 
 class ClusterTest : public ::testing::Test {
@@ -203,6 +236,74 @@ TEST_F(ClusterTest, ANodeIdHeldByARunningNodeRefusesTheStart) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("node_id"), std::string::npos) << e.what();
   }
+}
+
+// A Redis server restarted empty has lost the registry entries and presence sessions on it.
+// Each node writes its own there again as soon as its connection to the server is made again,
+// not at its refresh (here every 200 s, never within the test): a device whose entries were
+// there is found again from the other node within moments.
+TEST(ClusterRedisRestart, ADeviceIsFoundAgainSoonAfterItsRedisServerRestartsEmpty) {
+  std::vector<std::unique_ptr<RedisServer>> redis;
+  redis.push_back(std::make_unique<RedisServer>());
+  redis.push_back(std::make_unique<RedisServer>());
+  PostgresServer::shared().create_database("parley_cluster_restart");
+  auto config = [&](int node_id) {
+    auto c = cluster_node_config(node_id, {redis[0]->address(), redis[1]->address()},
+                                 {PostgresServer::shared().conninfo("parley_cluster_restart")});
+    c.set("presence", "ttl_s", "600");  // a refresh every 200 s
+    return c;
+  };
+  ServerProcess node1(config(1)), node2(config(2));
+
+  // Alice's registry entries and presence live on the first server (the user id's shard).
+  std::string alice;
+  do alice = unique_username("alice");
+  while (fnv1a64(alice) % 2 != 0);
+  const auto bob = unique_username("bob");
+  register_user(node1.port(), alice);
+  register_user(node1.port(), bob);
+  auto a = connect_authed(node1.port(), login(node1.port(), alice).token);
+  auto b = connect_authed(node2.port(), login(node2.port(), bob).token);
+  send_ok(*b, alice, "before");
+  ASSERT_TRUE(a->wait_for([](const Frame& f) { return is_message_push(f, "before"); }, 10s));
+  const std::string reg_key = "parley:reg:" + alice, presence_key = "parley:presence:s:" + alice;
+  ASSERT_TRUE(redis_has(redis[0]->port(), reg_key));
+  ASSERT_TRUE(redis_has(redis[0]->port(), presence_key));
+
+  redis[0]->kill();
+  ASSERT_TRUE(readiness_mentions(node1.port(), redis[0]->address()))
+      << "node 1 did not notice the Redis server go away";
+  redis[0]->start();  // empty: no persistence
+  const auto restarted = std::chrono::steady_clock::now();
+  auto since_restart = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 restarted);
+  };
+
+  // Node 1 writes alice's entry and session there again.
+  bool written = false;
+  while (since_restart() < 10s && !written) {
+    written = redis_has(redis[0]->port(), reg_key) && redis_has(redis[0]->port(), presence_key);
+    if (!written) std::this_thread::sleep_for(20ms);
+  }
+  const auto written_after = since_restart();
+  ASSERT_TRUE(written) << "alice's registry entry and presence were not written again";
+
+  // Node 2 finds her device: a message bob sends now reaches it live.
+  bool delivered = false;
+  for (int i = 0; since_restart() < 10s && !delivered; ++i) {
+    const std::string body = "after " + std::to_string(i);
+    send_ok(*b, alice, body);
+    delivered =
+        a->wait_for([&](const Frame& f) { return is_message_push(f, body); }, 500ms).has_value();
+  }
+  EXPECT_TRUE(delivered) << "bob's messages from node 2 did not reach alice on node 1 within 10 s "
+                            "of the restart";
+  std::printf(
+      "Redis server restarted empty: entries written again after %lld ms, a message "
+      "from the other node delivered live after %lld ms\n",
+      static_cast<long long>(written_after.count()),
+      static_cast<long long>(since_restart().count()));
 }
 
 }  // namespace
