@@ -46,7 +46,7 @@ static std::vector<Delivery> log_here_or_owe(PgConn& c, std::vector<UserId> user
                                              const Placement& p) {
   std::vector<UserId> local, remote;
   for (auto& u : users) (p.local_user(u) ? local : remote).push_back(std::move(u));
-  write_outbox(c, e.chat, static_cast<OutboxKind>(e.kind), e.seq, e.by, e.ts, remote);
+  write_outbox(c, p, e.chat, static_cast<OutboxKind>(e.kind), e.seq, e.by, e.ts, remote);
   return log_updates(c, local, e, retention);
 }
 
@@ -119,8 +119,8 @@ Result<ShardGroup> group_on_shard(PgConn& c, const GroupRequest& req, uint64_t r
   }
   // Index rows before the event's log entries: a member finds the chat in its list once it
   // has the event.
-  write_outbox(c, chat_id, OutboxKind::joined, m.seq, "", m.ts, joined_elsewhere);
-  write_outbox(c, chat_id, OutboxKind::left, m.seq, "", m.ts, left_elsewhere);
+  write_outbox(c, p, chat_id, OutboxKind::joined, m.seq, "", m.ts, joined_elsewhere);
+  write_outbox(c, p, chat_id, OutboxKind::left, m.seq, "", m.ts, left_elsewhere);
   c.q("INSERT INTO messages (chat_id, seq, message_id, ts, sender, recipient, kind, body, "
       "client_msg_id) VALUES ($1, $2, $3, $4, $5, '', $6, $7, '')",
       chat_id, m.seq, m.message_id, m.ts, m.sender, int64_t(m.kind), PgBytes{m.body});

@@ -118,17 +118,20 @@ void own_message(PgConn& c, const UserId& user, ChatId chat, uint64_t seq);
 
 // Outbox (pg_outbox.cpp): what a commit on a chat's server owes to other servers ----------
 
-// Queues a row in this (the chat's) server's outbox; nothing if `targets` is empty.
-void write_outbox(PgConn& c, ChatId chat, OutboxKind kind, uint64_t seq, const UserId& by,
-                  int64_t ts, const std::vector<std::string>& targets,
+// Queues rows in this (the chat's) server's outbox: one per server that `targets` (users, or
+// media ids for media_ref) live on, as `p` places them; nothing if `targets` is empty.
+void write_outbox(PgConn& c, const Placement& p, ChatId chat, OutboxKind kind, uint64_t seq,
+                  const UserId& by, int64_t ts, const std::vector<std::string>& targets,
                   const std::string& note = {});
-// The chat's pending rows, in id order (at most `limit`).
-std::vector<OutboxRow> read_outbox(PgConn& c, ChatId chat, uint32_t limit);
+// The chat's pending rows for `servers` (places in the list): each one's first `limit` rows,
+// all in id order.
+std::vector<OutboxRow> read_outbox(PgConn& c, ChatId chat, uint32_t limit,
+                                   const std::vector<uint32_t>& servers);
 void delete_outbox(PgConn& c, ChatId chat, const std::vector<int64_t>& ids);
 // Chats with rows queued before `before` (ms), at most `limit`.
 std::vector<ChatId> stale_outbox_chats(PgConn& c, int64_t before, uint32_t limit);
-// Applies rows (their targets already cut down to this server's) in order, each at most
-// once: an update-log entry that exists is reported with its pts, not written again.
+// Applies rows (this server's) in order, each at most once: an update-log entry that
+// exists is reported with its pts, not written again.
 std::vector<AppliedEntry> apply_outbox(PgConn& c, ChatId chat, const std::vector<OutboxRow>& rows,
                                        uint64_t retention);
 

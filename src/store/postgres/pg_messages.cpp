@@ -67,9 +67,9 @@ Result<std::optional<ChatId>> direct_chat_for(PgConn& c, const AppendRequest& re
   join_user_chat(c, req.to_user, id, ChatKind::direct, req.sender, 1);
   // Users whose accounts live elsewhere find the chat in their index there.
   if (!p.local_user(req.sender))
-    write_outbox(c, id, OutboxKind::direct_chat, 0, req.to_user, ts, {req.sender});
+    write_outbox(c, p, id, OutboxKind::direct_chat, 0, req.to_user, ts, {req.sender});
   if (!p.local_user(req.to_user))
-    write_outbox(c, id, OutboxKind::direct_chat, 0, req.sender, ts, {req.to_user});
+    write_outbox(c, p, id, OutboxKind::direct_chat, 0, req.sender, ts, {req.to_user});
   return std::optional<ChatId>(id);
 }
 
@@ -176,12 +176,12 @@ Result<ShardAppend> append_on_shard(PgConn& c, AppendRequest& req, uint64_t rete
     std::sort(local.begin(), local.end());
     r.deliveries =
         log_updates(c, local, LogEntry{UpdateKind::message, chat_id, m.seq, "", 0}, retention);
-    write_outbox(c, chat_id, OutboxKind::message, m.seq, "", 0, remote);
+    write_outbox(c, p, chat_id, OutboxKind::message, m.seq, "", 0, remote);
     out.remote = std::move(remote);
   }
   r.sender_pts = rules::sender_pts(r.deliveries, req.sender);
   if (p.sharded()) {
-    write_outbox(c, chat_id, OutboxKind::media_ref, m.seq, req.sender, req.ts, media,
+    write_outbox(c, p, chat_id, OutboxKind::media_ref, m.seq, req.sender, req.ts, media,
                  req.client_msg_id);
   } else {
     for (const auto& id : media)

@@ -199,10 +199,13 @@ ALTER TABLE user_chats ADD COLUMN active boolean NOT NULL DEFAULT true;
 
 -- Entries a commit on a chat's server owes to other servers: update-log entries of members
 -- (kind 1 message, 2/3 receipts), chat index rows (10 direct chat, 11 joined, 12 left) and
--- media references (13). Replayed, in id order per chat, until every server applied them.
+-- media references (13). One row per event and server (`server`: the place, in the list of
+-- servers, of the users or media records in `targets`), applied there in id order per chat,
+-- and removed once that server applied it: a server that is down holds up only its own rows.
 CREATE TABLE outbox (
   chat_id bigint NOT NULL,
   id bigserial NOT NULL,
+  server integer NOT NULL,
   kind smallint NOT NULL,
   seq bigint NOT NULL,
   by_user text NOT NULL DEFAULT '',
@@ -211,6 +214,7 @@ CREATE TABLE outbox (
   note text NOT NULL DEFAULT '',  -- media_ref: the message's client_msg_id
   created_at bigint NOT NULL,
   PRIMARY KEY (chat_id, id));
+CREATE INDEX outbox_server ON outbox (chat_id, server, id);
 CREATE INDEX outbox_created ON outbox (created_at);
 
 -- On a media record's server: an append on another server refers to it (its reference

@@ -1,31 +1,42 @@
 // The outbox: what a commit on a chat's server owes to the servers of other users (their
 // update-log entries, their chat index rows) and of media records (references), written in
-// the commit and applied afterwards, in id order per chat, as often as needed: each apply
-// writes only what is not there yet (docs/SCALING.md, "Sharding the store").
+// the commit (a row per event and server) and applied afterwards on that server, in id order
+// per chat, as often as needed: each apply writes only what is not there yet (docs/SCALING.md,
+// "Sharding the store").
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 
 #include "common/clock.h"
 #include "store/postgres/pg_internal.h"
 
 namespace parley::store::pg {
 
-void write_outbox(PgConn& c, ChatId chat, OutboxKind kind, uint64_t seq, const UserId& by,
-                  int64_t ts, const std::vector<std::string>& targets, const std::string& note) {
-  if (targets.empty()) return;
-  c.q("INSERT INTO outbox (chat_id, kind, seq, by_user, ts, targets, note, created_at) VALUES "
-      "($1, $2, $3, $4, $5, $6::text[], $7, $8)",
-      chat, int64_t(kind), seq, by, ts, PgTextArray{targets}, note, now_ms());
+void write_outbox(PgConn& c, const Placement& p, ChatId chat, OutboxKind kind, uint64_t seq,
+                  const UserId& by, int64_t ts, const std::vector<std::string>& targets,
+                  const std::string& note) {
+  // One row per server, so that each server's rows are applied and removed on their own.
+  std::map<uint32_t, std::vector<std::string>> per_server;
+  for (const auto& t : targets)
+    per_server[kind == OutboxKind::media_ref ? p.media_shard(t) : p.user_shard(t)].push_back(t);
+  for (const auto& [server, part] : per_server)
+    c.q("INSERT INTO outbox (chat_id, server, kind, seq, by_user, ts, targets, note, created_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9)",
+        chat, server, int64_t(kind), seq, by, ts, PgTextArray{part}, note, now_ms());
 }
 
-std::vector<OutboxRow> read_outbox(PgConn& c, ChatId chat, uint32_t limit) {
-  auto r =
-      c.q("SELECT o.id, o.kind, o.seq, o.by_user, o.ts, t.target, o.note FROM (SELECT * FROM "
-          "outbox WHERE "
-          "chat_id = $1 ORDER BY id LIMIT $2) o, unnest(o.targets) WITH ORDINALITY AS t(target, n) "
-          "ORDER BY o.id, t.n",
-          chat, int64_t{limit});
+std::vector<OutboxRow> read_outbox(PgConn& c, ChatId chat, uint32_t limit,
+                                   const std::vector<uint32_t>& servers) {
+  // Each server's first rows (outbox_server index): one whose server is down and whose rows
+  // pile up does not keep the others' rows from being read.
+  std::vector<int64_t> ids(servers.begin(), servers.end());
+  auto r = c.q(
+      "SELECT o.id, o.kind, o.seq, o.by_user, o.ts, t.target, o.note, o.server FROM "
+      "unnest($3::integer[]) AS s(server), LATERAL (SELECT * FROM outbox WHERE chat_id = $1 AND "
+      "server = s.server ORDER BY id LIMIT $2) o, unnest(o.targets) WITH ORDINALITY AS "
+      "t(target, n) ORDER BY o.id, t.n",
+      chat, int64_t{limit}, PgIntArray{std::move(ids)});
   std::vector<OutboxRow> out;
   for (int i = 0; i < r.rows(); ++i) {
     int64_t id = r.i64(i, 0);
@@ -37,6 +48,7 @@ std::vector<OutboxRow> read_outbox(PgConn& c, ChatId chat, uint32_t limit) {
       row.by = r.str(i, 3);
       row.ts = r.i64(i, 4);
       row.note = r.str(i, 6);
+      row.server = static_cast<uint32_t>(r.i64(i, 7));
       out.push_back(std::move(row));
     }
     out.back().targets.push_back(r.str(i, 5));

@@ -21,6 +21,7 @@ enum class OutboxKind : int16_t {
 };
 struct OutboxRow {
   int64_t id = 0;
+  uint32_t server = 0;  // where the targets live (their place in the list of servers)
   OutboxKind kind = OutboxKind::message;
   uint64_t seq = 0;
   UserId by;

@@ -65,7 +65,7 @@ void ShardedPgStore::settle(ChatId chat, OutboxKind kind, uint64_t seq, UserId b
     for (const auto& u : users) {
       bool hit = false;
       if (f)
-        for (const auto& e : f->entries)
+        for (const auto& e : *f->entries)
           if (e.kind == kind && e.seq == seq && e.by == by && e.delivery.user == u) {
             found.push_back(e.delivery);
             hit = true;

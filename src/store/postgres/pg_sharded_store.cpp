@@ -75,37 +75,72 @@ Health ShardedPgStore::health() const {
 }
 
 void ShardedPgStore::fan_out(ChatId chat, Callback<FanOut> done) {
+  {
+    std::lock_guard lock(fan_mu_);
+    auto [it, idle] = fanning_.try_emplace(chat);
+    if (!idle) {  // a round runs: this caller goes with the next one
+      it->second.push_back(std::move(done));
+      return;
+    }
+  }
+  std::vector<Callback<FanOut>> callers;
+  callers.push_back(std::move(done));
+  fan_out_round(chat, std::move(callers));
+}
+
+void ShardedPgStore::fan_out_round(ChatId chat, std::vector<Callback<FanOut>> callers) {
+  // Without it, every send's fan-out in a busy chat applies all the rows pending then: with
+  // sends queued faster than rounds finish, that is quadratic.
+  fan_out_once(chat, [this, chat, callers = std::move(callers)](Result<FanOut> r) {
+    for (const auto& cb : callers) cb(r);
+    std::vector<Callback<FanOut>> next;
+    {
+      std::lock_guard lock(fan_mu_);
+      auto it = fanning_.find(chat);
+      next.swap(it->second);
+      if (next.empty()) fanning_.erase(it);
+    }
+    if (!next.empty()) fan_out_round(chat, std::move(next));
+  });
+}
+
+void ShardedPgStore::fan_out_once(ChatId chat, Callback<FanOut> done) {
   uint64_t retention = sync_.update_log_retention;
+  // The rows of a server that cannot be reached now stay where they are (read, they would
+  // only fail there, and a long outage piles up thousands): the replay applies them once
+  // its pool has reconnected.
+  std::vector<uint32_t> reachable;
+  for (uint32_t i = 0; i < shards_.size(); ++i)
+    if (shards_[i]->health().ok) reachable.push_back(i);
+  const bool all = reachable.size() == shards_.size();
+  if (reachable.empty()) {
+    FanOut none;
+    none.complete = false;
+    return done(std::move(none));
+  }
   chat_server(chat).submit<std::vector<OutboxRow>>(
-      false, [chat](PgConn& c) { return read_outbox(c, chat, kOutboxPage); },
-      [this, chat, retention, done = std::move(done)](Result<std::vector<OutboxRow>> rows) {
+      false,
+      [chat, reachable](PgConn& c) { return read_outbox(c, chat, kOutboxPage, reachable); },
+      [this, chat, retention, all, done = std::move(done)](Result<std::vector<OutboxRow>> rows) {
         if (!rows) return done(rows.error());
-        if (rows->empty()) return done(FanOut{});
-        // Each server gets the rows with their targets cut down to those it holds.
-        std::map<uint32_t, std::vector<OutboxRow>> per_server;
-        std::vector<int64_t> ids;
-        for (const auto& row : rows.value()) {
-          ids.push_back(row.id);
-          std::map<uint32_t, OutboxRow> parts;
-          for (const auto& t : row.targets) {
-            uint32_t s = row.kind == OutboxKind::media_ref ? placement_.media_shard(t)
-                                                           : placement_.user_shard(t);
-            auto [it, fresh] = parts.try_emplace(s);
-            if (fresh) {
-              it->second = row;
-              it->second.targets.clear();
-            }
-            it->second.targets.push_back(t);
-          }
-          for (auto& [s, part] : parts) per_server[s].push_back(std::move(part));
+        if (rows->empty()) {
+          FanOut none;
+          none.complete = all;
+          return done(std::move(none));
         }
-        std::vector<std::pair<uint32_t, std::vector<OutboxRow>>> work(per_server.begin(),
-                                                                      per_server.end());
-        auto shared = std::make_shared<decltype(work)>(std::move(work));
+        // Each row names one server (write_outbox): the rows go to theirs, in id order.
+        std::map<uint32_t, std::vector<OutboxRow>> per_server;
+        for (auto& row : rows.value()) per_server[row.server].push_back(std::move(row));
+        auto work = std::make_shared<std::vector<std::pair<uint32_t, std::vector<OutboxRow>>>>(
+            std::make_move_iterator(per_server.begin()), std::make_move_iterator(per_server.end()));
         gather<std::vector<AppliedEntry>>(
-            shared->size(),
-            [this, chat, retention, shared](size_t i, Callback<std::vector<AppliedEntry>> cb) {
-              auto& [server, part] = (*shared)[i];
+            work->size(),
+            [this, chat, retention, work](size_t i, Callback<std::vector<AppliedEntry>> cb) {
+              auto& [server, part] = (*work)[i];
+              if (server >= shards_.size())
+                return cb(Error{Errc::internal,
+                                fmt::format("outbox row for server {} of {}", server + 1,
+                                            shards_.size())});
               shards_[server]->submit<std::vector<AppliedEntry>>(
                   true,
                   [chat, part = part, retention](PgConn& c) {
@@ -113,22 +148,28 @@ void ShardedPgStore::fan_out(ChatId chat, Callback<FanOut> done) {
                   },
                   std::move(cb), fmt::format("o{}", chat));
             },
-            [this, chat, ids = std::move(ids),
-             done](std::vector<Result<std::vector<AppliedEntry>>> results) {
+            [this, chat, work, all, done](std::vector<Result<std::vector<AppliedEntry>>> results) {
               FanOut out;
-              for (auto& r : results) {
-                if (!r) {
+              out.complete = all;
+              auto entries = std::make_shared<std::vector<AppliedEntry>>();
+              // The rows of the servers that applied them go (a replay racing this one may
+              // have removed them already, or apply them once more to no effect); a
+              // server that could not be reached keeps its rows for the replay, and holds
+              // up no other server's.
+              std::vector<int64_t> ids;
+              for (size_t i = 0; i < results.size(); ++i) {
+                if (!results[i]) {
                   out.complete = false;
                   continue;
                 }
-                for (auto& e : r.value()) out.entries.push_back(std::move(e));
+                for (auto& e : results[i].value()) entries->push_back(std::move(e));
+                for (const auto& row : (*work)[i].second) ids.push_back(row.id);
               }
-              if (!out.complete) return done(std::move(out));  // the replay finishes it
-              // Every server has the rows: they go (a replay racing this one may have
-              // removed them already, or apply them once more to no effect).
+              out.entries = std::move(entries);
+              if (ids.empty()) return done(std::move(out));
               chat_server(chat).submit<Unit>(
                   true,
-                  [chat, ids](PgConn& c) -> Status {
+                  [chat, ids = std::move(ids)](PgConn& c) -> Status {
                     delete_outbox(c, chat, ids);
                     return ok_status();
                   },

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "store/postgres/pg_outbox.h"
@@ -92,11 +93,18 @@ class ShardedPgStore final : public Store {
   explicit ShardedPgStore(const SyncConfig& sync) : sync_(sync) {}
 
   struct FanOut {
-    std::vector<AppliedEntry> entries;
-    bool complete = true;  // every server applied every row
+    // Shared by the callers one round answers.
+    std::shared_ptr<const std::vector<AppliedEntry>> entries =
+        std::make_shared<std::vector<AppliedEntry>>();
+    bool complete = true;  // every server was reachable and applied the rows read for it
   };
-  // Applies the chat's outbox on the servers it names, then removes the rows applied.
+  // Applies the chat's outbox rows on their servers (those that health() says are reachable;
+  // each server's rows in id order), then removes the rows each server applied. One round
+  // per chat at a time on this node: callers that come while one runs share the next round
+  // (their rows committed before they asked, maybe after the running round read the outbox).
   void fan_out(ChatId chat, Callback<FanOut> done);
+  void fan_out_round(ChatId chat, std::vector<Callback<FanOut>> callers);
+  void fan_out_once(ChatId chat, Callback<FanOut> done);
   // Fans the chat's outbox out and answers the update-log entries the commit of (kind, seq,
   // by) owed to `users`: from the fan-out, or (a racing fan-out applied them) read where
   // they are. A user whose server could not be reached is left out.
@@ -116,6 +124,10 @@ class ShardedPgStore final : public Store {
   SyncConfig sync_;
   Placement placement_;  // index unused: the whole list
   std::vector<std::unique_ptr<PgStore>> shards_;
+
+  // Chats with a fan-out round running, and the callers waiting for the next round.
+  std::mutex fan_mu_;
+  std::unordered_map<ChatId, std::vector<Callback<FanOut>>> fanning_;
 
   // The replay loop.
   std::thread replayer_;
