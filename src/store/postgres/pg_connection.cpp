@@ -93,6 +93,12 @@ std::string PgConn::error_message() const {
   return msg.empty() ? "connection lost" : msg;
 }
 
+std::string PgConn::describe() const {
+  auto text = [](const char* v) { return std::string(v ? v : ""); };
+  if (!conn_) return "?";
+  return text(PQhost(conn_)) + ":" + text(PQport(conn_)) + "/" + text(PQdb(conn_));
+}
+
 PgConn::~PgConn() {
   if (conn_) PQfinish(conn_);
 }

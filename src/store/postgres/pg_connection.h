@@ -122,6 +122,8 @@ class PgConn {
   bool alive() { return PQconsumeInput(conn_) != 0 && ok(); }
   // libpq's message about the connection's latest failure ("connection lost" if none).
   std::string error_message() const;
+  // Which server and database this is, for messages: host:port/dbname (never the password).
+  std::string describe() const;
   // A statement with parameters, prepared once per connection and reused.
   PgResult exec(const std::string& sql, const std::vector<PgParam>& params);
   template <class... Args>

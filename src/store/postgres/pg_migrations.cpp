@@ -230,6 +230,15 @@ CREATE INDEX media_pending_sender ON media_pending (sender);
 
 -- A replayed outbox entry finds the update it wrote before.
 CREATE INDEX updates_event ON updates (user_id, chat_id, seq);
+
+-- This server's place in the list of servers the store spans (pg_placement.h: 0-based place,
+-- list size), recorded by the first open and checked by every later one: a node that lists
+-- the servers in another order, or another number of them, would put rows on the wrong
+-- server, and is refused. One row (`one` is always true). A single server is place 0 of 1.
+CREATE TABLE parley_shard (
+  one boolean PRIMARY KEY DEFAULT true CHECK (one),
+  place integer NOT NULL,
+  servers integer NOT NULL);
 )sql";
 
 // Any constant: the key of the advisory lock that migrations take.
@@ -240,7 +249,7 @@ constexpr int64_t kMigrationLock = 0x7061726c6579;  // "parley"
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> list = {
       {1, "initial schema", kV1},
-      {2, "sharding: bucketed chat ids, chat index, outbox", kV2},
+      {2, "sharding: bucketed chat ids, chat index, outbox, the server's place", kV2},
   };
   return list;
 }
@@ -281,6 +290,33 @@ Status migrate(PgConn& conn) {
     return Error{Errc::unavailable, fmt::format("schema migration failed: {}", e.what())};
   }
   return ok_status();
+}
+
+Status check_place(PgConn& conn, const Placement& p, bool record) {
+  const std::string where = conn.describe();
+  try {
+    if (record) {
+      conn.q("INSERT INTO parley_shard (place, servers) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+             p.index, p.count);
+    } else if (conn.q("SELECT to_regclass('parley_shard') IS NOT NULL").view(0, 0) != "t") {
+      return ok_status();  // not migrated that far: nothing recorded yet
+    }
+    auto r = conn.q("SELECT place, servers FROM parley_shard");
+    if (r.empty()) return ok_status();  // (record: the insert above made sure it is there)
+    const int64_t place = r.i64(0, 0), servers = r.i64(0, 1);
+    if (place == p.index && servers == p.count) return ok_status();
+    std::string listed = servers == p.count
+                             ? fmt::format("shard {}", p.index + 1)
+                             : fmt::format("shard {} of {}", p.index + 1, p.count);
+    return Error{Errc::unavailable,
+                 fmt::format("postgres server {} is shard {} of {}, listed as {}: every node must "
+                             "list cluster.postgres in the same order; to change the number of "
+                             "shards, see docs/SCALING.md",
+                             where, place + 1, servers, listed)};
+  } catch (const PgError& e) {
+    return Error{Errc::unavailable,
+                 fmt::format("postgres server {}: reading its place: {}", where, e.what())};
+  }
 }
 
 }  // namespace parley::store::pg

@@ -7,6 +7,7 @@
 
 #include "common/errc.h"
 #include "store/postgres/pg_connection.h"
+#include "store/postgres/pg_placement.h"
 
 namespace parley::store::pg {
 
@@ -22,5 +23,11 @@ const std::vector<Migration>& migrations();
 // advisory lock; the second finds nothing left to do. A database whose version is newer than
 // the newest migration here is refused (an older parleyd must not write a newer schema).
 Status migrate(PgConn& conn);
+
+// The server's place in the list of servers (parley_shard): every node must list the servers
+// in the same order. With `record` (after migrate) the first open records `p`; otherwise the
+// place is only read (a database not migrated yet has none). unavailable, saying what is
+// recorded and what was listed, if the server holds another place or list size.
+Status check_place(PgConn& conn, const Placement& p, bool record);
 
 }  // namespace parley::store::pg

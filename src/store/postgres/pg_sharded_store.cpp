@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "store/postgres/pg_internal.h"
+#include "store/postgres/pg_migrations.h"
 
 namespace parley::store::pg {
 namespace {
@@ -27,8 +28,20 @@ Result<std::unique_ptr<ShardedPgStore>> ShardedPgStore::open(std::vector<PgConfi
   if (servers.empty()) return Error{Errc::bad_request, "postgres: no server"};
   std::unique_ptr<ShardedPgStore> s(new ShardedPgStore(sync));
   s->placement_.count = static_cast<uint32_t>(servers.size());
-  for (uint32_t i = 0; i < servers.size(); ++i) {
+  for (uint32_t i = 0; i < servers.size(); ++i)
     servers[i].placement = Placement{i, s->placement_.count};
+  // Every server's recorded place is checked before any is recorded (each PgStore::open
+  // records its own): a list in the wrong order leaves a fresh server in it unrecorded.
+  for (uint32_t i = 0; i < servers.size(); ++i) {
+    try {
+      PgConn conn(servers[i].conninfo, static_cast<int>(servers[i].connect_timeout_s),
+                  static_cast<int>(servers[i].statement_timeout_ms));
+      if (auto st = check_place(conn, servers[i].placement, false); !st) return st.error();
+    } catch (const PgError& e) {
+      return Error{Errc::unavailable, fmt::format("postgres server {}: {}", i + 1, e.what())};
+    }
+  }
+  for (uint32_t i = 0; i < servers.size(); ++i) {
     auto shard = PgStore::open(servers[i], sync);
     if (!shard)
       return Error{shard.error().code,

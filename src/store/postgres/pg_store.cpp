@@ -43,6 +43,7 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const PgConfig& config, const Syn
     PgConn conn(config.conninfo, static_cast<int>(config.connect_timeout_s),
                 static_cast<int>(config.statement_timeout_ms));
     if (auto st = migrate(conn); !st) return st.error();
+    if (auto st = check_place(conn, config.placement, true); !st) return st.error();
   } catch (const PgError& e) {
     return Error{Errc::unavailable, fmt::format("postgres: {}", e.what())};
   }
