@@ -146,16 +146,18 @@ void ApiRoutes::handle(net::HttpRequest req, std::function<void(net::HttpReply)>
   if (path == "/readyz") {
     if (!only(bhttp::verb::get)) return;
     // 503 while starting, draining or without a store; 200 "degraded" when a backend other
-    // than the store fails (node-local delivery goes on; other nodes are reached through sync).
+    // than the store fails (node-local delivery goes on; other nodes are reached through sync)
+    // or one of the store's servers does (what lives on the others goes on).
     json::object backends;
     bool store_ok = true, all_ok = true;
     if (health_) {
       for (const auto& [seam, h] : health_()) {
         json::object o{{"ok", h.ok}};
         if (!h.detail.empty()) o["detail"] = h.detail;
+        if (!h.ok && h.partial) o["partial"] = true;
         backends[seam] = std::move(o);
         all_ok = all_ok && h.ok;
-        if (seam == "store") store_ok = h.ok;
+        if (seam == "store") store_ok = h.ok || h.partial;
       }
     }
     const char* status = draining_   ? "draining"

@@ -218,9 +218,12 @@ TEST(ClusterFaults, NothingAcknowledgedIsLostOrDuplicatedThroughNodeRedisAndPost
   pg[kDownShard]->stop();
   const auto down_from = Clock::now();
   const auto down_from_ms = wall_ms();
+  // The other shard serves: the nodes stay in the load balancer's rotation (200 "degraded",
+  // the store partial), and /readyz names the server that is down.
   EXPECT_TRUE(
-      readiness_becomes(ports[1], "unavailable", "server " + std::to_string(kDownShard + 1)))
-      << "/readyz with a store shard down did not name it";
+      readiness_becomes(ports[1], "degraded", "server " + std::to_string(kDownShard + 1) + " of 2"))
+      << "/readyz with one store shard down did not say degraded and name it";
+  EXPECT_NE(http_get(ports[1], "/readyz").body.find("\"partial\":true"), std::string::npos);
   std::this_thread::sleep_for(down_from + 3s - Clock::now());
   const auto down_to = Clock::now();
   pg[kDownShard]->start();

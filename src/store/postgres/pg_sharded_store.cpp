@@ -80,11 +80,19 @@ void ShardedPgStore::close() {
 }
 
 Health ShardedPgStore::health() const {
+  // Every server down: unavailable. Some: partial (users and chats on the others are served).
+  Health out;
+  size_t down = 0;
   for (size_t i = 0; i < shards_.size(); ++i) {
     auto h = shards_[i]->health();
-    if (!h.ok) return Health{false, fmt::format("server {}: {}", i + 1, h.detail)};
+    if (h.ok) continue;
+    ++down;
+    out.ok = false;
+    if (!out.detail.empty()) out.detail += "; ";
+    out.detail += fmt::format("server {} of {}: {}", i + 1, shards_.size(), h.detail);
   }
-  return {};
+  out.partial = !out.ok && down < shards_.size();
+  return out;
 }
 
 void ShardedPgStore::fan_out(ChatId chat, Callback<FanOut> done) {
@@ -132,8 +140,7 @@ void ShardedPgStore::fan_out_once(ChatId chat, Callback<FanOut> done) {
     return done(std::move(none));
   }
   chat_server(chat).submit<std::vector<OutboxRow>>(
-      false,
-      [chat, reachable](PgConn& c) { return read_outbox(c, chat, kOutboxPage, reachable); },
+      false, [chat, reachable](PgConn& c) { return read_outbox(c, chat, kOutboxPage, reachable); },
       [this, chat, retention, all, done = std::move(done)](Result<std::vector<OutboxRow>> rows) {
         if (!rows) return done(rows.error());
         if (rows->empty()) {
@@ -151,9 +158,8 @@ void ShardedPgStore::fan_out_once(ChatId chat, Callback<FanOut> done) {
             [this, chat, retention, work](size_t i, Callback<std::vector<AppliedEntry>> cb) {
               auto& [server, part] = (*work)[i];
               if (server >= shards_.size())
-                return cb(Error{Errc::internal,
-                                fmt::format("outbox row for server {} of {}", server + 1,
-                                            shards_.size())});
+                return cb(Error{Errc::internal, fmt::format("outbox row for server {} of {}",
+                                                            server + 1, shards_.size())});
               shards_[server]->submit<std::vector<AppliedEntry>>(
                   true,
                   [chat, part = part, retention](PgConn& c) {

@@ -79,7 +79,8 @@ class ShardedPgStore final : public Store {
                        Callback<Unit> done) override;
   void push_queue_stats(Callback<PushQueueStats> done) override;
   void close() override;
-  // Unhealthy while any server is: the chats and users it holds cannot be served.
+  // Not ok while any server is down (its chats and users cannot be served); partial while
+  // others are up.
   Health health() const override;
 
   // Applies the outboxes that hold rows older than `older_than_ms` on every server (what a
