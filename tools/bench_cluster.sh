@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks parleyd as a cluster on this machine (issue 17, docs/BENCHMARKS.md "Cluster"):
-# starts, in a temporary directory, two redis-server (no persistence), one PostgreSQL 15
-# (initdb, trust auth, user parley, fsync ON), three parleyd nodes (node_id 1..3,
+# starts, in a temporary directory, two redis-server (no persistence), PG_SERVERS PostgreSQL 15
+# servers (the store's shards; initdb, trust auth, user parley, fsync ON), three parleyd nodes (node_id 1..3,
 # bench/parleyd-bench.toml plus [cluster]), runs parley-bench against all three URLs and
 # reports, per run, the figures and the Redis commands and PostgreSQL transactions per
 # message (INFO commandstats and pg_stat_database, before and after the run). Everything it
@@ -14,7 +14,7 @@
 # GROUP_MEMBERS, rate 0, window 16), connections (CONN_PER_NODE idle connections per node).
 # Knobs (environment): DURATION (15) PAIRS (100) RATE (5000) GROUP_GROUPS (10)
 # GROUP_MEMBERS (100) CONN_PER_NODE (5000) HOLD (20) NODE_THREADS (1: I/O threads per node)
-# BENCH_THREADS (0: parley-bench's default) MAX_SECONDS (1200) PARLEYD BENCH (binaries;
+# BENCH_THREADS (0: parley-bench's default) PG_SERVERS (2: the store's shards) MAX_SECONDS (1200) PARLEYD BENCH (binaries;
 # default: build/) OUT (also write the JSON lines there) KEEP (1: keep the temp dir and logs).
 #
 # PostgreSQL runs with fsync and synchronous_commit ON (the defaults), as a deployment would:
@@ -37,6 +37,7 @@ HOLD=${HOLD:-20}
 NODE_THREADS=${NODE_THREADS:-1}
 BENCH_THREADS=${BENCH_THREADS:-0}
 MAX_SECONDS=${MAX_SECONDS:-1200}
+PG_SERVERS=${PG_SERVERS:-2}
 KEEP=${KEEP:-0}
 CONFIG=$ROOT/bench/parleyd-bench.toml
 NODES=3
@@ -55,7 +56,7 @@ SECRET=$(sed -n 's/^jwt_hs256_secret *= *"\(.*\)"/\1/p' "$CONFIG")
 WORK=$(mktemp -d -t parley-cluster.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()          # parleyd and redis-server, stopped with SIGTERM
-PG_PID=
+PG_PIDS=()
 WATCHDOG=
 AS_PG=()
 [[ $(id -u) == 0 ]] && AS_PG=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
@@ -70,13 +71,14 @@ stop_pid() {  # stop_pid PID SIGNAL SECONDS
 }
 cleanup() {
   trap - EXIT INT TERM
-  local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}" TERM 10; done  # nodes first
-  [[ -n $PG_PID ]] && stop_pid "$PG_PID" INT 30  # fast shutdown
+  local i pid
+  # The watchdog first: its TERM must not cut the cleanup short.
   if [[ -n $WATCHDOG ]]; then
     pkill -P "$WATCHDOG" sleep 2>/dev/null || true  # its sleep, then itself
     kill "$WATCHDOG" 2>/dev/null || true
   fi
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}" TERM 10; done  # nodes first
+  for pid in "${PG_PIDS[@]}"; do stop_pid "$pid" INT 30; done  # fast shutdown
   if [[ $KEEP == 1 ]]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -107,20 +109,30 @@ for port in "${REDIS_PORTS[@]}"; do
   redis-cli -p "$port" ping >/dev/null || { echo "redis on $port did not start"; exit 1; }
 done
 
-# --- PostgreSQL: fsync on ------------------------------------------------------------------
-PG_PORT=$(free_port)
-mkdir -p "$WORK/pg"
-[[ ${#AS_PG[@]} -gt 0 ]] && chown postgres:postgres "$WORK/pg"
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$WORK/pg/data" -U parley --auth=trust -E UTF8 --locale=C \
-  >"$WORK/pg/initdb.log" 2>&1 || { cat "$WORK/pg/initdb.log"; exit 1; }
-"${AS_PG[@]}" "$PGBIN/postgres" -D "$WORK/pg/data" -p "$PG_PORT" -k "$WORK/pg" \
-  -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on \
-  -c shared_buffers=256MB -c max_connections=200 \
-  -c log_min_messages=warning >"$WORK/pg/log" 2>&1 &
-PG_PID=$!
-PSQL=(psql -X -q -At -h 127.0.0.1 -p "$PG_PORT" -U parley)
-for _ in $(seq 300); do "${PSQL[@]}" -d postgres -c 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
-"${PSQL[@]}" -d postgres -c 'CREATE DATABASE parley' || { cat "$WORK/pg/log"; exit 1; }
+# --- PostgreSQL: PG_SERVERS servers (the store's shards), fsync on ---------------------------
+PG_PORTS=()
+for i in $(seq "$PG_SERVERS"); do
+  port=$(free_port)
+  d=$WORK/pg$i
+  mkdir -p "$d"
+  [[ ${#AS_PG[@]} -gt 0 ]] && chown postgres:postgres "$d"
+  "${AS_PG[@]}" "$PGBIN/initdb" -D "$d/data" -U parley --auth=trust -E UTF8 --locale=C \
+    >"$d/initdb.log" 2>&1 || { cat "$d/initdb.log"; exit 1; }
+  "${AS_PG[@]}" "$PGBIN/postgres" -D "$d/data" -p "$port" -k "$d" \
+    -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on \
+    -c shared_buffers=256MB -c max_connections=200 \
+    -c log_min_messages=warning >"$d/log" 2>&1 &
+  PG_PIDS+=($!)
+  PG_PORTS+=("$port")
+done
+psql_on() { psql -X -q -At -h 127.0.0.1 -p "$1" -U parley "${@:2}"; }
+for i in $(seq "$PG_SERVERS"); do
+  port=${PG_PORTS[$((i - 1))]}
+  for _ in $(seq 300); do psql_on "$port" -d postgres -c 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
+  psql_on "$port" -d postgres -c 'CREATE DATABASE parley' || { cat "$WORK/pg$i/log"; exit 1; }
+done
+PG_LIST=$(printf '"host=127.0.0.1 port=%s dbname=parley user=parley", ' "${PG_PORTS[@]}")
+PG_LIST=${PG_LIST%, }
 
 # --- three parleyd nodes -------------------------------------------------------------------
 REDIS_LIST=$(printf '"127.0.0.1:%s", ' "${REDIS_PORTS[@]}")
@@ -131,8 +143,8 @@ for n in $(seq "$NODES"); do
   d=$WORK/node$n
   mkdir -p "$d"
   { cat "$CONFIG"
-    printf '\n[server]\nnode_id = %d\nthreads = %d\n\n[cluster]\nredis = [%s]\npostgres = ["host=127.0.0.1 port=%s dbname=parley user=parley"]\n' \
-      "$n" "$NODE_THREADS" "$REDIS_LIST" "$PG_PORT"
+    printf '\n[server]\nnode_id = %d\nthreads = %d\n\n[cluster]\nredis = [%s]\npostgres = [%s]\n' \
+      "$n" "$NODE_THREADS" "$REDIS_LIST" "$PG_LIST"
   } >"$d/parleyd.toml"
   # Every process gets the hard descriptor limit (20,000 here) as its soft limit.
   ( ulimit -n "$(ulimit -Hn)"; exec "$PARLEYD" --listen 127.0.0.1:0 --data-dir "$d/data" \
@@ -153,7 +165,7 @@ for n in $(seq "$NODES"); do
 done
 URL_ARGS=()
 for u in "${URLS[@]}"; do URL_ARGS+=(--url "$u"); done
-echo "== cluster: redis ${REDIS_PORTS[*]}, postgres $PG_PORT (fsync on), nodes ${URLS[*]}"
+echo "== cluster: redis ${REDIS_PORTS[*]}, postgres ${PG_PORTS[*]} (fsync on), nodes ${URLS[*]}"
 
 # --- counters around a run -----------------------------------------------------------------
 # Redis: calls per command over both servers (cmdstat_<name>:calls=N,...).
@@ -163,13 +175,16 @@ redis_calls() {
     tr -d '\r' | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),.*/\1 \2/p' |
     awk '{c[$1] += $2} END {for (k in c) print k, c[k]}' | sort
 }
-# PostgreSQL: committed transactions and inserted rows of the parley database. The statistics
-# reach pg_stat_database when a backend reports them (at most about once a second): wait
-# first. The query itself is a transaction of another database.
+# PostgreSQL: committed transactions and inserted rows of the parley databases, summed over
+# the servers. The statistics reach pg_stat_database when a backend reports them (at most
+# about once a second): wait first. The query itself is a transaction of another database.
 pg_counts() {
   sleep 1.5
-  "${PSQL[@]}" -d postgres -c \
-    "select xact_commit, tup_inserted from pg_stat_database where datname = 'parley'"
+  local port
+  for port in "${PG_PORTS[@]}"; do
+    psql_on "$port" -d postgres -F ' ' -c \
+      "select xact_commit, tup_inserted from pg_stat_database where datname = 'parley'"
+  done | awk '{x += $1; t += $2} END {printf "%d|%d\n", x, t}'
 }
 
 RESULTS=$WORK/results.jsonl
