@@ -238,7 +238,7 @@ done
 
 # --- summary -------------------------------------------------------------------------------
 echo
-echo "== summary (3 nodes, 2 Redis, 1 PostgreSQL with fsync on; per message = per acked send)"
+echo "== summary (3 nodes, 2 Redis, $PG_SERVERS PostgreSQL with fsync on; per message = per acked send)"
 jq -r '
   def r(x): if x == null then "-" else (x * 100 | round / 100 | tostring) end;
   (if .scenario == "connections" then .connections else .acked end) as $n |

@@ -1,6 +1,10 @@
 // ShardedPgStore: messages, groups, receipts and the reads that span servers (the update log
 // with its messages, the chat list, the login snapshot), on top of the single-server steps
 // of pg_messages.cpp and pg_groups.cpp.
+// GCC 12 reports a false -Wmaybe-uninitialized on copying the Error out of a
+// Result<ShardGroup> in group_op's callback (the variant holds an Error on that path).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -104,11 +108,106 @@ void ShardedPgStore::settle(ChatId chat, OutboxKind kind, uint64_t seq, UserId b
 
 // --- Appends -----------------------------------------------------------------------------
 
-void ShardedPgStore::append_message(AppendRequest req, Callback<AppendResult> done) {
+namespace {
+constexpr size_t kKnownPairs = 100000;  // past it the set starts again (each pair re-checked once)
+
+std::vector<std::string> distinct_media(const AppendRequest& req) {
   std::vector<std::string> media;
   for (const auto& id : req.media_ids)
     if (std::find(media.begin(), media.end(), id) == media.end()) media.push_back(id);
-  if (media.empty()) return append_step(std::move(req), false, std::move(done));
+  return media;
+}
+}  // namespace
+
+bool ShardedPgStore::needs_steps_first(const AppendRequest& req, const std::string& key) const {
+  if (!req.media_ids.empty()) return true;
+  if (req.to_user.empty() || known_pairs_.count(key)) return false;
+  // A recipient whose account lives on the pair's server is checked in the append itself.
+  return placement_.user_shard(req.to_user) != placement_.pair_shard(req.sender, req.to_user);
+}
+
+void ShardedPgStore::append_message(AppendRequest req, Callback<AppendResult> done) {
+  std::string key = append_order_key(req);
+  bool steps = false;
+  {
+    std::lock_guard lock(lanes_mu_);
+    if (auto it = lanes_.find(key); it != lanes_.end()) {
+      it->second.waiting.push_back(PendingAppend{std::move(req), std::move(done)});
+      return;
+    }
+    steps = needs_steps_first(req, key);
+    if (steps) lanes_.try_emplace(key);  // later appends of the key wait in it
+  }
+  if (!steps) return append_step(std::move(req), false, std::move(done));
+  steps_then_append(std::move(key), PendingAppend{std::move(req), std::move(done)});
+}
+
+void ShardedPgStore::admit_next(const std::string& key) {
+  for (;;) {
+    std::vector<PendingAppend> ready;
+    std::optional<PendingAppend> head;
+    {
+      std::lock_guard lock(lanes_mu_);
+      auto it = lanes_.find(key);
+      auto& waiting = it->second.waiting;
+      if (waiting.empty()) {
+        lanes_.erase(it);
+        return;
+      }
+      while (!waiting.empty() && !needs_steps_first(waiting.front().req, key)) {
+        ready.push_back(std::move(waiting.front()));
+        waiting.pop_front();
+      }
+      if (!waiting.empty()) {
+        head = std::move(waiting.front());
+        waiting.pop_front();
+      }
+    }
+    // Queued on the chat's server in order; the lane still holds later arrivals back.
+    for (auto& p : ready) append_step(std::move(p.req), false, std::move(p.done));
+    if (head) return steps_then_append(key, std::move(*head));
+  }
+}
+
+void ShardedPgStore::steps_then_append(std::string key, PendingAppend p) {
+  // Whatever happens, the next appends of the key are admitted once this one is queued on
+  // the chat's server (or has failed).
+  auto finish = [this, key](PendingAppend q, bool checked) {
+    append_step(std::move(q.req), checked, std::move(q.done));
+    admit_next(key);
+  };
+  auto fail = [this, key](Callback<AppendResult> done, Error e) {
+    done(std::move(e));
+    admit_next(key);
+  };
+  auto check_recipient = [this, key, finish, fail](PendingAppend q) {
+    bool check = false;
+    {
+      std::lock_guard lock(lanes_mu_);
+      check = !q.req.to_user.empty() && !known_pairs_.count(key) &&
+              placement_.user_shard(q.req.to_user) !=
+                  placement_.pair_shard(q.req.sender, q.req.to_user);
+    }
+    if (!check) return finish(std::move(q), false);
+    const UserId to = q.req.to_user;
+    auto shared = std::make_shared<PendingAppend>(std::move(q));
+    user_server(to).submit<bool>(
+        false, [to](PgConn& c) -> Result<bool> { return live_user(c, to); },
+        [this, key, to, shared, finish, fail](Result<bool> live) {
+          if (!live) return fail(std::move(shared->done), live.error());
+          if (!live.value()) return fail(std::move(shared->done), no_user(to));
+          {
+            std::lock_guard lock(lanes_mu_);
+            if (known_pairs_.size() >= kKnownPairs) known_pairs_.clear();
+            known_pairs_.insert(key);
+          }
+          finish(std::move(*shared), true);
+        });
+  };
+  std::vector<std::string> media = distinct_media(p.req);
+  if (media.empty()) return check_recipient(std::move(p));
+  AppendRequest req = std::move(p.req);
+  Callback<AppendResult> done = std::move(p.done);
   // The media must all exist. Each is checked on its server and marked pending there (a
   // sweep leaves it alone) until the reference the append owes arrives through the outbox:
   // a sweep that committed first removed it, and this append fails with not_found.
@@ -117,16 +216,16 @@ void ShardedPgStore::append_message(AppendRequest req, Callback<AppendResult> do
   // (Copied before the call: its arguments are evaluated in no set order, and the last one
   // takes the request.)
   UserId sender = req.sender;
-  std::string key = req.client_msg_id;
+  std::string msg_key = req.client_msg_id;
   gather<std::vector<std::string>>(
       work->size(),
-      [this, work, sender, key](size_t i, Callback<std::vector<std::string>> cb) {
+      [this, work, sender, msg_key](size_t i, Callback<std::vector<std::string>> cb) {
         auto& [server, ids] = (*work)[i];
         auto sorted = ids;
         std::sort(sorted.begin(), sorted.end());
         shards_[server]->submit<std::vector<std::string>>(
             true,
-            [sorted, sender, key](PgConn& c) -> Result<std::vector<std::string>> {
+            [sorted, sender, msg_key](PgConn& c) -> Result<std::vector<std::string>> {
               // Locked FOR SHARE in id order, as sweeps lock them (FOR UPDATE).
               c.q("SELECT id FROM media WHERE id = ANY($1::text[]) ORDER BY id FOR SHARE",
                   PgTextArray{sorted});
@@ -135,24 +234,25 @@ void ShardedPgStore::append_message(AppendRequest req, Callback<AppendResult> do
                   "id, $2, $3, $4 FROM media WHERE id = ANY($1::text[]) ON CONFLICT (media_id, "
                   "sender, client_msg_id) DO UPDATE SET created_at = EXCLUDED.created_at "
                   "RETURNING media_id",
-                  PgTextArray{sorted}, sender, key, now_ms());
+                  PgTextArray{sorted}, sender, msg_key, now_ms());
               std::vector<std::string> have;
               for (int j = 0; j < r.rows(); ++j) have.push_back(r.str(j, 0));
               return have;
             },
             std::move(cb));
       },
-      [this, media, req = std::move(req),
-       done = std::move(done)](std::vector<Result<std::vector<std::string>>> found) mutable {
+      [media, req = std::move(req), done = std::move(done), check_recipient,
+       fail](std::vector<Result<std::vector<std::string>>> found) mutable {
         std::vector<std::string> have;
         for (auto& r : found) {
-          if (!r) return done(r.error());
+          if (!r) return fail(std::move(done), r.error());
           have.insert(have.end(), r->begin(), r->end());
         }
         for (const auto& id : media)  // reported in the order asked
           if (std::find(have.begin(), have.end(), id) == have.end())
-            return done(Error{Errc::not_found, fmt::format("no such media {}", id)});
-        append_step(std::move(req), false, std::move(done));
+            return fail(std::move(done),
+                        Error{Errc::not_found, fmt::format("no such media {}", id)});
+        check_recipient(PendingAppend{std::move(req), std::move(done)});
       });
 }
 
@@ -267,11 +367,12 @@ void ShardedPgStore::group_op(GroupRequest req, Callback<GroupResult> done) {
               return group_on_shard(c, req, retention, placement, facts);
             },
             [this, actor = req.actor, done = std::move(done)](Result<ShardGroup> r) mutable {
-              if (!r) return done(r.error());
-              if (!r->owes) return done(std::move(r->r));
-              auto result = std::make_shared<GroupResult>(std::move(r->r));
+              if (!r.ok()) return done(Result<GroupResult>(r.error()));
+              ShardGroup& g = r.value();
+              if (!g.owes) return done(std::move(g.r));
+              auto result = std::make_shared<GroupResult>(std::move(g.r));
               const Message& m = result->event.message;
-              settle(m.chat_id, OutboxKind::message, m.seq, "", std::move(r->remote),
+              settle(m.chat_id, OutboxKind::message, m.seq, "", std::move(g.remote),
                      [result, actor, done = std::move(done)](Result<std::vector<Delivery>> got) {
                        if (got)
                          for (auto& d : got.value()) {

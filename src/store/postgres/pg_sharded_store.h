@@ -13,10 +13,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "store/postgres/pg_outbox.h"
@@ -112,6 +114,20 @@ class ShardedPgStore final : public Store {
   void settle(ChatId chat, OutboxKind kind, uint64_t seq, UserId by, std::vector<UserId> users,
               Callback<std::vector<Delivery>> done);
   void append_step(AppendRequest req, bool to_user_checked, Callback<AppendResult> done);
+  // Appends of one chat (or one pair of users) reach the chat's server in the order they
+  // came, as on one server: one that needs steps on other servers first (its media checked,
+  // the recipient's account checked for a direct chat this node has not seen) holds the
+  // later ones back until it is queued there.
+  struct PendingAppend {
+    AppendRequest req;
+    Callback<AppendResult> done;
+  };
+  struct Lane {
+    std::deque<PendingAppend> waiting;
+  };
+  bool needs_steps_first(const AppendRequest& req, const std::string& key) const;  // lanes_mu_
+  void steps_then_append(std::string key, PendingAppend p);
+  void admit_next(const std::string& key);
   // The user's group chats as the index on the user's server lists them.
   void group_index(const UserId& user, Callback<std::vector<ChatId>> done);
 
@@ -125,6 +141,11 @@ class ShardedPgStore final : public Store {
   SyncConfig sync_;
   Placement placement_;  // index unused: the whole list
   std::vector<std::unique_ptr<PgStore>> shards_;
+
+  std::mutex lanes_mu_;
+  std::unordered_map<std::string, Lane> lanes_;  // keys with an append in its first steps
+  // Direct chats (pair keys) whose recipient was found live: their appends go straight on.
+  std::unordered_set<std::string> known_pairs_;
 
   // Chats with a fan-out round running, and the callers waiting for the next round.
   std::mutex fan_mu_;
