@@ -305,9 +305,8 @@ Status check_place(PgConn& conn, const Placement& p, bool record) {
     if (r.empty()) return ok_status();  // (record: the insert above made sure it is there)
     const int64_t place = r.i64(0, 0), servers = r.i64(0, 1);
     if (place == p.index && servers == p.count) return ok_status();
-    std::string listed = servers == p.count
-                             ? fmt::format("shard {}", p.index + 1)
-                             : fmt::format("shard {} of {}", p.index + 1, p.count);
+    std::string listed = servers == p.count ? fmt::format("shard {}", p.index + 1)
+                                            : fmt::format("shard {} of {}", p.index + 1, p.count);
     return Error{Errc::unavailable,
                  fmt::format("postgres server {} is shard {} of {}, listed as {}: every node must "
                              "list cluster.postgres in the same order; to change the number of "

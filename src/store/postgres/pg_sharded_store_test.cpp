@@ -151,8 +151,7 @@ class ShardedPgTest : public ::testing::Test {
 
   static void create_users(Store& s, const std::vector<UserId>& users) {
     for (const auto& u : users)
-      ASSERT_TRUE(call<Unit>([&](auto cb) { s.create_user(UserRecord{u, "h", 1}, cb); }).ok())
-          << u;
+      ASSERT_TRUE(call<Unit>([&](auto cb) { s.create_user(UserRecord{u, "h", 1}, cb); }).ok()) << u;
   }
   Result<AppendResult> send(Store& s, const UserId& from, const UserId& to, ChatId chat,
                             const std::string& cmid) {
@@ -442,8 +441,7 @@ TEST_F(ShardedPgTest, SenderServerDownSendIsNotAcknowledged) {
   for (const auto& u : log->updates)
     if (u.kind == UpdateKind::message) pts[{u.message.chat_id, u.message.seq}].push_back(u.pts);
   EXPECT_EQ(pts[std::make_pair(chat, uint64_t{2})], std::vector<uint64_t>{retried->sender_pts});
-  EXPECT_EQ(pts[std::make_pair(gchat, uint64_t{2})],
-            std::vector<uint64_t>{retried_g->sender_pts});
+  EXPECT_EQ(pts[std::make_pair(gchat, uint64_t{2})], std::vector<uint64_t>{retried_g->sender_pts});
   EXPECT_EQ(seqs_in_log(s, s1, chat), range(1, 2));
   EXPECT_EQ(seqs_in_log(s, s1, gchat), range(1, 2));
   // Stored once.
@@ -761,8 +759,7 @@ TEST_F(ShardedPgTest, RefusesServersInAnotherOrder) {
   EXPECT_NE(why.find("is shard 2 of 2, listed as shard 1:"), std::string::npos) << why;
   EXPECT_NE(why.find(std::to_string(servers_[1]->port())), std::string::npos) << why;
   EXPECT_NE(why.find(dbs_[1]), std::string::npos) << why;
-  EXPECT_NE(why.find("every node must list cluster.postgres in the same order"),
-            std::string::npos)
+  EXPECT_NE(why.find("every node must list cluster.postgres in the same order"), std::string::npos)
       << why;
   EXPECT_NE(why.find("docs/SCALING.md"), std::string::npos) << why;
 

@@ -167,8 +167,7 @@ void PgStore::worker_loop() {
       // A queue whose every op waits for a key another batch holds is nothing to take: wait
       // for the key's release (Release notifies), not spin over the queue.
       if (conn)
-        cv_.wait_for(lock, kIdleCheck,
-                     [&] { return (closing_ && queue_.empty()) || can_take(); });
+        cv_.wait_for(lock, kIdleCheck, [&] { return (closing_ && queue_.empty()) || can_take(); });
       else
         cv_.wait_until(lock, next_attempt,
                        [&] { return (closing_ && queue_.empty()) || can_take(); });
