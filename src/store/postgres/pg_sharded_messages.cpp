@@ -470,14 +470,8 @@ void ShardedPgStore::member_groups(UserId user, bool large_only,
   });
 }
 
-// A direct chat named by its two users: the pair's server knows whether it exists. found:
-// its id; absent: whether `with` has an account (on its own server), else not_found.
-namespace {
-struct DirectLookup {
-  std::optional<ChatId> chat;
-};
-}  // namespace
-
+// A direct chat named by its two users: the pair's server knows whether it exists; if it
+// does not, whether `with` has an account is asked on its own server.
 void ShardedPgStore::audience(UserId user, ChatId chat, UserId with, Callback<Audience> done) {
   if (chat != 0)
     return chat_server(chat).audience(std::move(user), chat, std::move(with), std::move(done));
