@@ -366,11 +366,8 @@ std::optional<ChatWindow> chat_window(PgConn& c, const UserId& user, ChatSummary
   auto vis = visible_range(c, chat.chat_id, user);
   if (!vis) return std::nullopt;
   ChatWindow w;
-  uint64_t first = vis->last >= messages_per_chat ? vis->last - messages_per_chat + 1 : 1;
-  first = std::max(first, vis->first);
+  const uint64_t first = rules::window_start(vis.value(), messages_per_chat, w);
   w.messages = read_range(c, chat.chat_id, first, vis->last);
-  w.has_more = first > vis->first;
-  w.older = first - vis->first;
   w.chat = std::move(chat);
   return w;
 }

@@ -288,10 +288,9 @@ Result<ChatList> RocksStore::list_chats_at(const rocksdb::Snapshot* snap, const 
     // A chat one has left or was removed from is not unread: it counts in no badge
     // (docs/PROTOCOL.md §3.7).
     c.unread = rules::unread_count(c.member, c.last_seq, c.read_seq);
-    list.unread_total += c.unread;
-    if (c.unread > 0) ++list.unread_chats;
     list.chats.push_back(std::move(c));
   }
+  rules::count_unread(list);
   rules::page_chat_list(list, after, limit);
   for (auto& c : list.chats) {
     if (c.last_seq > 0) c.last_message = read_message(snap, c.chat_id, c.last_seq);
@@ -335,11 +334,8 @@ void RocksStore::snapshot(UserId user, uint32_t max_chats, uint32_t messages_per
       auto vis = visible_range(snap, c.chat_id, user);
       if (!vis) continue;
       ChatWindow w;
-      uint64_t first = vis->last >= messages_per_chat ? vis->last - messages_per_chat + 1 : 1;
-      first = std::max(first, vis->first);
+      const uint64_t first = rules::window_start(vis.value(), messages_per_chat, w);
       w.messages = read_range(snap, c.chat_id, first, vis->last);
-      w.has_more = first > vis->first;
-      w.older = first - vis->first;
       w.chat = std::move(c);
       s.chats.push_back(std::move(w));
     }

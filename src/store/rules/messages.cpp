@@ -26,6 +26,14 @@ AppendResult duplicate_append(Message original, uint64_t original_sender_pts) {
   return r;
 }
 
+uint64_t window_start(const Visible& vis, uint32_t messages_per_chat, ChatWindow& w) {
+  uint64_t first = vis.last >= messages_per_chat ? vis.last - messages_per_chat + 1 : 1;
+  first = std::max(first, vis.first);
+  w.has_more = first > vis.first;
+  w.older = first - vis.first;
+  return first;
+}
+
 void count_unread(ChatList& list) {
   list.unread_total = 0;
   list.unread_chats = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/errc.h"
+#include "store/rules/read_state.h"
 #include "store/types.h"
 
 namespace parley::store::rules {
@@ -24,6 +25,10 @@ uint64_t sender_pts(const std::vector<Delivery>& deliveries, const UserId& sende
 // A retry of a committed append (same sender and client_msg_id): the first message and the
 // sender's pts again, flagged duplicate; no deliveries, since no log got anything new.
 AppendResult duplicate_append(Message original, uint64_t original_sender_pts);
+
+// The login snapshot's window of a chat: the newest `messages_per_chat` of what the user may
+// read (`vis`). Returns the first seq of the window and sets w.has_more and w.older.
+uint64_t window_start(const Visible& vis, uint32_t messages_per_chat, ChatWindow& w);
 
 // Sums the unread counts of every chat in the list (unread_total, unread_chats).
 void count_unread(ChatList& list);
