@@ -409,6 +409,9 @@ void Node::Parts::stop() {
                               std::chrono::seconds(5));
     server->stop();
   }
+  // The hub goes before the bus (members are destroyed the other way round): nothing may
+  // reach it from now on.
+  if (backends.bus) backends.bus->stop();
   if (accounts) accounts->stop();
   if (push_worker) push_worker->stop();
   if (media) media->stop();

@@ -40,6 +40,10 @@ class Bus {
   virtual ~Bus() = default;
   // Starts receiving what is addressed to `self`. Call once, before any publish.
   virtual void start(NodeId self, Handler handler) = 0;
+  // Stops receiving: once it returns the handler is not called again (a call running on
+  // another thread is waited for), so what it refers to may go. Not from the handler itself.
+  // Publishing after it is allowed (and may be lost). A bus never started: nothing to do.
+  virtual void stop() = 0;
   virtual void publish(NodeId node, Envelope env) = 0;
   virtual void publish_chat(uint64_t chat_id, Envelope env) = 0;
   virtual void publish_all(Envelope env) = 0;

@@ -227,6 +227,41 @@ TEST_P(BusConformance, PublishAllReachesEveryNodeAndAStoppedNodeNothing) {
   EXPECT_EQ(c.settle(), 1u);
 }
 
+// What the handler refers to may go once stop() returned (a node's SessionHub): no call
+// starts after it, and one that was running has ended.
+TEST_P(BusConformance, StopWaitsForTheHandlerAndEndsItsCalls) {
+  Inbox a;
+  node(1).start(1, a.handler());
+  std::atomic<bool> stopped{false};
+  std::atomic<int> calls{0}, late{0};
+  node(2).start(2, [&](const Envelope&) {
+    if (stopped) ++late;
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (stopped) ++late;
+  });
+  std::atomic<bool> done{false};
+  std::thread publisher([&] {
+    for (uint64_t n = 1; !done; ++n) {
+      node(1).publish(2, delivery(n));
+      node(1).publish_all(delivery(n));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  for (int i = 0; i < 1000 && calls < 5; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GE(calls.load(), 5);
+  node(2).stop();
+  stopped = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  done = true;
+  publisher.join();
+  EXPECT_EQ(late.load(), 0);
+  node(2).stop();          // again: nothing to do
+  EXPECT_TRUE(a.wait(2));  // the others go on
+  node(1).stop();          // what is still on its way to `a` (a Redis backlog) does not reach it
+}
+
 TEST_P(BusConformance, ReportsItsHealth) {
   Inbox a;
   node(1).start(1, a.handler());

@@ -8,16 +8,28 @@ namespace parley {
 
 void LocalBusHub::attach(NodeId node, Bus::Handler handler) {
   std::lock_guard lock(mu_);
-  handlers_[node] = std::make_shared<const Bus::Handler>(std::move(handler));
+  endpoints_[node] = std::make_shared<Endpoint>(std::move(handler));
 }
 
 void LocalBusHub::detach(NodeId node) {
-  std::lock_guard lock(mu_);
-  handlers_.erase(node);
-  for (auto it = chats_.begin(); it != chats_.end();) {
-    it->second.erase(node);
-    it = it->second.empty() ? chats_.erase(it) : std::next(it);
+  std::shared_ptr<Endpoint> endpoint;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = endpoints_.find(node); it != endpoints_.end()) {
+      endpoint = std::move(it->second);
+      endpoints_.erase(it);
+    }
+    for (auto it = chats_.begin(); it != chats_.end();) {
+      it->second.erase(node);
+      it = it->second.empty() ? chats_.erase(it) : std::next(it);
+    }
   }
+  if (!endpoint) return;
+  // Senders took the endpoint before it left the map: each either sees it detached, or is
+  // counted in `running` (both sides sequentially consistent), which this waits out.
+  endpoint->attached = false;
+  std::unique_lock lock(endpoint->mu);
+  endpoint->ended.wait(lock, [&] { return endpoint->running == 0; });
 }
 
 void LocalBusHub::set_cut_off(NodeId node, bool cut) {
@@ -32,54 +44,62 @@ bool LocalBusHub::cut(NodeId from, NodeId to) const {
   return !cut_off_.empty() && (cut_off_.count(from) || cut_off_.count(to));
 }
 
-void LocalBusHub::deliver(NodeId from, const std::shared_ptr<const Bus::Handler>& handler,
-                          NodeId to, const Envelope& env) {
-  if (!handler) {
+void LocalBusHub::deliver(NodeId from, const std::shared_ptr<Endpoint>& endpoint, NodeId to,
+                          const Envelope& env) {
+  if (!endpoint) {
     ++lost_;
     return;
   }
-  if (!options_.encode) return (*handler)(env);
-  auto decoded = decode_envelope(encode_envelope(env));
-  if (!decoded) {
+  ++endpoint->running;
+  if (!endpoint->attached) {
+    ++lost_;
+  } else if (!options_.encode) {
+    endpoint->handler(env);
+  } else if (auto decoded = decode_envelope(encode_envelope(env))) {
+    endpoint->handler(decoded.value());
+  } else {
     spdlog::error("bus: node {} cannot decode an envelope from {}: {}", to, from,
                   decoded.error().message);
     ++lost_;
-    return;
   }
-  (*handler)(decoded.value());
+  if (--endpoint->running == 0 && !endpoint->attached) {
+    std::lock_guard lock(endpoint->mu);
+    endpoint->ended.notify_all();
+  }
 }
 
 void LocalBusHub::send(NodeId from, NodeId to, const Envelope& env) {
-  std::shared_ptr<const Bus::Handler> handler;
+  std::shared_ptr<Endpoint> endpoint;
   {
     std::lock_guard lock(mu_);
-    if (auto it = handlers_.find(to); it != handlers_.end() && !cut(from, to)) handler = it->second;
+    if (auto it = endpoints_.find(to); it != endpoints_.end() && !cut(from, to))
+      endpoint = it->second;
   }
-  deliver(from, handler, to, env);
+  deliver(from, endpoint, to, env);
 }
 
 void LocalBusHub::send_chat(NodeId from, uint64_t chat_id, const Envelope& env) {
-  std::vector<std::pair<NodeId, std::shared_ptr<const Bus::Handler>>> targets;
+  std::vector<std::pair<NodeId, std::shared_ptr<Endpoint>>> targets;
   {
     std::lock_guard lock(mu_);
     auto it = chats_.find(chat_id);
     if (it == chats_.end()) return;
     for (const auto& [node, count] : it->second) {
-      auto h = handlers_.find(node);
-      targets.emplace_back(node, h != handlers_.end() && !cut(from, node) ? h->second : nullptr);
+      auto e = endpoints_.find(node);
+      targets.emplace_back(node, e != endpoints_.end() && !cut(from, node) ? e->second : nullptr);
     }
   }
-  for (const auto& [node, handler] : targets) deliver(from, handler, node, env);
+  for (const auto& [node, endpoint] : targets) deliver(from, endpoint, node, env);
 }
 
 void LocalBusHub::send_all(NodeId from, const Envelope& env) {
-  std::vector<std::pair<NodeId, std::shared_ptr<const Bus::Handler>>> targets;
+  std::vector<std::pair<NodeId, std::shared_ptr<Endpoint>>> targets;
   {
     std::lock_guard lock(mu_);
-    for (const auto& [node, handler] : handlers_)
-      targets.emplace_back(node, cut(from, node) ? nullptr : handler);
+    for (const auto& [node, endpoint] : endpoints_)
+      targets.emplace_back(node, cut(from, node) ? nullptr : endpoint);
   }
-  for (const auto& [node, handler] : targets) deliver(from, handler, node, env);
+  for (const auto& [node, endpoint] : targets) deliver(from, endpoint, node, env);
 }
 
 void LocalBusHub::subscribe_chat(NodeId node, uint64_t chat_id, int delta) {
@@ -94,8 +114,11 @@ void LocalBusHub::subscribe_chat(NodeId node, uint64_t chat_id, int delta) {
   }
 }
 
-LocalBus::~LocalBus() {
+LocalBus::~LocalBus() { stop(); }
+
+void LocalBus::stop() {
   if (started_) hub_->detach(self_);
+  started_ = false;
 }
 
 void LocalBus::start(NodeId self, Handler handler) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,20 +34,31 @@ class LocalBusHub {
 
  private:
   friend class LocalBus;
+  // A node's handler and the deliveries running it: detach() waits for them to end.
+  struct Endpoint {
+    explicit Endpoint(Bus::Handler h) : handler(std::move(h)) {}
+    const Bus::Handler handler;
+    std::atomic<bool> attached{true};
+    std::atomic<uint32_t> running{0};
+    std::mutex mu;  // for the wait on `ended`
+    std::condition_variable ended;
+  };
   void attach(NodeId node, Bus::Handler handler);
+  // Once it returns the node's handler is not called again.
   void detach(NodeId node);
   void send(NodeId from, NodeId to, const Envelope& env);
   void send_chat(NodeId from, uint64_t chat_id, const Envelope& env);
   void send_all(NodeId from, const Envelope& env);
   void subscribe_chat(NodeId node, uint64_t chat_id, int delta);
   bool cut(NodeId from, NodeId to) const;  // under mu_
-  // Calls `handler` (null: the envelope is lost) with `env`, or with its decoded wire form.
-  void deliver(NodeId from, const std::shared_ptr<const Bus::Handler>& handler, NodeId to,
+  // Calls the endpoint's handler (null or detached: the envelope is lost) with `env`, or
+  // with its decoded wire form.
+  void deliver(NodeId from, const std::shared_ptr<Endpoint>& endpoint, NodeId to,
                const Envelope& env);
 
   const Options options_;
   mutable std::mutex mu_;
-  std::unordered_map<NodeId, std::shared_ptr<const Bus::Handler>> handlers_;
+  std::unordered_map<NodeId, std::shared_ptr<Endpoint>> endpoints_;
   std::unordered_map<uint64_t, std::map<NodeId, uint32_t>> chats_;  // chat -> node -> count
   std::set<NodeId> cut_off_;
   std::atomic<uint64_t> lost_{0};
@@ -60,6 +72,7 @@ class LocalBus final : public Bus {
   ~LocalBus() override;
 
   void start(NodeId self, Handler handler) override;
+  void stop() override;
   void publish(NodeId node, Envelope env) override;
   void publish_chat(uint64_t chat_id, Envelope env) override;
   void publish_all(Envelope env) override;

@@ -44,11 +44,14 @@ RedisBus::RedisBus(std::shared_ptr<redis::RedisShards> shards, Options options)
   receiver_->chat_prefix = options_.prefix + "chat:";
 }
 
+void RedisBus::stop() {
+  // The receiver holds mu while the handler runs: this waits for a call in progress.
+  std::lock_guard lock(receiver_->mu);
+  receiver_->handler = nullptr;
+}
+
 RedisBus::~RedisBus() {
-  {
-    std::lock_guard lock(receiver_->mu);
-    receiver_->handler = nullptr;
-  }
+  stop();
   if (!started_) return;
   shards_->for_key(std::to_string(self_)).unsubscribe({node_channel(self_)});
   for (size_t s = 0; s < shards_->size(); ++s)

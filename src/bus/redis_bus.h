@@ -56,6 +56,7 @@ class RedisBus final : public Bus {
   ~RedisBus() override;
 
   void start(NodeId self, Handler handler) override;
+  void stop() override;
   void publish(NodeId node, Envelope env) override;
   void publish_chat(uint64_t chat_id, Envelope env) override;
   void publish_all(Envelope env) override;

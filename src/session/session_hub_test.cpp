@@ -43,6 +43,7 @@ class FakeTransport final : public net::Transport {
 class SlowBus final : public Bus {
  public:
   void start(NodeId, Handler handler) override { handler_ = std::move(handler); }
+  void stop() override { handler_ = nullptr; }
   void publish(NodeId, Envelope) override {}
   void publish_chat(uint64_t chat_id, Envelope env) override {
     if (subscribed_.contains(chat_id)) handler_(env);
