@@ -125,6 +125,7 @@ void write_outbox(PgConn& c, const Placement& p, ChatId chat, OutboxKind kind, u
                   const std::string& note = {});
 // The chat's pending rows for `servers` (places in the list): each one's first `limit` rows,
 // all in id order.
+constexpr uint32_t kOutboxPage = 1000;  // rows one fan-out applies (per server)
 std::vector<OutboxRow> read_outbox(PgConn& c, ChatId chat, uint32_t limit,
                                    const std::vector<uint32_t>& servers);
 void delete_outbox(PgConn& c, ChatId chat, const std::vector<int64_t>& ids);
@@ -142,6 +143,9 @@ struct ShardAppend {
   bool owes = false;           // the chat's outbox may hold rows for other servers
   bool check_user = false;     // nothing written: check to_user on its server, then ask again
   std::vector<UserId> remote;  // members whose logs live on other servers
+  // The chat's outbox as this commit left it (read under the chat's lock): what the fan-out
+  // applies next, without reading it again. Not for a duplicate (no lock taken).
+  std::shared_ptr<const std::vector<OutboxRow>> pending;
 };
 // The append on the chat's server (for a direct chat named by its users: the pair's). With
 // one server (placement not sharded) it is the whole append in one commit.

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <numeric>
 
 #include "common/clock.h"
 #include "store/postgres/pg_internal.h"
@@ -59,51 +60,57 @@ struct UserChats {
 // --- Fan-out results ---------------------------------------------------------------------
 
 void ShardedPgStore::settle(ChatId chat, OutboxKind kind, uint64_t seq, UserId by,
-                            std::vector<UserId> users, Callback<std::vector<Delivery>> done) {
+                            std::vector<UserId> users, Callback<std::vector<Delivery>> done,
+                            PendingRows pending) {
   if (users.empty() && kind != OutboxKind::message)
-    return fan_out(chat, [done](Result<FanOut>) { done(std::vector<Delivery>{}); });
-  fan_out(chat, [this, chat, kind, seq, by, users = std::move(users),
-                 done = std::move(done)](Result<FanOut> f) {
-    std::vector<Delivery> found;
-    std::vector<UserId> missing;
-    for (const auto& u : users) {
-      bool hit = false;
-      if (f)
-        for (const auto& e : *f->entries)
-          if (e.kind == kind && e.seq == seq && e.by == by && e.delivery.user == u) {
-            found.push_back(e.delivery);
-            hit = true;
-            break;
-          }
-      if (!hit) missing.push_back(u);
-    }
-    if (missing.empty()) return done(std::move(found));
-    auto work = std::make_shared<std::vector<std::pair<uint32_t, std::vector<UserId>>>>(
-        entries(by_server(missing, [this](const UserId& u) { return placement_.user_shard(u); })));
-    gather<std::vector<Delivery>>(
-        work->size(),
-        [this, work, chat, kind, seq, by](size_t i, Callback<std::vector<Delivery>> cb) {
-          auto& [server, list] = (*work)[i];
-          shards_[server]->submit<std::vector<Delivery>>(
-              false,
-              [list = list, chat, kind, seq, by](PgConn& c) -> Result<std::vector<Delivery>> {
-                auto r =
-                    c.q("SELECT user_id, pts FROM updates WHERE user_id = ANY($1::text[]) AND "
-                        "chat_id = $2 AND seq = $3 AND kind = $4 AND by_user = $5",
-                        PgTextArray{list}, chat, seq, int64_t(kind), by);
-                std::vector<Delivery> out;
-                for (int j = 0; j < r.rows(); ++j)
-                  out.push_back(Delivery{r.str(j, 0), r.u64(j, 1)});
-                return out;
-              },
-              std::move(cb));
-        },
-        [found = std::move(found), done](std::vector<Result<std::vector<Delivery>>> more) mutable {
-          for (auto& r : more)
-            if (r) found.insert(found.end(), r->begin(), r->end());
-          done(std::move(found));
-        });
-  });
+    return fan_out(
+        chat, [done](Result<FanOut>) { done(std::vector<Delivery>{}); }, std::move(pending));
+  fan_out(
+      chat,
+      [this, chat, kind, seq, by, users = std::move(users),
+       done = std::move(done)](Result<FanOut> f) {
+        std::vector<Delivery> found;
+        std::vector<UserId> missing;
+        for (const auto& u : users) {
+          bool hit = false;
+          if (f)
+            for (const auto& e : *f->entries)
+              if (e.kind == kind && e.seq == seq && e.by == by && e.delivery.user == u) {
+                found.push_back(e.delivery);
+                hit = true;
+                break;
+              }
+          if (!hit) missing.push_back(u);
+        }
+        if (missing.empty()) return done(std::move(found));
+        auto work = std::make_shared<std::vector<std::pair<uint32_t, std::vector<UserId>>>>(entries(
+            by_server(missing, [this](const UserId& u) { return placement_.user_shard(u); })));
+        gather<std::vector<Delivery>>(
+            work->size(),
+            [this, work, chat, kind, seq, by](size_t i, Callback<std::vector<Delivery>> cb) {
+              auto& [server, list] = (*work)[i];
+              shards_[server]->submit<std::vector<Delivery>>(
+                  false,
+                  [list = list, chat, kind, seq, by](PgConn& c) -> Result<std::vector<Delivery>> {
+                    auto r =
+                        c.q("SELECT user_id, pts FROM updates WHERE user_id = ANY($1::text[]) AND "
+                            "chat_id = $2 AND seq = $3 AND kind = $4 AND by_user = $5",
+                            PgTextArray{list}, chat, seq, int64_t(kind), by);
+                    std::vector<Delivery> out;
+                    for (int j = 0; j < r.rows(); ++j)
+                      out.push_back(Delivery{r.str(j, 0), r.u64(j, 1)});
+                    return out;
+                  },
+                  std::move(cb));
+            },
+            [found = std::move(found),
+             done](std::vector<Result<std::vector<Delivery>>> more) mutable {
+              for (auto& r : more)
+                if (r) found.insert(found.end(), r->begin(), r->end());
+              done(std::move(found));
+            });
+      },
+      std::move(pending));
 }
 
 // --- Appends -----------------------------------------------------------------------------
@@ -268,7 +275,14 @@ void ShardedPgStore::append_step(AppendRequest req, bool to_user_checked,
       true,
       [shared, retention, placement, to_user_checked](PgConn& c) -> Result<ShardAppend> {
         AppendRequest copy = *shared;  // the op may run again (a retried transaction)
-        return append_on_shard(c, copy, retention, placement, to_user_checked);
+        auto a = append_on_shard(c, copy, retention, placement, to_user_checked);
+        if (a && a->owes && !a->check_user && !a->r.duplicate) {
+          std::vector<uint32_t> all(placement.count);
+          std::iota(all.begin(), all.end(), 0u);
+          a->pending = std::make_shared<const std::vector<OutboxRow>>(
+              read_outbox(c, a->r.message.chat_id, kOutboxPage, all));
+        }
+        return a;
       },
       [this, shared, done = std::move(done)](Result<ShardAppend> r) mutable {
         if (!r) return done(r.error());
@@ -294,24 +308,27 @@ void ShardedPgStore::append_step(AppendRequest req, bool to_user_checked,
         if (a.r.duplicate && sender_elsewhere && a.r.sender_pts == 0) owed.push_back(m.sender);
         ChatId chat = m.chat_id;
         uint64_t seq = m.seq;
+        PendingRows pending = std::move(a.pending);
         auto result = std::make_shared<AppendResult>(std::move(a.r));
-        settle(chat, OutboxKind::message, seq, "", std::move(owed),
-               [result, sender_elsewhere,
-                done = std::move(done)](Result<std::vector<Delivery>> got) mutable {
-                 if (got) {
-                   for (auto& d : got.value()) {
-                     if (d.user == result->message.sender && result->sender_pts == 0)
-                       result->sender_pts = d.pts;
-                     if (!result->duplicate) result->deliveries.push_back(std::move(d));
-                   }
-                 }
-                 if (sender_elsewhere && !result->broadcast && result->sender_pts == 0)
-                   // Stored, but the sender's log could not be written yet: not acknowledged
-                   // (a retry finds the message and finishes the fan-out).
-                   return done(Error{Errc::unavailable,
-                                     "stored, but the sender's server cannot be reached: retry"});
-                 done(std::move(*result));
-               });
+        settle(
+            chat, OutboxKind::message, seq, "", std::move(owed),
+            [result, sender_elsewhere,
+             done = std::move(done)](Result<std::vector<Delivery>> got) mutable {
+              if (got) {
+                for (auto& d : got.value()) {
+                  if (d.user == result->message.sender && result->sender_pts == 0)
+                    result->sender_pts = d.pts;
+                  if (!result->duplicate) result->deliveries.push_back(std::move(d));
+                }
+              }
+              if (sender_elsewhere && !result->broadcast && result->sender_pts == 0)
+                // Stored, but the sender's log could not be written yet: not acknowledged
+                // (a retry finds the message and finishes the fan-out).
+                return done(Error{Errc::unavailable,
+                                  "stored, but the sender's server cannot be reached: retry"});
+              done(std::move(*result));
+            },
+            std::move(pending));
       },
       std::move(key));
 }

@@ -16,7 +16,6 @@
 namespace parley::store::pg {
 namespace {
 
-constexpr uint32_t kOutboxPage = 1000;  // rows one fan-out applies
 constexpr uint32_t kReplayChats = 200;  // chats one replay round takes per server
 constexpr int64_t kReplayAgeMs = 2000;  // an outbox row this old was left behind
 constexpr auto kReplayEvery = std::chrono::seconds(1);
@@ -95,7 +94,7 @@ Health ShardedPgStore::health() const {
   return out;
 }
 
-void ShardedPgStore::fan_out(ChatId chat, Callback<FanOut> done) {
+void ShardedPgStore::fan_out(ChatId chat, Callback<FanOut> done, PendingRows pending) {
   {
     std::lock_guard lock(fan_mu_);
     auto [it, idle] = fanning_.try_emplace(chat);
@@ -106,27 +105,33 @@ void ShardedPgStore::fan_out(ChatId chat, Callback<FanOut> done) {
   }
   std::vector<Callback<FanOut>> callers;
   callers.push_back(std::move(done));
-  fan_out_round(chat, std::move(callers));
+  fan_out_round(chat, std::move(callers), std::move(pending));
 }
 
-void ShardedPgStore::fan_out_round(ChatId chat, std::vector<Callback<FanOut>> callers) {
+void ShardedPgStore::fan_out_round(ChatId chat, std::vector<Callback<FanOut>> callers,
+                                   PendingRows pending) {
   // Without it, every send's fan-out in a busy chat applies all the rows pending then: with
   // sends queued faster than rounds finish, that is quadratic.
-  fan_out_once(chat, [this, chat, callers = std::move(callers)](Result<FanOut> r) {
-    for (const auto& cb : callers) cb(r);
-    std::vector<Callback<FanOut>> next;
-    {
-      std::lock_guard lock(fan_mu_);
-      auto it = fanning_.find(chat);
-      next.swap(it->second);
-      if (next.empty()) fanning_.erase(it);
-    }
-    if (!next.empty()) fan_out_round(chat, std::move(next));
-  });
+  fan_out_once(
+      chat, std::move(pending),
+      [callers = std::move(callers)](Result<FanOut> r) {
+        for (const auto& cb : callers) cb(r);
+      },
+      [this, chat] {
+        std::vector<Callback<FanOut>> next;
+        {
+          std::lock_guard lock(fan_mu_);
+          auto it = fanning_.find(chat);
+          next.swap(it->second);
+          if (next.empty()) fanning_.erase(it);
+        }
+        // Their commits may have come after the rows this round applied: read again.
+        if (!next.empty()) fan_out_round(chat, std::move(next), nullptr);
+      });
 }
 
-void ShardedPgStore::fan_out_once(ChatId chat, Callback<FanOut> done) {
-  uint64_t retention = sync_.update_log_retention;
+void ShardedPgStore::fan_out_once(ChatId chat, PendingRows pending, Callback<FanOut> done,
+                                  std::function<void()> finished) {
   // The rows of a server that cannot be reached now stay where they are (read, they would
   // only fail there, and a long outage piles up thousands): the replay applies them once
   // its pool has reconnected.
@@ -137,63 +142,89 @@ void ShardedPgStore::fan_out_once(ChatId chat, Callback<FanOut> done) {
   if (reachable.empty()) {
     FanOut none;
     none.complete = false;
-    return done(std::move(none));
+    done(std::move(none));
+    return finished();
+  }
+  if (pending) {
+    // The caller's commit read the outbox under the chat's lock: the rows of every commit
+    // before it (those of a server that is down now stay where they are).
+    std::vector<OutboxRow> rows;
+    for (const auto& row : *pending)
+      if (std::find(reachable.begin(), reachable.end(), row.server) != reachable.end())
+        rows.push_back(row);
+    return apply_rows(chat, std::move(rows), all, std::move(done), std::move(finished));
   }
   chat_server(chat).submit<std::vector<OutboxRow>>(
       false, [chat, reachable](PgConn& c) { return read_outbox(c, chat, kOutboxPage, reachable); },
-      [this, chat, retention, all, done = std::move(done)](Result<std::vector<OutboxRow>> rows) {
-        if (!rows) return done(rows.error());
-        if (rows->empty()) {
-          FanOut none;
-          none.complete = all;
-          return done(std::move(none));
+      [this, chat, all, done = std::move(done),
+       finished = std::move(finished)](Result<std::vector<OutboxRow>> rows) mutable {
+        if (!rows) {
+          done(rows.error());
+          return finished();
         }
-        // Each row names one server (write_outbox): the rows go to theirs, in id order.
-        std::map<uint32_t, std::vector<OutboxRow>> per_server;
-        for (auto& row : rows.value()) per_server[row.server].push_back(std::move(row));
-        auto work = std::make_shared<std::vector<std::pair<uint32_t, std::vector<OutboxRow>>>>(
-            std::make_move_iterator(per_server.begin()), std::make_move_iterator(per_server.end()));
-        gather<std::vector<AppliedEntry>>(
-            work->size(),
-            [this, chat, retention, work](size_t i, Callback<std::vector<AppliedEntry>> cb) {
-              auto& [server, part] = (*work)[i];
-              if (server >= shards_.size())
-                return cb(Error{Errc::internal, fmt::format("outbox row for server {} of {}",
-                                                            server + 1, shards_.size())});
-              shards_[server]->submit<std::vector<AppliedEntry>>(
-                  true,
-                  [chat, part = part, retention](PgConn& c) {
-                    return apply_outbox(c, chat, part, retention);
-                  },
-                  std::move(cb), fmt::format("o{}", chat));
+        apply_rows(chat, std::move(rows.value()), all, std::move(done), std::move(finished));
+      });
+}
+
+void ShardedPgStore::apply_rows(ChatId chat, std::vector<OutboxRow> rows, bool all,
+                                Callback<FanOut> done, std::function<void()> finished) {
+  uint64_t retention = sync_.update_log_retention;
+  if (rows.empty()) {
+    FanOut none;
+    none.complete = all;
+    done(std::move(none));
+    return finished();
+  }
+  // Each row names one server (write_outbox): the rows go to theirs, in id order.
+  std::map<uint32_t, std::vector<OutboxRow>> per_server;
+  for (auto& row : rows) per_server[row.server].push_back(std::move(row));
+  auto work = std::make_shared<std::vector<std::pair<uint32_t, std::vector<OutboxRow>>>>(
+      std::make_move_iterator(per_server.begin()), std::make_move_iterator(per_server.end()));
+  gather<std::vector<AppliedEntry>>(
+      work->size(),
+      [this, chat, retention, work](size_t i, Callback<std::vector<AppliedEntry>> cb) {
+        auto& [server, part] = (*work)[i];
+        if (server >= shards_.size())
+          return cb(Error{Errc::internal, fmt::format("outbox row for server {} of {}", server + 1,
+                                                      shards_.size())});
+        shards_[server]->submit<std::vector<AppliedEntry>>(
+            true,
+            [chat, part = part, retention](PgConn& c) {
+              return apply_outbox(c, chat, part, retention);
             },
-            [this, chat, work, all, done](std::vector<Result<std::vector<AppliedEntry>>> results) {
-              FanOut out;
-              out.complete = all;
-              auto entries = std::make_shared<std::vector<AppliedEntry>>();
-              // The rows of the servers that applied them go (a replay racing this one may
-              // have removed them already, or apply them once more to no effect); a
-              // server that could not be reached keeps its rows for the replay, and holds
-              // up no other server's.
-              std::vector<int64_t> ids;
-              for (size_t i = 0; i < results.size(); ++i) {
-                if (!results[i]) {
-                  out.complete = false;
-                  continue;
-                }
-                for (auto& e : results[i].value()) entries->push_back(std::move(e));
-                for (const auto& row : (*work)[i].second) ids.push_back(row.id);
-              }
-              out.entries = std::move(entries);
-              if (ids.empty()) return done(std::move(out));
-              chat_server(chat).submit<Unit>(
-                  true,
-                  [chat, ids = std::move(ids)](PgConn& c) -> Status {
-                    delete_outbox(c, chat, ids);
-                    return ok_status();
-                  },
-                  [out = std::move(out), done](Status) mutable { done(std::move(out)); });
-            });
+            std::move(cb), fmt::format("o{}", chat));
+      },
+      [this, chat, work, all, done,
+       finished](std::vector<Result<std::vector<AppliedEntry>>> results) {
+        FanOut out;
+        out.complete = all;
+        auto entries = std::make_shared<std::vector<AppliedEntry>>();
+        // The rows of the servers that applied them go (a replay racing this one may
+        // have removed them already, or apply them once more to no effect); a
+        // server that could not be reached keeps its rows for the replay, and holds
+        // up no other server's.
+        std::vector<int64_t> ids;
+        for (size_t i = 0; i < results.size(); ++i) {
+          if (!results[i]) {
+            out.complete = false;
+            continue;
+          }
+          for (auto& e : results[i].value()) entries->push_back(std::move(e));
+          for (const auto& row : (*work)[i].second) ids.push_back(row.id);
+        }
+        out.entries = std::move(entries);
+        // The callers hear now (a send is acknowledged once its entries are written);
+        // the round ends once the applied rows are gone, so that the next round does
+        // not read them again.
+        done(std::move(out));
+        if (ids.empty()) return finished();
+        chat_server(chat).submit<Unit>(
+            true,
+            [chat, ids = std::move(ids)](PgConn& c) -> Status {
+              delete_outbox(c, chat, ids);
+              return ok_status();
+            },
+            [finished](Status) { finished(); });
       });
 }
 

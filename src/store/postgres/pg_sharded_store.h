@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -102,17 +103,26 @@ class ShardedPgStore final : public Store {
     bool complete = true;  // every server was reachable and applied the rows read for it
   };
   // Applies the chat's outbox rows on their servers (those that health() says are reachable;
-  // each server's rows in id order), then removes the rows each server applied. One round
+  // each server's rows in id order), answers, then removes the rows each server applied. One round
   // per chat at a time on this node: callers that come while one runs share the next round
   // (their rows committed before they asked, maybe after the running round read the outbox).
-  void fan_out(ChatId chat, Callback<FanOut> done);
-  void fan_out_round(ChatId chat, std::vector<Callback<FanOut>> callers);
-  void fan_out_once(ChatId chat, Callback<FanOut> done);
+  // `pending`: the chat's outbox as the caller's commit saw it under the chat's lock (every
+  // earlier commit's rows), which a round that starts now applies instead of reading it again.
+  using PendingRows = std::shared_ptr<const std::vector<OutboxRow>>;
+  void fan_out(ChatId chat, Callback<FanOut> done, PendingRows pending = nullptr);
+  void fan_out_round(ChatId chat, std::vector<Callback<FanOut>> callers, PendingRows pending);
+  // One round: `done` once every reachable server applied its rows (or failed), `finished`
+  // once the applied rows are removed (the next round may read the outbox then).
+  void fan_out_once(ChatId chat, PendingRows pending, Callback<FanOut> done,
+                    std::function<void()> finished);
+  // Applies rows read from the chat's outbox (fan_out_once's second half).
+  void apply_rows(ChatId chat, std::vector<OutboxRow> rows, bool all, Callback<FanOut> done,
+                  std::function<void()> finished);
   // Fans the chat's outbox out and answers the update-log entries the commit of (kind, seq,
   // by) owed to `users`: from the fan-out, or (a racing fan-out applied them) read where
   // they are. A user whose server could not be reached is left out.
   void settle(ChatId chat, OutboxKind kind, uint64_t seq, UserId by, std::vector<UserId> users,
-              Callback<std::vector<Delivery>> done);
+              Callback<std::vector<Delivery>> done, PendingRows pending = nullptr);
   void append_step(AppendRequest req, bool to_user_checked, Callback<AppendResult> done);
   // Appends of one chat (or one pair of users) reach the chat's server in the order they
   // came, as on one server: one that needs steps on other servers first (its media checked,
