@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <optional>
 
 #include "common/clock.h"
 #include "store/postgres/pg_internal.h"
@@ -606,13 +607,23 @@ void ShardedPgStore::read_updates(UserId user, uint64_t after_pts, uint32_t limi
               shards_[where]->submit<std::vector<Message>>(
                   false, [at = at](PgConn& c) { return read_messages(c, at); }, std::move(cb));
             },
-            [lp, done = std::move(done)](std::vector<Result<std::vector<Message>>> parts) {
+            [this, lp, work,
+             done = std::move(done)](std::vector<Result<std::vector<Message>>> parts) {
               std::map<std::pair<ChatId, uint64_t>, Message> got;
-              for (auto& r : parts) {
-                if (!r) return done(r.error());
-                for (auto& m : r.value())
+              std::vector<uint32_t> failed;
+              std::optional<Error> failure;
+              for (size_t i = 0; i < parts.size(); ++i) {
+                if (!parts[i]) {
+                  failed.push_back((*work)[i].first);
+                  if (!failure) failure = parts[i].error();
+                  continue;
+                }
+                for (auto& m : parts[i].value())
                   got.emplace(std::make_pair(m.chat_id, m.seq), std::move(m));
               }
+              // A server that failed cuts the page short before the first entry it holds:
+              // the log is read in pts order, so the device gets what comes before and asks
+              // again from there (the first entry itself: the error).
               UpdatesPage& page = lp->page;
               std::vector<Update> kept;
               size_t next = 0;
@@ -620,6 +631,13 @@ void ShardedPgStore::read_updates(UserId user, uint64_t after_pts, uint32_t limi
                 Update& u = page.updates[i];
                 if (next < lp->elsewhere.size() && lp->elsewhere[next] == i) {
                   ++next;
+                  uint32_t where = placement_.chat_shard(u.message.chat_id);
+                  if (std::find(failed.begin(), failed.end(), where) != failed.end()) {
+                    if (i == 0) return done(*failure);
+                    page.pts = page.updates[i - 1].pts;
+                    page.has_more = true;
+                    break;
+                  }
                   auto it = got.find({u.message.chat_id, u.message.seq});
                   if (it == got.end()) continue;  // no such message any more
                   u.message = std::move(it->second);

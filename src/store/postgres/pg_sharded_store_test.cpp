@@ -315,6 +315,53 @@ TEST_F(ShardedPgTest, OneServerDownTheOtherGoesOn) {
   EXPECT_EQ(outbox_rows(0) + outbox_rows(1), 0);
 }
 
+// A user whose own server is up reads its update log up to the first entry whose message
+// lives on a server that is down (has_more, pts of the last entry given); from there the read
+// is unavailable until that server is back, then the whole log reads again.
+TEST_F(ShardedPgTest, UpdateLogReadsUpToAServerThatIsDown) {
+  UserId u = user_on(1, "u");
+  UserId near, far;  // their direct chats with u live on server 1 and on server 0
+  for (int n = 0; near.empty() || far.empty(); ++n) {
+    UserId p = "p" + std::to_string(n);
+    if (kTwo.user_shard(p) != 1) continue;
+    if (kTwo.pair_shard(u, p) == 1 && near.empty()) near = p;
+    if (kTwo.pair_shard(u, p) == 0 && far.empty()) far = p;
+  }
+  ShardedPgStore& s = open();
+  create_users(s, {u, near, far});
+  ASSERT_TRUE(send(s, near, u, 0, "n1").ok());
+  ASSERT_TRUE(send(s, far, u, 0, "f1").ok());
+  ASSERT_TRUE(send(s, near, u, 0, "n2").ok());
+  auto all = log_of(s, u);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->updates.size(), 3u);
+  ASSERT_EQ(kTwo.chat_shard(all->updates[1].message.chat_id), 0u);
+
+  servers_[0]->stop();
+  auto part = call<UpdatesPage>([&](auto cb) { s.read_updates(u, 0, 100, cb); });
+  ASSERT_TRUE(part.ok()) << part.error().message;
+  ASSERT_EQ(part->updates.size(), 1u);
+  EXPECT_EQ(part->updates[0].message.body, "body of n1");
+  EXPECT_EQ(part->pts, part->updates[0].pts);
+  EXPECT_TRUE(part->has_more);
+  auto stuck = call<UpdatesPage>([&](auto cb) { s.read_updates(u, part->pts, 100, cb); });
+  ASSERT_FALSE(stuck.ok());
+  EXPECT_EQ(stuck.error().code, Errc::unavailable);
+
+  servers_[0]->start();
+  ASSERT_TRUE(healthy({&s})) << s.health().detail;
+  // (A pooled connection that has not noticed the restart yet fails one read.)
+  Result<UpdatesPage> rest = Error{Errc::unavailable, "not read yet"};
+  ASSERT_TRUE(eventually([&] {
+    rest = call<UpdatesPage>([&](auto cb) { s.read_updates(u, part->pts, 100, cb); });
+    return rest.ok();
+  })) << rest.error().message;
+  ASSERT_EQ(rest->updates.size(), 2u);
+  EXPECT_EQ(rest->updates[0].message.body, "body of f1");
+  EXPECT_EQ(rest->updates[1].message.body, "body of n2");
+  EXPECT_FALSE(rest->has_more);
+}
+
 // (b) A member's server down while the chat's and the sender's are up: each send is
 // acknowledged (durable on the chat's server) without that member's delivery; the member's
 // entries arrive by the replay once the server is back, each once and in seq order, also
