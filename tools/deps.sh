@@ -4,7 +4,7 @@
 # for the cluster tests, which start their own servers on loopback (never the system's).
 set -euo pipefail
 PKGS=(
-  g++ cmake ninja-build pkg-config make git clang-format
+  g++ cmake ninja-build pkg-config make git clang-format mold
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   librocksdb-dev libsodium-dev libssl-dev libcpp-jwt-dev nlohmann-json3-dev
   libhiredis-dev libpq-dev libcurl4-openssl-dev
