@@ -84,7 +84,15 @@ PgConn::PgConn(const std::string& conninfo, int connect_timeout_s, int statement
   // Notices (IF NOT EXISTS skips and the like) are not errors: not printed.
   PQsetNoticeProcessor(
       conn_, [](void*, const char*) {}, nullptr);
-  run("SET statement_timeout = " + std::to_string(statement_timeout_ms));
+  try {
+    run("SET statement_timeout = " + std::to_string(statement_timeout_ms));
+  } catch (...) {
+    // The server went away right after the connect: a constructor that throws runs no
+    // destructor, so the connection is closed here (LeakSanitizer found it leaking).
+    PQfinish(conn_);
+    conn_ = nullptr;
+    throw;
+  }
 }
 
 std::string PgConn::error_message() const {
