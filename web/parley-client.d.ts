@@ -86,6 +86,8 @@ export interface ChatList {
   chats: ChatSummary[]; has_more: boolean; pts: number; unread_total: number; unread_chats: number;
   /** With has_more: pass it as `cursor` of the next `chats()` call for the next page. */
   next_cursor?: string;
+  /** Chats left out because the server's storage that holds them is down (a cluster): ask again later. */
+  unavailable?: number[];
 }
 
 export interface Update { pts: number; kind: 'message' | 'read' | 'delivered' | (string & {}); message?: Message; receipt?: Receipt; }
@@ -103,6 +105,8 @@ export interface SnapshotChat {
 export interface SyncResult {
   updates: Update[]; pts: number; has_more: boolean; limited: boolean;
   snapshot?: boolean; chats?: SnapshotChat[];
+  /** In a snapshot: chats left out because the server's storage that holds them is down (a cluster). */
+  unavailable?: number[];
 }
 
 export interface MarkResult { chat_id: number; kind: 'read' | 'delivered'; seq: number; advanced: boolean; unread: number; pts: number; }

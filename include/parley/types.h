@@ -153,6 +153,9 @@ struct SyncResult {
   std::vector<Update> updates;
   bool has_more = false;
   std::vector<SnapshotChat> chats;  // only in a snapshot; most recently active first
+  // Only in a snapshot: chats left out because the server's storage that holds them cannot
+  // be reached now (a cluster with a database shard down); ask for them later.
+  std::vector<int64_t> unavailable;
 };
 
 // Result of `history` (§3.6).
@@ -197,6 +200,9 @@ struct ChatList {
   int64_t unread_total = 0;  // over all your chats, not only this page: the badge
   int64_t unread_chats = 0;  // chats with unread > 0, over all your chats
   std::string next_cursor;   // with has_more: pass to Chats() for the next page
+  // Chats left out (and out of the unread counts) because the server's storage that holds
+  // them cannot be reached now; ask again later.
+  std::vector<int64_t> unavailable;
 };
 
 // Result of `mark_read` / `mark_delivered` (§3.11): your position after the request.

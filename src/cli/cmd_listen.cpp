@@ -67,6 +67,7 @@ class Listener {
                   << (chat.older == 1 ? "" : "s") << "; see them with: parley history " << target
                   << " --before " << chat.messages.front().seq << "\n";
       }
+      if (!r.unavailable.empty()) std::cerr << "parley: " << Unavailable(r.unavailable) << "\n";
       // Chats come most recently active first; print the least recent first, so the newest
       // ends up at the bottom. Within a chat: oldest first.
       for (auto chat = r.chats.rbegin(); chat != r.chats.rend(); ++chat) {

@@ -40,6 +40,7 @@ int RunChats(const Globals& g, const ChatsArgs& args) {
   for (const ChatSummary& c : list.chats) PrintLine(HumanChat(c));  // newest activity first
   PrintLine(HumanUnread(list));                                     // the badge, over all chats
   if (list.has_more) std::cerr << "parley: more chats exist: raise --limit\n";
+  if (!list.unavailable.empty()) std::cerr << "parley: " << Unavailable(list.unavailable) << "\n";
   return kExitOk;
 }
 

@@ -129,6 +129,15 @@ std::string HumanUnread(const ChatList& list) {
          std::to_string(list.unread_chats) + (list.unread_chats == 1 ? " chat" : " chats");
 }
 
+std::string Unavailable(const std::vector<int64_t>& chats) {
+  std::string ids;
+  for (int64_t id : chats) ids += (ids.empty() ? "" : ", ") + std::to_string(id);
+  return std::to_string(chats.size()) + (chats.size() == 1 ? " chat" : " chats") +
+         " cannot be read now (the server's storage that holds them is down; try again "
+         "later): " +
+         ids;
+}
+
 std::string HumanReceipt(const Receipt& r) {
   return "receipt chat " + std::to_string(r.chat_id) + ": " + EscapeControl(r.user) + " " +
          EscapeControl(r.kind) + " up to " + std::to_string(r.seq);

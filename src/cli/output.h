@@ -34,6 +34,9 @@ std::string HumanChat(const ChatSummary& chat);
 
 // "unread: 2 messages in 1 chat", "unread: none": the badge of `chats`.
 std::string HumanUnread(const ChatList& list);
+// "N chats cannot be read now ...: ids" for the chats a cluster with a storage server down
+// left out of an answer.
+std::string Unavailable(const std::vector<int64_t>& chats);
 
 // listen --events (PROTOCOL.md §3.11-3.13).
 // "receipt chat 12: bob read up to 5" / "... bob delivered up to 5"

@@ -86,6 +86,17 @@ const json::array& Arr(const json::object& o, std::string_view key, std::string_
   return *a;
 }
 
+// The chat ids under `key` (positive integers); none when absent.
+std::vector<int64_t> ChatIds(const json::object& o, std::string_view key, std::string_view what) {
+  std::vector<int64_t> out;
+  for (const json::value& v : Arr(o, key, what)) {
+    std::optional<int64_t> id = AsInt(v);
+    if (!id || *id < 1) Bad(what, "'" + std::string(key) + "' holds something not a chat id");
+    out.push_back(*id);
+  }
+  return out;
+}
+
 Update DecodeUpdate(const json::value& v) {
   const json::object& o = AsObject(v, "update");
   Update u;
@@ -485,6 +496,7 @@ SyncResult DecodeSyncResult(const json::value& v) {
   for (const json::value& c : Arr(o, "chats", "sync result")) {
     r.chats.push_back(DecodeSnapshotChat(c));
   }
+  r.unavailable = ChatIds(o, "unavailable", "sync result");
   return r;
 }
 
@@ -510,6 +522,7 @@ ChatList DecodeChatList(const json::value& v) {
   l.unread_total = OptInt(o, "unread_total", "chats result", 0, 0);
   l.unread_chats = OptInt(o, "unread_chats", "chats result", 0, 0);
   l.next_cursor = OptStr(o, "next_cursor", "chats result");
+  l.unavailable = ChatIds(o, "unavailable", "chats result");
   return l;
 }
 
@@ -709,6 +722,11 @@ json::object ToJson(const ChatList& l) {
   o["pts"] = l.pts;
   o["unread_total"] = l.unread_total;
   o["unread_chats"] = l.unread_chats;
+  if (!l.unavailable.empty()) {
+    json::array ids;
+    for (int64_t id : l.unavailable) ids.push_back(id);
+    o["unavailable"] = std::move(ids);
+  }
   return o;
 }
 

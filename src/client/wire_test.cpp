@@ -440,11 +440,19 @@ TEST(WireResultTest, ChatsWithReadState) {
       R"({"chats":[{"chat_id":12,"kind":"direct","peer":"bob","last_seq":5}],"pts":1})"));
   EXPECT_EQ(old.chats[0].unread, 0);
   EXPECT_EQ(old.unread_total, 0);
-  for (const char* bad : {R"({"chats":[{"chat_id":12,"unread":-1}]})",
-                          R"({"chats":[{"chat_id":12,"reads":[{"read_seq":1}]}]})",
-                          R"({"chats":[{"chat_id":12,"reads":{}}]})"}) {
+  for (const char* bad :
+       {R"({"chats":[{"chat_id":12,"unread":-1}]})",
+        R"({"chats":[{"chat_id":12,"reads":[{"read_seq":1}]}]})",
+        R"({"chats":[{"chat_id":12,"reads":{}}]})", R"({"chats":[],"unavailable":[0]})",
+        R"({"chats":[],"unavailable":["31"]})", R"({"chats":[],"unavailable":31})"}) {
     EXPECT_EQ(BadResponse([&] { DecodeChatList(json::parse(bad)); }), errc::kBadResponse) << bad;
   }
+  // Chats whose storage server is down (a cluster): named, and kept in the CLI's JSON.
+  EXPECT_TRUE(old.unavailable.empty());
+  EXPECT_FALSE(ToJson(old).contains("unavailable"));
+  ChatList part = DecodeChatList(json::parse(R"({"chats":[],"unavailable":[31,57]})"));
+  EXPECT_EQ(part.unavailable, (std::vector<int64_t>{31, 57}));
+  EXPECT_EQ(ToJson(part).at("unavailable"), json::parse("[31,57]"));
 }
 
 TEST(WireResultTest, SyncSnapshot) {
@@ -461,13 +469,17 @@ TEST(WireResultTest, SyncSnapshot) {
   EXPECT_EQ(r.chats[0].last_seq, 5);
   ASSERT_EQ(r.chats[0].messages.size(), 1u);
   EXPECT_TRUE(r.chats[0].has_more);
+  EXPECT_TRUE(r.unavailable.empty());
+  SyncResult part =
+      DecodeSyncResult(json::parse(R"({"snapshot":true,"pts":42,"chats":[],"unavailable":[31]})"));
+  EXPECT_EQ(part.unavailable, (std::vector<int64_t>{31}));
 }
 
 TEST(WireResultTest, SyncRejectsBadShapes) {
   for (const char* bad :
        {R"({})", R"({"pts":-1})", R"({"pts":1,"updates":{}})", R"({"pts":1,"updates":[{"pts":2}]})",
         R"({"pts":1,"updates":[{"pts":0,"kind":"receipt"}]})", R"({"pts":1,"chats":[{}]})",
-        R"({"pts":1,"snapshot":"yes"})"}) {
+        R"({"pts":1,"snapshot":"yes"})", R"({"pts":1,"unavailable":[-4]})"}) {
     EXPECT_EQ(BadResponse([&] { DecodeSyncResult(json::parse(bad)); }), errc::kBadResponse) << bad;
   }
 }

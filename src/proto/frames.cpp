@@ -1,6 +1,7 @@
 #include "proto/frames.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
@@ -549,6 +550,12 @@ std::string update_json(const store::Update& u) {
                      receipt_json(u.receipt));
 }
 
+// `,"unavailable":[ids]` when a sharded store could not reach some of the chats, else "".
+std::string unavailable_json(const std::vector<store::ChatId>& chats) {
+  if (chats.empty()) return {};
+  return fmt::format(R"(,"unavailable":[{}])", fmt::join(chats, ","));
+}
+
 // Whether `item` may join a page of `used` bytes that holds `count` items already.
 bool fits(size_t used, size_t item, size_t count, size_t max_bytes) {
   return count == 0 || used + 1 + item + kPageTail <= max_bytes;
@@ -574,6 +581,8 @@ std::string updates_json(const store::UpdatesPage& page, size_t max_bytes) {
 }
 
 std::string snapshot_json(const store::Snapshot& snap, bool limited, size_t max_bytes) {
+  const std::string tail = unavailable_json(snap.unavailable);
+  max_bytes = max_bytes > tail.size() ? max_bytes - tail.size() : 0;
   std::string out = fmt::format(
       R"({{"snapshot":true,"limited":{},"pts":{},"updates":[],"has_more":false,"chats":[)", limited,
       snap.pts);
@@ -616,7 +625,9 @@ std::string snapshot_json(const store::Snapshot& snap, bool limited, size_t max_
     }
     out += fmt::format(R"(],"has_more":{},"older":{}}})", w.has_more || cut > 0, w.older + cut);
   }
-  out += "]}";
+  out += ']';
+  out += tail;
+  out += '}';
   return out;
 }
 
@@ -663,6 +674,8 @@ std::optional<store::ChatListCursor> parse_chat_cursor(std::string_view s) {
 }
 
 std::string chats_json(const store::ChatList& list, size_t max_bytes) {
+  const std::string tail = unavailable_json(list.unavailable);
+  max_bytes = max_bytes > tail.size() ? max_bytes - tail.size() : 0;
   std::string out = R"({"chats":[)";
   bool has_more = list.has_more;
   size_t count = 0;
@@ -683,6 +696,7 @@ std::string chats_json(const store::ChatList& list, size_t max_bytes) {
     const auto& last = list.chats[count - 1];
     out += fmt::format(R"(,"next_cursor":"{}")", chat_cursor({last.last_ts, last.chat_id}));
   }
+  out += tail;
   out += '}';
   return out;
 }

@@ -229,6 +229,9 @@ struct ChatWindow {
 struct Snapshot {
   uint64_t pts = 0;
   std::vector<ChatWindow> chats;
+  // Chats of the user that live on a storage server that cannot be reached now (a sharded
+  // store with a server down): left out of `chats`; ask for them again later.
+  std::vector<ChatId> unavailable;
 };
 
 struct HistoryQuery {
@@ -261,6 +264,9 @@ struct ChatList {
   uint64_t pts = 0;
   uint64_t unread_total = 0;  // over all the user's chats, not only this page
   uint32_t unread_chats = 0;
+  // As in Snapshot: chats left out (and out of the unread counts) because the server that
+  // holds them cannot be reached now.
+  std::vector<ChatId> unavailable;
 };
 
 // Media objects (docs/MEDIA.md). The bytes live in the MediaStore; the Store keeps what the

@@ -72,6 +72,7 @@ export class Controller {
 
   stop() {
     clearInterval(this._typingSweep);
+    clearTimeout(this._refreshRetry);
     window.removeEventListener('online', this._onOnline);
     window.removeEventListener('offline', this._onOffline);
     document.removeEventListener('visibilitychange', this._onVisible);
@@ -91,12 +92,21 @@ export class Controller {
     try {
       const peers = [];
       let cursor;
+      let unavailable = 0;
       for (let page = 0; page < 50; page++) {
         const list = await this.client.chats({ limit: 100, cursor });
         this.store.applyChatList(list);
         for (const c of list.chats || []) if (c.kind === 'direct') peers.push(c.peer);
+        unavailable = Math.max(unavailable, (list.unavailable || []).length);
         if (!list.has_more || !list.next_cursor || !(list.chats || []).length) break;
         cursor = list.next_cursor;
+      }
+      // A cluster whose storage server for some chats is down lists the others and names
+      // these (PROTOCOL.md §3.7): say so, and list again a little later.
+      clearTimeout(this._refreshRetry);
+      if (unavailable) {
+        this.notify(`${unavailable} chat${unavailable === 1 ? '' : 's'} cannot be loaded right now; trying again.`);
+        this._refreshRetry = setTimeout(() => this.refresh(), 10000);
       }
       this.watchPresence(peers);
       const open = this.openChat();

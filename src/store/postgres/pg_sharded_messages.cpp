@@ -681,9 +681,16 @@ void ShardedPgStore::history(HistoryQuery query, Callback<HistoryPage> done) {
           });
 }
 
+namespace {
+// Whether a part read from one server may be left out of the answer: that server cannot be
+// reached now. Any other error fails the whole read.
+bool server_down(const Error& e) { return e.code == Errc::unavailable; }
+}  // namespace
+
 void ShardedPgStore::list_chats(UserId user, uint32_t limit, ChatListCursor after,
                                 Callback<ChatList> done) {
-  // The chats the user's server indexes, then each chat's summary where it lives.
+  // The chats the user's server indexes, then each chat's summary where it lives. A chat
+  // whose server is down is left out and named in `unavailable`: the others still list.
   user_server(user).submit<UserChats>(
       false,
       [user](PgConn& c) -> Result<UserChats> {
@@ -710,11 +717,17 @@ void ShardedPgStore::list_chats(UserId user, uint32_t limit, ChatListCursor afte
                   },
                   std::move(cb));
             },
-            [this, user, limit, after, pts,
+            [this, work, user, limit, after, pts,
              done = std::move(done)](std::vector<Result<std::vector<ChatSummary>>> parts) mutable {
               auto list = std::make_shared<ChatList>();
-              for (auto& r : parts) {
-                if (!r) return done(r.error());
+              for (size_t w = 0; w < parts.size(); ++w) {
+                auto& r = parts[w];
+                if (!r && !server_down(r.error())) return done(r.error());
+                if (!r) {
+                  const auto& ids = (*work)[w].second;
+                  list->unavailable.insert(list->unavailable.end(), ids.begin(), ids.end());
+                  continue;
+                }
                 for (auto& s : r.value()) list->chats.push_back(std::move(s));
               }
               rules::count_unread(*list);
@@ -743,13 +756,31 @@ void ShardedPgStore::list_chats(UserId user, uint32_t limit, ChatListCursor afte
                   },
                   [page, list,
                    done = std::move(done)](std::vector<Result<std::vector<ChatSummary>>> filled) {
+                    std::vector<bool> gone(list->chats.size(), false);
                     for (size_t w = 0; w < filled.size(); ++w) {
-                      if (!filled[w]) return done(filled[w].error());
                       const auto& at = (*page)[w].second;
-                      for (size_t k = 0; k < at.size(); ++k)
-                        list->chats[at[k]] = std::move(filled[w].value()[k]);
+                      if (!filled[w] && !server_down(filled[w].error()))
+                        return done(filled[w].error());
+                      for (size_t k = 0; k < at.size(); ++k) {
+                        if (filled[w])
+                          list->chats[at[k]] = std::move(filled[w].value()[k]);
+                        else
+                          gone[at[k]] = true;  // its server went down between the two reads
+                      }
                     }
-                    done(std::move(*list));
+                    ChatList out = std::move(*list);
+                    size_t kept = 0;
+                    for (size_t i = 0; i < out.chats.size(); ++i) {
+                      if (gone[i]) {
+                        out.unavailable.push_back(out.chats[i].chat_id);
+                        continue;
+                      }
+                      if (kept != i) out.chats[kept] = std::move(out.chats[i]);
+                      ++kept;
+                    }
+                    out.chats.resize(kept);
+                    std::sort(out.unavailable.begin(), out.unavailable.end());
+                    done(std::move(out));
                   });
             });
       });
@@ -785,18 +816,25 @@ void ShardedPgStore::snapshot(UserId user, uint32_t max_chats, uint32_t messages
                   },
                   std::move(cb));
             },
-            [work, chats, pts, done = std::move(done)](std::vector<Result<Windows>> parts) {
+            [work, chats, pts, unavailable = std::move(list->unavailable),
+             done = std::move(done)](std::vector<Result<Windows>> parts) mutable {
               std::vector<std::optional<ChatWindow>> windows(chats->size());
               for (size_t w = 0; w < parts.size(); ++w) {
-                if (!parts[w]) return done(parts[w].error());
                 const auto& at = (*work)[w].second;
-                for (size_t k = 0; k < at.size(); ++k)
-                  windows[at[k]] = std::move(parts[w].value()[k]);
+                if (!parts[w] && !server_down(parts[w].error())) return done(parts[w].error());
+                for (size_t k = 0; k < at.size(); ++k) {
+                  if (parts[w])
+                    windows[at[k]] = std::move(parts[w].value()[k]);
+                  else
+                    unavailable.push_back((*chats)[at[k]].chat_id);
+                }
               }
               Snapshot s;
               s.pts = pts;
               for (auto& w : windows)
                 if (w) s.chats.push_back(std::move(*w));
+              std::sort(unavailable.begin(), unavailable.end());
+              s.unavailable = std::move(unavailable);
               done(std::move(s));
             });
       });

@@ -362,6 +362,80 @@ TEST_F(ShardedPgTest, UpdateLogReadsUpToAServerThatIsDown) {
   EXPECT_FALSE(rest->has_more);
 }
 
+// The chat list and the login snapshot of a user whose own server is up leave out the chats
+// that live on a server that is down and name them in `unavailable` (the unread counts are
+// those of the chats given); a user whose own server is down gets `unavailable`; once the
+// server is back both are whole again.
+TEST_F(ShardedPgTest, ChatListAndSnapshotLeaveOutChatsOnAServerThatIsDown) {
+  UserId u = user_on(1, "u");
+  UserId near, far;  // their direct chats with u live on server 1 and on server 0
+  for (int n = 0; near.empty() || far.empty(); ++n) {
+    UserId p = "p" + std::to_string(n);
+    if (kTwo.user_shard(p) != 1) continue;
+    if (kTwo.pair_shard(u, p) == 1 && near.empty()) near = p;
+    if (kTwo.pair_shard(u, p) == 0 && far.empty()) far = p;
+  }
+  const UserId gone = user_on(0, "z");  // its own server will be down
+  ShardedPgStore& s = open();
+  create_users(s, {u, near, far, gone});
+  auto n1 = send(s, near, u, 0, "n1");
+  auto f1 = send(s, far, u, 0, "f1");
+  ASSERT_TRUE(n1.ok() && f1.ok());
+  ASSERT_TRUE(send(s, near, u, 0, "n2").ok());
+  ASSERT_TRUE(send(s, gone, u, 0, "z1").ok());
+  const ChatId nc = n1->message.chat_id, fc = f1->message.chat_id;
+  ASSERT_EQ(kTwo.chat_shard(nc), 1u);
+  ASSERT_EQ(kTwo.chat_shard(fc), 0u);
+
+  servers_[0]->stop();
+  auto list = call<ChatList>([&](auto cb) { s.list_chats(u, 10, {}, cb); });
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  std::vector<ChatId> listed;
+  for (const auto& c : list->chats) listed.push_back(c.chat_id);
+  EXPECT_EQ(std::count(listed.begin(), listed.end(), nc), 1);
+  EXPECT_EQ(std::count(listed.begin(), listed.end(), fc), 0);
+  EXPECT_EQ(std::count(list->unavailable.begin(), list->unavailable.end(), fc), 1);
+  EXPECT_EQ(listed.size() + list->unavailable.size(), 3u);  // u's three chats, each once
+  EXPECT_GE(list->unread_total, 2u);                        // n1, n2 (and z1 if its chat is up)
+  for (const auto& c : list->chats) {
+    if (c.chat_id == nc) {
+      EXPECT_EQ(c.unread, 2u);
+    }
+  }
+
+  auto snap = call<Snapshot>([&](auto cb) { s.snapshot(u, 10, 5, cb); });
+  ASSERT_TRUE(snap.ok()) << snap.error().message;
+  EXPECT_EQ(snap->unavailable, list->unavailable);
+  ASSERT_EQ(snap->chats.size(), listed.size());
+  for (const auto& w : snap->chats) {
+    if (w.chat.chat_id == nc) {
+      EXPECT_EQ(w.messages.size(), 2u);
+    }
+  }
+  EXPECT_EQ(snap->pts, 4u);
+
+  auto own_down = call<ChatList>([&](auto cb) { s.list_chats(gone, 10, {}, cb); });
+  ASSERT_FALSE(own_down.ok());
+  EXPECT_EQ(own_down.error().code, Errc::unavailable);
+  auto own_snap = call<Snapshot>([&](auto cb) { s.snapshot(gone, 10, 5, cb); });
+  ASSERT_FALSE(own_snap.ok());
+  EXPECT_EQ(own_snap.error().code, Errc::unavailable);
+
+  servers_[0]->start();
+  ASSERT_TRUE(healthy({&s})) << s.health().detail;
+  Result<Snapshot> whole = Error{Errc::unavailable, "not read yet"};
+  ASSERT_TRUE(eventually([&] {
+    whole = call<Snapshot>([&](auto cb) { s.snapshot(u, 10, 5, cb); });
+    return whole.ok() && whole->unavailable.empty();
+  }));
+  EXPECT_EQ(whole->chats.size(), 3u);
+  auto back = call<ChatList>([&](auto cb) { s.list_chats(u, 10, {}, cb); });
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->chats.size(), 3u);
+  EXPECT_TRUE(back->unavailable.empty());
+  EXPECT_EQ(back->unread_total, 4u);
+}
+
 // (b) A member's server down while the chat's and the sender's are up: each send is
 // acknowledged (durable on the chat's server) without that member's delivery; the member's
 // entries arrive by the replay once the server is back, each once and in seq order, also
