@@ -111,41 +111,166 @@ PgConn::~PgConn() {
   if (conn_) PQfinish(conn_);
 }
 
-PgResult PgConn::check(PGresult* r) {
-  PgResult res(r);
+namespace {
+// The error a result carries, or nothing if it succeeded.
+std::optional<PgError> error_of(PGconn* conn, PGresult* r) {
   auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return res;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return std::nullopt;
   std::string state;
   if (r)
     if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE)) state = s;
-  bool lost = PQstatus(conn_) != CONNECTION_OK;
-  std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_);
+  bool lost = PQstatus(conn) != CONNECTION_OK;
+  std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(conn);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   if (state.empty() && lost) state = "08006";
-  throw PgError(msg, state, lost);
+  return PgError(msg, state, lost);
+}
+
+void check_text(const std::vector<PgParam>& params) {
+  for (const auto& p : params)
+    if (!p.binary && p.value && p.value->find('\0') != std::string::npos)
+      throw PgError("a text value holds a NUL byte", "22021", false);
+}
+
+struct ParamArrays {
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+  explicit ParamArrays(const std::vector<PgParam>& params) {
+    for (const auto& p : params) {
+      values.push_back(p.value ? p.value->data() : nullptr);
+      lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
+      formats.push_back(p.binary ? 1 : 0);
+    }
+  }
+  int size() const { return static_cast<int>(values.size()); }
+};
+}  // namespace
+
+PgResult PgConn::check(PGresult* r) {
+  PgResult res(r);
+  if (auto e = error_of(conn_, r)) throw *e;
+  return res;
+}
+
+const std::string& PgConn::statement_name(const std::string& sql, bool* fresh) {
+  auto it = prepared_.find(sql);
+  *fresh = it == prepared_.end();
+  if (*fresh) it = prepared_.emplace(sql, "s" + std::to_string(prepared_.size())).first;
+  return it->second;
 }
 
 PgResult PgConn::exec(const std::string& sql, const std::vector<PgParam>& params) {
-  std::vector<const char*> values;
-  std::vector<int> lengths, formats;
-  values.reserve(params.size());
-  for (const auto& p : params) {
-    values.push_back(p.value ? p.value->data() : nullptr);
-    lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
-    formats.push_back(p.binary ? 1 : 0);
-    if (!p.binary && p.value && p.value->find('\0') != std::string::npos)
-      throw PgError("a text value holds a NUL byte", "22021", false);
+  check_text(params);
+  if (!queued_.empty()) return pipeline(Queued{sql, params, true});
+  bool fresh = false;
+  const std::string& name = statement_name(sql, &fresh);
+  if (fresh) {
+    ++round_trips_;
+    try {
+      check(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
+    } catch (...) {
+      prepared_.erase(sql);
+      throw;
+    }
   }
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = "s" + std::to_string(prepared_.size());
-    check(PQprepare(conn_, name.c_str(), sql.c_str(), 0, nullptr));
-    it = prepared_.emplace(sql, std::move(name)).first;
-  }
-  return check(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
-                              values.data(), lengths.data(), formats.data(), 0));
+  ParamArrays a(params);
+  ++round_trips_;
+  return check(PQexecPrepared(conn_, name.c_str(), a.size(), a.values.data(), a.lengths.data(),
+                              a.formats.data(), 0));
 }
 
-PgResult PgConn::run(const std::string& sql) { return check(PQexec(conn_, sql.c_str())); }
+PgResult PgConn::run(const std::string& sql) {
+  if (!queued_.empty()) {
+    // Several statements in one string need the simple protocol: send the queue first.
+    if (sql.find(';') != std::string::npos) {
+      flush();
+    } else {
+      return pipeline(Queued{sql, {}, false});
+    }
+  }
+  ++round_trips_;
+  return check(PQexec(conn_, sql.c_str()));
+}
+
+void PgConn::later(const std::string& sql, std::vector<PgParam> params) {
+  check_text(params);
+  const bool prepared = !params.empty();
+  queued_.push_back(Queued{sql, std::move(params), prepared});
+}
+
+void PgConn::flush() {
+  if (!queued_.empty()) pipeline(std::nullopt);
+}
+
+PgResult PgConn::pipeline(std::optional<Queued> last) {
+  std::vector<Queued> items = std::move(queued_);
+  queued_.clear();
+  if (last) items.push_back(std::move(*last));
+  auto lost = [this](const std::string& what) {
+    return PgError(what + ": " + error_message(), "08006", true);
+  };
+  if (PQenterPipelineMode(conn_) != 1) throw lost("pipeline");
+  // Each entry is one command whose result comes back in order: a Prepare (of a statement
+  // new to this connection), or a statement.
+  struct Sent {
+    const std::string* prepared_sql = nullptr;  // a Prepare: recorded once it succeeded
+    bool last = false;
+  };
+  std::vector<Sent> sent;
+  std::unordered_map<std::string, std::string> fresh;  // prepared in this pipeline
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Queued& q = items[i];
+    int ok = 1;
+    if (!q.prepared) {
+      ok = PQsendQueryParams(conn_, q.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+    } else {
+      std::string name;
+      if (auto it = prepared_.find(q.sql); it != prepared_.end()) {
+        name = it->second;
+      } else if (auto f = fresh.find(q.sql); f != fresh.end()) {
+        name = f->second;
+      } else {
+        name = "s" + std::to_string(prepared_.size() + fresh.size());
+        fresh.emplace(q.sql, name);
+        ok = PQsendPrepare(conn_, name.c_str(), q.sql.c_str(), 0, nullptr);
+        sent.push_back(Sent{&q.sql, false});
+      }
+      ParamArrays a(q.params);
+      if (ok)
+        ok = PQsendQueryPrepared(conn_, name.c_str(), a.size(), a.values.data(), a.lengths.data(),
+                                 a.formats.data(), 0);
+    }
+    if (!ok) throw lost("pipeline send");
+    sent.push_back(Sent{nullptr, last && i + 1 == items.size()});
+  }
+  if (PQpipelineSync(conn_) != 1) throw lost("pipeline sync");
+  ++round_trips_;
+  std::optional<PgError> first_error;
+  PgResult result;
+  for (const Sent& s : sent) {
+    PGresult* r = PQgetResult(conn_);
+    if (!r) throw lost("pipeline");
+    PgResult held(r);
+    if (PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
+      if (auto e = error_of(conn_, r)) {
+        if (!first_error) first_error = std::move(e);
+      } else if (s.prepared_sql) {
+        prepared_.emplace(*s.prepared_sql, fresh.at(*s.prepared_sql));
+      }
+    }
+    if (s.last) result = held;
+    // Each command's results end with a NULL.
+    if (PGresult* extra = PQgetResult(conn_)) {
+      PQclear(extra);
+      throw lost("pipeline out of step");
+    }
+  }
+  PGresult* sync = PQgetResult(conn_);
+  const bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  if (sync) PQclear(sync);
+  if (!synced || PQexitPipelineMode(conn_) != 1) throw lost("pipeline end");
+  if (first_error) throw *first_error;
+  return result;
+}
 
 }  // namespace parley::store::pg

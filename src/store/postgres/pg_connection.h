@@ -133,10 +133,36 @@ class PgConn {
   // Statements without parameters (BEGIN, COMMIT, migrations' DDL): simple protocol.
   PgResult run(const std::string& sql);
 
+  // A statement whose answer nobody reads (BEGIN, SAVEPOINT, an INSERT without RETURNING):
+  // queued, and sent with the next statement that is awaited (exec, q, run or flush) in one
+  // round trip (libpq's pipeline mode). PostgreSQL runs them in order; the first error of
+  // any of them is thrown there. So a queued statement must be one whose error its caller
+  // would not catch (the ops never catch PgError: it fails the op or its savepoint).
+  void later(const std::string& sql, std::vector<PgParam> params = {});
+  template <class... Args>
+  void later_q(const std::string& sql, const Args&... args) {
+    later(sql, std::vector<PgParam>{to_param(args)...});
+  }
+  // Sends what is queued and waits for it (nothing queued: no round trip).
+  void flush();
+  // Round trips to the server so far (a pipeline counts once): for benchmarks and tests.
+  uint64_t round_trips() const { return round_trips_; }
+
  private:
+  struct Queued {
+    std::string sql;
+    std::vector<PgParam> params;
+    bool prepared = true;  // false: a parameterless one-off (BEGIN, SAVEPOINT ...)
+  };
   PgResult check(PGresult* r);
+  // Runs the queued statements and then `last` (if any) in one pipeline; returns the result
+  // of `last`.
+  PgResult pipeline(std::optional<Queued> last);
+  const std::string& statement_name(const std::string& sql, bool* fresh);
   PGconn* conn_ = nullptr;
   std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
+  std::vector<Queued> queued_;
+  uint64_t round_trips_ = 0;
 };
 
 }  // namespace parley::store::pg

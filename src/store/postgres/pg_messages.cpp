@@ -144,12 +144,10 @@ Result<ShardAppend> append_on_shard(PgConn& c, AppendRequest& req, uint64_t rete
 
   AppendResult& r = out.r;
   Message& m = r.message;
-  auto seq =
-      c.q("UPDATE chats SET last_seq = last_seq + 1, last_ts = $2 WHERE id = $1 "
-          "RETURNING last_seq",
-          chat_id, req.ts);
+  // The row is locked: its seq counter moves by one, so the update need not be awaited.
   m.chat_id = chat_id;
-  m.seq = seq.u64(0, 0);
+  m.seq = chat->g.last_seq + 1;
+  c.later_q("UPDATE chats SET last_seq = $3, last_ts = $2 WHERE id = $1", chat_id, req.ts, m.seq);
   m.message_id = req.message_id;
   m.ts = req.ts;
   m.sender = req.sender;
@@ -158,7 +156,8 @@ Result<ShardAppend> append_on_shard(PgConn& c, AppendRequest& req, uint64_t rete
   m.kind = req.kind;
   m.body = std::move(req.body);
   m.client_msg_id = req.client_msg_id;
-  c.q("INSERT INTO messages (chat_id, seq, message_id, ts, sender, recipient, kind, body, "
+  c.later_q(
+      "INSERT INTO messages (chat_id, seq, message_id, ts, sender, recipient, kind, body, "
       "client_msg_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
       m.chat_id, m.seq, m.message_id, m.ts, m.sender, m.to, int64_t(m.kind), PgBytes{m.body},
       m.client_msg_id);
@@ -185,11 +184,13 @@ Result<ShardAppend> append_on_shard(PgConn& c, AppendRequest& req, uint64_t rete
                  req.client_msg_id);
   } else {
     for (const auto& id : media)
-      c.q("INSERT INTO media_refs (media_id, sender, chat_id) VALUES ($1, $2, $3) "
+      c.later_q(
+          "INSERT INTO media_refs (media_id, sender, chat_id) VALUES ($1, $2, $3) "
           "ON CONFLICT DO NOTHING",
           id, req.sender, chat_id);
   }
-  c.q("UPDATE idempotency SET chat_id = $3, seq = $4, sender_pts = $5 WHERE sender = $1 AND "
+  c.later_q(
+      "UPDATE idempotency SET chat_id = $3, seq = $4, sender_pts = $5 WHERE sender = $1 AND "
       "client_msg_id = $2",
       req.sender, req.client_msg_id, chat_id, m.seq, r.sender_pts);
   return out;

@@ -21,7 +21,8 @@ void write_outbox(PgConn& c, const Placement& p, ChatId chat, OutboxKind kind, u
   for (const auto& t : targets)
     per_server[kind == OutboxKind::media_ref ? p.media_shard(t) : p.user_shard(t)].push_back(t);
   for (const auto& [server, part] : per_server)
-    c.q("INSERT INTO outbox (chat_id, server, kind, seq, by_user, ts, targets, note, created_at) "
+    c.later_q(
+        "INSERT INTO outbox (chat_id, server, kind, seq, by_user, ts, targets, note, created_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9)",
         chat, server, int64_t(kind), seq, by, ts, PgTextArray{part}, note, now_ms());
 }
@@ -78,7 +79,8 @@ namespace {
 // user's group count follows the groups it is active in.
 void apply_index(PgConn& c, ChatId chat, const OutboxRow& row, const UserId& user) {
   if (row.kind == OutboxKind::direct_chat) {
-    c.q("INSERT INTO user_chats (user_id, chat_id, kind, peer, index_seq) VALUES ($1, $2, $3, "
+    c.later_q(
+        "INSERT INTO user_chats (user_id, chat_id, kind, peer, index_seq) VALUES ($1, $2, $3, "
         "$4, 1) ON CONFLICT (user_id, chat_id) DO NOTHING",
         user, chat, int64_t(ChatKind::direct), row.by);
     return;
@@ -91,19 +93,22 @@ void apply_index(PgConn& c, ChatId chat, const OutboxRow& row, const UserId& use
   bool was_active = false;
   if (cur.empty()) {
     if (!join) return;  // left a group it was never indexed in: nothing to count down
-    c.q("INSERT INTO user_chats (user_id, chat_id, kind, index_seq, active) VALUES ($1, $2, $3, "
+    c.later_q(
+        "INSERT INTO user_chats (user_id, chat_id, kind, index_seq, active) VALUES ($1, $2, $3, "
         "$4, true)",
         user, chat, int64_t(ChatKind::group), row.seq);
   } else {
     if (cur.u64(0, 0) >= row.seq) return;  // applied already, or a newer event was
     was_active = cur.boolean(0, 1);
-    c.q("UPDATE user_chats SET index_seq = $3, active = $4 WHERE user_id = $1 AND chat_id = $2",
+    c.later_q(
+        "UPDATE user_chats SET index_seq = $3, active = $4 WHERE user_id = $1 AND chat_id = $2",
         user, chat, row.seq, join);
   }
   if (join && !was_active)
-    c.q("UPDATE user_logs SET group_count = group_count + 1 WHERE user_id = $1", user);
+    c.later_q("UPDATE user_logs SET group_count = group_count + 1 WHERE user_id = $1", user);
   else if (!join && was_active)
-    c.q("UPDATE user_logs SET group_count = greatest(group_count - 1, 0) WHERE user_id = $1", user);
+    c.later_q("UPDATE user_logs SET group_count = greatest(group_count - 1, 0) WHERE user_id = $1",
+              user);
 }
 
 }  // namespace
@@ -156,10 +161,12 @@ std::vector<AppliedEntry> apply_outbox(PgConn& c, ChatId chat, const std::vector
         // mark was older than an hour) stays gone: the reference then points at nothing, as a
         // message whose media was deleted with its uploader's data does.
         for (const auto& id : row.targets) {
-          c.q("INSERT INTO media_refs (media_id, sender, chat_id) SELECT $1, $2, $3 WHERE EXISTS "
+          c.later_q(
+              "INSERT INTO media_refs (media_id, sender, chat_id) SELECT $1, $2, $3 WHERE EXISTS "
               "(SELECT 1 FROM media WHERE id = $1) ON CONFLICT DO NOTHING",
               id, row.by, chat);
-          c.q("DELETE FROM media_pending WHERE media_id = $1 AND sender = $2 AND client_msg_id = "
+          c.later_q(
+              "DELETE FROM media_pending WHERE media_id = $1 AND sender = $2 AND client_msg_id = "
               "$3",
               id, row.by, row.note);
         }

@@ -149,7 +149,8 @@ std::vector<Delivery> log_updates(PgConn& c, const std::vector<UserId>& users, c
     ids.push_back(r.str(i, 0));
     pts.push_back(r.i64(i, 1));
   }
-  c.q("INSERT INTO updates (user_id, pts, kind, chat_id, seq, by_user, ts) "
+  c.later_q(
+      "INSERT INTO updates (user_id, pts, kind, chat_id, seq, by_user, ts) "
       "SELECT u, p, $3, $4, $5, $6, $7 FROM unnest($1::text[], $2::bigint[]) AS t(u, p)",
       PgTextArray{ids}, PgIntArray{pts}, int64_t(e.kind), e.chat, e.seq, e.by, e.ts);
   for (const auto& u : users)
@@ -159,7 +160,7 @@ std::vector<Delivery> log_updates(PgConn& c, const std::vector<UserId>& users, c
         out.push_back(Delivery{u, p});
         // Trim in steps of 1024 so that the log holds at least `retention` entries.
         if (p > retention && p % 1024 == 0)
-          c.q("DELETE FROM updates WHERE user_id = $1 AND pts < $2", u, p - retention);
+          c.later_q("DELETE FROM updates WHERE user_id = $1 AND pts < $2", u, p - retention);
         break;
       }
   return out;
@@ -175,7 +176,8 @@ std::optional<rules::ReadPositions> read_positions(PgConn& c, const UserId& user
 }
 
 void set_positions(PgConn& c, const UserId& user, ChatId chat, const rules::ReadPositions& p) {
-  c.q("UPDATE user_chats SET read_seq = $3, delivered_seq = $4 WHERE user_id = $1 AND "
+  c.later_q(
+      "UPDATE user_chats SET read_seq = $3, delivered_seq = $4 WHERE user_id = $1 AND "
       "chat_id = $2",
       user, chat, p.read_seq, p.delivered_seq);
 }

@@ -232,7 +232,8 @@ void PgStore::worker_loop() {
 
 bool PgStore::run_read(PgConn& conn, Op& op) {
   try {
-    conn.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    // Sent with the op's first statement (PgConn::later): one round trip less per read.
+    conn.later("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     op.apply(conn);
     conn.run("COMMIT");
   } catch (const PgError& e) {
@@ -259,31 +260,42 @@ bool PgStore::run_writes(PgConn& conn, std::vector<std::unique_ptr<Op>>& batch) 
   std::minstd_rand jitter(std::random_device{}());
   for (uint32_t attempt = 0;; ++attempt) {
     try {
-      conn.run("BEGIN");
+      // The transaction and savepoint statements are queued (PgConn::later) and go with the
+      // ops' own statements: BEGIN with the first op's first statement, a savepoint's
+      // release with the next op's, the last with COMMIT.
+      conn.later("BEGIN");
       // A group commit holds the locks of every op until its end, so two of them (two
       // workers, two nodes) can wait on each other where single ops, which lock in one order
       // (the chat, the user's chat row, the users' logs sorted), cannot. Such a batch gives
       // up after a short wait instead of the server's deadlock timeout and runs again one
       // op per transaction.
-      if (savepoints) conn.run(kBatchLockTimeout);
+      if (savepoints) conn.later(kBatchLockTimeout);
+      auto roll_back_op = [&conn] {
+        conn.later("ROLLBACK TO SAVEPOINT op");
+        conn.later("RELEASE SAVEPOINT op");
+      };
       for (auto& op : batch) {
         for (int rerun = 0;; ++rerun) {
-          if (savepoints) conn.run("SAVEPOINT op");
+          if (savepoints) conn.later("SAVEPOINT op");
           try {
             op->apply(conn);
+            conn.flush();  // the op's own queued statements: their errors are the op's
           } catch (const PgError& e) {
             if (!savepoints || e.connection_lost() || e.retryable() || e.sqlstate() == kLockTimeout)
               throw;
-            conn.run("ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op");
+            roll_back_op();
             // A racing insert (a direct chat, an idempotency record) committed first: the
             // op runs again and now finds it.
             if (e.sqlstate() == kUniqueViolation && rerun < kMaxOpReruns) continue;
             op->fail(classify(e));
             break;
           }
-          if (savepoints)
-            conn.run(op->failed() ? "ROLLBACK TO SAVEPOINT op; RELEASE SAVEPOINT op"
-                                  : "RELEASE SAVEPOINT op");
+          if (savepoints) {
+            if (op->failed())
+              roll_back_op();
+            else
+              conn.later("RELEASE SAVEPOINT op");
+          }
           break;
         }
       }

@@ -448,6 +448,56 @@ TEST_F(PgStoreTest, RefusesNewerSchema) {
   EXPECT_EQ(v.i64(0, 0), 9999);
 }
 
+// Statements queued with later() go with the next awaited one in a single round trip, run in
+// order (a read after them sees their writes), and the first error among them is thrown
+// there; the connection stays usable, and a statement whose Prepare failed is prepared again.
+TEST_F(PgStoreTest, QueuedStatementsGoWithTheNextOne) {
+  PgConn c(conninfo_for(db_), 5, 0);
+  c.run("CREATE TABLE t (k integer PRIMARY KEY, v text NOT NULL)");
+  const uint64_t before = c.round_trips();
+  c.later("BEGIN");
+  c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", int64_t{1}, "one");
+  c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", int64_t{2}, "two");
+  auto r = c.q("SELECT count(*) FROM t");
+  EXPECT_EQ(r.i64(0, 0), 2);
+  EXPECT_EQ(c.round_trips() - before, 1u);  // BEGIN, both inserts (and their Prepare), the read
+  c.run("COMMIT");
+
+  // A failing queued statement: its error comes out of the next awaited one, which did not
+  // run (nor did anything after the failure).
+  c.later("BEGIN");
+  c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", int64_t{3}, "three");
+  c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", int64_t{1}, "again");  // duplicate key
+  c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", int64_t{4}, "four");
+  try {
+    c.q("SELECT count(*) FROM t");
+    ADD_FAILURE() << "the duplicate key was not reported";
+  } catch (const PgError& e) {
+    EXPECT_EQ(e.sqlstate(), kUniqueViolation) << e.what();
+    EXPECT_FALSE(e.connection_lost());
+  }
+  c.run("ROLLBACK");
+  EXPECT_EQ(c.q("SELECT count(*) FROM t").i64(0, 0), 2);
+
+  // A queued statement that does not prepare (a typo): reported, and the connection goes on.
+  c.later_q("INSERT INTO nowhere (k) VALUES ($1)", int64_t{5});
+  EXPECT_THROW(c.flush(), PgError);
+  c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", int64_t{5}, "five");
+  c.flush();
+  EXPECT_EQ(c.q("SELECT v FROM t WHERE k = $1", int64_t{5}).str(0, 0), "five");
+
+  // A text value with a NUL is refused when queued, and nothing is sent.
+  EXPECT_THROW(
+      c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", int64_t{6}, std::string("a\0b", 3)),
+      PgError);
+  c.flush();
+  EXPECT_EQ(c.q("SELECT count(*) FROM t").i64(0, 0), 3);
+  // Several statements in one run() while some are queued: the queue goes first.
+  c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", int64_t{7}, "seven");
+  c.run("BEGIN; DELETE FROM t WHERE k = 7; COMMIT");
+  EXPECT_EQ(c.q("SELECT count(*) FROM t").i64(0, 0), 3);
+}
+
 // Nodes that start at once on an empty database: the migrations run once, every node opens.
 TEST_F(PgStoreTest, ConcurrentOpensMigrateOnce) {
   std::vector<std::unique_ptr<PgStore>> stores(4);
