@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <cmath>
 #include <cstdio>
 #include <deque>
@@ -194,7 +195,12 @@ class Pairs final : public ConnectionListener {
     auto& k = c.worker().counters();
     auto type = get_str(f, "type");
     uint64_t id = get_u64(f, "id");
-    if (id == 0 || id > s.issued) return k.bad_frames.add();
+    if (id == 0 || id > s.issued) {
+      if (logged_++ < 5)
+        std::fprintf(stderr, "\nunexpected frame on a sender's connection: %s\n",
+                     boost::json::serialize(f).c_str());
+      return k.bad_frames.add();
+    }
     ++s.answered;
     if (type == "ok") {
       ++s.acked;
@@ -362,6 +368,7 @@ int run_direct(const CommonOptions& common, const DirectOptions& o) {
     r["reordered_by_seq"] = pairs.reordered_by_seq();
   }
   r["pts_gaps"] = t.pts_gaps;
+  r["bad_frames"] = t.bad_frames;
   r["behind_schedule"] = pairs.behind();
   r["connections"] = after_open.connected;
   add_nodes(r, common, after_open);

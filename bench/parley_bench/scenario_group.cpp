@@ -21,6 +21,7 @@
 #include <atomic>
 #include <bit>
 #include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <cmath>
 #include <cstdio>
 #include <deque>
@@ -383,7 +384,13 @@ class Groups final : public ConnectionListener {
     if (chat_id == 0 || chat_id != mem.chat_id || !parse_body(get_str(*m, "body"), stamp))
       return k.bad_frames.add();
     auto slot = static_cast<uint32_t>(stamp.k >> 32);
-    if (slot >= senders_per_group_ || slot == mem.slot) return k.bad_frames.add();
+    if (slot >= senders_per_group_ || slot == mem.slot) {
+      if (logged_++ < 5)
+        std::fprintf(stderr, "\nunexpected push (%s): %s\n",
+                     slot == mem.slot ? "the member's own message" : "no sender's",
+                     boost::json::serialize(f).c_str());
+      return k.bad_frames.add();
+    }
     auto verdict = mem.by_sender[slot].see(stamp.k & 0xffffffffu);
     using V = OrderCheck::Verdict;
     if (verdict == V::duplicate) return k.duplicated.add();

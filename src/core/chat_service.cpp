@@ -252,7 +252,8 @@ void ChatService::chat_frames(const std::string& user, uint64_t chat_id, uint64_
     // The same bytes as the live broadcasts (commit_send, group).
     for (const auto& m : page->messages)
       out.updates.push_back(PtsFrame{
-          m.seq, std::make_shared<const std::string>(proto::chat_push(proto::message_json(m)))});
+          m.seq, std::make_shared<const std::string>(proto::chat_push(proto::message_json(m))),
+          ""});
     done(std::move(out));
   });
 }
@@ -267,18 +268,21 @@ void ChatService::chat_position(const std::string& user, uint64_t chat_id,
 
 void ChatService::update_frames(const std::string& user, uint64_t after_pts, uint32_t limit,
                                 std::function<void(Result<UpdateFrames>)> done) {
-  store_.read_updates(user, after_pts, limit, [done](Result<store::UpdatesPage> page) {
+  store_.read_updates(user, after_pts, limit, [user, done](Result<store::UpdatesPage> page) {
     if (!page) return done(page.error());
     UpdateFrames out;
     out.limited = page->limited;
     out.updates.reserve(page->updates.size());
     // The same bytes as the live pushes (commit_send, mark): a device cannot tell them apart.
-    for (const auto& u : page->updates)
+    for (const auto& u : page->updates) {
+      const bool message = u.kind == store::UpdateKind::message;
       out.updates.push_back(
-          PtsFrame{u.pts, std::make_shared<const std::string>(
-                              u.kind == store::UpdateKind::message
-                                  ? proto::message_push(u.pts, proto::message_json(u.message))
-                                  : proto::receipt_push(u.pts, proto::receipt_json(u.receipt)))});
+          PtsFrame{u.pts,
+                   std::make_shared<const std::string>(
+                       message ? proto::message_push(u.pts, proto::message_json(u.message))
+                               : proto::receipt_push(u.pts, proto::receipt_json(u.receipt))),
+                   message && u.message.sender == user ? u.message.client_msg_id : ""});
+    }
     done(std::move(out));
   });
 }

@@ -13,6 +13,9 @@ namespace parley::core {
 struct PtsFrame {
   uint64_t pts = 0;
   std::shared_ptr<const std::string> frame;
+  // A message the reading user sent: its client_msg_id (the device that sent it learns the
+  // pts from its answer, not from this push). Empty for everything else.
+  std::string own_send;
 };
 
 struct UpdateFrames {

@@ -187,10 +187,17 @@ void ChatSession::dispatch(proto::Request req) {
       // sees it after every update before it and before every update after it.
       auto stream = stream_;
       auto weak = weak_from_this();
-      auto committed = [stream, weak, id](Result<core::Committed> r) {
+      // A send's own message must reach this device through its answer only, also when a
+      // gap's catch-up reads it before the answer comes (a slow commit).
+      std::string own_send;
+      if (req.type == proto::RequestType::send)
+        own_send = std::get<proto::SendRequest>(req.body).client_msg_id;
+      stream->await_answer(own_send);
+      auto committed = [stream, weak, id, own_send](Result<core::Committed> r) {
         stream->answer(r ? r->pts : 0,
                        std::make_shared<const std::string>(r ? proto::ok_frame(id, r->json)
-                                                             : proto::error_frame(id, r.error())));
+                                                             : proto::error_frame(id, r.error())),
+                       own_send);
         PostBatch::post(stream->executor(), [weak] {
           if (auto self = weak.lock()) --self->inflight_sends_;
         });

@@ -61,9 +61,23 @@ void OrderedStream::push(uint64_t pts, std::shared_ptr<const std::string> frame,
   });
 }
 
-void OrderedStream::answer(uint64_t pts, std::shared_ptr<const std::string> frame) {
-  run([this, pts, frame = std::move(frame)]() mutable {
+void OrderedStream::answer(uint64_t pts, std::shared_ptr<const std::string> frame,
+                           std::string own_send) {
+  run([this, pts, frame = std::move(frame), own_send = std::move(own_send)]() mutable {
+    if (!own_send.empty())
+      if (auto it = awaited_.find(own_send); it != awaited_.end()) awaited_.erase(it);
+    if (own_send == answer_gap_send_) answer_gap_ = 0;  // the gap's own answer: look again
     on_frame(pts, Held{std::move(frame), net::FrameKind::answer, 0});
+    // An answer without a pts (an error) may leave the gap open: its update, if it was
+    // stored, is pushed by the next catch-up.
+    if (started_ && !stopped_ && pts == 0) drain();
+  });
+}
+
+void OrderedStream::await_answer(std::string own_send) {
+  if (own_send.empty()) return;
+  run([this, own_send = std::move(own_send)]() mutable {
+    if (!stopped_) awaited_.insert(std::move(own_send));
   });
 }
 
@@ -123,12 +137,19 @@ void OrderedStream::accept(uint64_t pts, Held held) {
     if (held.kind == net::FrameKind::answer) sink_(std::move(held.frame), held.kind, 0);
     return;
   }
+  // One place, two frames: a catch-up's push of the device's own send, and that send's
+  // answer held until its turn. The answer takes the place (it is never dropped), the push
+  // goes nowhere: the sending device learns of its message from the answer only.
+  if (held.kind == net::FrameKind::push)
+    if (auto h = held_.find(pts); h != held_.end() && h->second.kind == net::FrameKind::answer)
+      return;
   if (pts == next_) {
     sink_(std::move(held.frame), held.kind, held.tag);
     ++next_;
     return;
   }
-  held_.try_emplace(pts, std::move(held));
+  auto [at, fresh] = held_.try_emplace(pts, std::move(held));
+  if (!fresh && held.kind == net::FrameKind::answer) at->second = std::move(held);
 }
 
 void OrderedStream::drain() {
@@ -144,7 +165,7 @@ void OrderedStream::drain() {
   if (held_.empty()) {
     // Nothing arrived past the gap, but it is known to exist (expect()): it does not come by
     // itself, so it is read at once, unless a read or a retry of one is under way.
-    if (!timer_armed_) catch_up();
+    if (!timer_armed_ && !held_for_answer()) catch_up();
     return;
   }
   if (held_.size() > 2 * static_cast<size_t>(options_.max_held))
@@ -157,7 +178,9 @@ void OrderedStream::drain() {
 }
 
 void OrderedStream::arm_timer() {
-  if (timer_armed_ || catching_up_) return;
+  // A gap that an awaited answer fills needs no timer: the answer comes (or the connection
+  // closes), and drains then.
+  if (timer_armed_ || catching_up_ || held_for_answer()) return;
   timer_armed_ = true;
   timer_.expires_after(options_.hold);
   const uint64_t generation = ++timer_generation_;
@@ -202,7 +225,16 @@ void OrderedStream::on_caught_up(Result<CatchUpPage> page) {
   if (stopped_) return;
   if (page && page->limited) return give_up("the update log no longer holds it");
   if (page)
-    for (auto& u : page->updates) accept(u.pts, Held{std::move(u.frame), net::FrameKind::push, 0});
+    for (auto& u : page->updates) {
+      // The device's own send whose answer is on its way: that answer carries this pts, so
+      // nothing from here on goes before it.
+      if (!u.own_send.empty() && u.pts >= next_ && awaited_.count(u.own_send)) {
+        answer_gap_ = u.pts;
+        answer_gap_send_ = u.own_send;
+        break;
+      }
+      accept(u.pts, Held{std::move(u.frame), net::FrameKind::push, 0});
+    }
   while (!held_.empty() && held_.begin()->first <= next_) {
     auto node = held_.extract(held_.begin());
     accept(node.key(), std::move(node.mapped()));
@@ -211,6 +243,7 @@ void OrderedStream::on_caught_up(Result<CatchUpPage> page) {
     retries_ = 0;
     return;
   }
+  if (held_for_answer()) return;  // answer() drains
   // The gap is open still: its update is not readable yet (committed out of order), or the
   // read failed. Another hold, up to sync.gap_retries times.
   if (retried_gap_ != next_) {

@@ -33,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -85,7 +86,12 @@ class OrderedStream : public std::enable_shared_from_this<OrderedStream> {
   void push(uint64_t pts, std::shared_ptr<const std::string> frame, uint64_t tag = 0);
   // The answer to one of the device's own writes; `pts` is the write's place in the user's
   // log (0: none). An answer is never dropped: one for a pts already passed goes at once.
-  void answer(uint64_t pts, std::shared_ptr<const std::string> frame);
+  // `own_send`: the client_msg_id of a send announced with await_answer().
+  void answer(uint64_t pts, std::shared_ptr<const std::string> frame, std::string own_send = {});
+  // A send of this device (its client_msg_id) whose answer will come: until it does, a
+  // catch-up that reads the message stops before it instead of pushing it, so that the
+  // device learns its pts from the answer only (PROTOCOL.md §3.3), however slow the commit.
+  void await_answer(std::string own_send);
   // Updates up to `pts` exist, whether or not any of them arrives: those past the position
   // are read from the store at once (then pushed in order, like a gap's). A later, higher
   // call raises it; a lower one changes nothing.
@@ -112,6 +118,8 @@ class OrderedStream : public std::enable_shared_from_this<OrderedStream> {
   void disarm_timer();
   void catch_up();
   void on_caught_up(Result<CatchUpPage> page);
+  // Whether the gap is at an update that an awaited answer carries (a catch-up stopped there).
+  bool held_for_answer() const { return answer_gap_ != 0 && answer_gap_ == next_; }
   void give_up(const char* why);
   // Whether updates are missing: some are held behind a gap, or expect() named some.
   bool missing() const { return !held_.empty() || (next_ != 0 && expected_ >= next_); }
@@ -135,7 +143,10 @@ class OrderedStream : public std::enable_shared_from_this<OrderedStream> {
   uint64_t next_ = 0;      // the pts the device gets next; 0: unknown yet
   uint64_t expected_ = 0;  // the highest pts known to exist (expect())
   std::map<uint64_t, Held> held_;
-  uint64_t retried_gap_ = 0;  // the gap (its first pts) the retries count for
+  std::multiset<std::string> awaited_;  // client_msg_ids of this device's sends in flight
+  uint64_t answer_gap_ = 0;             // where a catch-up stopped for an awaited answer
+  std::string answer_gap_send_;         // ... and the send whose answer it waits for
+  uint64_t retried_gap_ = 0;            // the gap (its first pts) the retries count for
   uint32_t retries_ = 0;
 };
 

@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <deque>
+#include <map>
 #include <mutex>
 
 namespace parley::session {
@@ -62,7 +63,21 @@ struct FakeLog {
     CatchUpPage page;
     page.limited = limited;
     for (uint64_t p = from; p <= to && p - from < read.limit; ++p)
-      page.updates.push_back(PtsFrame{p, frame("u" + std::to_string(p))});
+      page.updates.push_back(PtsFrame{p, frame("u" + std::to_string(p)), ""});
+    read.done(std::move(page));
+  }
+  // Answers the oldest read with the updates `from`..`to`, those in `own` being the reading
+  // device's user's own sends (pts -> client_msg_id).
+  void answer_own(uint64_t from, uint64_t to, const std::map<uint64_t, std::string>& own) {
+    ASSERT_FALSE(reads.empty());
+    auto read = std::move(reads.front());
+    reads.pop_front();
+    CatchUpPage page;
+    for (uint64_t p = from; p <= to && p - from < read.limit; ++p) {
+      auto it = own.find(p);
+      page.updates.push_back(
+          PtsFrame{p, frame("u" + std::to_string(p)), it == own.end() ? "" : it->second});
+    }
     read.done(std::move(page));
   }
   void fail() {
@@ -165,6 +180,58 @@ TEST_F(DeviceStreamTest, AnAnswerWaitsForTheUpdatesBeforeItAndIsNeverDropped) {
   s->answer(2, frame("duplicate of 2"));  // an idempotent retry: its pts is passed
   run();
   EXPECT_EQ(sent().back(), "answer:duplicate of 2");
+}
+
+// The device's own send, committed but not answered yet, sits in a gap: the catch-up stops
+// before it (the answer carries that pts: PROTOCOL.md §3.3, the sending connection does not
+// get its message pushed) and reads no more until the answer comes. An answer that is an
+// error lets the next catch-up push the update (it may have been stored).
+TEST_F(DeviceStreamTest, ACatchUpLeavesTheDevicesOwnSendToItsAnswer) {
+  auto s = make();
+  s->start(0, frame("auth"));
+  s->await_answer("c1");
+  s->await_answer("c2");
+  s->answer(2, frame("sent 2"), "c2");  // answered before c1, whose pts is 1
+  s->push(3, frame("u3"));
+  run_until([&] { return !log_.reads.empty(); });
+  log_.answer_own(1, 1, {{1, "c1"}});
+  for (int i = 0; i < 5; ++i) {  // several holds: no push of u1, no other read
+    ioc_.restart();
+    ioc_.run_for(10ms);
+  }
+  EXPECT_EQ(sent(), (Sent{"answer:auth"}));
+  EXPECT_TRUE(log_.reads.empty());
+  s->answer(1, frame("sent 1"), "c1");
+  run();
+  EXPECT_EQ(sent(), (Sent{"answer:auth", "answer:sent 1", "answer:sent 2", "u3"}));
+
+  // The same gap, answered with an error: the update, stored after all, is pushed.
+  s->await_answer("c4");
+  s->push(5, frame("u5"));
+  run_until([&] { return !log_.reads.empty(); });
+  log_.answer_own(4, 4, {{4, "c4"}});
+  run();
+  EXPECT_EQ(sent().size(), 4u);
+  s->answer(0, frame("error of c4"), "c4");
+  run_until([&] { return !log_.reads.empty(); });
+  log_.answer_own(4, 4, {{4, "c4"}});
+  run();
+  EXPECT_EQ(sent(), (Sent{"answer:auth", "answer:sent 1", "answer:sent 2", "u3",
+                          "answer:error of c4", "u4", "u5"}));
+
+  // A catch-up is under way for the gap 6..8 when the answer of pts 7 comes (it waits
+  // behind the gap); the read then brings the sent message at 7: the answer takes its
+  // place, the message is not pushed.
+  s->await_answer("c7");
+  s->push(9, frame("u9"));
+  run_until([&] { return !log_.reads.empty(); });
+  EXPECT_EQ(log_.reads.front().limit, 3u);
+  s->answer(7, frame("sent 7"), "c7");
+  run();
+  log_.answer_own(6, 8, {{7, "c7"}});
+  run();
+  EXPECT_EQ(sent(), (Sent{"answer:auth", "answer:sent 1", "answer:sent 2", "u3",
+                          "answer:error of c4", "u4", "u5", "u6", "answer:sent 7", "u8", "u9"}));
 }
 
 TEST_F(DeviceStreamTest, AnAnswerBeforeTheAuthAnswerStillGoesOut) {

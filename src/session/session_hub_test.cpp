@@ -87,7 +87,7 @@ class SessionHubTest : public ::testing::Test {
           CatchUpPage page;
           for (uint64_t seq = after + 1; seq <= committed_ && seq - after <= limit; ++seq)
             page.updates.push_back(
-                PtsFrame{seq, std::make_shared<const std::string>("m" + std::to_string(seq))});
+                PtsFrame{seq, std::make_shared<const std::string>("m" + std::to_string(seq)), ""});
           done(std::move(page));
         },
         [this](const std::string&, uint64_t, std::function<void(Result<uint64_t>)> done) {
