@@ -2,8 +2,9 @@
 // two PostgreSQL servers the test starts; docs/SCALING.md "Failure behaviour"): a node killed
 // and restarted, a Redis server killed and restarted, one PostgreSQL shard stopped for a few
 // seconds while the other stays up, a node drained with SIGTERM. Eight senders, one per way of
-// placing a sender's account, a receiver's and their chat on the two shards, retry with the
-// same client_msg_id, on either node, until acknowledged. At the end the devices of both
+// placing a sender's account, a receiver's and their chat on the two shards (or n per way
+// with PARLEY_FAULT_SENDERS=n), retry with the same client_msg_id, on either node, until
+// acknowledged. At the end the devices of both
 // members of every chat sync, and the checker asserts: every acknowledged message is there
 // exactly once, in seq order, with the body that was acknowledged; nothing was stored that
 // was not acknowledged; no send that needs the stopped shard (its chat or its sender's account
@@ -46,9 +47,10 @@ using store::pg::Placement;
 constexpr Placement kShards{0, 2};
 // The shard that is stopped: the test's own second server (the first is the shared one).
 constexpr uint32_t kDownShard = 1;
-// One pair per placement: pair i has its sender's account on shard bit 0 of i, its receiver's
-// on bit 1, their direct chat on bit 2 (every combination of where a send's rows live).
-constexpr int kPairs = 8;
+// A pair per placement (or several: PARLEY_FAULT_SENDERS): pair i has its sender's account on
+// shard bit 0 of i, its receiver's on bit 1, their direct chat on bit 2 (every combination of
+// where a send's rows live).
+constexpr int kPlacements = 8;
 uint32_t sender_shard(int pair) { return pair & 1; }
 uint32_t receiver_shard(int pair) { return (pair >> 1) & 1; }
 uint32_t chat_shard(int pair) { return (pair >> 2) & 1; }
@@ -165,6 +167,14 @@ int fault_rounds() {
   return n >= 1 && n <= 100 ? n : 1;
 }
 
+// PARLEY_FAULT_SENDERS: senders per placement (1 when unset or not a number from 1 to 16).
+// Each has one message in flight, so more senders load the cluster harder.
+int senders_per_placement() {
+  const char* v = std::getenv("PARLEY_FAULT_SENDERS");
+  const int n = v ? std::atoi(v) : 1;
+  return n >= 1 && n <= 16 ? n : 1;
+}
+
 long long ms(Clock::duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
@@ -193,7 +203,8 @@ TEST(ClusterFaults, NothingAcknowledgedIsLostOrDuplicatedThroughNodeRedisAndPost
   // placed as sender_shard/receiver_shard/chat_shard say.
   std::vector<std::unique_ptr<Sender>> senders;
   std::vector<std::string> sender_tokens, receiver_tokens;
-  for (int i = 0; i < kPairs; ++i) {
+  const int pairs = kPlacements * senders_per_placement();
+  for (int i = 0; i < pairs; ++i) {
     const auto from = user_on("sender", sender_shard(i));
     std::string to;
     do to = user_on("receiver", receiver_shard(i));
@@ -211,6 +222,7 @@ TEST(ClusterFaults, NothingAcknowledgedIsLostOrDuplicatedThroughNodeRedisAndPost
   std::atomic<bool> stop{false};
   const auto deadline = Clock::now() + 60s + rounds * 60s;
   std::vector<std::thread> threads;
+  const auto load_from = Clock::now();
   for (auto& s : senders) threads.emplace_back([&, s = s.get()] { s->run(stop, deadline); });
 
   // The faults, from this (the main) thread, a few seconds apart.
@@ -254,6 +266,7 @@ TEST(ClusterFaults, NothingAcknowledgedIsLostOrDuplicatedThroughNodeRedisAndPost
   steady();
   stop = true;
   for (auto& t : threads) t.join();
+  const auto load_for = Clock::now() - load_from;
 
   // The checker.
   int total = 0, retries = 0, synced_late = 0;
@@ -283,7 +296,7 @@ TEST(ClusterFaults, NothingAcknowledgedIsLostOrDuplicatedThroughNodeRedisAndPost
     }
   };
   std::map<uint32_t, int> acked_per_shard;
-  for (int i = 0; i < kPairs; ++i) {
+  for (int i = 0; i < pairs; ++i) {
     const auto acks = senders[i]->acks();
     retries += senders[i]->retries();
     EXPECT_TRUE(senders[i]->failures().empty())
@@ -364,7 +377,7 @@ TEST(ClusterFaults, NothingAcknowledgedIsLostOrDuplicatedThroughNodeRedisAndPost
     }
   }
   // The load went on through the faults (not a test of speed: that each fault met sends).
-  EXPECT_GT(total, kPairs * 20);
+  EXPECT_GT(total, kPlacements * 20);
   EXPECT_GT(retries, 0) << "no send met a fault";
   EXPECT_GT(acked_elsewhere_meanwhile, 0);
   Clock::duration refused_after{};
@@ -377,11 +390,13 @@ TEST(ClusterFaults, NothingAcknowledgedIsLostOrDuplicatedThroughNodeRedisAndPost
   }
   Clock::duration down_for{};
   for (const auto& o : outages) down_for += o.to - o.from;
-  std::cout << "[fault run] " << total << " messages acknowledged (" << acked_per_shard[0]
-            << " in chats on shard 1, " << acked_per_shard[1] << " on shard 2), " << retries
-            << " attempts retried in " << rounds << " fault rounds; while shard " << kDownShard + 1
-            << " was down (" << outages.size() << " times, " << ms(down_for)
-            << " ms in all): " << acked_elsewhere_meanwhile
+  std::cout << "[fault run] " << pairs << " senders, " << total << " messages acknowledged ("
+            << ms(load_for)
+            << " ms of load: " << total * 1000 / std::max<long long>(ms(load_for), 1) << " msg/s; "
+            << acked_per_shard[0] << " in chats on shard 1, " << acked_per_shard[1]
+            << " on shard 2), " << retries << " attempts retried in " << rounds
+            << " fault rounds; while shard " << kDownShard + 1 << " was down (" << outages.size()
+            << " times, " << ms(down_for) << " ms in all): " << acked_elsewhere_meanwhile
             << " acks of sends that did not need it (" << deferred_meanwhile
             << " with the receiver's entry left in the outbox), " << acked_in_flight
             << " of sends that did, committed before it stopped (the last " << ms(latest_in_flight)
