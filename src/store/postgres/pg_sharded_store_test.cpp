@@ -85,6 +85,18 @@ std::pair<UserId, UserId> pair_on(uint32_t a, uint32_t b, uint32_t chat, const s
   }
 }
 
+// Two users on server 1 whose direct chats with `u` live on server 1 and on server 0.
+std::pair<UserId, UserId> peers_of(const UserId& u) {
+  UserId near, far;
+  for (int n = 0; near.empty() || far.empty(); ++n) {
+    UserId p = "p" + std::to_string(n);
+    if (kTwo.user_shard(p) != 1) continue;
+    if (kTwo.pair_shard(u, p) == 1 && near.empty()) near = p;
+    if (kTwo.pair_shard(u, p) == 0 && far.empty()) far = p;
+  }
+  return {near, far};
+}
+
 std::string fresh_name() {
   static std::atomic<int> counter{0};
   return "parley_s" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
@@ -320,13 +332,7 @@ TEST_F(ShardedPgTest, OneServerDownTheOtherGoesOn) {
 // is unavailable until that server is back, then the whole log reads again.
 TEST_F(ShardedPgTest, UpdateLogReadsUpToAServerThatIsDown) {
   UserId u = user_on(1, "u");
-  UserId near, far;  // their direct chats with u live on server 1 and on server 0
-  for (int n = 0; near.empty() || far.empty(); ++n) {
-    UserId p = "p" + std::to_string(n);
-    if (kTwo.user_shard(p) != 1) continue;
-    if (kTwo.pair_shard(u, p) == 1 && near.empty()) near = p;
-    if (kTwo.pair_shard(u, p) == 0 && far.empty()) far = p;
-  }
+  const auto [near, far] = peers_of(u);  // their direct chats with u: on server 1, on server 0
   ShardedPgStore& s = open();
   create_users(s, {u, near, far});
   ASSERT_TRUE(send(s, near, u, 0, "n1").ok());
@@ -368,14 +374,8 @@ TEST_F(ShardedPgTest, UpdateLogReadsUpToAServerThatIsDown) {
 // server is back both are whole again.
 TEST_F(ShardedPgTest, ChatListAndSnapshotLeaveOutChatsOnAServerThatIsDown) {
   UserId u = user_on(1, "u");
-  UserId near, far;  // their direct chats with u live on server 1 and on server 0
-  for (int n = 0; near.empty() || far.empty(); ++n) {
-    UserId p = "p" + std::to_string(n);
-    if (kTwo.user_shard(p) != 1) continue;
-    if (kTwo.pair_shard(u, p) == 1 && near.empty()) near = p;
-    if (kTwo.pair_shard(u, p) == 0 && far.empty()) far = p;
-  }
-  const UserId gone = user_on(0, "z");  // its own server will be down
+  const auto [near, far] = peers_of(u);  // their direct chats with u: on server 1, on server 0
+  const UserId gone = user_on(0, "z");   // its own server will be down
   ShardedPgStore& s = open();
   create_users(s, {u, near, far, gone});
   auto n1 = send(s, near, u, 0, "n1");
