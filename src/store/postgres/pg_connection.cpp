@@ -194,6 +194,7 @@ PgResult PgConn::run(const std::string& sql) {
 
 void PgConn::later(const std::string& sql, std::vector<PgParam> params) {
   check_text(params);
+  if (queued_.size() >= kMaxQueued) flush();
   const bool prepared = !params.empty();
   queued_.push_back(Queued{sql, std::move(params), prepared});
 }

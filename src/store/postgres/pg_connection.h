@@ -138,7 +138,11 @@ class PgConn {
   // round trip (libpq's pipeline mode). PostgreSQL runs them in order; the first error of
   // any of them is thrown there. So a queued statement must be one whose error its caller
   // would not catch (the ops never catch PgError: it fails the op or its savepoint).
+  // At most kMaxQueued wait: the next one sends them first (a blocking connection that sent
+  // without reading could otherwise fill both sockets' buffers and wait on the server
+  // forever, libpq's pipeline warning), so an error may also come out of later() itself.
   void later(const std::string& sql, std::vector<PgParam> params = {});
+  static constexpr size_t kMaxQueued = 256;
   template <class... Args>
   void later_q(const std::string& sql, const Args&... args) {
     later(sql, std::vector<PgParam>{to_param(args)...});

@@ -492,6 +492,14 @@ TEST_F(PgStoreTest, QueuedStatementsGoWithTheNextOne) {
       PgError);
   c.flush();
   EXPECT_EQ(c.q("SELECT count(*) FROM t").i64(0, 0), 3);
+  // A long queue goes out in pieces of at most kMaxQueued statements, in order.
+  const uint64_t long_from = c.round_trips();
+  for (int64_t k = 100; k < 100 + 600; ++k)
+    c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", k, "many");
+  c.flush();
+  EXPECT_EQ(c.round_trips() - long_from, 3u);  // 256 + 256 + 88
+  EXPECT_EQ(c.q("SELECT count(*) FROM t WHERE v = 'many'").i64(0, 0), 600);
+  c.run("DELETE FROM t WHERE v = 'many'");
   // Several statements in one run() while some are queued: the queue goes first.
   c.later_q("INSERT INTO t (k, v) VALUES ($1, $2)", int64_t{7}, "seven");
   c.run("BEGIN; DELETE FROM t WHERE k = 7; COMMIT");
