@@ -57,6 +57,9 @@ run() {
 }
 
 run connections-200 connections --count 200 --hold 3 --heartbeat 1 --server-pid "$SERVER_PID"
+# The same shared by three forked processes (how 50,000 fit under 20,000 descriptors each).
+run connections-3x connections --count 301 --processes 3 --hold 2 --heartbeat 1 \
+  --server-pid "$SERVER_PID"
 run direct-paced direct --pairs 20 --rate 2000 --duration 3 --warmup 0.5
 run direct-max direct --pairs 10 --rate 0 --window 32 --duration 2 --warmup 0.5
 run sync sync --devices 200 --missed 20 --devices-per-user 2 --senders 4 --page 7

@@ -13,7 +13,9 @@
 # Runs (ONLY): direct-max (rate 0), direct-rate (RATE msg/s), group (GROUP_GROUPS x
 # GROUP_MEMBERS, rate 0, window 16), connections (CONN_PER_NODE idle connections per node).
 # Knobs (environment): DURATION (15) PAIRS (100) RATE (5000) GROUP_GROUPS (10)
-# GROUP_MEMBERS (100) CONN_PER_NODE (5000) HOLD (20) NODE_THREADS (1: I/O threads per node)
+# GROUP_MEMBERS (100) CONN_PER_NODE (5000) HOLD (20) CONN_PROCESSES (parley-bench processes
+# sharing the connections; default: one per 18,000, as one process holds at most 20,000
+# descriptors here) NODE_THREADS (1: I/O threads per node)
 # BENCH_THREADS (0: parley-bench's default) PG_SERVERS (2: the store's shards) MAX_SECONDS (1200) PARLEYD BENCH (binaries;
 # default: build/) OUT (also write the JSON lines there) KEEP (1: keep the temp dir and logs).
 #
@@ -41,6 +43,7 @@ PG_SERVERS=${PG_SERVERS:-2}
 KEEP=${KEEP:-0}
 CONFIG=$ROOT/bench/parleyd-bench.toml
 NODES=3
+CONN_PROCESSES=${CONN_PROCESSES:-$(((NODES * CONN_PER_NODE + 17999) / 18000))}
 
 for p in "$PARLEYD" "$BENCH"; do
   [[ -x $p ]] || { echo "missing $p: cmake --build build --target parleyd parley-bench"; exit 2; }
@@ -231,7 +234,8 @@ for r in $ONLY; do
   group) run "group-$GROUP_MEMBERS" group --groups "$GROUP_GROUPS" --members "$GROUP_MEMBERS" \
            --rate 0 --duration "$DURATION" --senders 4 --window 16 ;;
   connections) run "connections-$((NODES * CONN_PER_NODE))" connections \
-                 --count "$((NODES * CONN_PER_NODE))" --hold "$HOLD" @PIDS@ ;;
+                 --count "$((NODES * CONN_PER_NODE))" --hold "$HOLD" \
+                 --processes "$CONN_PROCESSES" @PIDS@ ;;
   *) echo "unknown run $r"; exit 2 ;;
   esac
 done

@@ -32,6 +32,10 @@ int main(int argc, char** argv) {
   conn->add_option("--heartbeat", conn_o.heartbeat_s, "seconds between pings per connection");
   conn->add_option("--users", conn_o.users,
                    "connections are devices of this many users (0: one user each)");
+  conn->add_option("--processes", conn_o.processes,
+                   "forked processes sharing --count, for more connections than one process's "
+                   "descriptor limit allows")
+      ->check(CLI::Range(1, 64));
 
   auto* direct = app.add_subcommand("direct", "P sender/receiver pairs at an aggregate rate");
   add_common_options(*direct, common);

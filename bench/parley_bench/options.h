@@ -52,7 +52,8 @@ struct ConnectionsOptions {
   double hold_s = 10;
   std::vector<int> server_pids;  // one per --url, same order (or none)
   double heartbeat_s = 20;
-  uint64_t users = 0;  // connections are devices of this many users; 0: one user each
+  uint64_t users = 0;      // connections are devices of this many users; 0: one user each
+  unsigned processes = 1;  // forked processes sharing --count (each has its own descriptors)
 };
 
 struct DirectOptions {
