@@ -17,7 +17,9 @@
 # sharing the connections; default: one per 18,000, as one process holds at most 20,000
 # descriptors here) NODE_THREADS (1: I/O threads per node)
 # BENCH_THREADS (0: parley-bench's default) PG_SERVERS (2: the store's shards) MAX_SECONDS (1200) PARLEYD BENCH (binaries;
-# default: build/) OUT (also write the JSON lines there) KEEP (1: keep the temp dir and logs).
+# default: build/) OUT (also write the JSON lines there) KEEP (1: keep the temp dir and logs)
+# PG_STATEMENTS (1: load pg_stat_statements and print, after each run, the statements the
+# store ran per message: calls and time, summed over the shards).
 #
 # PostgreSQL runs with fsync and synchronous_commit ON (the defaults), as a deployment would:
 # an acknowledged message is durable. shared_buffers = 256MB, max_connections = 200.
@@ -41,6 +43,7 @@ BENCH_THREADS=${BENCH_THREADS:-0}
 MAX_SECONDS=${MAX_SECONDS:-1200}
 PG_SERVERS=${PG_SERVERS:-2}
 KEEP=${KEEP:-0}
+PG_STATEMENTS=${PG_STATEMENTS:-0}
 CONFIG=$ROOT/bench/parleyd-bench.toml
 NODES=3
 CONN_PROCESSES=${CONN_PROCESSES:-$(((NODES * CONN_PER_NODE + 17999) / 18000))}
@@ -123,7 +126,8 @@ for i in $(seq "$PG_SERVERS"); do
     >"$d/initdb.log" 2>&1 || { cat "$d/initdb.log"; exit 1; }
   "${AS_PG[@]}" "$PGBIN/postgres" -D "$d/data" -p "$port" -k "$d" \
     -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on \
-    -c shared_buffers=256MB -c max_connections=200 \
+    -c shared_buffers=256MB -c max_connections=200 ${PG_EXTRA:-} \
+    $([[ $PG_STATEMENTS == 1 ]] && echo "-c shared_preload_libraries=pg_stat_statements") \
     -c log_min_messages=warning >"$d/log" 2>&1 &
   PG_PIDS+=($!)
   PG_PORTS+=("$port")
@@ -133,6 +137,7 @@ for i in $(seq "$PG_SERVERS"); do
   port=${PG_PORTS[$((i - 1))]}
   for _ in $(seq 300); do psql_on "$port" -d postgres -c 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
   psql_on "$port" -d postgres -c 'CREATE DATABASE parley' || { cat "$WORK/pg$i/log"; exit 1; }
+  [[ $PG_STATEMENTS == 1 ]] && psql_on "$port" -d parley -c 'CREATE EXTENSION pg_stat_statements'
 done
 PG_LIST=$(printf '"host=127.0.0.1 port=%s dbname=parley user=parley", ' "${PG_PORTS[@]}")
 PG_LIST=${PG_LIST%, }
@@ -190,6 +195,32 @@ pg_counts() {
   done | awk '{x += $1; t += $2} END {printf "%d|%d\n", x, t}'
 }
 
+# cpu_ticks: CPU time (user + system, clock ticks) of every postgres, parleyd, redis-server
+# and parley-bench process now, as "name ticks" lines (processes that ended are not counted:
+# the servers' backends live as long as the nodes' pools).
+cpu_ticks() {
+  local f
+  for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null; echo; done |
+    sed -n 's/^[0-9]* (\(postgres\|parleyd\|redis-server\|parley-bench\)) [A-Za-z] \(.*\)$/\1 \2/p' |
+    awk '{t[$1] += $12 + $13} END {for (k in t) print k, t[k]}' | sort
+}
+
+# statements LABEL: the store's statements during the run, summed over the shards, per
+# acknowledged message (the run's JSON line is the last line of bench.out).
+statements() {
+  local acked
+  acked=$(tail -n 1 "$WORK/bench.out" | jq -r '.acked // .connections // 0' 2>/dev/null || echo 0)
+  [[ $acked -gt 0 ]] || return 0
+  for port in "${PG_PORTS[@]}"; do
+    psql_on "$port" -d parley -F $'\t' -c "SELECT calls, total_exec_time, regexp_replace(query, '\s+', ' ', 'g') FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'parley' AND query NOT LIKE '%pg_stat_statements%'"
+  done | awk -F '\t' -v n="$acked" -v label="$1" '
+    { calls[$3] += $1; ms[$3] += $2; all += $1; allms += $2 }
+    END {
+      printf "== %s: %.1f statements per message, %.3f ms of execution per message (%d acked)\n", label, all / n, allms / n, n
+      for (q in calls) printf "%8.2f %8.4f  %s\n", calls[q] / n, ms[q] / n, substr(q, 1, 150) | "sort -rn | head -n 30"
+    }'
+}
+
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 # run LABEL SCENARIO ARGS...: one parley-bench run against the three nodes; its JSON line,
@@ -204,12 +235,18 @@ run() {
   done
   echo "== $label: parley-bench $* ${URL_ARGS[*]} --jwt-secret ... --json --threads $BENCH_THREADS"
   redis_calls >"$WORK/redis.before"
+  cpu_ticks >"$WORK/cpu.before"
   local pg0 pg1
   pg0=$(pg_counts)
+  if [[ $PG_STATEMENTS == 1 ]]; then
+    for port in "${PG_PORTS[@]}"; do psql_on "$port" -d parley -c 'SELECT pg_stat_statements_reset()' >/dev/null; done
+  fi
   local rc=0
   "$BENCH" "${args[@]}" "${URL_ARGS[@]}" --jwt-secret "$SECRET" --json --threads "$BENCH_THREADS" \
     --no-progress >"$WORK/bench.out" || rc=$?
+  cpu_ticks >"$WORK/cpu.after"
   pg1=$(pg_counts)
+  [[ $PG_STATEMENTS == 1 ]] && statements "$label"
   redis_calls >"$WORK/redis.after"
   local redis_json
   redis_json=$(join -a 2 -e 0 -o 0,1.2,2.2 "$WORK/redis.before" "$WORK/redis.after" |
@@ -217,13 +254,17 @@ run() {
   local json
   json=$(tail -n 1 "$WORK/bench.out")
   [[ $json == \{* ]] || { cat "$WORK/bench.out"; json='{}'; }
+  local cpu_json hz
+  hz=$(getconf CLK_TCK)
+  cpu_json=$(join -a 2 -e 0 -o 0,1.2,2.2 "$WORK/cpu.before" "$WORK/cpu.after" |
+    awk -v hz="$hz" '{printf "%s\"%s\":%.2f", n++ ? "," : "", $1, ($3 - $2) / hz} END {print ""}')
   echo "$json"
   jq -c --arg lbl "$label" --arg cmd "parley-bench $*" --argjson rc "$rc" \
-    --argjson redis "{$redis_json}" \
+    --argjson redis "{$redis_json}" --argjson cpu "{$cpu_json}" \
     --argjson x0 "${pg0%%|*}" --argjson x1 "${pg1%%|*}" \
     --argjson i0 "${pg0##*|}" --argjson i1 "${pg1##*|}" \
     '{"label": $lbl, "command": $cmd, "exit_code": $rc} + . +
-     {"redis_calls": $redis, "redis_commands": ($redis | add // 0),
+     {"redis_calls": $redis, "redis_commands": ($redis | add // 0), "cpu_s": $cpu,
       "pg_xact_commit": ($x1 - $x0), "pg_tup_inserted": ($i1 - $i0)}' <<<"$json" >>"$RESULTS"
 }
 
@@ -251,6 +292,7 @@ jq -r '
     else "msg/s \(r(.messages_per_s // .throughput)) deliveries/s \(r(.throughput)) e2e p50 \(r(.e2e_p50_ms)) p99 \(r(.e2e_p99_ms)) ms lost \(.lost) dup \(.duplicated) reord \(.reordered)" end),
    "redis cmds/\(if .scenario == "connections" then "conn" else "msg" end) \(if $n > 0 then r(.redis_commands / $n) else "-" end)",
    "pg xact/msg \(if $n > 0 and .scenario != "connections" then r(.pg_xact_commit / $n) else "-" end) rows/msg \(if $n > 0 and .scenario != "connections" then r(.pg_tup_inserted / $n) else "-" end)",
+   "cpu ms/\(if .scenario == "connections" then "conn" else "msg" end) \(.cpu_s | to_entries | map("\(.key) \(if $n > 0 then r(.value * 1000 / $n) else "-" end)") | join(" "))",
    "top redis: \(.redis_calls | to_entries | sort_by(-.value) | .[:4] | map("\(.key) \(if $n > 0 then r(.value / $n) else "-" end)") | join(", "))"]
   | join("  ")' "$RESULTS"
 if [[ -n ${OUT:-} ]]; then

@@ -14,6 +14,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BATCHES=${BATCHES:-1 5 10 50}
 CLIENTS=${CLIENTS:-4}   # at most 8 (the schema's clients)
 DURATION=${DURATION:-10}
+PROTOCOL=${PROTOCOL:-prepared}   # pgbench -M: prepared (as the store), simple or extended
 ((CLIENTS >= 1 && CLIENTS <= 8)) || { echo "CLIENTS: 1..8"; exit 2; }
 for n in $BATCHES; do ((n >= 1 && n <= 50)) || { echo "BATCHES: each 1..50"; exit 2; }; done
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -48,10 +49,10 @@ for _ in $(seq 300); do psql_do -d postgres -c 'select 1' >/dev/null 2>&1 && bre
 psql_do -d postgres -c 'CREATE DATABASE ceiling'
 psql_do -d ceiling -v ON_ERROR_STOP=1 -f "$ROOT/bench/pg_ceiling/schema.sql"
 
-echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), fsync on, $CLIENTS clients, $DURATION s per batch size, $(nproc) cores"
+echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'), fsync on, $PROTOCOL statements, $CLIENTS clients, $DURATION s per batch size, $(nproc) cores"
 for n in $BATCHES; do
   tps=$(timeout $((DURATION + 60)) "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$PORT" -U parley \
-    -f "$ROOT/bench/pg_ceiling/batch.sql" -D n="$n" -c "$CLIENTS" -j 2 -T "$DURATION" ceiling |
+    -M "$PROTOCOL" -f "$ROOT/bench/pg_ceiling/batch.sql" -D n="$n" -c "$CLIENTS" -j 2 -T "$DURATION" ceiling |
     sed -n 's/^tps = \([0-9.]*\).*/\1/p')
   awk -v n="$n" -v t="$tps" 'BEGIN {printf "batch %2d: %8.0f transactions/s  %8.0f messages/s\n", n, t, n * t}'
 done

@@ -16,6 +16,18 @@ std::string quote_element(const std::string& v) {
   return out;
 }
 
+// Every statement of the store finds its rows by key, through an index. Two planner
+// defaults work against that on the tables a busy chat rewrites all the time (user_logs,
+// chats, user_chats: few live rows among many dead versions, whose statistics say "tiny"):
+// a sequential scan looks cheaper than the index and then reads every dead version (and
+// their multixacts), and `= ANY($1)` statements are planned again at every execution
+// instead of reusing their prepared plan. Measured on the cluster benchmark: PostgreSQL's
+// CPU per message 1.1 -> 0.8 ms (docs/BENCHMARKS.md, "The planner"). A sequential scan is
+// still used where no index serves; a deployment may override both in its conninfo
+// (options=...).
+constexpr const char* kSessionOptions =
+    "-c enable_seqscan=off -c plan_cache_mode=force_generic_plan";
+
 }  // namespace
 
 PgParam to_param(const PgTextArray& a) {
@@ -66,13 +78,13 @@ PgConn::PgConn(const std::string& conninfo, int connect_timeout_s, int statement
   std::string timeout = std::to_string(connect_timeout_s > 0 ? connect_timeout_s : 10);
   // Defaults first, which `conninfo` may override: TCP keepalives, so that a server that
   // vanished from the network (no RST) is noticed within about 20 s even while a statement
-  // waits for its answer, instead of the kernel's many minutes. connect_timeout last: the
-  // configured one wins.
-  const char* keys[] = {
-      "keepalives",       "keepalives_idle", "keepalives_interval", "keepalives_count",
-      "application_name", "dbname",          "connect_timeout",     nullptr};
-  const char* values[] = {"1",    "10", "3", "3", "parleyd", conninfo.c_str(), timeout.c_str(),
-                          nullptr};
+  // waits for its answer, instead of the kernel's many minutes; and the planner settings of
+  // kSessionOptions. connect_timeout last: the configured one wins.
+  const char* keys[] = {"keepalives",       "keepalives_idle",  "keepalives_interval",
+                        "keepalives_count", "application_name", "options",
+                        "dbname",           "connect_timeout",  nullptr};
+  const char* values[] = {
+      "1", "10", "3", "3", "parleyd", kSessionOptions, conninfo.c_str(), timeout.c_str(), nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";

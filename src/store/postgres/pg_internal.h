@@ -70,6 +70,13 @@ struct ChatRow {
 };
 // lock: FOR UPDATE (the chat's seq is about to move, or its membership checked for a write).
 std::optional<ChatRow> load_chat(PgConn& c, ChatId id, bool lock);
+// An append's one statement on the chat row: locks it, moves its seq counter by one and
+// sets last_ts, and returns the row with the new seq in g.last_seq. nullopt: no such chat,
+// or deleted (nothing changed).
+std::optional<ChatRow> bump_chat(PgConn& c, ChatId id, int64_t ts);
+// The same for the direct chat of users a and b found through its pair row; nullopt also
+// when the pair has no chat yet.
+std::optional<ChatRow> bump_direct_chat(PgConn& c, const UserId& a, const UserId& b, int64_t ts);
 std::optional<Member> get_member(PgConn& c, ChatId chat, const UserId& user);
 // Active members of a group, by user id.
 std::vector<Member> active_members(PgConn& c, ChatId chat);

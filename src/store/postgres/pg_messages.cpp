@@ -117,37 +117,48 @@ Result<ShardAppend> append_on_shard(PgConn& c, AppendRequest& req, uint64_t rete
         return Error{Errc::not_found, fmt::format("no such media {}", id)};
   }
 
+  // The chat row is the seq counter: locked (and moved on by one) until commit, so appends
+  // to one chat commit in seq order. A direct chat's pair usually exists: one statement
+  // finds, locks and moves it; otherwise it is created first.
   ChatId chat_id = req.chat_id;
+  std::optional<ChatRow> chat;
   if (!req.to_user.empty()) {
-    auto id = direct_chat_for(c, req, req.ts, p, to_user_checked);
-    if (!id) return id.error();
-    if (!id.value()) {
-      out.check_user = true;
-      c.q("DELETE FROM idempotency WHERE sender = $1 AND client_msg_id = $2", req.sender,
-          req.client_msg_id);
-      return out;
+    if (auto st = rules::check_direct_send(req.sender, req.to_user); !st) return st.error();
+    chat = bump_direct_chat(c, req.sender, req.to_user, req.ts);
+    if (chat) {
+      chat_id = chat->g.chat_id;
+    } else {
+      auto id = direct_chat_for(c, req, req.ts, p, to_user_checked);
+      if (!id) return id.error();
+      if (!id.value()) {
+        out.check_user = true;
+        c.q("DELETE FROM idempotency WHERE sender = $1 AND client_msg_id = $2", req.sender,
+            req.client_msg_id);
+        return out;
+      }
+      chat_id = *id.value();
     }
-    chat_id = *id.value();
   }
-  // The chat row is the seq counter: locked until commit, so appends to one chat commit in
-  // seq order.
-  auto chat = load_chat(c, chat_id, true);
-  if (!chat || chat->g.deleted) return no_chat(chat_id);
+  if (!chat) chat = bump_chat(c, chat_id, req.ts);
+  if (!chat) return no_chat(chat_id);  // nothing changed: the op's failure rolls back the rest
   std::vector<UserId> members;
+  const bool on_read = rules::fan_out_on_read(chat->g.kind, chat->g.large);
   if (chat->g.kind == ChatKind::direct) {
     if (!chat->has_member(req.sender)) return not_member();
     members = {chat->peer_a, chat->peer_b};
-  } else {
+  } else if (on_read) {
     auto m = get_member(c, chat_id, req.sender);
     if (!m || m->left_seq) return not_member();
+  } else {
+    // The active members are read anyway for the fan-out: the sender must be one of them.
+    members = active_member_ids(c, chat_id);
+    if (std::find(members.begin(), members.end(), req.sender) == members.end()) return not_member();
   }
 
   AppendResult& r = out.r;
   Message& m = r.message;
-  // The row is locked: its seq counter moves by one, so the update need not be awaited.
   m.chat_id = chat_id;
-  m.seq = chat->g.last_seq + 1;
-  c.later_q("UPDATE chats SET last_seq = $3, last_ts = $2 WHERE id = $1", chat_id, req.ts, m.seq);
+  m.seq = chat->g.last_seq;  // already moved on by bump_chat
   m.message_id = req.message_id;
   m.ts = req.ts;
   m.sender = req.sender;
@@ -164,10 +175,9 @@ Result<ShardAppend> append_on_shard(PgConn& c, AppendRequest& req, uint64_t rete
   // The sender's read position first (its user_chats row), then the logs: the order a
   // receipt locks them in.
   own_message(c, req.sender, chat_id, m.seq);
-  if (rules::fan_out_on_read(chat->g.kind, chat->g.large)) {
+  if (on_read) {
     r.broadcast = true;
   } else {
-    if (chat->g.kind == ChatKind::group) members = active_member_ids(c, chat_id);
     // Members whose logs live on this server get their entries in this commit, the others
     // through the outbox.
     std::vector<UserId> local, remote;

@@ -1,5 +1,7 @@
 // Rows more than one family reads or writes: messages, chats, members, direct pairs, the
 // update logs (with their locking order) and the read state of user_chats.
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "common/clock.h"
@@ -21,15 +23,15 @@ Message message_at(const PgResult& r, int row, int col0) {
   return m;
 }
 
-std::optional<ChatRow> load_chat(PgConn& c, ChatId id, bool lock) {
-  static const std::string base =
-      "SELECT kind, name, created_by, created_at, last_seq, last_ts, member_count, large, "
-      "full_history, deleted, coalesce(peer_a, ''), coalesce(peer_b, '') FROM chats WHERE id = $1";
-  auto r = c.q(lock ? base + " FOR UPDATE" : base, id);
-  if (r.empty()) return std::nullopt;
+namespace {
+
+constexpr const char* kChatColumns =
+    "kind, name, created_by, created_at, last_seq, last_ts, member_count, large, full_history, "
+    "deleted, coalesce(peer_a, ''), coalesce(peer_b, ''), id";
+
+ChatRow chat_row_at(const PgResult& r) {
   ChatRow row;
   auto& g = row.g;
-  g.chat_id = id;
   g.kind = static_cast<ChatKind>(r.i64(0, 0));
   g.name = r.str(0, 1);
   g.created_by = r.str(0, 2);
@@ -42,7 +44,40 @@ std::optional<ChatRow> load_chat(PgConn& c, ChatId id, bool lock) {
   g.deleted = r.boolean(0, 9);
   row.peer_a = r.str(0, 10);
   row.peer_b = r.str(0, 11);
+  g.chat_id = r.u64(0, 12);
   return row;
+}
+
+}  // namespace
+
+std::optional<ChatRow> load_chat(PgConn& c, ChatId id, bool lock) {
+  static const std::string base = fmt::format("SELECT {} FROM chats WHERE id = $1", kChatColumns);
+  static const std::string locked = base + " FOR UPDATE";
+  auto r = c.q(lock ? locked : base, id);
+  if (r.empty()) return std::nullopt;
+  return chat_row_at(r);
+}
+
+// The lock, the read and the counter in one statement: a send is its chat's hot path.
+std::optional<ChatRow> bump_chat(PgConn& c, ChatId id, int64_t ts) {
+  static const std::string sql = fmt::format(
+      "UPDATE chats SET last_seq = last_seq + 1, last_ts = $2 WHERE id = $1 AND NOT deleted "
+      "RETURNING {}",
+      kChatColumns);
+  auto r = c.q(sql, id, ts);
+  if (r.empty()) return std::nullopt;
+  return chat_row_at(r);
+}
+
+std::optional<ChatRow> bump_direct_chat(PgConn& c, const UserId& a, const UserId& b, int64_t ts) {
+  static const std::string sql = fmt::format(
+      "UPDATE chats SET last_seq = last_seq + 1, last_ts = $3 WHERE id = (SELECT chat_id FROM "
+      "direct_pairs WHERE user_a = $1 AND user_b = $2) AND NOT deleted RETURNING {}",
+      kChatColumns);
+  const auto& [lo, hi] = std::minmax(a, b);
+  auto r = c.q(sql, lo, hi, ts);
+  if (r.empty()) return std::nullopt;
+  return chat_row_at(r);
 }
 
 namespace {
@@ -138,21 +173,19 @@ std::vector<Delivery> log_updates(PgConn& c, const std::vector<UserId>& users, c
   if (users.empty()) return out;
   // The rows are locked in id order by the subquery (a plain UPDATE ... WHERE = ANY locks
   // them in whatever order the plan visits them).
-  auto r = c.q(
-      "UPDATE user_logs u SET pts = u.pts + 1 FROM (SELECT user_id FROM user_logs WHERE user_id "
-      "= ANY($1::text[]) ORDER BY user_id FOR UPDATE) l WHERE u.user_id = l.user_id "
-      "RETURNING u.user_id, u.pts",
-      PgTextArray{users});
+  // The entries are written by the same statement (a CTE), which returns them.
+  auto r =
+      c.q("WITH l AS (UPDATE user_logs u SET pts = u.pts + 1 FROM (SELECT user_id FROM user_logs "
+          "WHERE user_id = ANY($1::text[]) ORDER BY user_id FOR UPDATE) s WHERE u.user_id = "
+          "s.user_id RETURNING u.user_id, u.pts) INSERT INTO updates (user_id, pts, kind, chat_id, "
+          "seq, by_user, ts) SELECT user_id, pts, $2, $3, $4, $5, $6 FROM l RETURNING user_id, pts",
+          PgTextArray{users}, int64_t(e.kind), e.chat, e.seq, e.by, e.ts);
   std::vector<std::string> ids;
   std::vector<int64_t> pts;
   for (int i = 0; i < r.rows(); ++i) {
     ids.push_back(r.str(i, 0));
     pts.push_back(r.i64(i, 1));
   }
-  c.later_q(
-      "INSERT INTO updates (user_id, pts, kind, chat_id, seq, by_user, ts) "
-      "SELECT u, p, $3, $4, $5, $6, $7 FROM unnest($1::text[], $2::bigint[]) AS t(u, p)",
-      PgTextArray{ids}, PgIntArray{pts}, int64_t(e.kind), e.chat, e.seq, e.by, e.ts);
   for (const auto& u : users)
     for (size_t i = 0; i < ids.size(); ++i)
       if (ids[i] == u) {
@@ -194,9 +227,11 @@ void join_user_chat(PgConn& c, const UserId& user, ChatId chat, ChatKind kind, c
 }
 
 void own_message(PgConn& c, const UserId& user, ChatId chat, uint64_t seq) {
-  auto now = read_positions(c, user, chat, true);
-  if (!now) return;
-  if (auto after = rules::after_own_message(*now, seq)) set_positions(c, user, chat, *after);
+  // rules::after_own_message in one statement, queued: nobody reads its answer.
+  c.later_q(
+      "UPDATE user_chats SET read_seq = $3, delivered_seq = greatest(delivered_seq, $3) WHERE "
+      "user_id = $1 AND chat_id = $2 AND read_seq < $3",
+      user, chat, seq);
 }
 
 }  // namespace parley::store::pg
