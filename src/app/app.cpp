@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <cstdio>
 
 #include "app/backends.h"
@@ -12,6 +13,11 @@
 namespace parley::app {
 
 int run(const Config& config) {
+  // hiredis writes to its socket with send(2) without MSG_NOSIGNAL: a Redis server that went
+  // away between two commands (restarted, killed) would end the process with SIGPIPE at the
+  // next write. Ignored, the write fails with EPIPE and the client reconnects, as for any
+  // other lost connection. (Asio and libpq keep SIGPIPE away from their own sockets.)
+  std::signal(SIGPIPE, SIG_IGN);
   auto backends = open_backends(config);
   if (!backends) {
     spdlog::error("{}", backends.error().message);

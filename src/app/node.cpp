@@ -418,9 +418,24 @@ void Node::Parts::stop() {
   // The sessions' drops are reported; from now on nothing is.
   if (presence_reporter) presence_reporter->stop();
   // This node's sessions are gone: other nodes stop sending it their envelopes.
-  // (Through the ledger: after the detaches of the sessions just closed.)
-  if (ledger) ledger->clear_node(config.server.node_id, nullptr);
-  if (!instance.empty()) backends.registry->release_node(config.server.node_id, instance, nullptr);
+  // (Through the ledger: after the detaches of the sessions just closed.) And its id is free
+  // for the next start. Both are waited for (a restart right after a drain finds its id
+  // free), at most a few seconds: a registry that does not answer lets the entries and the
+  // claim expire by their TTL.
+  auto cleared = std::make_shared<std::promise<void>>();
+  auto released = std::make_shared<std::promise<void>>();
+  if (ledger)
+    ledger->clear_node(config.server.node_id, [cleared](Status) { cleared->set_value(); });
+  else
+    cleared->set_value();
+  if (!instance.empty())
+    backends.registry->release_node(config.server.node_id, instance,
+                                    [released](Status) { released->set_value(); });
+  else
+    released->set_value();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  cleared->get_future().wait_until(until);
+  released->get_future().wait_until(until);
 }
 
 Result<std::unique_ptr<Node>> Node::start(const Config& config, Backends backends) {
@@ -433,7 +448,14 @@ Result<std::unique_ptr<Node>> Node::start(const Config& config, Backends backend
   return node;
 }
 
-Node::~Node() { stop(); }
+Node::~Node() {
+  stop();
+  // Redis answers still on their way (registry lookups of the last commits' deliveries, made
+  // while the store closed) would run their callbacks in the components destroyed next: the
+  // connections are closed first, which completes those callbacks now, with `unavailable`,
+  // while everything is still there.
+  if (parts_ && parts_->backends.redis) parts_->backends.redis->close();
+}
 
 uint16_t Node::port() const { return parts_->port; }
 const std::string& Node::host() const { return parts_->host; }

@@ -743,6 +743,7 @@ struct RedisClient::Impl {
   // --- closing ---
 
   void close() {
+    if (closing) return;  // closed already (RedisClient::close, then the destructor)
     closing = true;
     tick.cancel();
     for (Link* l : {&cmd, &sub}) {
@@ -789,6 +790,11 @@ RedisClient::~RedisClient() {
     impl->post([keep = impl_] {});
     return;
   }
+  close();
+}
+
+void RedisClient::close() {
+  Impl* impl = impl_.get();
   std::promise<void> closed;
   impl->post([impl, &closed] {
     impl->close();
@@ -968,6 +974,10 @@ Result<std::shared_ptr<RedisShards>> RedisShards::open(const std::vector<std::st
     });
   }
   return shards;
+}
+
+void RedisShards::close() {
+  for (auto& c : clients_) c->close();
 }
 
 Health RedisShards::health() const {

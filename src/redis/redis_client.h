@@ -119,6 +119,9 @@ class RedisClient {
   // Closes both connections: pending callbacks complete with `unavailable` before it returns.
   // Never from the client's own callbacks.
   ~RedisClient();
+  // The same, keeping the object: commands sent from now on complete at once with
+  // `unavailable`, and the client does not connect again. Not from the loop thread.
+  void close();
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
@@ -215,6 +218,10 @@ class RedisShards {
   // ok when every server is; otherwise the reasons of those that are not.
   Health health() const;
   bool wait_ready(std::chrono::milliseconds timeout) const;
+  // Closes every client (RedisClient::close): the callbacks of commands still on their way
+  // complete now, with `unavailable`, and none runs later. A node calls it before its
+  // components go, since those callbacks call into them. Not from the loop thread.
+  void close();
 
  private:
   RedisShards() = default;

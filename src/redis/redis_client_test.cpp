@@ -475,6 +475,26 @@ TEST_F(RedisClientTest, DestroyingTheClientCompletesWhatIsPending) {
   EXPECT_EQ(r.error().code, Errc::unavailable);
 }
 
+TEST_F(RedisClientTest, ClosingCompletesWhatIsPendingAndRefusesWhatComesAfter) {
+  RedisClient client(options_for(server_));
+  ASSERT_TRUE(client.wait_ready(5s));
+  std::promise<Result<Reply>> pending;
+  client.command({"BLPOP", "nothing", "5"}, [&](Result<Reply> r) { pending.set_value(r); });
+  std::this_thread::sleep_for(50ms);
+  client.close();
+  auto f = pending.get_future();
+  ASSERT_EQ(f.wait_for(0s), std::future_status::ready);
+  EXPECT_EQ(f.get().error().code, Errc::unavailable);
+  // Closed for good: a command now fails at once, and the client does not connect again.
+  std::promise<Result<Reply>> later;
+  client.command({"PING"}, [&](Result<Reply> r) { later.set_value(r); });
+  auto g = later.get_future();
+  ASSERT_EQ(g.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(g.get().error().code, Errc::unavailable);
+  EXPECT_FALSE(client.wait_ready(300ms));
+  client.close();  // twice, then the destructor: nothing more happens
+}
+
 TEST_F(RedisClientTest, AuthenticatesAndSelectsItsDatabase) {
   RedisClient admin(options_for(server_));
   ok_reply(admin, {"CONFIG", "SET", "requirepass", "s3cret"});
