@@ -118,6 +118,64 @@ double run_timeout(const CommonOptions& common, const ConnectionsOptions& o) {
                               : o.hold_s + 60 + static_cast<double>(o.count) / 200;
 }
 
+// The servers' RSS (one --server-pid per --url) at one moment: per server and the sum (0 when
+// one of them is unknown: no --server-pid, or /proc not readable).
+struct ServerRss {
+  std::vector<uint64_t> per_node;
+  uint64_t sum = 0;
+};
+
+ServerRss read_servers(const std::vector<int>& pids) {
+  ServerRss out;
+  for (int pid : pids) {
+    out.per_node.push_back(rss_kib(pid).value_or(0));
+    if (out.per_node.back() == 0) return ServerRss{};
+    out.sum += out.per_node.back();
+  }
+  return out;
+}
+
+// The servers' memory figures: RSS before, connected and held, KiB per connection in all and,
+// with several servers, per server over the connections it holds (`by_node`).
+void add_server_memory(boost::json::object& r, const ServerRss& before, const ServerRss& open,
+                       const ServerRss& held, const std::vector<uint64_t>& by_node,
+                       uint64_t connected) {
+  auto delta = [](uint64_t from, uint64_t to) {
+    return static_cast<double>(static_cast<int64_t>(to) - static_cast<int64_t>(from));
+  };
+  if (!before.sum || !held.sum || !connected) {
+    r["server_kib_per_conn"] = nullptr;
+    return;
+  }
+  r["server_rss_before_kib"] = before.sum;
+  r["server_rss_connected_kib"] = open.sum;
+  r["server_rss_held_kib"] = held.sum;
+  r["server_kib_per_conn"] = delta(before.sum, held.sum) / static_cast<double>(connected);
+  if (by_node.size() < 2) return;
+  boost::json::array held_kib, per_node;
+  for (size_t i = 0; i < by_node.size(); ++i) {
+    held_kib.push_back(held.per_node[i]);
+    if (by_node[i])
+      per_node.push_back(delta(before.per_node[i], held.per_node[i]) /
+                         static_cast<double>(by_node[i]));
+    else
+      per_node.push_back(nullptr);
+  }
+  r["node_server_rss_held_kib"] = std::move(held_kib);
+  r["node_server_kib_per_conn"] = std::move(per_node);
+}
+
+// The fields of the message scenarios, which mean nothing here.
+void add_no_messages(boost::json::object& r) {
+  r["lost"] = 0;
+  r["duplicated"] = 0;
+  r["reordered"] = 0;
+  r["e2e_p50_ms"] = nullptr;
+  r["e2e_p99_ms"] = nullptr;
+  r["e2e_max_ms"] = nullptr;
+  r["ack_p99_ms"] = nullptr;
+}
+
 int run_share(const CommonOptions& common, const ConnectionsOptions& o, const Share& share) {
   const size_t nodes = common.nodes();
   Run run(common);
@@ -130,22 +188,8 @@ int run_share(const CommonOptions& common, const ConnectionsOptions& o, const Sh
     return 2;
   }
   uint64_t deadline = now_ns() + static_cast<uint64_t>(run_timeout(common, o) * 1e9);
-  // 0: unknown (no --server-pid, or /proc not readable).
-  auto rss = [](int pid) -> uint64_t { return pid ? rss_kib(pid).value_or(0) : 0; };
-  // Per server (one per --url), and their sum; empty without --server-pid.
-  auto rss_all = [&](std::vector<uint64_t>& per) {
-    per.clear();
-    uint64_t sum = 0;
-    for (int pid : o.server_pids) {
-      per.push_back(rss(pid));
-      if (per.back() == 0) return uint64_t{0};  // one unknown: the sum is unknown
-      sum += per.back();
-    }
-    return sum;
-  };
-  std::vector<uint64_t> node_before, node_open, node_held;
-  uint64_t rss_before = rss_all(node_before);
-  uint64_t self_before = rss(getpid());
+  ServerRss before = read_servers(o.server_pids);
+  uint64_t self_before = rss_kib(getpid()).value_or(0);
 
   IdleFleet fleet(run, o);
   fleet.create(share.count, share.first);
@@ -167,7 +211,7 @@ int run_share(const CommonOptions& common, const ConnectionsOptions& o, const Sh
   auto after_open = run.totals();
   double connect_s = static_cast<double>(t1 - t0) / 1e9;
   fleet.start_heartbeats();
-  uint64_t rss_open = rss_all(node_open);
+  ServerRss open = read_servers(o.server_pids);
   if (share.go_fd >= 0) {
     std::printf("open\n");
     std::fflush(stdout);
@@ -176,8 +220,8 @@ int run_share(const CommonOptions& common, const ConnectionsOptions& o, const Sh
     uint64_t hold_end = std::min(deadline, now_ns() + static_cast<uint64_t>(o.hold_s * 1e9));
     if (opened) run.wait([] { return false; }, hold_end, line);
   }
-  uint64_t rss_held = rss_all(node_held);
-  uint64_t self_held = rss(getpid());
+  ServerRss held_rss = read_servers(o.server_pids);
+  uint64_t self_held = rss_kib(getpid()).value_or(0);
   auto held = run.totals();
   fleet.close_all();
   run.finish();
@@ -197,42 +241,14 @@ int run_share(const CommonOptions& common, const ConnectionsOptions& o, const Sh
   r["users"] = o.users ? o.users : o.count;
   r["heartbeats"] = held.heartbeats;
   r["heartbeat_errors"] = held.heartbeat_errors;
-  auto per_conn = [&](uint64_t before, uint64_t after) {
-    return static_cast<double>(static_cast<int64_t>(after) - static_cast<int64_t>(before)) /
-           static_cast<double>(after_open.connected);
-  };
-  if (rss_before && rss_held && after_open.connected) {
-    r["server_rss_before_kib"] = rss_before;
-    r["server_rss_connected_kib"] = rss_open;
-    r["server_rss_held_kib"] = rss_held;
-    r["server_kib_per_conn"] = per_conn(rss_before, rss_held);
-    if (nodes > 1) {  // each server's RSS delta over the connections it holds
-      boost::json::array held_kib, per_node;
-      for (size_t i = 0; i < nodes; ++i) {
-        held_kib.push_back(node_held[i]);
-        uint64_t n = after_open.connected_by_node[i];
-        if (n)
-          per_node.push_back(static_cast<double>(static_cast<int64_t>(node_held[i]) -
-                                                 static_cast<int64_t>(node_before[i])) /
-                             static_cast<double>(n));
-        else
-          per_node.push_back(nullptr);
-      }
-      r["node_server_rss_held_kib"] = std::move(held_kib);
-      r["node_server_kib_per_conn"] = std::move(per_node);
-    }
-  } else {
-    r["server_kib_per_conn"] = nullptr;
-  }
+  std::vector<uint64_t> by_node(after_open.connected_by_node.begin(),
+                                after_open.connected_by_node.begin() + nodes);
+  add_server_memory(r, before, open, held_rss, by_node, after_open.connected);
   if (self_before && self_held && after_open.connected)
-    r["bench_kib_per_conn"] = per_conn(self_before, self_held);
-  r["lost"] = 0;
-  r["duplicated"] = 0;
-  r["reordered"] = 0;
-  r["e2e_p50_ms"] = nullptr;
-  r["e2e_p99_ms"] = nullptr;
-  r["e2e_max_ms"] = nullptr;
-  r["ack_p99_ms"] = nullptr;
+    r["bench_kib_per_conn"] =
+        static_cast<double>(static_cast<int64_t>(self_held) - static_cast<int64_t>(self_before)) /
+        static_cast<double>(after_open.connected);
+  add_no_messages(r);
   r["completed"] = opened && !run.interrupted();
   print_report(r, common.json);
   bool ok = opened && t.failed + held.dropped == 0 && held.heartbeat_errors == 0 &&
@@ -252,18 +268,7 @@ int run_forked(const CommonOptions& common, const ConnectionsOptions& o) {
   const double timeout = run_timeout(common, o);
   // Children bound their own runs by `timeout`; the parent waits a little longer.
   const uint64_t deadline = now_ns() + static_cast<uint64_t>((timeout + 30) * 1e9);
-  auto rss_all = [&](std::vector<uint64_t>& per) {
-    per.clear();
-    uint64_t sum = 0;
-    for (int pid : o.server_pids) {
-      per.push_back(rss_kib(pid).value_or(0));
-      if (per.back() == 0) return uint64_t{0};
-      sum += per.back();
-    }
-    return sum;
-  };
-  std::vector<uint64_t> node_before, node_open, node_held;
-  uint64_t rss_before = rss_all(node_before);
+  ServerRss before = read_servers(o.server_pids);
 
   ChildSet children;
   uint64_t t0 = now_ns();
@@ -287,12 +292,12 @@ int run_forked(const CommonOptions& common, const ConnectionsOptions& o) {
   }
   size_t open_n = children.wait_for_line("open", deadline);
   uint64_t t1 = now_ns();
-  uint64_t rss_open = rss_all(node_open);
+  ServerRss open = read_servers(o.server_pids);
   if (open_n == k_n) {
     uint64_t hold_end = std::min(deadline, now_ns() + static_cast<uint64_t>(o.hold_s * 1e9));
     while (now_ns() < hold_end) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  uint64_t rss_held = rss_all(node_held);
+  ServerRss held = read_servers(o.server_pids);
   auto results = children.collect(deadline);
 
   // Sums of the children's reports.
@@ -357,37 +362,9 @@ int run_forked(const CommonOptions& common, const ConnectionsOptions& o) {
   r["users"] = o.users ? o.users : o.count;
   r["heartbeats"] = heartbeats;
   r["heartbeat_errors"] = heartbeat_errors;
-  auto delta = [](uint64_t before, uint64_t after) {
-    return static_cast<double>(static_cast<int64_t>(after) - static_cast<int64_t>(before));
-  };
-  if (rss_before && rss_held && connected) {
-    r["server_rss_before_kib"] = rss_before;
-    r["server_rss_connected_kib"] = rss_open;
-    r["server_rss_held_kib"] = rss_held;
-    r["server_kib_per_conn"] = delta(rss_before, rss_held) / static_cast<double>(connected);
-    if (nodes > 1) {
-      boost::json::array held_kib, per_node;
-      for (size_t i = 0; i < nodes; ++i) {
-        held_kib.push_back(node_held[i]);
-        if (by_node[i])
-          per_node.push_back(delta(node_before[i], node_held[i]) / static_cast<double>(by_node[i]));
-        else
-          per_node.push_back(nullptr);
-      }
-      r["node_server_rss_held_kib"] = std::move(held_kib);
-      r["node_server_kib_per_conn"] = std::move(per_node);
-    }
-  } else {
-    r["server_kib_per_conn"] = nullptr;
-  }
+  add_server_memory(r, before, open, held, by_node, connected);
   if (connected) r["bench_kib_per_conn"] = bench_kib / static_cast<double>(connected);
-  r["lost"] = 0;
-  r["duplicated"] = 0;
-  r["reordered"] = 0;
-  r["e2e_p50_ms"] = nullptr;
-  r["e2e_p99_ms"] = nullptr;
-  r["e2e_max_ms"] = nullptr;
-  r["ack_p99_ms"] = nullptr;
+  add_no_messages(r);
   r["completed"] = open_n == k_n;
   print_report(r, common.json);
   bool ok = children_ok && open_n == k_n && failed + dropped == 0 && heartbeat_errors == 0 &&
