@@ -19,7 +19,8 @@
 # BENCH_THREADS (0: parley-bench's default) PG_SERVERS (2: the store's shards) MAX_SECONDS (1200) PARLEYD BENCH (binaries;
 # default: build/) OUT (also write the JSON lines there) KEEP (1: keep the temp dir and logs)
 # PG_STATEMENTS (1: load pg_stat_statements and print, after each run, the statements the
-# store ran per message: calls and time, summed over the shards).
+# store ran per message: calls and time, summed over the shards) PG_EXTRA (more `postgres`
+# options, e.g. "-c plan_cache_mode=force_custom_plan", to compare server settings).
 #
 # PostgreSQL runs with fsync and synchronous_commit ON (the defaults), as a deployment would:
 # an acknowledged message is durable. shared_buffers = 256MB, max_connections = 200.
@@ -137,7 +138,9 @@ for i in $(seq "$PG_SERVERS"); do
   port=${PG_PORTS[$((i - 1))]}
   for _ in $(seq 300); do psql_on "$port" -d postgres -c 'select 1' >/dev/null 2>&1 && break; sleep 0.1; done
   psql_on "$port" -d postgres -c 'CREATE DATABASE parley' || { cat "$WORK/pg$i/log"; exit 1; }
-  [[ $PG_STATEMENTS == 1 ]] && psql_on "$port" -d parley -c 'CREATE EXTENSION pg_stat_statements'
+  if [[ $PG_STATEMENTS == 1 ]]; then
+    psql_on "$port" -d parley -c 'CREATE EXTENSION pg_stat_statements'
+  fi
 done
 PG_LIST=$(printf '"host=127.0.0.1 port=%s dbname=parley user=parley", ' "${PG_PORTS[@]}")
 PG_LIST=${PG_LIST%, }
@@ -246,7 +249,7 @@ run() {
     --no-progress >"$WORK/bench.out" || rc=$?
   cpu_ticks >"$WORK/cpu.after"
   pg1=$(pg_counts)
-  [[ $PG_STATEMENTS == 1 ]] && statements "$label"
+  if [[ $PG_STATEMENTS == 1 ]]; then statements "$label"; fi
   redis_calls >"$WORK/redis.after"
   local redis_json
   redis_json=$(join -a 2 -e 0 -o 0,1.2,2.2 "$WORK/redis.before" "$WORK/redis.after" |

@@ -22,7 +22,8 @@ std::string quote_element(const std::string& v) {
 // a sequential scan looks cheaper than the index and then reads every dead version (and
 // their multixacts), and `= ANY($1)` statements are planned again at every execution
 // instead of reusing their prepared plan. Measured on the cluster benchmark: PostgreSQL's
-// CPU per message 1.1 -> 0.8 ms (docs/BENCHMARKS.md, "The planner"). A sequential scan is
+// CPU per message 1.1 -> 0.6-0.7 ms (docs/BENCHMARKS.md, "The planner, and fewer
+// statements"). A sequential scan is
 // still used where no index serves; a deployment may override both in its conninfo
 // (options=...).
 constexpr const char* kSessionOptions =
